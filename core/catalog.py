@@ -1,0 +1,329 @@
+"""The SQLite catalog: folders, images, embeddings (and later captions).
+
+Plain sqlite3 with `PRAGMA user_version` as the schema version and stepwise
+migrations (as rclip does), WAL so `status` can read while another process
+indexes, and one connection per thread (sqlite3 connections are not shared).
+Paths are stored as the file system's bytes (see names.py).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from .names import from_db, to_db
+
+MIGRATIONS: list[str] = [
+    # 1: folders, images, embeddings, and a log of removed embeddings so an
+    #    in-memory vector matrix can catch up without reloading everything.
+    """
+    CREATE TABLE folders (
+        id INTEGER PRIMARY KEY,
+        path BLOB NOT NULL UNIQUE,
+        added_at REAL NOT NULL,
+        last_scan REAL
+    );
+    CREATE TABLE images (
+        id INTEGER PRIMARY KEY,
+        folder_id INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,
+        path BLOB NOT NULL UNIQUE,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        fingerprint BLOB,
+        width INTEGER,
+        height INTEGER,
+        error TEXT
+    );
+    CREATE INDEX images_folder ON images(folder_id);
+    CREATE INDEX images_fingerprint ON images(fingerprint);
+    CREATE TABLE embeddings (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        model TEXT NOT NULL,
+        vector BLOB NOT NULL,
+        UNIQUE (image_id, model)
+    );
+    CREATE INDEX embeddings_model_seq ON embeddings(model, seq);
+    CREATE TABLE removals (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        model TEXT NOT NULL,
+        embedding_seq INTEGER NOT NULL
+    );
+    CREATE INDEX removals_model_seq ON removals(model, seq);
+    CREATE TRIGGER embeddings_removed AFTER DELETE ON embeddings BEGIN
+        INSERT INTO removals (model, embedding_seq) VALUES (old.model, old.seq);
+    END;
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+@dataclass(frozen=True)
+class ImageRow:
+    id: int
+    folder_id: int
+    path: str
+    size: int
+    mtime_ns: int
+    fingerprint: bytes | None
+    width: int | None
+    height: int | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class FolderRow:
+    id: int
+    path: str
+    added_at: float
+    last_scan: float | None
+
+
+def connect(db_path: Path) -> sqlite3.Connection:
+    """Open (creating and migrating if needed) the catalog for this thread."""
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(db_path, timeout=30.0, isolation_level=None, check_same_thread=True)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    migrate(conn)
+    return conn
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version >= SCHEMA_VERSION:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]  # another process may have won
+        for number in range(version, SCHEMA_VERSION):
+            for statement in _split(MIGRATIONS[number]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number + 1}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _split(script: str) -> Iterator[str]:
+    """Statements of a migration; triggers keep their inner semicolons."""
+    buf = ""
+    for line in script.strip().splitlines():
+        buf += line + "\n"
+        if sqlite3.complete_statement(buf):
+            yield buf.strip()
+            buf = ""
+
+
+class Catalog:
+    """Queries over one connection; the caller owns transactions via `transaction()`."""
+
+    def __init__(self, db_path: Path) -> None:
+        self.db_path = db_path
+        self.conn = connect(db_path)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def transaction(self) -> "_Transaction":
+        return _Transaction(self.conn)
+
+    # folders -----------------------------------------------------------
+    def folders(self) -> list[FolderRow]:
+        rows = self.conn.execute("SELECT id, path, added_at, last_scan FROM folders ORDER BY path").fetchall()
+        return [FolderRow(r[0], from_db(r[1]), r[2], r[3]) for r in rows]
+
+    def add_folder(self, path: str) -> int:
+        """Register `path` (absolute) and fold any library folders inside it into it."""
+        existing = self.conn.execute("SELECT id FROM folders WHERE path = ?", (to_db(path),)).fetchone()
+        if existing:
+            return existing[0]
+        cur = self.conn.execute("INSERT INTO folders (path, added_at) VALUES (?, ?)", (to_db(path), time.time()))
+        folder_id = cur.lastrowid
+        assert folder_id is not None
+        prefix = to_db(path.rstrip("/") + "/")
+        inner = self.conn.execute(
+            "SELECT id FROM folders WHERE substr(path, 1, ?) = ? AND id != ?", (len(prefix), prefix, folder_id)
+        ).fetchall()
+        for (inner_id,) in inner:
+            self.conn.execute("UPDATE images SET folder_id = ? WHERE folder_id = ?", (folder_id, inner_id))
+            self.conn.execute("DELETE FROM folders WHERE id = ?", (inner_id,))
+        return folder_id
+
+    def folder_containing(self, path: str) -> FolderRow | None:
+        for folder in self.folders():
+            if path == folder.path or path.startswith(folder.path.rstrip("/") + "/"):
+                return folder
+        return None
+
+    def remove_folder(self, folder_id: int) -> None:
+        self.conn.execute("DELETE FROM folders WHERE id = ?", (folder_id,))
+
+    def mark_scanned(self, folder_id: int) -> None:
+        self.conn.execute("UPDATE folders SET last_scan = ? WHERE id = ?", (time.time(), folder_id))
+
+    # images ------------------------------------------------------------
+    def images_under(self, root: str, model: str) -> dict[str, tuple[ImageRow, bool]]:
+        """path -> (row, has an embedding for `model`) for every file under `root`."""
+        prefix = to_db(root.rstrip("/") + "/")
+        rows = self.conn.execute(
+            "SELECT i.id, i.folder_id, i.path, i.size, i.mtime_ns, i.fingerprint, i.width, i.height, i.error, "
+            "e.seq IS NOT NULL FROM images i LEFT JOIN embeddings e ON e.image_id = i.id AND e.model = ? "
+            "WHERE substr(i.path, 1, ?) = ?",
+            (model, len(prefix), prefix),
+        )
+        return {from_db(r[2]): (ImageRow(r[0], r[1], from_db(r[2]), *r[3:9]), bool(r[9])) for r in rows}
+
+    def image_by_path(self, path: str) -> ImageRow | None:
+        r = self.conn.execute(
+            "SELECT id, folder_id, path, size, mtime_ns, fingerprint, width, height, error FROM images WHERE path = ?",
+            (to_db(path),),
+        ).fetchone()
+        return ImageRow(r[0], r[1], from_db(r[2]), *r[3:]) if r else None
+
+    def images_by_ids(self, ids: Iterable[int]) -> dict[int, ImageRow]:
+        ids = list(ids)
+        out: dict[int, ImageRow] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for r in self.conn.execute(
+                "SELECT id, folder_id, path, size, mtime_ns, fingerprint, width, height, error FROM images "
+                f"WHERE id IN ({marks})",
+                chunk,
+            ):
+                out[r[0]] = ImageRow(r[0], r[1], from_db(r[2]), *r[3:])
+        return out
+
+    def ids_under(self, root: str) -> list[int]:
+        prefix = to_db(root.rstrip("/") + "/")
+        rows = self.conn.execute("SELECT id FROM images WHERE substr(path, 1, ?) = ?", (len(prefix), prefix))
+        return [r[0] for r in rows]
+
+    def upsert_image(self, folder_id: int, path: str, size: int, mtime_ns: int, fingerprint: bytes | None,
+                     width: int | None, height: int | None, error: str | None) -> int:
+        """Insert or replace the row for `path`; a changed file loses its old embeddings."""
+        row = self.conn.execute("SELECT id, fingerprint FROM images WHERE path = ?", (to_db(path),)).fetchone()
+        if row is None:
+            cur = self.conn.execute(
+                "INSERT INTO images (folder_id, path, size, mtime_ns, fingerprint, width, height, error) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (folder_id, to_db(path), size, mtime_ns, fingerprint, width, height, error),
+            )
+            assert cur.lastrowid is not None
+            return cur.lastrowid
+        image_id, old_fp = row
+        if old_fp != fingerprint:
+            self.conn.execute("DELETE FROM embeddings WHERE image_id = ?", (image_id,))
+        self.conn.execute(
+            "UPDATE images SET folder_id=?, size=?, mtime_ns=?, fingerprint=?, width=?, height=?, error=? WHERE id=?",
+            (folder_id, size, mtime_ns, fingerprint, width, height, error, image_id),
+        )
+        return image_id
+
+    def touch_image(self, image_id: int, size: int, mtime_ns: int) -> None:
+        self.conn.execute("UPDATE images SET size = ?, mtime_ns = ? WHERE id = ?", (size, mtime_ns, image_id))
+
+    def move_image(self, image_id: int, folder_id: int, new_path: str, size: int, mtime_ns: int) -> None:
+        self.conn.execute("DELETE FROM images WHERE path = ? AND id != ?", (to_db(new_path), image_id))
+        self.conn.execute(
+            "UPDATE images SET folder_id = ?, path = ?, size = ?, mtime_ns = ? WHERE id = ?",
+            (folder_id, to_db(new_path), size, mtime_ns, image_id),
+        )
+
+    def delete_images(self, ids: Iterable[int]) -> None:
+        self.conn.executemany("DELETE FROM images WHERE id = ?", ((i,) for i in ids))
+
+    def skipped_under(self, root: str) -> list[tuple[str, str]]:
+        prefix = to_db(root.rstrip("/") + "/")
+        rows = self.conn.execute(
+            "SELECT path, error FROM images WHERE error IS NOT NULL AND substr(path, 1, ?) = ? ORDER BY path",
+            (len(prefix), prefix),
+        )
+        return [(from_db(p), e) for p, e in rows]
+
+    # embeddings --------------------------------------------------------
+    def add_embedding(self, image_id: int, model: str, vector: bytes) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO embeddings (image_id, model, vector) VALUES (?, ?, ?)", (image_id, model, vector)
+        )
+
+    def embedding(self, image_id: int, model: str) -> bytes | None:
+        row = self.conn.execute(
+            "SELECT vector FROM embeddings WHERE image_id = ? AND model = ?", (image_id, model)
+        ).fetchone()
+        return row[0] if row else None
+
+    def ids_with_embedding(self, model: str, ids: Iterable[int]) -> set[int]:
+        ids = list(ids)
+        found: set[int] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                r[0]
+                for r in self.conn.execute(
+                    f"SELECT image_id FROM embeddings WHERE model = ? AND image_id IN ({marks})", [model, *chunk]
+                )
+            )
+        return found
+
+    def embeddings_for(self, ids: list[int], model: str) -> dict[int, bytes]:
+        out: dict[int, bytes] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            out.update(self.conn.execute(
+                f"SELECT image_id, vector FROM embeddings WHERE model = ? AND image_id IN ({marks})", [model, *chunk]
+            ).fetchall())
+        return out
+
+    def embeddings_after(self, model: str, seq: int) -> sqlite3.Cursor:
+        """(seq, image_id, vector) rows newer than `seq`, oldest first."""
+        return self.conn.execute(
+            "SELECT seq, image_id, vector FROM embeddings WHERE model = ? AND seq > ? ORDER BY seq", (model, seq)
+        )
+
+    def removals_after(self, model: str, seq: int) -> list[tuple[int, int]]:
+        return self.conn.execute(
+            "SELECT seq, embedding_seq FROM removals WHERE model = ? AND seq > ? ORDER BY seq", (model, seq)
+        ).fetchall()
+
+    def last_removal_seq(self) -> int:
+        return self.conn.execute("SELECT coalesce(max(seq), 0) FROM removals").fetchone()[0]
+
+    # counts ------------------------------------------------------------
+    def counts(self, model: str) -> dict[str, int]:
+        c = self.conn
+        return {
+            "files": c.execute("SELECT count(*) FROM images").fetchone()[0],
+            "skipped": c.execute("SELECT count(*) FROM images WHERE error IS NOT NULL").fetchone()[0],
+            "images": c.execute("SELECT count(*) FROM embeddings WHERE model = ?", (model,)).fetchone()[0],
+        }
+
+    def folder_counts(self, model: str) -> dict[int, tuple[int, int]]:
+        """folder id -> (images embedded for `model`, files skipped)."""
+        rows = self.conn.execute(
+            "SELECT i.folder_id, count(e.seq), sum(i.error IS NOT NULL) FROM images i "
+            "LEFT JOIN embeddings e ON e.image_id = i.id AND e.model = ? GROUP BY i.folder_id",
+            (model,),
+        )
+        return {r[0]: (r[1], r[2] or 0) for r in rows}
+
+
+class _Transaction:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")

@@ -1,0 +1,88 @@
+"""CLIP encoder: batches of preprocessed images or texts -> L2-normalised float32 vectors.
+
+Loaded lazily on first use, and only ever called on the inference thread.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Sequence
+
+import numpy as np
+
+from .images import Preprocess
+from .models import dtype_name, load, quiet_transformers, resolve_device, resolve_dtype
+
+
+class ClipEncoder:
+    def __init__(self, model_id: str, device: str = "auto", precision: str = "auto") -> None:
+        self.model_id = model_id
+        self._device_setting = device
+        self._precision_setting = precision
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._preprocess: Preprocess | None = None
+        self.device = "not loaded"
+        self.precision = "not loaded"
+        self.dim = 0
+        self._lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def load(self) -> Preprocess:
+        """Load tokenizer, image settings and weights; return the preprocessing to feed it."""
+        with self._lock:
+            if self._model is not None:
+                assert self._preprocess is not None
+                return self._preprocess
+            quiet_transformers()
+            import torch
+            from transformers import AutoImageProcessor, AutoTokenizer, CLIPModel
+
+            flag = "--clip-model"
+            tokenizer = load(AutoTokenizer, self.model_id, flag)
+            if not tokenizer.model_max_length or tokenizer.model_max_length > 10_000:
+                tokenizer.model_max_length = 77
+            image_processor = load(AutoImageProcessor, self.model_id, flag, backend="pil")
+            device = resolve_device(self._device_setting)
+            dtype = resolve_dtype(self._precision_setting, device)
+            model = load(CLIPModel, self.model_id, flag, use_safetensors=True, dtype=dtype)
+            model = model.to(device).eval()
+            self._preprocess = Preprocess.from_image_processor(image_processor)
+            self._tokenizer = tokenizer
+            self.device, self.precision = device, dtype_name(dtype)
+            self.dim = int(model.config.projection_dim)
+            self._dtype = dtype
+            self._torch = torch
+            self._model = model
+            return self._preprocess
+
+    def encode_pixels(self, pixels: np.ndarray) -> np.ndarray:
+        """(B, 3, H, W) float32 from `Preprocess` -> (B, dim) unit vectors."""
+        self.load()
+        torch = self._torch
+        with torch.inference_mode():
+            batch = torch.from_numpy(pixels).to(self.device, dtype=self._dtype)
+            out = self._model.get_image_features(pixel_values=batch)
+            return _unit(_pooled(out).float().cpu().numpy())
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        self.load()
+        torch = self._torch
+        enc = self._tokenizer(list(texts), padding=True, truncation=True, return_tensors="pt")
+        with torch.inference_mode():
+            enc = {k: v.to(self.device) for k, v in enc.items()}
+            out = self._model.get_text_features(**enc)
+            return _unit(_pooled(out).float().cpu().numpy())
+
+
+def _pooled(out: Any) -> Any:
+    """transformers 5 returns an output object; older versions a tensor."""
+    return getattr(out, "pooler_output", out)
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)

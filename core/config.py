@@ -1,0 +1,130 @@
+"""Settings: where data lives, which models, which device and precision.
+
+Precedence is flags > environment > config file > defaults, so a script can
+always override what a person set up once in the file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+DEFAULT_CLIP_MODEL = "openai/clip-vit-base-patch32"
+DEFAULT_CAPTION_MODEL = "microsoft/git-base-coco"
+DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+ENV_VARS = {
+    "data_dir": "CLIPGIT_DATA_DIR",
+    "clip_model": "CLIPGIT_CLIP_MODEL",
+    "caption_model": "CLIPGIT_CAPTION_MODEL",
+    "device": "CLIPGIT_DEVICE",
+    "precision": "CLIPGIT_PRECISION",
+    "batch_size": "CLIPGIT_BATCH_SIZE",
+}
+
+
+def default_data_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("clipgit", appauthor=False))
+
+
+def config_file_path() -> Path:
+    """`CLIPGIT_CONFIG` or `<user config dir>/clipgit/config.toml`."""
+    env = os.environ.get("CLIPGIT_CONFIG")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("clipgit", appauthor=False)) / "config.toml"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = field(default_factory=default_data_dir)
+    clip_model: str = DEFAULT_CLIP_MODEL
+    caption_model: str = DEFAULT_CAPTION_MODEL
+    device: str = "auto"
+    precision: str = "auto"
+    batch_size: int = 32
+    decode_workers: int = 0  # 0: one per core
+    max_image_pixels: int = 120_000_000
+    include_hidden: bool = False
+    exclude_dirs: tuple[str, ...] = (".git", "node_modules", "@eaDir", "__pycache__", ".thumbnails", "#recycle")
+
+    def __post_init__(self) -> None:
+        if self.device not in DEVICES:
+            raise ConfigError(f"device must be one of {', '.join(DEVICES)}, not {self.device!r}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch size must be at least 1, not {self.batch_size}")
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "library.db"
+
+    @classmethod
+    def load(cls, **overrides: Any) -> "Settings":
+        """Build settings from file, env, then the given overrides (None = not given)."""
+        values: dict[str, Any] = {}
+        values.update(_read_config_file(config_file_path()))
+        for name, var in ENV_VARS.items():
+            if os.environ.get(var):
+                values[name] = os.environ[var]
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**_coerce(values))
+
+    def with_(self, **changes: Any) -> "Settings":
+        return replace(self, **_coerce(changes))
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    known = {f.name for f in fields(Settings)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"unknown setting(s) in {path}: {', '.join(unknown)}")
+    return data
+
+
+def _coerce(values: dict[str, Any]) -> dict[str, Any]:
+    out = dict(values)
+    try:
+        if "data_dir" in out:
+            out["data_dir"] = Path(os.path.expanduser(str(out["data_dir"]))).absolute()
+        for name in ("batch_size", "decode_workers", "max_image_pixels"):
+            if name in out:
+                out[name] = int(out[name])
+        if "exclude_dirs" in out:
+            out["exclude_dirs"] = tuple(out["exclude_dirs"])
+        if "include_hidden" in out and isinstance(out["include_hidden"], str):
+            out["include_hidden"] = out["include_hidden"].lower() in ("1", "true", "yes")
+        for name in ("clip_model", "caption_model"):
+            if name in out:
+                out[name] = resolve_model_id(str(out[name]))
+        for name in ("device", "precision"):
+            if name in out:
+                out[name] = str(out[name]).lower()
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"bad setting value: {exc}") from None
+    return out
+
+
+def resolve_model_id(model: str) -> str:
+    """A local directory becomes its absolute path (the key vectors are stored under)."""
+    expanded = os.path.expanduser(model)
+    if os.path.isdir(expanded):
+        return str(Path(expanded).resolve())
+    return model

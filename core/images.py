@@ -1,0 +1,169 @@
+"""Open one image fast and safely, and turn it into CLIP's input tensor.
+
+Why our own path instead of calling the processor on a full decode: a 12 MP
+JPEG decoded at 1/4 scale (`Image.draft`) takes a fraction of the time, and
+resizing from twice the target size keeps the embedding faithful (cosine
+>= 0.999 to the reference processor, tested). Every failure becomes an
+`ImageUnreadable` with a reason a person understands.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from .errors import ImageUnreadable
+
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+try:  # optional HEIC/HEIF support
+    import pillow_heif  # type: ignore[import-not-found]
+
+    pillow_heif.register_heif_opener()
+    HEIF_SUPPORTED = True
+except ImportError:  # pragma: no cover - depends on the optional extra
+    HEIF_SUPPORTED = False
+
+MAX_FILE_BYTES = 1 << 30
+OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A decoded RGB image with what the catalog keeps about its file."""
+
+    image: Image.Image
+    fingerprint: bytes
+    width: int
+    height: int
+
+
+def read_bytes(path: str) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
+    except IsADirectoryError:
+        raise ImageUnreadable("is a folder, not a file") from None
+    except PermissionError:
+        raise ImageUnreadable("permission denied") from None
+    except FileNotFoundError:
+        raise ImageUnreadable("file not found (deleted, or a broken link)") from None
+    except OSError as exc:
+        raise ImageUnreadable(f"cannot read file: {exc.strerror or exc}") from None
+    if not data:
+        raise ImageUnreadable("empty file")
+    if len(data) > MAX_FILE_BYTES:
+        raise ImageUnreadable("file larger than 1 GiB")
+    return data
+
+
+def fingerprint(data: bytes) -> bytes:
+    """Content identity used to recognise moved and renamed files."""
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+def decode(data: bytes, *, draft_size: int | None = None, max_pixels: int = 120_000_000) -> tuple[Image.Image, int, int]:
+    """Decode to RGB with EXIF orientation; JPEGs at the smallest scale >= draft_size."""
+    try:
+        img = Image.open(io.BytesIO(data))
+        width, height = img.size
+        if width * height > max_pixels:
+            raise ImageUnreadable(f"too many pixels ({width}x{height}): refusing a possible decompression bomb")
+        if draft_size and img.format == "JPEG":
+            img.draft("RGB", (draft_size, draft_size))
+        img.load()
+        img = ImageOps.exif_transpose(img) or img
+        return to_rgb(img), width, height
+    except ImageUnreadable:
+        raise
+    except Image.DecompressionBombError:
+        raise ImageUnreadable("too many pixels: refusing a possible decompression bomb") from None
+    except UnidentifiedImageError:
+        hint = "" if HEIF_SUPPORTED or data[4:12] not in (b"ftypheic", b"ftypheix", b"ftypmif1") else (
+            " (HEIC needs the optional extra: pip install 'clipgit[heif]')"
+        )
+        raise ImageUnreadable("not an image, or a format Pillow cannot read" + hint) from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError) as exc:
+        raise ImageUnreadable(f"corrupt or truncated image: {exc}") from None
+    except MemoryError:
+        raise ImageUnreadable("image too large to decode") from None
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Any Pillow mode -> correct 8-bit RGB (transparency over white, 16-bit scaled)."""
+    mode = img.mode
+    if mode == "RGB":
+        return img
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if mode.startswith("I;16") or arr.max() > 255 else 255.0
+        return Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L").convert("RGB")
+    if mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
+        scaled = (arr - lo) / (hi - lo or 1.0) * 255.0
+        return Image.fromarray(np.nan_to_num(scaled).astype(np.uint8), "L").convert("RGB")
+    if mode == "P" and "transparency" in img.info or mode in ("PA", "LA", "La", "RGBA", "RGBa"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def load(path: str, *, draft_size: int | None = None, max_pixels: int = 120_000_000) -> Loaded:
+    data = read_bytes(path)
+    img, width, height = decode(data, draft_size=draft_size, max_pixels=max_pixels)
+    return Loaded(img, fingerprint(data), width, height)
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """CLIP's resize -> centre crop -> normalise, read from the model's processor config."""
+
+    shortest_edge: int = 224
+    crop_height: int = 224
+    crop_width: int = 224
+    mean: tuple[float, float, float] = OPENAI_MEAN
+    std: tuple[float, float, float] = OPENAI_STD
+    resample: int = Image.Resampling.BICUBIC
+
+    @classmethod
+    def from_image_processor(cls, proc: object) -> "Preprocess":
+        size = getattr(proc, "size", None) or {}
+        crop = getattr(proc, "crop_size", None) or {}
+        edge = size.get("shortest_edge") or size.get("height") or 224
+        resample = getattr(proc, "resample", Image.Resampling.BICUBIC)
+        return cls(
+            shortest_edge=int(edge),
+            crop_height=int(crop.get("height", edge)),
+            crop_width=int(crop.get("width", edge)),
+            mean=tuple(getattr(proc, "image_mean", None) or OPENAI_MEAN),  # type: ignore[arg-type]
+            std=tuple(getattr(proc, "image_std", None) or OPENAI_STD),  # type: ignore[arg-type]
+            resample=int(resample) if resample is not None else Image.Resampling.BICUBIC,
+        )
+
+    @property
+    def draft_size(self) -> int:
+        return 2 * self.shortest_edge
+
+    def __call__(self, img: Image.Image) -> np.ndarray:
+        """RGB image -> float32 array (3, crop_height, crop_width)."""
+        w, h = img.size
+        short, long = (w, h) if w <= h else (h, w)
+        new_short = self.shortest_edge
+        new_long = int(new_short * long / short)
+        size = (new_short, new_long) if w <= h else (new_long, new_short)
+        img = img.resize(size, resample=self.resample)
+        left = (size[0] - self.crop_width) // 2
+        top = (size[1] - self.crop_height) // 2
+        img = img.crop((left, top, left + self.crop_width, top + self.crop_height))
+        arr = np.asarray(img, dtype=np.float32) * (1.0 / 255.0)
+        arr = (arr - np.asarray(self.mean, dtype=np.float32)) / np.asarray(self.std, dtype=np.float32)
+        return np.ascontiguousarray(arr.transpose(2, 0, 1))

@@ -1,0 +1,313 @@
+"""One index run: walk, classify, decode in a pool, embed on the inference thread, commit per batch.
+
+Why this shape: decoding (PIL releases the GIL) overlaps inference through a
+bounded window, so both cores stay busy and memory stays flat; each batch is
+one transaction, so `kill -9` loses at most the batch in flight and a rerun
+resumes; an unchanged file costs a stat and one dict lookup.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from .catalog import Catalog, ImageRow
+from .errors import ImageUnreadable
+from .images import Preprocess, decode, fingerprint, read_bytes
+from .inference import BATCH
+from .scan import FileStat, is_image_name, walk
+from .vectors import as_blob
+
+
+@dataclass
+class IndexReport:
+    new: int = 0
+    changed: int = 0
+    moved: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    embedded: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    cancelled: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "new": self.new, "changed": self.changed, "moved": self.moved, "removed": self.removed,
+            "unchanged": self.unchanged, "embedded": self.embedded,
+            "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
+            "seconds": round(self.seconds, 3), "cancelled": self.cancelled,
+        }
+
+
+@dataclass(frozen=True)
+class IndexProgress:
+    phase: str  # "scanning" | "embedding" | "done"
+    folder: str
+    done: int
+    total: int
+    rate: float  # images embedded per second
+    eta: float | None  # seconds left, when known
+    report: IndexReport
+
+
+@dataclass
+class _Item:
+    stat: FileStat
+    folder_id: int
+    row: ImageRow | None
+    embedded: bool
+
+
+@dataclass
+class _Result:
+    kind: str  # "embed" | "touch" | "move" | "skip"
+    item: _Item
+    fingerprint: bytes | None = None
+    width: int | None = None
+    height: int | None = None
+    pixels: np.ndarray | None = None
+    moved_from: ImageRow | None = None
+    reason: str = ""
+
+
+class IndexRun:
+    def __init__(self, catalog: Catalog, model: str, encode: Callable[[np.ndarray], "Future[np.ndarray]"],
+                 preprocess: Callable[[], Preprocess], *, batch_size: int, workers: int, max_pixels: int,
+                 include_hidden: bool, exclude_dirs: tuple[str, ...]) -> None:
+        self.catalog = catalog
+        self.model = model
+        self._encode = encode
+        self._preprocess_getter = preprocess
+        self._preprocess: Preprocess | None = None
+        self._pp_lock = threading.Lock()
+        self.batch_size = batch_size
+        self.workers = workers
+        self.max_pixels = max_pixels
+        self.include_hidden = include_hidden
+        self.exclude_dirs = exclude_dirs
+        self._missing: dict[bytes, list[tuple[ImageRow, bool]]] = {}
+        self._missing_lock = threading.Lock()
+
+    def run(self, roots: list[str], cancel: threading.Event) -> Iterator[IndexProgress]:
+        report = IndexReport()
+        started = time.monotonic()
+        items: list[_Item] = []
+        gone: dict[int, tuple[ImageRow, bool]] = {}
+        for root in roots:
+            yield IndexProgress("scanning", root, 0, 0, 0.0, None, report)
+            items += self._classify(root, report, gone)
+            if cancel.is_set():
+                break
+        for row, embedded in gone.values():
+            if row.fingerprint is not None and row.error is None:
+                self._missing.setdefault(row.fingerprint, []).append((row, embedded))
+        yield from self._process(items, report, cancel, started, roots[-1] if roots else "")
+        with self.catalog.transaction():
+            if not cancel.is_set():
+                leftover = [row for rows in self._missing.values() for row, _ in rows]
+                report.removed += len(leftover)
+                self.catalog.delete_images(row.id for row in leftover)
+                self.catalog.delete_images(r.id for r, _ in gone.values() if r.fingerprint is None or r.error)
+            for root in roots:
+                folder = self.catalog.folder_containing(root)
+                if folder is not None:
+                    self.catalog.mark_scanned(folder.id)
+        report.cancelled = cancel.is_set()
+        report.seconds = time.monotonic() - started
+        report.skipped.sort()
+        yield IndexProgress("done", roots[-1] if roots else "", report.embedded, report.embedded, 0.0, 0.0, report)
+
+    # classification ---------------------------------------------------------
+    def _classify(self, root: str, report: IndexReport, gone: dict[int, tuple[ImageRow, bool]]) -> list[_Item]:
+        with self.catalog.transaction():
+            folder_id = self._folder_for(root)
+        walked = walk(root, include_hidden=self.include_hidden, exclude_dirs=self.exclude_dirs)
+        known = self.catalog.images_under(root, self.model)
+        seen: set[str] = set()
+        items: list[_Item] = []
+        problem_rows: list[tuple[str, str]] = []
+        for path, reason in walked.problems:
+            seen.add(path)
+            report.skipped.append((path, reason))
+            if is_image_name(path):
+                problem_rows.append((path, reason))
+        for f in walked.files:
+            seen.add(f.path)
+            entry = known.get(f.path)
+            if entry is not None:
+                row, embedded = entry
+                if row.size == f.size and row.mtime_ns == f.mtime_ns:
+                    if row.error is not None:
+                        report.skipped.append((f.path, row.error))
+                        continue
+                    if embedded:
+                        report.unchanged += 1
+                        continue
+                items.append(_Item(f, folder_id, row, embedded))
+            else:
+                items.append(_Item(f, folder_id, None, False))
+        if problem_rows:
+            with self.catalog.transaction():
+                for path, reason in problem_rows:
+                    self.catalog.upsert_image(folder_id, path, -1, -1, None, None, None, reason)
+        for path, (row, embedded) in known.items():
+            if path not in seen:
+                gone[row.id] = (row, embedded)
+        return items
+
+    def _folder_for(self, root: str) -> int:
+        folder = self.catalog.folder_containing(root)
+        return folder.id if folder is not None else self.catalog.add_folder(root)
+
+    # the pipeline -----------------------------------------------------------------
+    def _process(self, items: list[_Item], report: IndexReport, cancel: threading.Event, started: float,
+                 folder: str) -> Iterator[IndexProgress]:
+        total = len(items)
+        embed_started = time.monotonic()
+        writes: list[_Result] = []
+        batch: list[_Result] = []
+        inflight: deque[tuple[Future[np.ndarray], list[_Result]]] = deque()
+        pending: deque[Future[_Result]] = deque()
+        todo = iter(items)
+        window = max(2 * self.batch_size, 2 * self.workers)
+
+        def progress(done: int) -> IndexProgress:
+            elapsed = time.monotonic() - embed_started
+            rate = report.embedded / elapsed if elapsed > 0 else 0.0
+            left = total - done
+            eta = left / rate if rate > 0 else None
+            return IndexProgress("embedding", folder, done, total, rate, eta, report)
+
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="clipgit-decode") as pool:
+            def fill() -> None:
+                while len(pending) < window and not cancel.is_set():
+                    nxt = next(todo, None)
+                    if nxt is None:
+                        return
+                    pending.append(pool.submit(self._prepare, nxt))
+
+            fill()
+            if total:
+                yield progress(0)
+            try:
+                yield from self._drain(pending, fill, batch, inflight, writes, cancel, report, progress)
+            finally:
+                for f in pending:
+                    f.cancel()
+
+    def _drain(self, pending: deque[Future[_Result]], fill: Callable[[], None], batch: list[_Result],
+               inflight: deque[tuple[Future[np.ndarray], list[_Result]]], writes: list[_Result],
+               cancel: threading.Event, report: IndexReport,
+               progress: Callable[[int], IndexProgress]) -> Iterator[IndexProgress]:
+        done = 0
+        while pending or batch or inflight or writes:
+            if cancel.is_set() and (pending or batch):
+                for f in pending:  # what is not embedded yet is redone by the next run
+                    f.cancel()
+                pending.clear()
+                batch.clear()
+            if pending:
+                result = pending.popleft().result()
+                fill()
+                (batch if result.kind == "embed" else writes).append(result)
+            if batch and (len(batch) >= self.batch_size or not pending):
+                pixels = np.stack([r.pixels for r in batch])  # type: ignore[misc]
+                inflight.append((self._encode(pixels), list(batch)))
+                batch.clear()
+            while inflight and (len(inflight) > 1 or inflight[0][0].done() or not pending):
+                future, done_batch = inflight.popleft()
+                vectors = future.result()
+                done += len(done_batch) + len(writes)
+                self._commit(done_batch, vectors, writes, report)
+                writes.clear()
+                yield progress(done)
+            if len(writes) >= 256 or (writes and not pending and not batch and not inflight):
+                done += len(writes)
+                self._commit([], None, writes, report)
+                writes.clear()
+                yield progress(done)
+
+    def _get_preprocess(self) -> Preprocess:
+        with self._pp_lock:
+            if self._preprocess is None:
+                self._preprocess = self._preprocess_getter()
+            return self._preprocess
+
+    def _prepare(self, item: _Item) -> _Result:
+        """Runs in the decode pool: read once, fingerprint, decode only if needed."""
+        path = item.stat.path
+        try:
+            data = read_bytes(path)
+            fp = fingerprint(data)
+            row = item.row
+            if row is not None and row.fingerprint == fp and row.error is None and item.embedded:
+                return _Result("touch", item, fp)
+            moved_from = None
+            if row is None or row.fingerprint != fp:
+                moved_from = self._claim_move(fp)
+            if moved_from is not None and moved_from[1]:
+                return _Result("move", item, fp, moved_from=moved_from[0])
+            preprocess = self._get_preprocess()
+            image, width, height = decode(data, draft_size=preprocess.draft_size, max_pixels=self.max_pixels)
+            pixels = preprocess(image)
+            return _Result("embed", item, fp, width, height, pixels,
+                           moved_from=moved_from[0] if moved_from else None)
+        except ImageUnreadable as exc:
+            return _Result("skip", item, reason=str(exc))
+
+    def _claim_move(self, fp: bytes) -> tuple[ImageRow, bool] | None:
+        with self._missing_lock:
+            rows = self._missing.get(fp)
+            if not rows:
+                return None
+            claimed = rows.pop()
+            if not rows:
+                del self._missing[fp]
+            return claimed
+
+    def _commit(self, batch: list[_Result], vectors: np.ndarray | None, writes: list[_Result],
+                report: IndexReport) -> None:
+        cat = self.catalog
+        with cat.transaction():
+            for r in writes:
+                st = r.item.stat
+                if r.kind == "touch":
+                    assert r.item.row is not None
+                    cat.touch_image(r.item.row.id, st.size, st.mtime_ns)
+                    report.unchanged += 1
+                elif r.kind == "move":
+                    assert r.moved_from is not None
+                    cat.move_image(r.moved_from.id, r.item.folder_id, st.path, st.size, st.mtime_ns)
+                    report.moved += 1
+                elif r.kind == "skip":
+                    cat.upsert_image(r.item.folder_id, st.path, st.size, st.mtime_ns, None, None, None, r.reason)
+                    report.skipped.append((st.path, r.reason))
+            for r, vector in zip(batch, vectors if vectors is not None else []):
+                st = r.item.stat
+                if r.moved_from is not None:
+                    cat.move_image(r.moved_from.id, r.item.folder_id, st.path, st.size, st.mtime_ns)
+                image_id = cat.upsert_image(r.item.folder_id, st.path, st.size, st.mtime_ns, r.fingerprint,
+                                            r.width, r.height, None)
+                cat.add_embedding(image_id, self.model, as_blob(vector))
+                report.embedded += 1
+                row = r.item.row
+                if r.moved_from is not None:
+                    report.moved += 1
+                elif row is None:
+                    report.new += 1
+                elif row.fingerprint == r.fingerprint and row.error is None:
+                    report.unchanged += 1
+                else:
+                    report.changed += 1
+
+
+def default_workers() -> int:
+    return max(1, os.cpu_count() or 1)

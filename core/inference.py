@@ -1,0 +1,85 @@
+"""The one thread that owns every torch model.
+
+Why one thread: torch models are not safe to drive from several threads at
+once, and a single owner lets interactive work (a query being typed) jump
+ahead of batch work (the next 32 images of an index run) through a priority
+queue, so search answers at once while a large library indexes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import threading
+from concurrent.futures import Future
+from typing import Any, Callable
+
+INTERACTIVE = 0
+BATCH = 10
+
+_STOP = object()
+
+
+class InferenceThread:
+    def __init__(self, name: str = "clipgit-inference") -> None:
+        self._name = name
+        self._queue: queue.PriorityQueue[tuple[int, int, Any, Any]] = queue.PriorityQueue()
+        self._counter = itertools.count()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def submit(self, fn: Callable[..., Any], *args: Any, priority: int = BATCH) -> Future[Any]:
+        future: Future[Any] = Future()
+        with self._lock:
+            if self._closed:
+                future.set_exception(RuntimeError("the inference thread is closed"))
+                return future
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                self._thread.start()
+            self._queue.put((priority, next(self._counter), future, (fn, args)))
+        return future
+
+    def call(self, fn: Callable[..., Any], *args: Any, priority: int = INTERACTIVE) -> Any:
+        """Run on the inference thread and wait; exceptions come back to the caller."""
+        if threading.current_thread() is self._thread:
+            return fn(*args)
+        return self.submit(fn, *args, priority=priority).result()
+
+    def _run(self) -> None:
+        while True:
+            _, _, future, job = self._queue.get()
+            if job is _STOP:
+                self._drain()
+                future.set_result(None)
+                return
+            if not future.set_running_or_notify_cancel():
+                continue
+            fn, args = job
+            try:
+                future.set_result(fn(*args))
+            except BaseException as exc:  # handed to the waiting caller
+                future.set_exception(exc)
+
+    def _drain(self) -> None:
+        """Fail the jobs still queued at close, so no caller waits forever."""
+        while True:
+            try:
+                _, _, future, _ = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if future.set_running_or_notify_cancel():
+                future.set_exception(RuntimeError("the inference thread closed before this job ran"))
+
+    def close(self, timeout: float | None = 10.0) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            thread = self._thread
+            if thread is None:
+                return
+            stop: Future[Any] = Future()
+            self._queue.put((-1, next(self._counter), stop, _STOP))
+        thread.join(timeout)
