@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from .errors import QueryError
 from .scan import is_image_name
 
-_OPERATOR = re.compile(r"(?:^|\s+)([+-])\s+")
-_WEIGHT = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)\s*:\s*(.+)$", re.S)
+_OPERATOR = re.compile(r"(?:^|\s+)([+-])(?:\s+|$)")
+_WEIGHT = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)\s*:\s*(.*)$", re.S)
 
 
 @dataclass(frozen=True)

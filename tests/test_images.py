@@ -1,0 +1,113 @@
+"""Every mode Pillow opens becomes correct RGB; bad files give a reason, not a crash."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core.errors import ImageUnreadable
+from core.images import decode, load, read_bytes
+
+
+def _png(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _pixel(data: bytes) -> tuple[int, int, int]:
+    img, _, _ = decode(data)
+    assert img.mode == "RGB"
+    return img.getpixel((0, 0))  # type: ignore[return-value]
+
+
+def test_transparent_pixels_go_over_white() -> None:
+    assert _pixel(_png(Image.new("RGBA", (4, 4), (255, 0, 0, 0)))) == (255, 255, 255)
+    assert _pixel(_png(Image.new("RGBA", (4, 4), (255, 0, 0, 255)))) == (255, 0, 0)
+    assert _pixel(_png(Image.new("LA", (4, 4), (0, 0)))) == (255, 255, 255)
+
+
+def test_palette_with_transparency_grayscale_and_one_bit() -> None:
+    p = Image.new("P", (4, 4), 1)
+    p.putpalette([0, 0, 0, 0, 255, 0] + [0] * 762)
+    p.info["transparency"] = 0
+    assert _pixel(_png(p)) == (0, 255, 0)
+    assert _pixel(_png(Image.new("L", (4, 4), 77))) == (77, 77, 77)
+    assert _pixel(_png(Image.new("1", (4, 4), 1))) == (255, 255, 255)
+
+
+def test_sixteen_bit_grayscale_is_scaled_not_clipped() -> None:
+    arr = np.full((4, 4), 32768, dtype=np.uint16)
+    data = _png(Image.fromarray(arr))
+    r, g, b = _pixel(data)
+    assert 126 <= r <= 129 and r == g == b
+
+
+def test_cmyk_jpeg_becomes_rgb() -> None:
+    buf = io.BytesIO()
+    Image.new("CMYK", (8, 8), (0, 255, 255, 0)).save(buf, format="JPEG")
+    r, g, b = _pixel(buf.getvalue())
+    assert r > 200 and g < 60 and b < 60
+
+
+def test_exif_orientation_is_applied() -> None:
+    img = Image.new("RGB", (40, 20), (0, 0, 255))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 CW on display
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", exif=exif)
+    out, w, h = decode(buf.getvalue())
+    assert (w, h) == (40, 20) and out.size == (20, 40)
+
+
+def test_gif_first_frame_and_other_formats(tmp_path: Path) -> None:
+    frames = [Image.new("RGB", (8, 8), c) for c in ((255, 0, 0), (0, 0, 255))]
+    frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:])
+    assert load(str(tmp_path / "a.gif")).image.getpixel((0, 0))[0] > 200
+    for fmt in ("webp", "bmp", "tiff"):
+        Image.new("RGB", (8, 8), (0, 200, 0)).save(tmp_path / f"a.{fmt}")
+        assert load(str(tmp_path / f"a.{fmt}")).image.getpixel((0, 0))[1] > 150
+
+
+def test_jpeg_draft_decodes_small_but_keeps_original_size() -> None:
+    buf = io.BytesIO()
+    Image.new("RGB", (4000, 3000), (10, 20, 30)).save(buf, format="JPEG")
+    img, w, h = decode(buf.getvalue(), draft_size=448)
+    assert (w, h) == (4000, 3000)
+    assert min(img.size) >= 448 and img.size[0] <= 1000
+
+
+@pytest.mark.parametrize(
+    "content, reason",
+    [
+        (b"", "empty file"),
+        (b"this is not an image", "not an image"),
+        (None, "truncated"),
+    ],
+)
+def test_bad_bytes_give_reasons(tmp_path: Path, content: bytes | None, reason: str) -> None:
+    if content is None:
+        buf = io.BytesIO()
+        Image.new("RGB", (64, 64), (1, 2, 3)).save(buf, format="PNG")
+        content = buf.getvalue()[:-40]
+    path = tmp_path / "x.png"
+    path.write_bytes(content)
+    with pytest.raises(ImageUnreadable, match=reason):
+        load(str(path))
+
+
+def test_decompression_bomb_is_refused_before_decoding() -> None:
+    buf = io.BytesIO()
+    Image.new("1", (20000, 20000)).save(buf, format="PNG")
+    with pytest.raises(ImageUnreadable, match="decompression bomb"):
+        decode(buf.getvalue(), max_pixels=100_000_000)
+
+
+def test_folder_named_like_an_image(tmp_path: Path) -> None:
+    (tmp_path / "dir.jpg").mkdir()
+    with pytest.raises(ImageUnreadable, match="folder"):
+        read_bytes(str(tmp_path / "dir.jpg"))

@@ -1,0 +1,33 @@
+"""core/ is the engine: it must never import the UI libraries."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+CORE = Path(__file__).resolve().parent.parent / "core"
+
+
+def test_core_sources_do_not_import_ui_libraries() -> None:
+    offenders = []
+    for path in CORE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] in ("textual", "rich")]
+    assert offenders == []
+
+
+def test_importing_the_engine_loads_no_ui_library_and_no_torch() -> None:
+    code = (
+        "import sys, core, core.engine, core.catalog, core.scan, core.images, core.clip, core.query, "
+        "core.vectors, core.indexer, core.models, core.config\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich', 'torch', 'transformers'))\n"
+        "print(','.join(bad))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=CORE.parent)
+    assert out.stdout.strip() == ""
