@@ -59,6 +59,8 @@ class Settings:
     exclude_dirs: tuple[str, ...] = (".git", "node_modules", "@eaDir", "__pycache__", ".thumbnails", "#recycle")
 
     def __post_init__(self) -> None:
+        if not isinstance(self.data_dir, Path):
+            object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser().absolute())
         if self.device not in DEVICES:
             raise ConfigError(f"device must be one of {', '.join(DEVICES)}, not {self.device!r}")
         if self.precision not in PRECISIONS:

@@ -180,6 +180,15 @@ class Engine:
         vector, exclude = self._query_vector([Term("image", full, 1.0)])
         return self._top(vector, top, folder, exclude)
 
+    def search_vector(self, vector: np.ndarray, top: int = 10, folder: str | None = None,
+                      exclude: Iterable[int] = ()) -> list[SearchResult]:
+        """Top results for a ready query vector (of this model's dimension)."""
+        vec = np.asarray(vector, dtype=np.float32)
+        norm = float(np.linalg.norm(vec))
+        if vec.ndim != 1 or norm < 1e-9:
+            raise QueryError("the query vector must be one non-zero vector")
+        return self._top(vec / norm, top, folder, set(exclude))
+
     def _query_vector(self, terms: list[Term]) -> tuple[np.ndarray, set[int]]:
         cat = self.catalog()
         exclude: set[int] = set()

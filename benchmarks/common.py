@@ -1,0 +1,78 @@
+"""Shared helpers for the benchmarks: full-size random models, photo-sized JPEGs, timing."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+CACHE = ROOT / ".bench"
+
+
+def full_clip_dir() -> Path:
+    """ViT-B/32 with random weights (`CLIPConfig()` defaults), saved once under .bench/."""
+    from core.random_models import build_clip
+
+    target = CACHE / "clip-vit-b32-random"
+    if not (target / "model.safetensors").exists():
+        build_clip(target, tiny=False)
+    return target
+
+
+def tiny_clip_dir() -> Path:
+    from core.random_models import build_clip
+
+    target = CACHE / "clip-tiny-random"
+    if not (target / "model.safetensors").exists():
+        build_clip(target, tiny=True)
+    return target
+
+
+def photo_jpegs(n: int, size: tuple[int, int] = (4000, 3000)) -> Path:
+    """n distinct photo-like JPEGs of the given size (about 1-2 MB each), made once."""
+    import numpy as np
+    from PIL import Image
+
+    folder = CACHE / f"photos-{size[0]}x{size[1]}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        path = folder / f"IMG_{i:05d}.jpg"
+        if path.exists():
+            continue
+        rng = np.random.default_rng(i)
+        base = Image.fromarray((rng.random((12, 16, 3)) * 255).astype(np.uint8))
+        img = base.resize(size, Image.Resampling.BICUBIC)
+        arr = np.asarray(img, dtype=np.int16)
+        grain = rng.integers(-6, 7, size=(size[1] // 4, size[0] // 4, 1), dtype=np.int16)
+        arr = arr + np.repeat(np.repeat(grain, 4, axis=0), 4, axis=1)
+        Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8)).save(path, quality=90)
+    return folder
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+class Timer:
+    def __enter__(self) -> "Timer":
+        self.wall0, self.cpu0 = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self.wall0
+        self.cpu = time.process_time() - self.cpu0
+
+
+def table(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows)

@@ -1,0 +1,157 @@
+"""The installed `clipgit-tui` command, run as a user or a script would run it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from core.config import Settings
+from tests.conftest import cli_env, cli_path, make_photos, photo
+
+
+def run(settings: Settings, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([cli_path(), *args], capture_output=True, text=True, env=env or cli_env(settings),
+                          timeout=timeout)
+
+
+def test_help_is_instant_and_lists_subcommands(settings: Settings) -> None:
+    started = time.monotonic()
+    out = run(settings, "--help")
+    assert out.returncode == 0
+    for word in ("index", "search", "similar", "status", "forget"):
+        assert word in out.stdout
+    assert time.monotonic() - started < 5  # no torch import behind --help
+
+
+def test_index_search_similar_status_forget_json_contract(settings: Settings, tmp_path: Path) -> None:
+    pics = tmp_path / "pics"
+    paths = make_photos(pics, 6)
+    (pics / "broken.jpg").write_bytes(b"nope")
+    out = run(settings, "index", str(pics), "--json")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    for key in ("new", "changed", "moved", "removed", "unchanged"):
+        assert isinstance(report[key], int)
+    assert report["new"] == 6
+    assert report["skipped"] == [{"path": str(pics / "broken.jpg"), "reason": report["skipped"][0]["reason"]}]
+
+    out = run(settings, "search", "beach + 2:sunset - people", "--top", "4", "--json")
+    assert out.returncode == 0, out.stderr
+    results = json.loads(out.stdout)
+    assert len(results) == 4
+    assert all(os.path.isabs(r["path"]) and isinstance(r["score"], float) for r in results)
+    assert [r["score"] for r in results] == sorted((r["score"] for r in results), reverse=True)
+
+    out = run(settings, "similar", str(paths[2]), "--json")
+    results = json.loads(out.stdout)
+    assert out.returncode == 0 and len(results) == 5 and str(paths[2]) not in {r["path"] for r in results}
+
+    out = run(settings, "search", str(paths[2]), "--json", "--top", "2")
+    assert [r["path"] for r in json.loads(out.stdout)] == [r["path"] for r in results[:2]]
+
+    status = json.loads(run(settings, "status", "--json").stdout)
+    assert status["images"] == 6 and status["data_dir"] == str(settings.data_dir)
+    assert status["clip_model"] == settings.clip_model and status["folders"][0]["path"] == str(pics)
+
+    out = run(settings, "forget", str(pics), "--json")
+    assert out.returncode == 0 and json.loads(out.stdout)["forgotten"][0]["files"] == 7
+    assert json.loads(run(settings, "status", "--json").stdout)["images"] == 0
+
+
+def test_human_output_never_prints_names_raw(settings: Settings, tmp_path: Path) -> None:
+    pics = tmp_path / "pics"
+    photo(1).save(pics / "x.png") if pics.mkdir() is None else None
+    photo(2).save(pics / "evil_\x1b]0;pwned\x07_\x1b[2J.png")
+    (pics / "bad_\x1b[31m.jpg").write_bytes(b"")
+    index = run(settings, "index", str(pics))
+    search = run(settings, "search", "x", "--top", "5")
+    for out in (index, search):
+        assert out.returncode == 0, out.stderr
+        assert "\x1b" not in out.stdout and "\x07" not in out.stdout
+    assert "evil_\\x1b]0;pwned\\x07_\\x1b[2J.png" in search.stdout
+    assert "bad_\\x1b[31m.jpg: empty file" in index.stdout
+    raw = json.loads(run(settings, "search", "x", "--json").stdout)
+    assert str(pics / "evil_\x1b]0;pwned\x07_\x1b[2J.png") in {r["path"] for r in raw}
+
+
+def test_bad_usage_exits_2_and_failures_exit_1_with_one_line(settings: Settings, tmp_path: Path) -> None:
+    assert run(settings, "search").returncode == 2
+    assert run(settings, "search", "x", "--top", "0").returncode == 2
+    bad_query = run(settings, "search", "   ")
+    assert bad_query.returncode == 2 and "Traceback" not in bad_query.stderr
+    missing = run(settings, "index", str(tmp_path / "nope"))
+    assert missing.returncode == 1
+    assert missing.stderr.strip().count("\n") == 0 and "folder not found" in missing.stderr
+    env = cli_env(settings)
+    env["CLIPGIT_CLIP_MODEL"] = "openai/clip-vit-base-patch32"
+    make_photos(tmp_path / "pics", 1)
+    started = time.monotonic()
+    offline = run(settings, "index", str(tmp_path / "pics"), env=env)
+    assert offline.returncode == 1 and time.monotonic() - started < 30
+    line = offline.stderr.strip()
+    assert "\n" not in line and "Traceback" not in line
+    assert "not downloaded" in line and "--clip-model" in line
+    bad_dir = run(settings, "search", "x", "--clip-model", str(tmp_path / "no-model-here"))
+    assert bad_dir.returncode == 1 and "does not exist" in bad_dir.stderr
+
+
+def test_settings_precedence_flag_over_env_over_file(settings: Settings, tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f'data_dir = "{tmp_path / "from-file"}"\nbatch_size = 4\n')
+    env = cli_env(settings)
+    env["CLIPGIT_CONFIG"] = str(config)
+    del env["CLIPGIT_DATA_DIR"]
+    assert json.loads(run(settings, "status", "--json", env=env).stdout)["data_dir"] == str(tmp_path / "from-file")
+    env["CLIPGIT_DATA_DIR"] = str(tmp_path / "from-env")
+    assert json.loads(run(settings, "status", "--json", env=env).stdout)["data_dir"] == str(tmp_path / "from-env")
+    flagged = run(settings, "status", "--json", "--data-dir", str(tmp_path / "from-flag"), env=env)
+    assert json.loads(flagged.stdout)["data_dir"] == str(tmp_path / "from-flag")
+    config.write_text("no_such_setting = 1\n")
+    bad = run(settings, "status", env=env)
+    assert bad.returncode == 2 and "no_such_setting" in bad.stderr
+
+
+@pytest.mark.parametrize("signal_after", [8])
+def test_kill_9_mid_index_loses_only_the_batch_in_flight(settings: Settings, tmp_path: Path, signal_after: int) -> None:
+    import sqlite3
+
+    pics = tmp_path / "pics"
+    make_photos(pics, 300, size=(640, 480))
+    env = cli_env(settings)
+    env["CLIPGIT_BATCH_SIZE"] = "4"
+    proc = subprocess.Popen([cli_path(), "index", str(pics), "--json"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    db = settings.db_path
+    count = 0
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if db.exists():
+            try:
+                with sqlite3.connect(db, timeout=5) as conn:
+                    count = conn.execute("SELECT count(*) FROM embeddings").fetchone()[0]
+            except sqlite3.OperationalError:
+                count = 0
+            if count >= signal_after:
+                # status works while another process indexes
+                status = run(settings, "status", "--json")
+                assert status.returncode == 0 and json.loads(status.stdout)["images"] >= signal_after
+                proc.kill()
+                break
+        time.sleep(0.02)
+    proc.wait(30)
+    assert proc.returncode == -9, "the index run finished before it could be killed"
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        kept = conn.execute("SELECT count(*) FROM embeddings").fetchone()[0]
+    assert 0 < kept < 300
+    out = run(settings, "index", str(pics), "--json")
+    report = json.loads(out.stdout)
+    assert out.returncode == 0
+    assert report["unchanged"] + report["new"] == 300 and report["embedded"] == 300 - report["unchanged"]
+    assert report["unchanged"] >= kept - 4  # at most the batch in flight was lost
+    assert json.loads(run(settings, "status", "--json").stdout)["images"] == 300

@@ -1,0 +1,49 @@
+"""The fast decode path (JPEG draft + own resize) stays faithful to the reference processor.
+
+Full-size random ViT-B/32 on real-size photos: what users index.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from transformers import CLIPConfig, CLIPModel
+from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+
+from core.images import Preprocess, decode
+from tests.conftest import photo
+
+
+@pytest.fixture(scope="module")
+def full_model() -> CLIPModel:
+    torch.manual_seed(0)
+    return CLIPModel(CLIPConfig()).eval()
+
+
+def _features(model: CLIPModel, pixels: torch.Tensor) -> np.ndarray:
+    with torch.no_grad():
+        out = model.get_image_features(pixel_values=pixels).pooler_output.numpy()
+    return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("size", [(4000, 3000), (3000, 4000), (1920, 1080), (640, 480)])
+def test_fast_path_cosine_to_reference(full_model: CLIPModel, tmp_path: Path, size: tuple[int, int]) -> None:
+    big = photo(42, (size[0] // 8, size[1] // 8)).resize(size, Image.Resampling.BICUBIC)
+    buf = io.BytesIO()
+    big.save(buf, format="JPEG", quality=90)
+    data = buf.getvalue()
+
+    reference = CLIPImageProcessorPil()
+    ref_pixels = reference(images=Image.open(io.BytesIO(data)).convert("RGB"), return_tensors="pt").pixel_values
+
+    preprocess = Preprocess.from_image_processor(reference)
+    img, _, _ = decode(data, draft_size=preprocess.draft_size)
+    ours = torch.from_numpy(preprocess(img)[None])
+
+    cos = float((_features(full_model, ref_pixels) * _features(full_model, ours)).sum())
+    assert cos >= 0.999, f"cosine {cos:.5f} at {size}"
