@@ -84,9 +84,13 @@ class FolderRow:
 
 
 def connect(db_path: Path) -> sqlite3.Connection:
-    """Open (creating and migrating if needed) the catalog for this thread."""
+    """Open (creating and migrating if needed) the catalog for this thread.
+
+    check_same_thread is off only so a finished thread's connection can be
+    closed by another; each connection is used by one thread at a time.
+    """
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(db_path, timeout=30.0, isolation_level=None, check_same_thread=True)
+    conn = sqlite3.connect(db_path, timeout=30.0, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")

@@ -81,7 +81,7 @@ class Engine:
         self.clip = ClipEncoder(self.settings.clip_model, self.settings.device, self.settings.precision)
         self._infer = InferenceThread()
         self._local = threading.local()
-        self._connections: list[Catalog] = []
+        self._connections: list[tuple[threading.Thread, Catalog]] = []
         self._conn_lock = threading.Lock()
         self._vectors = VectorIndex(self.settings.clip_model, self.settings.data_dir)
         self.catalog()  # create and migrate the database now: errors surface at once
@@ -94,13 +94,20 @@ class Engine:
             cat = Catalog(self.settings.db_path)
             self._local.catalog = cat
             with self._conn_lock:
-                self._connections.append(cat)
+                # faces run each job on a fresh thread: close what finished threads left behind
+                alive = []
+                for thread, old in self._connections:
+                    if thread.is_alive():
+                        alive.append((thread, old))
+                    else:
+                        old.close()
+                self._connections = alive + [(threading.current_thread(), cat)]
         return cat
 
     def close(self) -> None:
         self._infer.close()
         with self._conn_lock:
-            for cat in self._connections:
+            for _, cat in self._connections:
                 try:
                     cat.close()
                 except Exception:  # a connection of a thread that is gone
@@ -135,7 +142,7 @@ class Engine:
             yield from run.run(roots, cancel or threading.Event())
         finally:
             self._vectors.refresh(self.catalog())
-            self._vectors.save_snapshot()
+            self._vectors.save_if_changed()
 
     def index(self, paths: Iterable[str], progress: Callable[[IndexProgress], None] | None = None,
               cancel: threading.Event | None = None) -> IndexReport:

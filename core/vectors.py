@@ -117,6 +117,11 @@ class VectorIndex:
         self._last_seq = int(meta["last_seq"])
         self._last_removal = int(meta["last_removal"])
 
+    def save_if_changed(self) -> None:
+        with self._lock:
+            if self._delta or not Path(str(self._base) + ".json").exists():
+                self.save_snapshot()
+
     def save_snapshot(self) -> None:
         """Write live rows atomically; a crash mid-write leaves the old snapshot."""
         with self._lock:
