@@ -1,4 +1,8 @@
-"""Start the Textual app (kept apart so `clipgit-tui --help` never imports Textual)."""
+"""Start the Textual app (kept apart so `clipgit-tui --help` never imports Textual).
+
+textual-image probes the terminal when `textual_image.widget` is imported;
+that must happen before App.run(), while we still own the terminal's input.
+"""
 
 from __future__ import annotations
 
@@ -6,4 +10,14 @@ from typing import Any
 
 
 def run_app(settings: Any, paths: list[str]) -> int:
-    raise SystemExit("the terminal app is not built yet")
+    from . import preview  # noqa: F401  (imports textual_image.widget: terminal probe)
+    from core.engine import Engine
+
+    from .app import ClipGitApp
+
+    engine = Engine(settings)
+    try:
+        ClipGitApp(engine, paths).run()
+    finally:
+        engine.close()
+    return 0

@@ -1,0 +1,373 @@
+"""ClipGitApp: composes the panes and routes messages; holds no search logic.
+
+Every blocking call (model load, index, search, folder counts) is a thread
+worker that posts a message; one handler turns worker failures into a
+visible notification, so the app never dies with a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from rich.text import Text
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.timer import Timer
+from textual.widgets import Footer, Input, ListView, Static
+from textual.worker import Worker, WorkerState
+
+from core.engine import Engine
+from core.errors import ClipgitError
+from core.names import display_name
+
+from .format import duration, safe
+from .messages import FoldersLoaded, IndexFinished, IndexProgressed, ModelFailed, ModelReady, SearchDone
+from .panes.detail import DetailPane
+from .panes.library import LibraryPane
+from .panes.search import ResultItem, SearchPane
+from .screens.dialogs import AddFolderScreen, ConfirmScreen, SkippedScreen
+from .screens.help import HelpScreen
+from .thumbs import ThumbnailCache
+
+DEBOUNCE_S = 0.3
+LIVE_REFRESH_S = 2.0
+
+
+class ClipGitApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "clipgit"
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+        Binding("question_mark", "help", "Keys"),
+        Binding("slash", "focus_search", "Search"),
+        Binding("a", "add_folder", "Add folder"),
+        Binding("escape", "back", "Back", show=False),
+    ]
+
+    def __init__(self, engine: Engine, paths: list[str] | None = None, *, show_images: bool = True,
+                 top: int = 100) -> None:
+        super().__init__()
+        self.engine = engine
+        self.initial_paths = [os.path.abspath(os.path.expanduser(p)) for p in paths or []]
+        self.show_images = show_images
+        self.top = top
+        self.thumbs = ThumbnailCache(self.call_later, self.call_from_thread)
+        self.model_state = "loading"  # loading | ready | failed
+        self.model_error = ""
+        self.pending_query: str | None = None
+        self.current_query = ""
+        self.similar_to: str | None = None
+        self.last_search = 0.0
+        self.images = 0
+        self.index_state = ""
+        self._debounce: Timer | None = None
+        self._index_queue: list[str] = []
+        self._indexing = False
+        self._cancel = threading.Event()
+
+    # layout ------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="main"):
+            yield LibraryPane(id="library")
+            yield SearchPane(self.show_images, id="search")
+            yield DetailPane(self.show_images, id="detail")
+        yield Static("", id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#query", Input).focus()
+        self._update_status()
+        self._load_model()
+        self._load_folders()
+        if self.initial_paths:
+            self.start_index(self.initial_paths)
+
+    # model ---------------------------------------------------------------------
+    @work(thread=True, group="model", exit_on_error=False)
+    def _load_model(self) -> None:
+        try:
+            self.engine.load_model()
+        except ClipgitError as exc:
+            self.post_message(ModelFailed(str(exc)))
+            return
+        self.post_message(ModelReady(self.engine.clip.device, self.engine.clip.precision))
+
+    def on_model_ready(self, message: ModelReady) -> None:
+        self.model_state = "ready"
+        self._update_status()
+        if self.pending_query is not None:
+            query, self.pending_query = self.pending_query, None
+            self.run_search(query)
+
+    def on_model_failed(self, message: ModelFailed) -> None:
+        self.model_state = "failed"
+        self.model_error = message.error
+        self._update_status()
+        self.notify(message.error, title="Model unavailable", severity="error", timeout=30)
+        if self.pending_query is not None:
+            self.pending_query = None
+            self.query_one(SearchPane).set_info(Text(f"cannot search: {message.error}", style="red"))
+
+    # folders and indexing --------------------------------------------------------
+    @work(thread=True, group="folders", exclusive=True, exit_on_error=False)
+    def _load_folders(self) -> None:
+        folders = self.engine.folders()
+        self.post_message(FoldersLoaded(folders, sum(f.images for f in folders)))
+
+    async def on_folders_loaded(self, message: FoldersLoaded) -> None:
+        self.images = message.images
+        library = self.query_one(LibraryPane)
+        await library.set_folders(message.folders)
+        library.mark_queued(self._index_queue)
+        self._update_status()
+
+    def start_index(self, paths: list[str]) -> None:
+        for path in paths:
+            if path not in self._index_queue:
+                self._index_queue.append(path)
+        self.query_one(LibraryPane).mark_queued(self._index_queue)
+        if not self._indexing:
+            self._next_index()
+
+    def _next_index(self) -> None:
+        if not self._index_queue or self._cancel.is_set():
+            self._indexing = False
+            self.index_state = ""
+            self._update_status()
+            return
+        self._indexing = True
+        paths, self._index_queue = list(self._index_queue), []
+        self._index_worker(paths)
+
+    @work(thread=True, group="index", exit_on_error=False)
+    def _index_worker(self, paths: list[str]) -> None:
+        report = None
+        for event in self.engine.index_iter(paths, self._cancel):
+            report = event.report
+            self.post_message(IndexProgressed(event))
+        if report is not None:
+            self.post_message(IndexFinished(report, paths))
+
+    def on_index_progressed(self, message: IndexProgressed) -> None:
+        event = message.event
+        library = self.query_one(LibraryPane)
+        if event.phase == "scanning" and not any(i.info.path == event.folder for i in library.items()):
+            self._load_folders()
+        library.show_progress(event)
+        if event.phase == "embedding" and event.total:
+            self.index_state = f"indexing {event.done}/{event.total} · {event.rate:.1f} img/s · " \
+                               f"{duration(event.eta)} left"
+            self._update_status()
+            if self.current_query and time.monotonic() - self.last_search > LIVE_REFRESH_S:
+                self.run_search(self.current_query, quiet=True)
+
+    def on_index_finished(self, message: IndexFinished) -> None:
+        r = message.report
+        if not r.cancelled:
+            self.notify(f"new {r.new}, changed {r.changed}, moved {r.moved}, removed {r.removed}, "
+                        f"unchanged {r.unchanged}, skipped {len(r.skipped)}", title="Indexed")
+        self._after_index()
+
+    def _after_index(self) -> None:
+        self._load_folders()
+        if self.current_query:
+            self.run_search(self.current_query, quiet=True)
+        self._next_index()
+
+    def action_add_folder(self) -> None:
+        def added(path: str | None) -> None:
+            if path:
+                self.start_index([path])
+
+        self.push_screen(AddFolderScreen(), added)
+
+    def confirm_remove(self, path: str) -> None:
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self._forget_worker(path)
+
+        question = Text("Remove ")
+        question.append_text(safe(path, "bold"))
+        question.append(" from the library? The images stay on disk.")
+        self.push_screen(ConfirmScreen(question), answer)
+
+    @work(thread=True, group="forget", exit_on_error=False)
+    def _forget_worker(self, path: str) -> None:
+        count = self.engine.forget(path)
+        self.call_from_thread(self.notify, f"removed {count} files from the library", title="Removed")
+        self.call_from_thread(self._after_forget)
+
+    def _after_forget(self) -> None:
+        self._load_folders()
+        if self.current_query:
+            self.run_search(self.current_query, quiet=True)
+
+    def show_skipped(self, folder: str) -> None:
+        self._skipped_worker(folder)
+
+    @work(thread=True, group="skipped", exclusive=True, exit_on_error=False)
+    def _skipped_worker(self, folder: str) -> None:
+        skipped = self.engine.skipped(folder)
+        self.call_from_thread(self.push_screen, SkippedScreen(folder, skipped))
+
+    # search ----------------------------------------------------------------------------
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id != "query":
+            return
+        if self._debounce is not None:
+            self._debounce.stop()
+        value = event.value
+        self._debounce = self.set_timer(DEBOUNCE_S, lambda: self.run_search(value))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "query":
+            return
+        if self._debounce is not None:
+            self._debounce.stop()
+        self.run_search(event.value)
+        self.query_one(SearchPane).focus_results()
+
+    def run_search(self, query: str, *, quiet: bool = False) -> None:
+        pane = self.query_one(SearchPane)
+        if not query.strip():
+            self.current_query = ""
+            self.similar_to = None
+            pane.set_info("type to search")
+            return
+        if not quiet:
+            self.similar_to = None
+        self.current_query = query
+        if self.model_state == "loading":
+            self.pending_query = query
+            pane.set_info(Text("loading model… the search runs as soon as it is ready", style="cyan"))
+            return
+        self.last_search = time.monotonic()
+        self._search_worker(query, self.similar_to)
+
+    def search_similar(self, path: str) -> None:
+        field = self.query_one("#query", Input)
+        with field.prevent(Input.Changed):
+            field.value = path
+        self.similar_to = path
+        self.current_query = path
+        if self.model_state == "loading":
+            self.pending_query = path
+            return
+        self.last_search = time.monotonic()
+        self._search_worker(path, path)
+
+    @work(thread=True, group="search", exclusive=True, exit_on_error=False)
+    def _search_worker(self, query: str, similar_to: str | None) -> None:
+        started = time.perf_counter()
+        if similar_to is not None:
+            results = self.engine.similar(similar_to, top=self.top)
+            title = f"like {display_name(os.path.basename(similar_to))}"
+        else:
+            results = self.engine.search(query, top=self.top)
+            title = ""
+        self.post_message(SearchDone(query, results, time.perf_counter() - started, title))
+
+    async def on_search_done(self, message: SearchDone) -> None:
+        if message.query != self.current_query:
+            return  # an older query finished after a newer one started
+        n = len(message.results)
+        info = f"{n} results" + (f" {message.title}" if message.title else "") + f" · {message.seconds * 1000:.0f} ms"
+        if n == 0:
+            info = "no results yet: add a folder with a" if self.images == 0 else "no results"
+        pane = self.query_one(SearchPane)
+        await pane.show_results(message.results, info)
+        await self.query_one(DetailPane).show(pane.selected())
+
+    async def on_list_view_highlighted(self, event: ListView.Highlighted) -> None:
+        if isinstance(event.item, ResultItem):
+            await self.query_one(DetailPane).show(event.item.result)
+
+    def on_list_view_selected(self, event: ListView.Selected) -> None:
+        if isinstance(event.item, ResultItem):
+            self.open_detail()
+
+    def open_detail(self) -> None:
+        self.query_one(DetailPane).focus()
+
+    # worker failures -------------------------------------------------------------------------
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state != WorkerState.ERROR:
+            return
+        error = event.worker.error
+        text = str(error) if isinstance(error, ClipgitError) else f"{type(error).__name__}: {error}"
+        text = display_name(" ".join(text.split()))
+        group = event.worker.group
+        if group == "search":
+            self.query_one(SearchPane).set_info(Text(text, style="red"))
+            self.notify(text, title="Search failed", severity="error")
+        elif group == "index":
+            self.notify(text, title="Indexing stopped", severity="error", timeout=20)
+            self._after_index()
+        else:
+            self.notify(text, title="Error", severity="error")
+
+    # actions -----------------------------------------------------------------------------------
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_focus_search(self) -> None:
+        self.query_one("#query", Input).focus()
+
+    def action_back(self) -> None:
+        focused = self.focused
+        detail = self.query_one(DetailPane)
+        search = self.query_one(SearchPane)
+        if focused is detail or (focused is not None and detail in focused.ancestors):
+            search.focus_results()
+        else:
+            self.action_focus_search()
+
+    async def action_quit(self) -> None:
+        self._cancel.set()  # the index run commits its batch in flight and stops
+        self.exit()
+
+    def open_external(self, path: str) -> None:
+        opener = "open" if sys.platform == "darwin" else "xdg-open"
+        if sys.platform.startswith("win"):
+            os.startfile(path)  # type: ignore[attr-defined]  # noqa: S606
+            return
+        if shutil.which(opener) is None:
+            self.notify(f"no {opener} here to open images with; the path is copied instead", severity="warning")
+            self.copy_path(path)
+            return
+        subprocess.Popen([opener, path], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
+        self.notify(Text.assemble("opening ", safe(Path(path).name)).plain)
+
+    def copy_path(self, path: str) -> None:
+        self.copy_to_clipboard(path)
+        self.notify(f"copied {display_name(path)}", title="Path copied")
+
+    # status line -------------------------------------------------------------------------------
+    def _update_status(self) -> None:
+        model = os.path.basename(self.engine.settings.clip_model.rstrip("/")) or self.engine.settings.clip_model
+        text = Text()
+        text.append(display_name(model), style="bold")
+        if self.model_state == "loading":
+            text.append(" · loading model…", style="cyan")
+        elif self.model_state == "failed":
+            text.append(" · model unavailable", style="red")
+        else:
+            text.append(f" · {self.engine.clip.device} {self.engine.clip.precision}")
+        text.append(f" · {self.images:,} images")
+        if self.index_state:
+            text.append(f" · {self.index_state}", style="cyan")
+        self.query_one("#status", Static).update(text)
+
+    def on_unmount(self) -> None:
+        self._cancel.set()
+        self.thumbs.close()

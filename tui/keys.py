@@ -1,0 +1,24 @@
+"""Every key of the app in one table: the help screen and the README read it."""
+
+from __future__ import annotations
+
+KEYS: list[tuple[str, str, str]] = [
+    ("Anywhere", "/", "jump to the search input"),
+    ("Anywhere", "Tab / Shift+Tab", "move between panes"),
+    ("Anywhere", "?", "show all keys"),
+    ("Anywhere", "Esc", "go back (detail -> results -> search)"),
+    ("Anywhere", "q / Ctrl+Q", "quit (indexing stops cleanly; the next run resumes)"),
+    ("Anywhere", "a", "add a folder to the library (Tab completes the path)"),
+    ("Library", "d", "remove the selected folder from the library (asks first)"),
+    ("Library", "r", "rescan the selected folder (R: all folders)"),
+    ("Library", "e / Enter", "list the files skipped in the selected folder, with reasons"),
+    ("Search", "Enter", "search now (results also appear as you type)"),
+    ("Search", "Down", "move into the results"),
+    ("Results", "j / k, arrows", "move through the results"),
+    ("Results", "Enter", "open the detail of the selected image"),
+    ("Results", "s", "find images similar to the selected one"),
+    ("Results", "g", "switch between list and grid of thumbnails"),
+    ("Results, Detail", "o", "open the image in the system viewer"),
+    ("Results, Detail", "y", "copy the image's path (OSC 52 clipboard)"),
+    ("Detail", "s", "find images similar to this one"),
+]

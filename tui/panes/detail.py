@@ -1,0 +1,103 @@
+"""Detail pane: a large preview of the selected image and what we know of it."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from PIL import Image
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import Label, Static
+
+from core.engine import SearchResult
+
+from ..format import human_size, safe, when
+
+PREVIEW_PX = 768
+
+
+class DetailPane(VerticalScroll, can_focus=True):
+    BINDINGS = [
+        Binding("o", "open", "Open"),
+        Binding("y", "copy_path", "Copy path"),
+        Binding("s", "similar", "Similar"),
+    ]
+
+    def __init__(self, show_images: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.show_images = show_images
+        self.result: SearchResult | None = None
+        self.caption: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Label("Detail", classes="pane-title")
+        yield Vertical(id="preview")
+        yield Static("select a result to see it here", id="meta")
+
+    async def show(self, result: SearchResult | None, caption: str | None = None) -> None:
+        same = self.result is not None and result is not None and self.result.path == result.path
+        self.result = result
+        self.caption = caption
+        self._render_meta()
+        if same:
+            return
+        preview = self.query_one("#preview", Vertical)
+        await preview.remove_children()
+        if result is None or not self.show_images:
+            return
+        path = result.path
+        thumbs = self.app.thumbs  # type: ignore[attr-defined]
+        thumbs.request(path, PREVIEW_PX, lambda img: self._show_image(path, img))
+
+    async def _show_image(self, path: str, img: Image.Image | str) -> None:
+        if self.result is None or self.result.path != path or not self.is_attached:
+            return
+        preview = self.query_one("#preview", Vertical)
+        await preview.remove_children()
+        if isinstance(img, str):
+            await preview.mount(Static(Text(f"cannot show this image: {img}", style="yellow")))
+            return
+        from ..preview import ImageWidget
+
+        await preview.mount(ImageWidget(img, id="preview-image"))
+
+    def set_caption(self, path: str, caption: str | None) -> None:
+        if self.result is not None and self.result.path == path:
+            self.caption = caption
+            self._render_meta()
+
+    def _render_meta(self) -> None:
+        meta = self.query_one("#meta", Static)
+        r = self.result
+        if r is None:
+            meta.update("select a result to see it here")
+            return
+        table = Table.grid(padding=(0, 1))
+        table.add_column(style="bold", no_wrap=True)
+        table.add_column()
+        table.add_row("file", safe(os.path.basename(r.path)))
+        table.add_row("folder", safe(os.path.dirname(r.path)))
+        if r.width and r.height:
+            table.add_row("pixels", f"{r.width} × {r.height}")
+        table.add_row("size", human_size(r.size))
+        table.add_row("date", when(r.mtime_ns / 1e9 if r.mtime_ns > 0 else None))
+        table.add_row("score", f"{r.score:.4f}")
+        if self.caption:
+            table.add_row("caption", Text(self.caption, style="italic"))
+        meta.update(table)
+
+    def action_open(self) -> None:
+        if self.result is not None:
+            self.app.open_external(self.result.path)  # type: ignore[attr-defined]
+
+    def action_copy_path(self) -> None:
+        if self.result is not None:
+            self.app.copy_path(self.result.path)  # type: ignore[attr-defined]
+
+    def action_similar(self) -> None:
+        if self.result is not None:
+            self.app.search_similar(self.result.path)  # type: ignore[attr-defined]

@@ -1,0 +1,133 @@
+"""Library pane: the folders, their counts and indexing state."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import Label, ListItem, ListView, Static
+
+from core.engine import FolderInfo
+from core.indexer import IndexProgress
+
+from ..format import bar, duration, safe, short_folder
+
+
+class FolderItem(ListItem):
+    def __init__(self, info: FolderInfo) -> None:
+        super().__init__()
+        self.info = info
+        self.progress: IndexProgress | None = None
+        self.queued = False
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._text(), classes="folder-text")
+
+    def update_info(self, info: FolderInfo | None = None, progress: IndexProgress | None = None,
+                    queued: bool | None = None) -> None:
+        if info is not None:
+            self.info = info
+        self.progress = progress
+        if queued is not None:
+            self.queued = queued
+        self.query_one(".folder-text", Static).update(self._text())
+
+    def _text(self) -> Text:
+        info = self.info
+        text = safe(short_folder(info.path), "bold")
+        text.append("\n")
+        p = self.progress
+        if p is not None and p.phase == "embedding" and p.total:
+            text.append(f"{bar(p.done / p.total)} {p.done}/{p.total}\n", style="cyan")
+            text.append(f"{p.rate:.1f} img/s · {duration(p.eta)} left", style="cyan")
+        elif p is not None:
+            text.append("scanning…", style="cyan")
+        elif self.queued:
+            text.append("waiting to index…", style="cyan")
+        else:
+            text.append(f"{info.images:,} images", style="green" if info.exists else "red")
+            if not info.exists:
+                text.append(" · folder missing", style="red")
+        if info.skipped and p is None:
+            text.append(f"\n{info.skipped} skipped (e: list)", style="yellow")
+        return text
+
+
+class LibraryPane(Vertical):
+    BINDINGS = [
+        Binding("d", "remove_folder", "Remove"),
+        Binding("r", "rescan", "Rescan"),
+        Binding("R", "rescan_all", "Rescan all", show=False),
+        Binding("e", "show_skipped", "Skipped files"),
+        Binding("j", "cursor_down", show=False),
+        Binding("k", "cursor_up", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Label("Library", classes="pane-title")
+        yield ListView(id="folders")
+        yield Static("no folders yet: press a to add one", id="library-empty")
+
+    @property
+    def list(self) -> ListView:
+        return self.query_one("#folders", ListView)
+
+    def items(self) -> list[FolderItem]:
+        return [c for c in self.list.children if isinstance(c, FolderItem)]
+
+    def selected(self) -> FolderInfo | None:
+        child = self.list.highlighted_child
+        return child.info if isinstance(child, FolderItem) else None
+
+    async def set_folders(self, folders: list[FolderInfo]) -> None:
+        current = {item.info.path: item for item in self.items()}
+        wanted = [f.path for f in folders]
+        if list(current) == wanted:
+            for f in folders:
+                current[f.path].update_info(f, current[f.path].progress)
+        else:
+            index = self.list.index
+            await self.list.clear()
+            await self.list.extend([FolderItem(f) for f in folders])
+            if folders:
+                self.list.index = min(index or 0, len(folders) - 1)
+        self.query_one("#library-empty").display = not folders
+
+    def show_progress(self, event: IndexProgress) -> None:
+        for item in self.items():
+            if event.folder == item.info.path or event.folder.startswith(item.info.path.rstrip("/") + "/"):
+                item.update_info(progress=event if event.phase != "done" else None, queued=False)
+
+    def mark_queued(self, paths: list[str]) -> None:
+        for item in self.items():
+            if item.info.path in paths:
+                item.update_info(queued=True)
+
+    def action_cursor_down(self) -> None:
+        self.list.action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        self.list.action_cursor_up()
+
+    def action_remove_folder(self) -> None:
+        info = self.selected()
+        if info is not None:
+            self.app.confirm_remove(info.path)  # type: ignore[attr-defined]
+
+    def action_rescan(self) -> None:
+        info = self.selected()
+        if info is not None:
+            self.app.start_index([info.path])  # type: ignore[attr-defined]
+
+    def action_rescan_all(self) -> None:
+        self.app.start_index([i.info.path for i in self.items()])  # type: ignore[attr-defined]
+
+    def action_show_skipped(self) -> None:
+        info = self.selected()
+        if info is not None:
+            self.app.show_skipped(info.path)  # type: ignore[attr-defined]
+
+    def on_list_view_selected(self, event: ListView.Selected) -> None:
+        event.stop()
+        self.action_show_skipped()
