@@ -20,6 +20,7 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.css.query import NoMatches
 from textual.timer import Timer
 from textual.widgets import Footer, Input, ListView, Static
 from textual.worker import Worker, WorkerState
@@ -54,9 +55,10 @@ class ClipGitApp(App[None]):
     ]
 
     def __init__(self, engine: Engine, paths: list[str] | None = None, *, show_images: bool = True,
-                 top: int = 100) -> None:
+                 top: int = 100, show_timings: bool = True) -> None:
         super().__init__()
         self.engine = engine
+        self.show_timings = show_timings
         self.initial_paths = [os.path.abspath(os.path.expanduser(p)) for p in paths or []]
         self.show_images = show_images
         self.top = top
@@ -280,12 +282,17 @@ class ClipGitApp(App[None]):
         if message.query != self.current_query:
             return  # an older query finished after a newer one started
         n = len(message.results)
-        info = f"{n} results" + (f" {message.title}" if message.title else "") + f" · {message.seconds * 1000:.0f} ms"
+        info = f"{n} results" + (f" {message.title}" if message.title else "")
+        if self.show_timings:
+            info += f" · {message.seconds * 1000:.0f} ms"
         if n == 0:
             info = "no results yet: add a folder with a" if self.images == 0 else "no results"
-        pane = self.query_one(SearchPane)
-        await pane.show_results(message.results, info)
-        await self.query_one(DetailPane).show(pane.selected())
+        try:
+            pane = self.query_one(SearchPane)
+            await pane.show_results(message.results, info)
+            await self.query_one(DetailPane).show(pane.selected())
+        except NoMatches:
+            pass  # the app is closing: its panes are already gone
 
     async def on_list_view_highlighted(self, event: ListView.Highlighted) -> None:
         if isinstance(event.item, ResultItem):

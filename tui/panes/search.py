@@ -152,7 +152,6 @@ class SearchPane(Vertical):
     async def show_results(self, results: list[SearchResult], info: str) -> None:
         keep = self.selected()
         self.results = results
-        self.set_info(info)
         await self.list.clear()
         await self.list.extend([ResultItem(r, self.show_images) for r in results])
         grid = self.query_one(ResultsGrid)
@@ -162,6 +161,7 @@ class SearchPane(Vertical):
         if results:
             paths = [r.path for r in results]
             self.list.index = paths.index(keep.path) if keep and keep.path in paths else 0
+        self.set_info(info)
 
     async def _fill_grid(self) -> None:
         grid = self.query_one(ResultsGrid)

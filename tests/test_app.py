@@ -1,0 +1,188 @@
+"""The app driven with Pilot on the real engine and the tiny model."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Callable
+
+import pytest
+from textual.widgets import Input, Static
+
+from core.engine import Engine
+from core.config import Settings
+from tests.conftest import make_photos, photo
+from tui.app import ClipGitApp
+from tui.panes.detail import DetailPane
+from tui.panes.library import FolderItem, LibraryPane
+from tui.panes.search import ResultItem, SearchPane, Thumb, Tile
+from tui.screens.dialogs import AddFolderScreen, SkippedScreen
+from tui.screens.help import HelpScreen
+
+
+async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not condition():
+        if loop.time() > end:
+            raise AssertionError("condition not met in time")
+        await pilot.pause(0.05)
+
+
+def plain(widget: Static) -> str:
+    """What a Static shows, as plain text (tables included)."""
+    from rich.console import Console
+
+    console = Console(width=200, record=True, file=open(os.devnull, "w"))
+    console.print(widget.content)
+    return console.export_text()
+
+
+def results(app: ClipGitApp) -> list[str]:
+    return [r.path for r in app.query_one(SearchPane).results]
+
+
+async def test_add_folder_index_search_navigate_detail_similar_and_quit(engine: Engine, tmp_path: Path) -> None:
+    pics = tmp_path / "pics"
+    make_photos(pics, 12)
+    app = ClipGitApp(engine)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_for(pilot, lambda: app.model_state == "ready")
+        await pilot.press("tab")  # away from the search input, so 'a' is a key, not text
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, AddFolderScreen))
+        app.screen.query_one(Input).value = str(pics)
+        await pilot.press("enter")
+        library = app.query_one(LibraryPane)
+        await wait_for(pilot, lambda: any(i.info.images == 12 for i in library.items()) and not app._indexing)
+
+        await pilot.press("slash")
+        await pilot.press(*"a red car")
+        await wait_for(pilot, lambda: len(results(app)) == 12)
+        assert results(app) == [r.path for r in engine.search("a red car", top=100)]
+
+        await pilot.press("down")  # from the input into the results
+        assert isinstance(app.focused, type(app.query_one(SearchPane).list))
+        await pilot.press("j", "j")
+        detail = app.query_one(DetailPane)
+        await wait_for(pilot, lambda: detail.result is not None and detail.result.path == results(app)[2])
+        meta = plain(app.query_one("#meta", Static))
+        assert os.path.basename(results(app)[2]) in meta
+        await pilot.press("k")
+        await wait_for(pilot, lambda: detail.result is not None and detail.result.path == results(app)[1])
+
+        await pilot.press("enter")
+        assert app.focused is detail
+        chosen = detail.result.path
+        await pilot.press("s")
+        await wait_for(pilot, lambda: len(results(app)) == 11 and chosen not in results(app))
+        assert results(app) == [r.path for r in engine.similar(chosen, top=100)]
+
+        await pilot.press("escape", "g")  # back to the results, then the grid
+        await wait_for(pilot, lambda: len(app.query(Tile)) == 11)
+        await pilot.press("l")
+        assert isinstance(app.focused, Tile) and app.focused.index == 1
+        await pilot.press("g")
+
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        await pilot.press("escape")
+        await pilot.press("q")
+    assert app.return_code in (0, None)
+
+
+async def test_thumbnails_and_preview_are_drawn(engine: Engine, tmp_path: Path) -> None:
+    make_photos(tmp_path / "pics", 3)
+    engine.index([str(tmp_path / "pics")])
+    app = ClipGitApp(engine)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await pilot.press(*"sunset", "enter")
+        await wait_for(pilot, lambda: len(results(app)) == 3)
+        await wait_for(pilot, lambda: all(t.children for t in app.query(Thumb)))
+        await wait_for(pilot, lambda: bool(app.query("#preview-image")))
+
+
+async def test_results_refresh_while_indexing_and_search_waits_for_model(engine: Engine, tmp_path: Path) -> None:
+    make_photos(tmp_path / "pics", 40)
+    app = ClipGitApp(engine, [str(tmp_path / "pics")])
+    async with app.run_test(size=(140, 45)) as pilot:
+        await pilot.press(*"mountain")
+        await wait_for(pilot, lambda: not app._indexing and len(results(app)) == 40, timeout=60)
+
+
+async def test_model_that_cannot_load_shows_an_error_and_the_app_goes_on(settings: Settings, tmp_path: Path) -> None:
+    broken = settings.with_(clip_model="openai/clip-vit-base-patch32")
+    with Engine(broken) as engine:
+        app = ClipGitApp(engine)
+        async with app.run_test(size=(140, 45)) as pilot:
+            await wait_for(pilot, lambda: app.model_state == "failed")
+            assert any("not downloaded" in n.message for n in app._notifications)
+            assert "model unavailable" in plain(app.query_one("#status", Static))
+            await pilot.press(*"a dog", "enter")
+            await wait_for(pilot, lambda: "not downloaded" in plain(app.query_one("#results-info", Static)))
+            await pilot.press("tab", "question_mark")  # still alive and answering keys
+            await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+
+
+async def test_names_with_markup_are_plain_text_and_skipped_files_are_listed(engine: Engine, tmp_path: Path) -> None:
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    photo(1).save(pics / "[bold red]loud.png")
+    (pics / "broken.jpg").write_bytes(b"")
+    engine.index([str(pics)])
+    app = ClipGitApp(engine, show_images=False)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await pilot.press(*"x", "enter")
+        await wait_for(pilot, lambda: len(results(app)) == 1)
+        row = app.query_one(ResultItem)
+        shown = " ".join(plain(s) for s in row.query(Static))
+        assert "[bold red]loud.png" in shown
+        library = app.query_one(LibraryPane)
+        await wait_for(pilot, lambda: bool(library.items()))
+        library.list.focus()
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, SkippedScreen))
+        assert app.screen.skipped == [(str(pics / "broken.jpg"), "empty file")]
+        await pilot.press("escape")
+
+
+async def test_remove_folder_asks_first(engine: Engine, tmp_path: Path) -> None:
+    make_photos(tmp_path / "pics", 2)
+    engine.index([str(tmp_path / "pics")])
+    app = ClipGitApp(engine, show_images=False)
+    async with app.run_test(size=(140, 45)) as pilot:
+        library = app.query_one(LibraryPane)
+        await wait_for(pilot, lambda: bool(library.items()))
+        library.list.focus()
+        await pilot.press("d", "n")
+        await pilot.pause(0.2)
+        assert engine.status().images == 2
+        await pilot.press("d", "y")
+        await wait_for(pilot, lambda: not library.items())
+        assert engine.status().images == 0
+
+
+async def test_quitting_during_indexing_stops_cleanly_and_the_next_run_resumes(settings: Settings,
+                                                                                tmp_path: Path) -> None:
+    make_photos(tmp_path / "pics", 120, size=(320, 240))
+    with Engine(settings.with_(batch_size=4)) as engine:
+        app = ClipGitApp(engine, [str(tmp_path / "pics")], show_images=False)
+        async with app.run_test(size=(140, 45)) as pilot:
+            await wait_for(pilot, lambda: 0 < engine.status().images, timeout=60)
+            await pilot.press("tab", "q")
+        done_first = engine.status().images
+    with Engine(settings) as engine:
+        report = engine.index([str(tmp_path / "pics")])
+        assert report.unchanged + report.embedded == 120 and report.unchanged >= done_first - 4
+        assert engine.status().images == 120
+
+
+def test_folder_items_show_progress_rate_and_time_left() -> None:
+    from core.engine import FolderInfo
+    from core.indexer import IndexProgress, IndexReport
+
+    item = FolderItem(FolderInfo(1, "/p", 10, 2, None, True))
+    item.progress = IndexProgress("embedding", "/p", 50, 200, 12.5, 12.0, IndexReport())
+    text = item._text().plain
+    assert "50/200" in text and "12.5 img/s" in text and "0:12 left" in text

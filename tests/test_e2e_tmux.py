@@ -1,0 +1,64 @@
+"""The installed `clipgit-tui` in a real terminal (tmux): type a query, read the screen, quit."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from core.config import Settings
+from core.engine import Engine
+from tests.conftest import cli_env, cli_path, make_photos
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None and not os.environ.get("CI"),
+                                reason="tmux is not installed (CI installs it)")
+
+
+def _capture(session: str) -> str:
+    return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
+
+
+def _wait_screen(session: str, predicate, timeout: float = 40.0) -> str:  # type: ignore[no-untyped-def]
+    end = time.monotonic() + timeout
+    screen = ""
+    while time.monotonic() < end:
+        screen = _capture(session)
+        if predicate(screen):
+            return screen
+        time.sleep(0.2)
+    raise AssertionError("screen never showed what was expected:\n" + screen)
+
+
+def test_type_a_query_see_results_and_quit(settings: Settings, tmp_path: Path) -> None:
+    pics = tmp_path / "pics"
+    make_photos(pics, 6, ext="jpg")
+    with Engine(settings) as engine:
+        expected = [os.path.basename(r.path) for r in engine.index([str(pics)]) and engine.search("sunset", top=6)]
+    env = cli_env(settings)
+    env["TERM"] = "xterm-256color"
+    session = f"clipgit-{uuid.uuid4().hex[:8]}"
+    marker = tmp_path / "exit-code"
+    script = f"{cli_path()}; echo $? > {marker}"
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "150", "-y", "40", script], env=env,
+                   check=True)
+    try:
+        _wait_screen(session, lambda s: "6 images" in s and "cpu" in s)
+        subprocess.run(["tmux", "send-keys", "-t", session, "sunset"], check=True)
+        screen = _wait_screen(session, lambda s: "6 results" in s and expected[0] in s)
+        rows = [line for line in screen.splitlines() if "img_" in line]
+        first_row = next(i for i, line in enumerate(rows) if any(name in line for name in expected))
+        assert expected[0] in rows[first_row]
+        subprocess.run(["tmux", "send-keys", "-t", session, "Down", "Enter"], check=True)
+        _wait_screen(session, lambda s: "score" in s and "pixels" in s)  # the detail pane
+        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
+        end = time.monotonic() + 20
+        while not marker.exists() and time.monotonic() < end:
+            time.sleep(0.2)
+        assert marker.read_text().strip() == "0"
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)

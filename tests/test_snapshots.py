@@ -1,0 +1,94 @@
+"""Snapshot tests of the main screen with results, the help screen and an error state.
+
+Everything on screen is made deterministic: a fixed folder, fixed file times,
+images off (thumbnails arrive asynchronously), timings hidden.
+"""
+
+from __future__ import annotations
+
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from core.config import Settings
+from core.engine import Engine
+from tests.conftest import make_photos
+from tui.app import ClipGitApp
+from tui.panes.search import SearchPane
+
+FIXED = Path("/tmp/clipgit-snapshots")
+SIZE = (130, 36)
+
+
+@pytest.fixture
+def fixed_library(tiny_clip: Path) -> Settings:
+    shutil.rmtree(FIXED, ignore_errors=True)
+    pics = FIXED / "pics"
+    for i, path in enumerate(make_photos(pics, 8)):
+        os.utime(path, (1_700_000_000 + i * 60, 1_700_000_000 + i * 60))
+    (pics / "broken.jpg").write_bytes(b"")
+    os.utime(pics / "broken.jpg", (1_700_000_000, 1_700_000_000))
+    settings = Settings(data_dir=FIXED / "data", clip_model=str(tiny_clip), device="cpu", precision="fp32")
+    with Engine(settings) as engine:
+        engine.index([str(pics)])
+    return settings
+
+
+async def _settle(pilot, condition) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(400):
+        if condition():
+            break
+        await pilot.pause(0.05)
+    await pilot.pause(0.2)
+
+
+def test_main_screen_with_results(fixed_library: Settings, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    engine = Engine(fixed_library)
+    app = ClipGitApp(engine, show_images=False, show_timings=False)
+
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await _settle(pilot, lambda: app.model_state == "ready" and app.images == 8)
+        await pilot.press(*"kids on a beach at sunset", "enter")
+        await _settle(pilot, lambda: len(app.query_one(SearchPane).results) == 8)
+        await pilot.press("j")
+        await pilot.pause(0.2)
+
+    try:
+        assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+    finally:
+        engine.close()
+
+
+def test_help_screen(fixed_library: Settings, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    engine = Engine(fixed_library)
+    app = ClipGitApp(engine, show_images=False, show_timings=False)
+
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await _settle(pilot, lambda: app.model_state == "ready" and app.images == 8)
+        await pilot.press("tab", "question_mark")
+        await pilot.pause(0.3)
+
+    try:
+        assert snap_compare(app, terminal_size=(130, 40), run_before=run_before)
+    finally:
+        engine.close()
+
+
+def test_model_unavailable_error_state(fixed_library: Settings, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    engine = Engine(fixed_library.with_(clip_model="openai/clip-vit-base-patch32"))
+    app = ClipGitApp(engine, show_images=False, show_timings=False)
+
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await _settle(pilot, lambda: app.model_state == "failed")
+        await pilot.press(*"a dog", "enter")
+        await pilot.pause(0.5)
+
+    try:
+        assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+    finally:
+        engine.close()
+
+
