@@ -16,7 +16,7 @@ from tests.conftest import make_photos, photo
 from tui.app import ClipGitApp
 from tui.panes.detail import DetailPane
 from tui.panes.library import FolderItem, LibraryPane
-from tui.panes.search import ResultItem, SearchPane, Thumb, Tile
+from tui.panes.search import ResultsList, SearchPane, Thumb, Tile
 from tui.screens.dialogs import AddFolderScreen, SkippedScreen
 from tui.screens.help import HelpScreen
 
@@ -36,6 +36,14 @@ def plain(widget: Static) -> str:
 
     console = Console(width=200, record=True, file=open(os.devnull, "w"))
     console.print(widget.content)
+    return console.export_text()
+
+
+def plain_prompt(renderable: object) -> str:
+    from rich.console import Console
+
+    console = Console(width=200, record=True, file=open(os.devnull, "w"))
+    console.print(renderable)
     return console.export_text()
 
 
@@ -63,7 +71,7 @@ async def test_add_folder_index_search_navigate_detail_similar_and_quit(engine: 
         assert results(app) == [r.path for r in engine.search("a red car", top=100)]
 
         await pilot.press("down")  # from the input into the results
-        assert isinstance(app.focused, type(app.query_one(SearchPane).list))
+        assert isinstance(app.focused, ResultsList)
         await pilot.press("j", "j")
         detail = app.query_one(DetailPane)
         await wait_for(pilot, lambda: detail.result is not None and detail.result.path == results(app)[2])
@@ -99,8 +107,12 @@ async def test_thumbnails_and_preview_are_drawn(engine: Engine, tmp_path: Path) 
     async with app.run_test(size=(140, 45)) as pilot:
         await pilot.press(*"sunset", "enter")
         await wait_for(pilot, lambda: len(results(app)) == 3)
-        await wait_for(pilot, lambda: all(t.children for t in app.query(Thumb)))
+        rows = app.query_one(ResultsList)
+        # every row's thumbnail arrives as coloured half-blocks
+        await wait_for(pilot, lambda: all("▀" in plain_prompt(rows.get_option_at_index(i).prompt) for i in range(3)))
         await wait_for(pilot, lambda: bool(app.query("#preview-image")))
+        await pilot.press("g")
+        await wait_for(pilot, lambda: all(t.children for t in app.query(Thumb)))
 
 
 async def test_results_refresh_while_indexing_and_search_waits_for_model(engine: Engine, tmp_path: Path) -> None:
@@ -135,8 +147,7 @@ async def test_names_with_markup_are_plain_text_and_skipped_files_are_listed(eng
     async with app.run_test(size=(140, 45)) as pilot:
         await pilot.press(*"x", "enter")
         await wait_for(pilot, lambda: len(results(app)) == 1)
-        row = app.query_one(ResultItem)
-        shown = " ".join(plain(s) for s in row.query(Static))
+        shown = plain_prompt(app.query_one(ResultsList).get_option_at_index(0).prompt)
         assert "[bold red]loud.png" in shown
         library = app.query_one(LibraryPane)
         await wait_for(pilot, lambda: bool(library.items()))

@@ -22,7 +22,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.timer import Timer
-from textual.widgets import Footer, Input, ListView, Static
+from textual.widgets import Footer, Input, OptionList, Static
 from textual.worker import Worker, WorkerState
 
 from core.engine import Engine
@@ -33,7 +33,7 @@ from .format import duration, safe
 from .messages import FoldersLoaded, IndexFinished, IndexProgressed, ModelFailed, ModelReady, SearchDone
 from .panes.detail import DetailPane
 from .panes.library import LibraryPane
-from .panes.search import ResultItem, SearchPane
+from .panes.search import ResultsList, SearchPane
 from .screens.dialogs import AddFolderScreen, ConfirmScreen, SkippedScreen
 from .screens.help import HelpScreen
 from .thumbs import ThumbnailCache
@@ -294,12 +294,12 @@ class ClipGitApp(App[None]):
         except NoMatches:
             pass  # the app is closing: its panes are already gone
 
-    async def on_list_view_highlighted(self, event: ListView.Highlighted) -> None:
-        if isinstance(event.item, ResultItem):
-            await self.query_one(DetailPane).show(event.item.result)
+    async def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        if isinstance(event.option_list, ResultsList):
+            await self.query_one(DetailPane).show(event.option_list.selected())
 
-    def on_list_view_selected(self, event: ListView.Selected) -> None:
-        if isinstance(event.item, ResultItem):
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        if isinstance(event.option_list, ResultsList):
             self.open_detail()
 
     def open_detail(self) -> None:

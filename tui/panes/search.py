@@ -13,14 +13,18 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widget import Widget
-from textual.widgets import ContentSwitcher, Input, Label, ListItem, ListView, Static
+from rich.table import Table
+from textual.widgets import ContentSwitcher, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
 
 from core.engine import SearchResult
 
 from ..format import safe, short_folder
+from ..halfblock import halfblock, placeholder
 
-THUMB_PX = 96
+THUMB_PX = 48
 TILE_PX = 192
+GRID_MAX = 120  # tiles are widgets; the grid shows the best this many
 
 
 class Thumb(Static):
@@ -48,27 +52,60 @@ class Thumb(Static):
         await self.mount(ImageWidget(img, classes="thumb-image"))
 
 
-class ResultItem(ListItem):
-    def __init__(self, result: SearchResult, show_images: bool) -> None:
-        super().__init__()
-        self.result = result
-        self.show_images = show_images
-
-    def compose(self) -> ComposeResult:
-        r = self.result
-        with Horizontal(classes="result-row"):
-            yield Thumb(r.path, THUMB_PX, self.show_images, classes="thumb")
-            with Vertical(classes="result-text"):
-                yield Static(safe(os.path.basename(r.path), "bold"), classes="result-name")
-                yield Static(safe(short_folder(os.path.dirname(r.path)), "dim"), classes="result-folder")
-            yield Static(Text(f"{r.score:.3f}"), classes="result-score")
+THUMB_COLS, THUMB_ROWS = 6, 3
 
 
-class ResultsList(ListView):
+def result_prompt(result: SearchResult, thumb: Text | None) -> Table:
+    """One row: thumbnail, name over folder, score. Names are plain text, never markup."""
+    grid = Table.grid(padding=(0, 1), expand=True)
+    grid.add_column(width=THUMB_COLS, no_wrap=True)
+    grid.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
+    grid.add_column(width=7, justify="right")
+    name = safe(os.path.basename(result.path), "bold")
+    name.append("\n")
+    name.append_text(safe(short_folder(os.path.dirname(result.path)), "dim"))
+    grid.add_row(thumb or placeholder(THUMB_COLS, THUMB_ROWS), name, Text(f"{result.score:.3f}", style="green"))
+    return grid
+
+
+class ResultsList(OptionList):
+    """A virtual list: only the visible rows render, so 1,000 results scroll smoothly."""
+
     BINDINGS = [
         Binding("j", "cursor_down", show=False),
         Binding("k", "cursor_up", show=False),
     ]
+
+    def __init__(self, show_images: bool, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.show_images = show_images
+        self.results: list[SearchResult] = []
+        self._generation = 0
+
+    def set_results(self, results: list[SearchResult], keep: str | None) -> None:
+        self._generation += 1
+        self.results = results
+        self.clear_options()
+        self.add_options([Option(result_prompt(r, None)) for r in results])
+        if results:
+            paths = [r.path for r in results]
+            self.highlighted = paths.index(keep) if keep in paths else 0
+        if self.show_images:
+            generation = self._generation
+            thumbs = self.app.thumbs  # type: ignore[attr-defined]
+            for i, r in enumerate(results):
+                thumbs.request(r.path, THUMB_PX, lambda img, i=i, r=r: self._thumb_ready(generation, i, r, img))
+
+    def _thumb_ready(self, generation: int, index: int, result: SearchResult, img: Image.Image | str) -> None:
+        if generation != self._generation or not self.is_attached:
+            return
+        thumb = placeholder(THUMB_COLS, THUMB_ROWS, "⚠") if isinstance(img, str) else halfblock(
+            img, THUMB_COLS, THUMB_ROWS)
+        self.replace_option_prompt_at_index(index, result_prompt(result, thumb))
+
+    def selected(self) -> SearchResult | None:
+        index = self.highlighted
+        return self.results[index] if index is not None and index < len(self.results) else None
 
 
 class Tile(Vertical, can_focus=True):
@@ -136,7 +173,7 @@ class SearchPane(Vertical):
         yield Input(placeholder="search: words, an image path, or  beach + 2:sunset - people", id="query")
         yield Label("type to search", id="results-info")
         with ContentSwitcher(initial="results-list", id="results-switcher"):
-            yield ResultsList(id="results-list")
+            yield ResultsList(self.show_images, id="results-list")
             from textual.containers import VerticalScroll
 
             with VerticalScroll(id="results-grid-scroll"):
@@ -152,36 +189,29 @@ class SearchPane(Vertical):
     async def show_results(self, results: list[SearchResult], info: str) -> None:
         keep = self.selected()
         self.results = results
-        await self.list.clear()
-        await self.list.extend([ResultItem(r, self.show_images) for r in results])
+        self.list.set_results(results, keep.path if keep else None)
         grid = self.query_one(ResultsGrid)
         await grid.remove_children()
         if self.grid:
             await self._fill_grid()
-        if results:
-            paths = [r.path for r in results]
-            self.list.index = paths.index(keep.path) if keep and keep.path in paths else 0
         self.set_info(info)
 
     async def _fill_grid(self) -> None:
         grid = self.query_one(ResultsGrid)
         await grid.remove_children()
-        await grid.mount_all([Tile(r, i, self.show_images) for i, r in enumerate(self.results)])
+        await grid.mount_all([Tile(r, i, self.show_images) for i, r in enumerate(self.results[:GRID_MAX])])
 
     def selected(self) -> SearchResult | None:
         if self.grid:
             focused = self.app.focused
             if isinstance(focused, Tile):
                 return focused.result
-            index = self.list.index
-            return self.results[index] if index is not None and index < len(self.results) else None
-        child = self.list.highlighted_child
-        return child.result if isinstance(child, ResultItem) else None
+        return self.list.selected()
 
     def focus_results(self) -> None:
         if self.grid:
             tiles = self.query_one(ResultsGrid).tiles()
-            index = min(self.list.index or 0, len(tiles) - 1)
+            index = min(self.list.highlighted or 0, len(tiles) - 1)
             if tiles:
                 tiles[index].focus()
         else:
@@ -196,7 +226,7 @@ class SearchPane(Vertical):
         self.focus_results()
 
     def on_results_grid_tile_focused(self, message: ResultsGrid.TileFocused) -> None:
-        self.list.index = message.tile.index  # keeps list and grid on the same image
+        self.list.highlighted = message.tile.index  # keeps list and grid on the same image
 
     def action_similar(self) -> None:
         r = self.selected()

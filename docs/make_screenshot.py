@@ -1,0 +1,51 @@
+"""Render docs/screenshot.svg: the app on a small generated library (run by hand).
+
+    python docs/make_screenshot.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+async def main() -> None:
+    from textual_image.widget import HalfcellImage
+
+    import tui.preview
+    from core.config import Settings
+    from core.engine import Engine
+    from core.random_models import build_clip
+    from tests.conftest import make_photos
+    from tui.app import ClipGitApp
+    from tui.panes.search import SearchPane
+
+    tui.preview.ImageWidget = HalfcellImage  # colour half-blocks, as in tmux
+    work = Path(tempfile.mkdtemp(prefix="clipgit-shot-"))
+    pics = Path("/tmp/Pictures/holiday-2025")
+    make_photos(pics, 24, size=(400, 300), ext="jpg")
+    settings = Settings(data_dir=work / "data", clip_model=str(build_clip(work / "random-weights-clip")),
+                        precision="fp32")
+    with Engine(settings) as engine:
+        engine.index([str(pics)])
+        app = ClipGitApp(engine, show_timings=False)
+        async with app.run_test(size=(150, 40)) as pilot:
+            while app.model_state != "ready":
+                await pilot.pause(0.05)
+            await pilot.press(*"kids on a beach at sunset", "enter")
+            while len(app.query_one(SearchPane).results) < 24:
+                await pilot.pause(0.05)
+            await pilot.press("j")
+            await pilot.pause(2.0)
+            app.save_screenshot(filename="screenshot.svg", path=str(ROOT / "docs"))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

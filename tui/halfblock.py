@@ -1,0 +1,35 @@
+"""Tiny thumbnails as coloured half-block text, for rows of a virtual list.
+
+Why not an image widget per row: a list of 1,000 results with a widget each
+stalls the UI while it mounts; text rows in an OptionList render only what
+is visible. Every terminal with colour can show these.
+"""
+
+from __future__ import annotations
+
+from PIL import Image
+from rich.style import Style
+from rich.text import Text
+
+
+def halfblock(img: Image.Image, cols: int, rows: int) -> Text:
+    """`cols` x `rows` cells, two pixels a cell (upper half fg, lower half bg), aspect kept."""
+    w, h = img.size
+    scale = min(cols / w, (rows * 2) / h)
+    tw, th = max(1, round(w * scale)), max(1, round(h * scale))
+    small = img.convert("RGB").resize((tw, th), Image.Resampling.BILINEAR)
+    canvas = Image.new("RGB", (cols, rows * 2), (0, 0, 0))
+    canvas.paste(small, ((cols - tw) // 2, (rows * 2 - th) // 2))
+    px = canvas.load()
+    text = Text(no_wrap=True, overflow="crop")
+    for r in range(rows):
+        for c in range(cols):
+            top, bottom = px[c, 2 * r], px[c, 2 * r + 1]
+            text.append("▀", Style(color=f"rgb{top}", bgcolor=f"rgb{bottom}"))
+        if r < rows - 1:
+            text.append("\n")
+    return text
+
+
+def placeholder(cols: int, rows: int, mark: str = " ") -> Text:
+    return Text("\n".join([mark.ljust(cols)] + [" " * cols] * (rows - 1)), style="dim", no_wrap=True)
