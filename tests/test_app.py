@@ -16,7 +16,8 @@ from tests.conftest import make_photos, photo
 from tui.app import ClipGitApp
 from tui.panes.detail import DetailPane
 from tui.panes.library import FolderItem, LibraryPane
-from tui.panes.search import ResultsList, SearchPane, Thumb, Tile
+from tui.panes.results_list import ResultsList
+from tui.panes.search import SearchPane, Thumb, Tile
 from tui.screens.dialogs import AddFolderScreen, SkippedScreen
 from tui.screens.help import HelpScreen
 
@@ -109,7 +110,7 @@ async def test_thumbnails_and_preview_are_drawn(engine: Engine, tmp_path: Path) 
         await wait_for(pilot, lambda: len(results(app)) == 3)
         rows = app.query_one(ResultsList)
         # every row's thumbnail arrives as coloured half-blocks
-        await wait_for(pilot, lambda: all("▀" in plain_prompt(rows.get_option_at_index(i).prompt) for i in range(3)))
+        await wait_for(pilot, lambda: all("▀" in plain_prompt(rows.prompts[i]) for i in range(3)))
         await wait_for(pilot, lambda: bool(app.query("#preview-image")))
         await pilot.press("g")
         await wait_for(pilot, lambda: all(t.children for t in app.query(Thumb)))
@@ -147,7 +148,7 @@ async def test_names_with_markup_are_plain_text_and_skipped_files_are_listed(eng
     async with app.run_test(size=(140, 45)) as pilot:
         await pilot.press(*"x", "enter")
         await wait_for(pilot, lambda: len(results(app)) == 1)
-        shown = plain_prompt(app.query_one(ResultsList).get_option_at_index(0).prompt)
+        shown = plain_prompt(app.query_one(ResultsList).prompts[0])
         assert "[bold red]loud.png" in shown
         library = app.query_one(LibraryPane)
         await wait_for(pilot, lambda: bool(library.items()))

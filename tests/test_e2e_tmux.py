@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import time
@@ -43,7 +44,9 @@ def test_type_a_query_see_results_and_quit(settings: Settings, tmp_path: Path) -
     env["TERM"] = "xterm-256color"
     session = f"clipgit-{uuid.uuid4().hex[:8]}"
     marker = tmp_path / "exit-code"
-    script = f"{cli_path()}; echo $? > {marker}"
+    # pass the settings on the command line: a tmux server that is already running would not see `env`
+    exports = " ".join(f"{k}={shlex.quote(env[k])}" for k in env if k.startswith(("CLIPGIT_", "HF_")))
+    script = f"env {exports} TERM=xterm-256color {shlex.quote(cli_path())}; echo $? > {shlex.quote(str(marker))}"
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "150", "-y", "40", script], env=env,
                    check=True)
     try:
@@ -53,12 +56,15 @@ def test_type_a_query_see_results_and_quit(settings: Settings, tmp_path: Path) -
         rows = [line for line in screen.splitlines() if "img_" in line]
         first_row = next(i for i, line in enumerate(rows) if any(name in line for name in expected))
         assert expected[0] in rows[first_row]
-        subprocess.run(["tmux", "send-keys", "-t", session, "Down", "Enter"], check=True)
-        _wait_screen(session, lambda s: "score" in s and "pixels" in s)  # the detail pane
+        for key in ("Down", "Enter"):  # at a person's pace
+            subprocess.run(["tmux", "send-keys", "-t", session, key], check=True)
+            time.sleep(0.3)
+        _wait_screen(session, lambda s: "score" in s and "pixels" in s and "o Open" in s)  # detail, focused
         subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
         end = time.monotonic() + 20
         while not marker.exists() and time.monotonic() < end:
             time.sleep(0.2)
+        assert marker.exists(), "the app did not quit on q:\n" + _capture(session)
         assert marker.read_text().strip() == "0"
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)

@@ -22,7 +22,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.timer import Timer
-from textual.widgets import Footer, Input, OptionList, Static
+from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
 from core.engine import Engine
@@ -33,7 +33,8 @@ from .format import duration, safe
 from .messages import FoldersLoaded, IndexFinished, IndexProgressed, ModelFailed, ModelReady, SearchDone
 from .panes.detail import DetailPane
 from .panes.library import LibraryPane
-from .panes.search import ResultsList, SearchPane
+from .panes.results_list import ResultsList
+from .panes.search import SearchPane
 from .screens.dialogs import AddFolderScreen, ConfirmScreen, SkippedScreen
 from .screens.help import HelpScreen
 from .thumbs import ThumbnailCache
@@ -294,16 +295,14 @@ class ClipGitApp(App[None]):
         except NoMatches:
             pass  # the app is closing: its panes are already gone
 
-    async def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
-        if isinstance(event.option_list, ResultsList):
-            await self.query_one(DetailPane).show(event.option_list.selected())
+    async def on_results_list_highlighted(self, event: ResultsList.Highlighted) -> None:
+        await self.query_one(DetailPane).show(event.result)
 
-    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        if isinstance(event.option_list, ResultsList):
-            self.open_detail()
+    def on_results_list_selected(self, event: ResultsList.Selected) -> None:
+        self.open_detail()
 
     def open_detail(self) -> None:
-        self.query_one(DetailPane).focus()
+        self.set_focus(self.query_one(DetailPane))
 
     # worker failures -------------------------------------------------------------------------
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -327,7 +326,7 @@ class ClipGitApp(App[None]):
         self.push_screen(HelpScreen())
 
     def action_focus_search(self) -> None:
-        self.query_one("#query", Input).focus()
+        self.set_focus(self.query_one("#query", Input))
 
     def action_back(self) -> None:
         focused = self.focused

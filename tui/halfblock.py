@@ -1,8 +1,8 @@
 """Tiny thumbnails as coloured half-block text, for rows of a virtual list.
 
 Why not an image widget per row: a list of 1,000 results with a widget each
-stalls the UI while it mounts; text rows in an OptionList render only what
-is visible. Every terminal with colour can show these.
+stalls the UI while it mounts; text rows in the virtual ResultsList render
+only what is visible. Every terminal with colour can show these.
 """
 
 from __future__ import annotations

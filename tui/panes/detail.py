@@ -17,7 +17,14 @@ from core.engine import SearchResult
 
 from ..format import human_size, safe, when
 
-PREVIEW_PX = 768
+PIXEL_PREVIEW_PX = 768  # sixel / Kitty graphics draw real pixels
+CELL_PREVIEW_PX = 200  # half-blocks show about 2 pixels a cell: decode no more than that
+
+
+def preview_px() -> int:
+    from ..preview import SHOWS_PIXELS
+
+    return PIXEL_PREVIEW_PX if SHOWS_PIXELS else CELL_PREVIEW_PX
 
 
 class DetailPane(VerticalScroll, can_focus=True):
@@ -51,7 +58,7 @@ class DetailPane(VerticalScroll, can_focus=True):
             return
         path = result.path
         thumbs = self.app.thumbs  # type: ignore[attr-defined]
-        thumbs.request(path, PREVIEW_PX, lambda img: self._show_image(path, img))
+        thumbs.request(path, preview_px(), lambda img: self._show_image(path, img))
 
     async def _show_image(self, path: str, img: Image.Image | str) -> None:
         if self.result is None or self.result.path != path or not self.is_attached:

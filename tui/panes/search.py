@@ -13,14 +13,13 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widget import Widget
-from rich.table import Table
-from textual.widgets import ContentSwitcher, Input, Label, OptionList, Static
-from textual.widgets.option_list import Option
+from textual.widgets import ContentSwitcher, Input, Label, Static
 
 from core.engine import SearchResult
 
 from ..format import safe, short_folder
 from ..halfblock import halfblock, placeholder
+from .results_list import ResultsList
 
 THUMB_PX = 48
 TILE_PX = 192
@@ -55,57 +54,54 @@ class Thumb(Static):
 THUMB_COLS, THUMB_ROWS = 6, 3
 
 
-def result_prompt(result: SearchResult, thumb: Text | None) -> Table:
-    """One row: thumbnail, name over folder, score. Names are plain text, never markup."""
-    grid = Table.grid(padding=(0, 1), expand=True)
-    grid.add_column(width=THUMB_COLS, no_wrap=True)
-    grid.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
-    grid.add_column(width=7, justify="right")
-    name = safe(os.path.basename(result.path), "bold")
-    name.append("\n")
-    name.append_text(safe(short_folder(os.path.dirname(result.path)), "dim"))
-    grid.add_row(thumb or placeholder(THUMB_COLS, THUMB_ROWS), name, Text(f"{result.score:.3f}", style="green"))
-    return grid
+def result_prompt(result: SearchResult, thumb: Text | None) -> Text:
+    """Three lines: thumbnail | score, name / folder. Plain Text (cheap to measure in a long list);
+    the score comes first so a long name is what gets cut. Names are text, never markup."""
+    thumb = thumb or placeholder(THUMB_COLS, THUMB_ROWS)
+    rows = thumb.split("\n")
+    score = f" {result.score:.3f}  "
+    line1 = Text()
+    line1.append(score, style="green")
+    line1.append_text(safe(os.path.basename(result.path), "bold"))
+    line2 = Text(" " * len(score))
+    line2.append_text(safe(short_folder(os.path.dirname(result.path)), "dim"))
+    out = Text(no_wrap=True, overflow="ellipsis", end="")
+    for i, row in enumerate(rows):
+        out.append_text(row)
+        if i == 0:
+            out.append_text(line1)
+        elif i == 1:
+            out.append_text(line2)
+        if i < len(rows) - 1:
+            out.append("\n")
+    return out
 
 
-class ResultsList(OptionList):
-    """A virtual list: only the visible rows render, so 1,000 results scroll smoothly."""
+class ResultRows:
+    """Feeds a ResultsList: prompts now, thumbnails as they decode (one row re-rendered each)."""
 
-    BINDINGS = [
-        Binding("j", "cursor_down", show=False),
-        Binding("k", "cursor_up", show=False),
-    ]
-
-    def __init__(self, show_images: bool, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, view: ResultsList, show_images: bool) -> None:
+        self.view = view
         self.show_images = show_images
-        self.results: list[SearchResult] = []
         self._generation = 0
 
     def set_results(self, results: list[SearchResult], keep: str | None) -> None:
+        if [(r.path, r.score) for r in results] == [(r.path, r.score) for r in self.view.results]:
+            return  # a live refresh that changed nothing
         self._generation += 1
-        self.results = results
-        self.clear_options()
-        self.add_options([Option(result_prompt(r, None)) for r in results])
-        if results:
-            paths = [r.path for r in results]
-            self.highlighted = paths.index(keep) if keep in paths else 0
+        self.view.set_rows(results, [result_prompt(r, None) for r in results], keep)
         if self.show_images:
             generation = self._generation
-            thumbs = self.app.thumbs  # type: ignore[attr-defined]
+            thumbs = self.view.app.thumbs  # type: ignore[attr-defined]
             for i, r in enumerate(results):
                 thumbs.request(r.path, THUMB_PX, lambda img, i=i, r=r: self._thumb_ready(generation, i, r, img))
 
     def _thumb_ready(self, generation: int, index: int, result: SearchResult, img: Image.Image | str) -> None:
-        if generation != self._generation or not self.is_attached:
+        if generation != self._generation or not self.view.is_attached:
             return
         thumb = placeholder(THUMB_COLS, THUMB_ROWS, "⚠") if isinstance(img, str) else halfblock(
             img, THUMB_COLS, THUMB_ROWS)
-        self.replace_option_prompt_at_index(index, result_prompt(result, thumb))
-
-    def selected(self) -> SearchResult | None:
-        index = self.highlighted
-        return self.results[index] if index is not None and index < len(self.results) else None
+        self.view.set_prompt(index, result_prompt(result, thumb))
 
 
 class Tile(Vertical, can_focus=True):
@@ -151,7 +147,7 @@ class ResultsGrid(Widget, can_focus=False):
             return
         event.stop()
         target = max(0, min(len(tiles) - 1, focused.index + step))
-        tiles[target].focus()
+        self.app.set_focus(tiles[target])
         tiles[target].scroll_visible()
 
 
@@ -168,12 +164,13 @@ class SearchPane(Vertical):
         self.show_images = show_images
         self.results: list[SearchResult] = []
         self.grid = False
+        self._rows: ResultRows | None = None
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="search: words, an image path, or  beach + 2:sunset - people", id="query")
         yield Label("type to search", id="results-info")
         with ContentSwitcher(initial="results-list", id="results-switcher"):
-            yield ResultsList(self.show_images, id="results-list")
+            yield ResultsList(keep_cols=THUMB_COLS, id="results-list")
             from textual.containers import VerticalScroll
 
             with VerticalScroll(id="results-grid-scroll"):
@@ -189,7 +186,9 @@ class SearchPane(Vertical):
     async def show_results(self, results: list[SearchResult], info: str) -> None:
         keep = self.selected()
         self.results = results
-        self.list.set_results(results, keep.path if keep else None)
+        if self._rows is None:
+            self._rows = ResultRows(self.list, self.show_images)
+        self._rows.set_results(results, keep.path if keep else None)
         grid = self.query_one(ResultsGrid)
         await grid.remove_children()
         if self.grid:
@@ -213,9 +212,9 @@ class SearchPane(Vertical):
             tiles = self.query_one(ResultsGrid).tiles()
             index = min(self.list.highlighted or 0, len(tiles) - 1)
             if tiles:
-                tiles[index].focus()
+                self.app.set_focus(tiles[index])
         else:
-            self.list.focus()
+            self.app.set_focus(self.list)  # now, not deferred: the next key must land here
 
     async def action_toggle_grid(self) -> None:
         self.grid = not self.grid
