@@ -21,7 +21,7 @@ import numpy as np
 from .catalog import Catalog, ImageRow
 from .errors import ImageUnreadable
 from .images import Preprocess, decode, fingerprint, read_bytes
-from .inference import BATCH
+from .inference import lower_thread_priority
 from .scan import FileStat, is_image_name, walk
 from .vectors import as_blob
 
@@ -186,7 +186,8 @@ class IndexRun:
             eta = left / rate if rate > 0 else None
             return IndexProgress("embedding", folder, done, total, rate, eta, report)
 
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="clipgit-decode") as pool:
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="clipgit-decode",
+                                initializer=lower_thread_priority) as pool:
             def fill() -> None:
                 while len(pending) < window and not cancel.is_set():
                     nxt = next(todo, None)

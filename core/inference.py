@@ -9,6 +9,8 @@ queue, so search answers at once while a large library indexes.
 from __future__ import annotations
 
 import itertools
+import os
+import sys
 import queue
 import threading
 from concurrent.futures import Future
@@ -16,6 +18,23 @@ from typing import Any, Callable
 
 INTERACTIVE = 0
 BATCH = 10
+BACKGROUND_NICE = 10
+
+
+def lower_thread_priority() -> None:
+    """Run the calling thread (and threads it starts, like torch's pool) at a lower CPU priority.
+
+    Indexing keeps every core busy; at nice 10 its threads yield the CPU to the
+    interface thread at once, so key presses still echo promptly. Linux only
+    (nice is per thread there); elsewhere this does nothing.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, max(os.getpriority(os.PRIO_PROCESS, tid), BACKGROUND_NICE))
+    except (AttributeError, OSError):
+        pass
 
 _STOP = object()
 
@@ -48,6 +67,7 @@ class InferenceThread:
         return self.submit(fn, *args, priority=priority).result()
 
     def _run(self) -> None:
+        lower_thread_priority()
         while True:
             _, _, future, job = self._queue.get()
             if job is _STOP:

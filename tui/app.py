@@ -7,6 +7,7 @@ visible notification, so the app never dies with a traceback.
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import subprocess
@@ -105,6 +106,9 @@ class ClipGitApp(App[None]):
         self.post_message(ModelReady(self.engine.clip.device, self.engine.clip.precision))
 
     def on_model_ready(self, message: ModelReady) -> None:
+        # torch and transformers bring millions of long-lived objects; a full garbage collection
+        # walking them stalled key echo by ~200 ms. Freezing moves them out of the collector's way.
+        gc.freeze()
         self.model_state = "ready"
         self._update_status()
         if self.pending_query is not None:

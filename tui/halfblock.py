@@ -8,6 +8,7 @@ only what is visible. Every terminal with colour can show these.
 from __future__ import annotations
 
 from PIL import Image
+from rich.color import Color
 from rich.style import Style
 from rich.text import Text
 
@@ -25,7 +26,7 @@ def halfblock(img: Image.Image, cols: int, rows: int) -> Text:
     for r in range(rows):
         for c in range(cols):
             top, bottom = px[c, 2 * r], px[c, 2 * r + 1]
-            text.append("▀", Style(color=f"rgb{top}", bgcolor=f"rgb{bottom}"))
+            text.append("▀", Style.from_color(Color.from_rgb(*top), Color.from_rgb(*bottom)))
         if r < rows - 1:
             text.append("\n")
     return text

@@ -8,7 +8,7 @@ re-renders one row and nothing else, and 1,000 results scroll smoothly.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from rich.segment import Segment
 from rich.style import Style
@@ -64,6 +64,7 @@ class ResultsList(ScrollView, can_focus=True):
         """keep_cols: leading columns (the thumbnail) that the highlight must not recolour."""
         super().__init__(**kwargs)
         self.keep_cols = keep_cols
+        self.row_needed: Callable[[int], None] | None = None  # told when a row is first drawn
         self.results: list[SearchResult] = []
         self.prompts: list[Text] = []
         self._cache: dict[tuple[int, int, bool], list[Strip]] = {}
@@ -108,6 +109,8 @@ class ResultsList(ScrollView, can_focus=True):
         return strips[line]
 
     def _render_row(self, index: int, width: int, selected: bool) -> list[Strip]:
+        if self.row_needed is not None:
+            self.row_needed(index)
         console = self.app.console
         options = console.options.update(width=width, height=ROW_HEIGHT, no_wrap=True, overflow="ellipsis")
         base = self.rich_style
