@@ -54,6 +54,18 @@ def photo_jpegs(n: int, size: tuple[int, int] = (4000, 3000)) -> Path:
     return folder
 
 
+def photo_folder(n: int, size: tuple[int, int] = (4000, 3000)) -> Path:
+    """A folder holding exactly the first n photos (hard links, so nothing is copied)."""
+    source = photo_jpegs(n, size)
+    folder = CACHE / f"photos-{size[0]}x{size[1]}-first{n}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in sorted(source.iterdir())[:n]:
+        link = folder / path.name
+        if not link.exists():
+            os.link(path, link)
+    return folder
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]

@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 
-from common import Timer, full_clip_dir, photo_jpegs, table
+from common import Timer, full_clip_dir, photo_folder, table
 
 
 def main() -> None:
@@ -38,7 +38,7 @@ def main() -> None:
     from core.models import dtype_name, resolve_dtype
 
     model_dir = full_clip_dir()
-    folder = photo_jpegs(args.n)
+    folder = photo_folder(args.n)
     files = sorted(str(p) for p in folder.iterdir())[: args.n]
     cores = os.cpu_count() or 1
     dtype = resolve_dtype(args.precision, args.device)

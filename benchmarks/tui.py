@@ -25,7 +25,7 @@ import threading
 import time
 from pathlib import Path
 
-from common import ROOT, full_clip_dir, median, percentile, photo_jpegs, table
+from common import ROOT, full_clip_dir, median, percentile, photo_folder, table
 
 HELLO = """
 from textual.app import App
@@ -141,7 +141,7 @@ def main() -> None:
     ours = [first_paint([app_bin], env, b"Library") for _ in range(args.runs)]
     hello = [first_paint([sys.executable, str(hello_file)], env, b"Library hello") for _ in range(args.runs)]
 
-    folder = photo_jpegs(args.images)
+    folder = photo_folder(args.images)
     term = Terminal([app_bin], env)
     try:
         term.wait_for(b" cpu " if "cuda" not in os.environ.get("CLIPGIT_DEVICE", "") else b" cuda ")

@@ -1,0 +1,21 @@
+"""The README stays true: every key of the app is listed, and the set-up it gives is what CI runs."""
+
+from pathlib import Path
+
+from tui.keys import KEYS
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_readme_lists_every_key() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8").replace("`", "")
+    for where, key, what in KEYS:
+        assert f"| {where} | {key} | {what} |" in readme, f"README's key table misses: {where} {key}"
+
+
+def test_ci_installs_the_way_the_readme_says() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    for step in ("pip install torch==2.13.0", 'pip install -e ".[dev]"'):
+        assert step in readme and step.replace("pip install", "pip install -q") in ci
+    assert "python -m pytest" in ci and "pytest" in readme
