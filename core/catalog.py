@@ -1,9 +1,8 @@
-"""The SQLite catalog: folders, images, embeddings (and later captions).
+"""The SQLite catalog: folders, images, embeddings, captions.
 
-Plain sqlite3 with `PRAGMA user_version` as the schema version and stepwise
-migrations (as rclip does), WAL so `status` can read while another process
-indexes, and one connection per thread (sqlite3 connections are not shared).
-Paths are stored as the file system's bytes (see names.py).
+One connection per thread (sqlite3 connections are not shared); the schema
+and its migrations live in migrations.py. Paths are stored as the file
+system's bytes (see names.py).
 """
 
 from __future__ import annotations
@@ -12,54 +11,10 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
+from .migrations import connect
 from .names import from_db, to_db
-
-MIGRATIONS: list[str] = [
-    # 1: folders, images, embeddings, and a log of removed embeddings so an
-    #    in-memory vector matrix can catch up without reloading everything.
-    """
-    CREATE TABLE folders (
-        id INTEGER PRIMARY KEY,
-        path BLOB NOT NULL UNIQUE,
-        added_at REAL NOT NULL,
-        last_scan REAL
-    );
-    CREATE TABLE images (
-        id INTEGER PRIMARY KEY,
-        folder_id INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,
-        path BLOB NOT NULL UNIQUE,
-        size INTEGER NOT NULL,
-        mtime_ns INTEGER NOT NULL,
-        fingerprint BLOB,
-        width INTEGER,
-        height INTEGER,
-        error TEXT
-    );
-    CREATE INDEX images_folder ON images(folder_id);
-    CREATE INDEX images_fingerprint ON images(fingerprint);
-    CREATE TABLE embeddings (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
-        model TEXT NOT NULL,
-        vector BLOB NOT NULL,
-        UNIQUE (image_id, model)
-    );
-    CREATE INDEX embeddings_model_seq ON embeddings(model, seq);
-    CREATE TABLE removals (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        model TEXT NOT NULL,
-        embedding_seq INTEGER NOT NULL
-    );
-    CREATE INDEX removals_model_seq ON removals(model, seq);
-    CREATE TRIGGER embeddings_removed AFTER DELETE ON embeddings BEGIN
-        INSERT INTO removals (model, embedding_seq) VALUES (old.model, old.seq);
-    END;
-    """,
-]
-
-SCHEMA_VERSION = len(MIGRATIONS)
 
 
 @dataclass(frozen=True)
@@ -81,48 +36,6 @@ class FolderRow:
     path: str
     added_at: float
     last_scan: float | None
-
-
-def connect(db_path: Path) -> sqlite3.Connection:
-    """Open (creating and migrating if needed) the catalog for this thread.
-
-    check_same_thread is off only so a finished thread's connection can be
-    closed by another; each connection is used by one thread at a time.
-    """
-    db_path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(db_path, timeout=30.0, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA foreign_keys=ON")
-    migrate(conn)
-    return conn
-
-
-def migrate(conn: sqlite3.Connection) -> None:
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version >= SCHEMA_VERSION:
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]  # another process may have won
-        for number in range(version, SCHEMA_VERSION):
-            for statement in _split(MIGRATIONS[number]):
-                conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {number + 1}")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-
-
-def _split(script: str) -> Iterator[str]:
-    """Statements of a migration; triggers keep their inner semicolons."""
-    buf = ""
-    for line in script.strip().splitlines():
-        buf += line + "\n"
-        if sqlite3.complete_statement(buf):
-            yield buf.strip()
-            buf = ""
 
 
 class Catalog:
@@ -223,8 +136,9 @@ class Catalog:
             assert cur.lastrowid is not None
             return cur.lastrowid
         image_id, old_fp = row
-        if old_fp != fingerprint:
+        if old_fp != fingerprint:  # new content: what was computed from the old one is stale
             self.conn.execute("DELETE FROM embeddings WHERE image_id = ?", (image_id,))
+            self.conn.execute("DELETE FROM captions WHERE image_id = ?", (image_id,))
         self.conn.execute(
             "UPDATE images SET folder_id=?, size=?, mtime_ns=?, fingerprint=?, width=?, height=?, error=? WHERE id=?",
             (folder_id, size, mtime_ns, fingerprint, width, height, error, image_id),
@@ -301,6 +215,53 @@ class Catalog:
 
     def last_removal_seq(self) -> int:
         return self.conn.execute("SELECT coalesce(max(seq), 0) FROM removals").fetchone()[0]
+
+    # captions ----------------------------------------------------------
+    def set_caption(self, image_id: int, model: str, caption: str) -> None:
+        self.conn.execute(
+            "INSERT INTO captions (image_id, model, caption, created) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (image_id, model) DO UPDATE SET caption = excluded.caption, created = excluded.created",
+            (image_id, model, caption, time.time()),
+        )
+
+    def captions_for(self, ids: list[int], model: str) -> dict[int, str]:
+        out: dict[int, str] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            out.update(self.conn.execute(
+                f"SELECT image_id, caption FROM captions WHERE model = ? AND image_id IN ({marks})", [model, *chunk]
+            ).fetchall())
+        return out
+
+    def uncaptioned(self, model: str, clip_model: str, root: str | None = None) -> list[tuple[int, str]]:
+        """(id, path) of embedded images without a caption from `model`, in path order."""
+        sql = ("SELECT i.id, i.path FROM images i JOIN embeddings e ON e.image_id = i.id AND e.model = ? "
+               "LEFT JOIN captions c ON c.image_id = i.id AND c.model = ? WHERE c.id IS NULL AND i.error IS NULL")
+        args: list[object] = [clip_model, model]
+        if root is not None:
+            prefix = to_db(root.rstrip("/") + "/")
+            sql += " AND substr(i.path, 1, ?) = ?"
+            args += [len(prefix), prefix]
+        return [(r[0], from_db(r[1])) for r in self.conn.execute(sql + " ORDER BY i.path", args)]
+
+    def caption_count(self, model: str) -> int:
+        return self.conn.execute("SELECT count(*) FROM captions WHERE model = ?", (model,)).fetchone()[0]
+
+    def search_captions(self, fts_query: str, model: str, limit: int,
+                        allow_prefix: str | None = None) -> list[tuple[int, float]]:
+        """(image id, bm25 rank; lower is better) for captions matching an FTS5 query."""
+        sql = ("SELECT c.image_id, bm25(captions_fts) AS rank FROM captions_fts JOIN captions c "
+               "ON c.id = captions_fts.rowid JOIN images i ON i.id = c.image_id "
+               "WHERE captions_fts MATCH ? AND c.model = ?")
+        args: list[object] = [fts_query, model]
+        if allow_prefix is not None:
+            prefix = to_db(allow_prefix.rstrip("/") + "/")
+            sql += " AND substr(i.path, 1, ?) = ?"
+            args += [len(prefix), prefix]
+        sql += " ORDER BY rank LIMIT ?"
+        args.append(limit)
+        return [(r[0], r[1]) for r in self.conn.execute(sql, args)]
 
     # counts ------------------------------------------------------------
     def counts(self, model: str) -> dict[str, int]:

@@ -26,6 +26,7 @@ ENV_VARS = {
     "device": "CLIPGIT_DEVICE",
     "precision": "CLIPGIT_PRECISION",
     "batch_size": "CLIPGIT_BATCH_SIZE",
+    "captions": "CLIPGIT_CAPTIONS",
 }
 
 
@@ -53,6 +54,10 @@ class Settings:
     device: str = "auto"
     precision: str = "auto"
     batch_size: int = 32
+    captions: bool = False  # caption every image after embedding (index, and the app in the background)
+    caption_batch_size: int = 8
+    max_tokens: int = 30
+    beams: int = 1
     decode_workers: int = 0  # 0: one per core
     max_image_pixels: int = 120_000_000
     include_hidden: bool = False
@@ -65,8 +70,9 @@ class Settings:
             raise ConfigError(f"device must be one of {', '.join(DEVICES)}, not {self.device!r}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
-        if self.batch_size < 1:
-            raise ConfigError(f"batch size must be at least 1, not {self.batch_size}")
+        for name in ("batch_size", "caption_batch_size", "max_tokens", "beams"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name.replace('_', ' ')} must be at least 1, not {getattr(self, name)}")
 
     @property
     def db_path(self) -> Path:
@@ -106,13 +112,14 @@ def _coerce(values: dict[str, Any]) -> dict[str, Any]:
     try:
         if "data_dir" in out:
             out["data_dir"] = Path(os.path.expanduser(str(out["data_dir"]))).absolute()
-        for name in ("batch_size", "decode_workers", "max_image_pixels"):
+        for name in ("batch_size", "decode_workers", "max_image_pixels", "caption_batch_size", "max_tokens", "beams"):
             if name in out:
                 out[name] = int(out[name])
         if "exclude_dirs" in out:
             out["exclude_dirs"] = tuple(out["exclude_dirs"])
-        if "include_hidden" in out and isinstance(out["include_hidden"], str):
-            out["include_hidden"] = out["include_hidden"].lower() in ("1", "true", "yes")
+        for name in ("include_hidden", "captions"):
+            if name in out and isinstance(out[name], str):
+                out[name] = out[name].lower() in ("1", "true", "yes", "on")
         for name in ("clip_model", "caption_model"):
             if name in out:
                 out[name] = resolve_model_id(str(out[name]))

@@ -16,30 +16,21 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
+from concurrent.futures import Future
+from typing import Sequence
+
+from PIL import Image
+
+from .captioning import Captioned, CaptionProgress, caption_files, caption_library
+from .captions import GitCaptioner
 from .catalog import Catalog, ImageRow
 from .clip import ClipEncoder
 from .config import Settings
 from .errors import ClipgitError, NotInLibrary, QueryError
-from .images import load as load_image
 from .indexer import IndexProgress, IndexReport, IndexRun, default_workers
 from .inference import BATCH, INTERACTIVE, InferenceThread
-from .query import Term, parse
-from .vectors import VectorIndex, from_blob
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    image_id: int
-    path: str
-    score: float
-    width: int | None
-    height: int | None
-    size: int
-    mtime_ns: int
-
-    def as_dict(self) -> dict[str, object]:
-        return {"path": self.path, "score": round(self.score, 6), "width": self.width, "height": self.height,
-                "size": self.size}
+from .search import SearchResult, Searcher
+from .vectors import VectorIndex
 
 
 @dataclass(frozen=True)
@@ -63,12 +54,15 @@ class Status:
     files: int
     skipped: int
     folders: list[FolderInfo]
+    caption_model: str = ""
+    captions: int = 0
 
     def as_dict(self) -> dict[str, object]:
         return {
             "data_dir": self.data_dir, "clip_model": self.clip_model, "device": self.device,
             "precision": self.precision, "model_loaded": self.model_loaded, "images": self.images,
-            "files": self.files, "skipped": self.skipped,
+            "files": self.files, "skipped": self.skipped, "caption_model": self.caption_model,
+            "captions": self.captions,
             "folders": [{"path": f.path, "images": f.images, "skipped": f.skipped, "last_scan": f.last_scan,
                          "exists": f.exists} for f in self.folders],
         }
@@ -84,6 +78,8 @@ class Engine:
         self._connections: list[tuple[threading.Thread, Catalog]] = []
         self._conn_lock = threading.Lock()
         self._vectors = VectorIndex(self.settings.clip_model, self.settings.data_dir)
+        self.captioner = GitCaptioner(self.settings.caption_model, self.settings.device, self.settings.precision)
+        self._searcher = Searcher(self.settings, self.clip, self._infer, self._vectors, self.catalog)
         self.catalog()  # create and migrate the database now: errors surface at once
 
     # plumbing -------------------------------------------------------------
@@ -174,18 +170,16 @@ class Engine:
         return len(dropped)
 
     # searching ------------------------------------------------------------
-    def search(self, query: str, top: int = 10, folder: str | None = None) -> list[SearchResult]:
-        """Text and image terms combined (see query.py); query images leave their own results."""
-        terms = parse(query)
-        vector, exclude = self._query_vector(terms)
-        return self._top(vector, top, folder, exclude)
+    def search(self, query: str, top: int = 10, folder: str | None = None, mode: str = "auto") -> list[SearchResult]:
+        """Text and image terms combined (see query.py); query images leave their own results.
+
+        mode: clip (CLIP similarity), caption (caption words), hybrid (both fused), or auto: hybrid
+        once the library has captions from the current caption model, else clip.
+        """
+        return self._searcher.search(query, top, folder, mode)
 
     def similar(self, path: str, top: int = 10, folder: str | None = None) -> list[SearchResult]:
-        full = os.path.abspath(os.path.expanduser(path))
-        if not os.path.isfile(full) and self.catalog().image_by_path(full) is None:
-            raise QueryError(f"image file not found: {path}")
-        vector, exclude = self._query_vector([Term("image", full, 1.0)])
-        return self._top(vector, top, folder, exclude)
+        return self._searcher.similar(path, top, folder)
 
     def search_vector(self, vector: np.ndarray, top: int = 10, folder: str | None = None,
                       exclude: Iterable[int] = ()) -> list[SearchResult]:
@@ -194,56 +188,42 @@ class Engine:
         norm = float(np.linalg.norm(vec))
         if vec.ndim != 1 or norm < 1e-9:
             raise QueryError("the query vector must be one non-zero vector")
-        return self._top(vec / norm, top, folder, set(exclude))
+        return self._searcher.top(vec / norm, top, folder, set(exclude))
 
-    def _query_vector(self, terms: list[Term]) -> tuple[np.ndarray, set[int]]:
+    # captions -----------------------------------------------------------------
+    def load_captioner(self) -> None:
+        """Load GIT now (on the inference thread); raises ModelUnavailable."""
+        self._infer.call(self.captioner.load)
+
+    def _caption_batch(self, priority: int) -> Callable[[list[Image.Image]], Future[list[str]]]:
+        s = self.settings
+        return lambda images: self._infer.submit(self.captioner.caption, images, s.max_tokens, s.beams,
+                                                 priority=priority)
+
+    def caption(self, paths: Sequence[str], *, max_tokens: int | None = None,
+                beams: int | None = None) -> list[Captioned]:
+        """Captions for any files; library images use (and fill) the cache for the default decoding."""
+        s = self.settings
+        tokens, n_beams = max_tokens or s.max_tokens, beams or s.beams
+        default = (tokens, n_beams) == (s.max_tokens, s.beams)
+        run = lambda images: self._infer.submit(self.captioner.caption, images, tokens, n_beams,  # noqa: E731
+                                                priority=INTERACTIVE)
+        return caption_files(self.catalog(), s.caption_model, paths, run, lambda: self._infer.call(self.captioner.load),
+                             batch_size=s.caption_batch_size, max_pixels=s.max_image_pixels, use_cache=default)
+
+    def caption_library_iter(self, cancel: threading.Event | None = None, pause: threading.Event | None = None,
+                             root: str | None = None) -> Iterator[CaptionProgress]:
+        """Caption every indexed image that has no caption yet (background priority)."""
+        s = self.settings
+        return caption_library(self.catalog(), s.caption_model, s.clip_model, self._caption_batch(BATCH),
+                               lambda: self._infer.call(self.captioner.load), batch_size=s.caption_batch_size,
+                               max_pixels=s.max_image_pixels, workers=s.decode_workers or default_workers(),
+                               cancel=cancel or threading.Event(), pause=pause, root=root)
+
+    def cached_caption(self, path: str) -> str | None:
         cat = self.catalog()
-        exclude: set[int] = set()
-        texts = [t for t in terms if t.kind == "text"]
-        total = None
-        if texts:
-            encoded = self._infer.call(self.clip.encode_texts, [t.value for t in texts], priority=INTERACTIVE)
-            total = sum(t.weight * v for t, v in zip(texts, encoded))
-        for term in terms:
-            if term.kind != "image":
-                continue
-            vec = self._image_vector(cat, term.value, exclude)
-            total = term.weight * vec if total is None else total + term.weight * vec
-        assert total is not None
-        norm = float(np.linalg.norm(total))
-        if norm < 1e-9:
-            raise QueryError("the query's terms cancel each other out")
-        return (total / norm).astype(np.float32), exclude
-
-    def _image_vector(self, cat: Catalog, path: str, exclude: set[int]) -> np.ndarray:
-        row = cat.image_by_path(path)
-        if row is not None:
-            exclude.add(row.id)
-            stored = cat.embedding(row.id, self.settings.clip_model)
-            if stored is not None and _same_file(row, path):
-                return from_blob(stored)
-        preprocess = self._infer.call(self.clip.load)
-        loaded = load_image(path, draft_size=preprocess.draft_size, max_pixels=self.settings.max_image_pixels)
-        pixels = preprocess(loaded.image)[None]
-        return self._infer.call(self.clip.encode_pixels, pixels, priority=INTERACTIVE)[0]
-
-    def _top(self, vector: np.ndarray, top: int, folder: str | None, exclude: set[int]) -> list[SearchResult]:
-        cat = self.catalog()
-        self._vectors.refresh(cat)
-        allow = None
-        if folder is not None:
-            root = os.path.abspath(os.path.expanduser(folder))
-            allow = np.asarray(cat.ids_under(root), dtype=np.int64)
-        # fp16 finds the candidates; exact float32 scores from the catalog order them
-        candidates = self._vectors.top_k(vector, top + 16, allow=allow, exclude=exclude)
-        stored = cat.embeddings_for([i for i, _ in candidates], self.settings.clip_model)
-        hits = sorted(((i, float(from_blob(stored[i]) @ vector)) for i, _ in candidates if i in stored),
-                      key=lambda h: -h[1])[:top]
-        rows = cat.images_by_ids(i for i, _ in hits)
-        return [
-            SearchResult(i, rows[i].path, s, rows[i].width, rows[i].height, rows[i].size, rows[i].mtime_ns)
-            for i, s in hits if i in rows
-        ]
+        row = cat.image_by_path(os.path.abspath(path))
+        return cat.captions_for([row.id], self.settings.caption_model).get(row.id) if row else None
 
     # state ------------------------------------------------------------------
     def folders(self) -> list[FolderInfo]:
@@ -267,7 +247,8 @@ class Engine:
             device=self.clip.device if self.clip.loaded else self.settings.device,
             precision=self.clip.precision if self.clip.loaded else self.settings.precision,
             model_loaded=self.clip.loaded, images=counts["images"], files=counts["files"],
-            skipped=counts["skipped"], folders=self.folders(),
+            skipped=counts["skipped"], folders=self.folders(), caption_model=self.settings.caption_model,
+            captions=self.catalog().caption_count(self.settings.caption_model),
         )
 
 
@@ -280,12 +261,5 @@ def _folder_arg(path: str) -> str:
     return full.rstrip("/") or "/"
 
 
-def _same_file(row: ImageRow, path: str) -> bool:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return True  # the stored vector is all we have
-    return st.st_size == row.size and st.st_mtime_ns == row.mtime_ns
-
-
-__all__ = ["Engine", "FolderInfo", "SearchResult", "Status", "IndexReport", "IndexProgress"]
+__all__ = ["Captioned", "CaptionProgress", "Engine", "FolderInfo", "IndexProgress", "IndexReport", "SearchResult",
+           "Status"]

@@ -56,10 +56,11 @@ def _term(piece: str, sign: float) -> Term:
     if match:
         weight = float(match.group(1))
         piece = match.group(2).strip()
-    if len(piece) >= 2 and piece[0] == piece[-1] and piece[0] in "'\"":
-        piece = piece[1:-1]
     if not piece:
         raise QueryError("a weighted term has nothing after its ':'")
+    quoted = len(piece) >= 2 and piece[0] == piece[-1] and piece[0] in "'\""
+    if quoted and os.path.isfile(os.path.expanduser(piece[1:-1])):
+        piece = piece[1:-1]  # a quoted file name; quoted words stay a phrase for caption search
     path = os.path.expanduser(piece)
     looks_like_path = os.sep in piece or piece.startswith("~")
     if os.path.isfile(path) and (is_image_name(path) or looks_like_path):

@@ -109,8 +109,8 @@ def build_clip(directory: Path, *, tiny: bool = True, image_size: int | None = N
     return directory
 
 
-def write_bert_vocab(directory: Path) -> list[str]:
-    """A BERT-style vocab.txt: specials, words, characters and ## characters."""
+def write_bert_vocab(directory: Path, size: int = 0) -> list[str]:
+    """A BERT-style vocab.txt: specials, words, characters and ## characters (padded to `size`)."""
     import string
 
     chars = list(string.ascii_lowercase + string.digits + string.punctuation)
@@ -120,6 +120,7 @@ def write_bert_vocab(directory: Path) -> list[str]:
     for t in tokens:
         if t not in seen:
             seen.append(t)
+    seen += [f"[unused{i}]" for i in range(max(0, size - len(seen)))]
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "vocab.txt").write_text("\n".join(seen) + "\n", encoding="utf-8")
     return seen
@@ -133,19 +134,21 @@ def build_git(directory: Path, *, tiny: bool = True, image_size: int | None = No
 
     directory = Path(directory)
     tok_dir = directory / "_tok"
-    vocab = write_bert_vocab(tok_dir)
+    vocab = write_bert_vocab(tok_dir, 0 if tiny else 30522)  # full size: git-base's vocabulary size
     tokenizer = BertTokenizer.from_pretrained(tok_dir, model_max_length=512)
     cls_id, sep_id, pad_id = vocab.index("[CLS]"), vocab.index("[SEP]"), vocab.index("[PAD]")
     if tiny:
         size = image_size or 32
+        # wider initial weights than the default 0.02: with those, a tiny random GIT writes the same
+        # caption whatever the image, and tests could not tell images apart
         vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                      image_size=size, patch_size=8)
+                      image_size=size, patch_size=8, initializer_range=0.5)
         config = GitConfig(vision_config=vision, vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2,
                            num_attention_heads=2, intermediate_size=64, max_position_embeddings=128,
-                           bos_token_id=cls_id, eos_token_id=sep_id, pad_token_id=pad_id)
+                           bos_token_id=cls_id, eos_token_id=sep_id, pad_token_id=pad_id, initializer_range=0.2)
     else:
         size = image_size or 224
-        config = GitConfig(bos_token_id=cls_id, eos_token_id=sep_id, pad_token_id=pad_id)
+        config = GitConfig(vocab_size=len(vocab), bos_token_id=cls_id, eos_token_id=sep_id, pad_token_id=pad_id)
     torch.manual_seed(seed)
     model = GitForCausalLM(config).eval()
     model.generation_config.bos_token_id = cls_id

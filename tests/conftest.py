@@ -21,7 +21,7 @@ from PIL import Image
 
 from core.config import Settings
 from core.engine import Engine
-from core.random_models import build_clip
+from core.random_models import build_clip, build_git
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,6 +29,11 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="session")
 def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_clip(tmp_path_factory.mktemp("models") / "tiny-clip", tiny=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_git(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_git(tmp_path_factory.mktemp("models") / "tiny-git", tiny=True)
 
 
 @pytest.fixture(autouse=True)
@@ -41,9 +46,9 @@ def _isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, tiny_clip: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", clip_model=str(tiny_clip), device="cpu", precision="fp32",
-                    batch_size=8, decode_workers=2)
+def settings(tmp_path: Path, tiny_clip: Path, tiny_git: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", clip_model=str(tiny_clip), caption_model=str(tiny_git),
+                    device="cpu", precision="fp32", batch_size=8, decode_workers=2)
 
 
 @pytest.fixture
@@ -94,5 +99,6 @@ def cli_path() -> str:
 def cli_env(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
     env.update(CLIPGIT_DATA_DIR=str(settings.data_dir), CLIPGIT_CLIP_MODEL=settings.clip_model,
+               CLIPGIT_CAPTION_MODEL=settings.caption_model,
                CLIPGIT_PRECISION="fp32", CLIPGIT_DEVICE="cpu", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
     return env

@@ -18,7 +18,7 @@ def test_plus_minus_and_weights() -> None:
 
 def test_leading_minus_and_quotes() -> None:
     assert parse("- snow + dog") == [Term("text", "snow", -1.0), Term("text", "dog", 1.0)]
-    assert parse("'beach'") == [Term("text", "beach", 1.0)]
+    assert parse('"red bicycle"') == [Term("text", '"red bicycle"', 1.0)]  # a phrase, for caption search
 
 
 def test_existing_image_path_becomes_image_term(tmp_path: Path) -> None:
@@ -26,6 +26,12 @@ def test_existing_image_path_becomes_image_term(tmp_path: Path) -> None:
     img.write_bytes(b"whatever")
     terms = parse(f"{img} - 0.5:snow")
     assert terms == [Term("image", str(img), 1.0), Term("text", "snow", -0.5)]
+
+
+def test_quoted_file_name_with_spaces_is_an_image(tmp_path: Path) -> None:
+    img = tmp_path / "my photo.jpg"
+    img.write_bytes(b"x")
+    assert parse(f'"{img}" + 2:sea') == [Term("image", str(img), 1.0), Term("text", "sea", 2.0)]
 
 
 def test_plain_word_that_looks_like_a_file_name_is_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,13 +15,14 @@ import threading
 import time
 from typing import Any, Sequence
 
-SUBCOMMANDS = ("index", "search", "similar", "status", "forget", "app")
+SUBCOMMANDS = ("index", "search", "similar", "caption", "status", "forget", "app")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("settings (flags win over CLIPGIT_* env vars, which win over the config file)")
     g.add_argument("--data-dir", help="where the library lives (env CLIPGIT_DATA_DIR)")
     g.add_argument("--clip-model", help="CLIP hub id or local folder (env CLIPGIT_CLIP_MODEL)")
+    g.add_argument("--caption-model", help="GIT hub id or local folder (env CLIPGIT_CAPTION_MODEL)")
     g.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), help="env CLIPGIT_DEVICE")
     g.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), help="env CLIPGIT_PRECISION")
     g.add_argument("--batch-size", type=int, help="images per inference batch (env CLIPGIT_BATCH_SIZE)")
@@ -44,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.add_argument("--captions", action="store_true", default=None,
+                   help="then caption every image with GIT (config: captions = true)")
     _common(p)
 
     for name, helptext, what in (
@@ -55,7 +58,17 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--top", "-n", type=_positive, default=10, help="how many results (default 10)")
         p.add_argument("--in", dest="folder", metavar="FOLDER", help="only results under this folder")
         p.add_argument("--json", action="store_true", help="print a JSON array of {path, score, ...}")
+        if name == "search":
+            p.add_argument("--mode", choices=("auto", "clip", "caption", "hybrid"), default="auto",
+                           help="clip similarity, caption words, or both fused; auto: hybrid once captions exist")
         _common(p)
+
+    p = sub.add_parser("caption", help="caption image files with GIT (library images come from the cache)")
+    p.add_argument("paths", nargs="+", metavar="IMAGE")
+    p.add_argument("--json", action="store_true", help="print a JSON array of {path, caption}")
+    p.add_argument("--max-tokens", type=_positive, help="longest caption in tokens (default 30)")
+    p.add_argument("--beams", type=_positive, help="beam search width (default 1: greedy)")
+    _common(p)
 
     p = sub.add_parser("status", help="data dir, models, device, folders and counts")
     p.add_argument("--json", action="store_true")
@@ -109,8 +122,9 @@ def _one_line(text: str) -> str:
 def _settings(args: argparse.Namespace) -> Any:
     from core.config import Settings
 
-    return Settings.load(data_dir=args.data_dir, clip_model=args.clip_model, device=args.device,
-                         precision=args.precision, batch_size=args.batch_size)
+    return Settings.load(data_dir=args.data_dir, clip_model=args.clip_model, caption_model=args.caption_model,
+                         device=args.device, precision=args.precision, batch_size=args.batch_size,
+                         captions=getattr(args, "captions", None))
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -123,7 +137,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     with Engine(settings) as engine:
         return {"index": _index, "search": _search, "similar": _search, "status": _status,
-                "forget": _forget}[args.command](engine, args)
+                "forget": _forget, "caption": _caption}[args.command](engine, args)
 
 
 def _index(engine: Any, args: argparse.Namespace) -> int:
@@ -143,21 +157,68 @@ def _index(engine: Any, args: argparse.Namespace) -> int:
         return 130
     bar.close()
     assert report is not None
+    summary = report.as_dict()
+    if engine.settings.captions and not cancel.is_set():
+        try:
+            summary["captioned"] = _caption_library(engine, args, bar, cancel)
+        except KeyboardInterrupt:
+            cancel.set()
+            bar.close()
+            print("clipgit-tui: interrupted; captions so far are saved", file=sys.stderr)
+            return 130
+        except Exception as exc:  # embeddings are saved; say why captions are missing, then fail
+            from core.errors import ModelUnavailable
+
+            if not isinstance(exc, ModelUnavailable):
+                raise
+            print(f"clipgit-tui: error: images indexed, but no captions: {_one_line(str(exc))}", file=sys.stderr)
+            if args.json:
+                print(json.dumps(summary))
+            return 1
     if args.json:
-        print(json.dumps(report.as_dict()))
+        print(json.dumps(summary))
         return 0
     print(f"new {report.new}, changed {report.changed}, moved {report.moved}, removed {report.removed}, "
           f"unchanged {report.unchanged}, skipped {len(report.skipped)} ({report.seconds:.1f} s)")
     for path, reason in report.skipped:
         print(f"  skipped {display_name(path)}: {reason}")
+    if "captioned" in summary:
+        print(f"captioned {summary['captioned']}")
     return 0
+
+
+def _caption_library(engine: Any, args: argparse.Namespace, bar: "ProgressBar", cancel: threading.Event) -> int:
+    done = 0
+    for root in args.paths:
+        last = None
+        for last in engine.caption_library_iter(cancel, root=os.path.abspath(os.path.expanduser(root))):
+            bar.update_captions(last)
+        done += last.done if last is not None else 0
+    bar.close()
+    return done
+
+
+def _caption(engine: Any, args: argparse.Namespace) -> int:
+    from core.names import display_name
+
+    results = engine.caption(args.paths, max_tokens=args.max_tokens, beams=args.beams)
+    failed = [r for r in results if r.error]
+    if args.json:
+        print(json.dumps([r.as_dict() for r in results]))
+    else:
+        for r in results:
+            if r.caption is not None:
+                print(f"{display_name(r.path)}: {r.caption}")
+    for r in failed:
+        print(f"clipgit-tui: skipped {display_name(r.path)}: {r.error}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _search(engine: Any, args: argparse.Namespace) -> int:
     from core.names import display_name
 
     if args.command == "search":
-        results = engine.search(" ".join(args.query), top=args.top, folder=args.folder)
+        results = engine.search(" ".join(args.query), top=args.top, folder=args.folder, mode=args.mode)
     else:
         results = engine.similar(args.query, top=args.top, folder=args.folder)
     if args.json:
@@ -167,7 +228,8 @@ def _search(engine: Any, args: argparse.Namespace) -> int:
             print("no results: the library is empty for this model (run 'clipgit-tui index FOLDER')",
                   file=sys.stderr)
         for r in results:
-            print(f"{r.score:.4f}  {display_name(r.path)}")
+            caption = f"  ({display_name(r.caption)})" if r.caption else ""
+            print(f"{r.score:.4f}  {display_name(r.path)}{caption}")
     return 0
 
 
@@ -182,6 +244,7 @@ def _status(engine: Any, args: argparse.Namespace) -> int:
     print(f"CLIP model {display_name(st.clip_model)}")
     print(f"device     {st.device} ({st.precision})")
     print(f"images     {st.images} indexed, {st.skipped} skipped")
+    print(f"captions   {st.captions} by {display_name(st.caption_model)}")
     print(f"folders    {len(st.folders)}")
     for f in st.folders:
         missing = "" if f.exists else "  (folder missing)"
@@ -225,6 +288,19 @@ class ProgressBar:
             self._shown = True
         elif event.phase == "scanning":
             sys.stderr.write("\rscanning…\x1b[K")
+            sys.stderr.flush()
+            self._shown = True
+
+    def update_captions(self, event: Any) -> None:
+        if not self.enabled or not event.total:
+            return
+        now = time.monotonic()
+        if now - self._last > 0.1 or event.done == event.total:
+            self._last = now
+            frac = event.done / event.total
+            eta = "" if event.eta is None else f" ETA {int(event.eta) // 60}:{int(event.eta) % 60:02d}"
+            sys.stderr.write(f"\rcaptions [{'#' * int(frac * 30):<30}] {event.done}/{event.total} "
+                             f"{event.rate:.2f}/s{eta}\x1b[K")
             sys.stderr.flush()
             self._shown = True
 

@@ -1,0 +1,123 @@
+"""The catalog's schema: `PRAGMA user_version` plus stepwise migrations (as rclip does).
+
+WAL mode, so `status` can read while another process indexes; each migration
+runs in one transaction, and a second process racing to migrate waits and
+then finds the work done.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Iterator
+
+MIGRATIONS: list[str] = [
+    # 1: folders, images, embeddings, and a log of removed embeddings so an
+    #    in-memory vector matrix can catch up without reloading everything.
+    """
+    CREATE TABLE folders (
+        id INTEGER PRIMARY KEY,
+        path BLOB NOT NULL UNIQUE,
+        added_at REAL NOT NULL,
+        last_scan REAL
+    );
+    CREATE TABLE images (
+        id INTEGER PRIMARY KEY,
+        folder_id INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,
+        path BLOB NOT NULL UNIQUE,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        fingerprint BLOB,
+        width INTEGER,
+        height INTEGER,
+        error TEXT
+    );
+    CREATE INDEX images_folder ON images(folder_id);
+    CREATE INDEX images_fingerprint ON images(fingerprint);
+    CREATE TABLE embeddings (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        model TEXT NOT NULL,
+        vector BLOB NOT NULL,
+        UNIQUE (image_id, model)
+    );
+    CREATE INDEX embeddings_model_seq ON embeddings(model, seq);
+    CREATE TABLE removals (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        model TEXT NOT NULL,
+        embedding_seq INTEGER NOT NULL
+    );
+    CREATE INDEX removals_model_seq ON removals(model, seq);
+    CREATE TRIGGER embeddings_removed AFTER DELETE ON embeddings BEGIN
+        INSERT INTO removals (model, embedding_seq) VALUES (old.model, old.seq);
+    END;
+    """,
+    # 2: captions per (image, caption model), with a full-text index over them.
+    """
+    CREATE TABLE captions (
+        id INTEGER PRIMARY KEY,
+        image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        model TEXT NOT NULL,
+        caption TEXT NOT NULL,
+        created REAL NOT NULL,
+        UNIQUE (image_id, model)
+    );
+    CREATE VIRTUAL TABLE captions_fts USING fts5(caption, content='captions', content_rowid='id');
+    CREATE TRIGGER captions_ai AFTER INSERT ON captions BEGIN
+        INSERT INTO captions_fts (rowid, caption) VALUES (new.id, new.caption);
+    END;
+    CREATE TRIGGER captions_ad AFTER DELETE ON captions BEGIN
+        INSERT INTO captions_fts (captions_fts, rowid, caption) VALUES ('delete', old.id, old.caption);
+    END;
+    CREATE TRIGGER captions_au AFTER UPDATE ON captions BEGIN
+        INSERT INTO captions_fts (captions_fts, rowid, caption) VALUES ('delete', old.id, old.caption);
+        INSERT INTO captions_fts (rowid, caption) VALUES (new.id, new.caption);
+    END;
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def connect(db_path: Path) -> sqlite3.Connection:
+    """Open (creating and migrating if needed) the catalog for this thread.
+
+    check_same_thread is off only so a finished thread's connection can be
+    closed by another; each connection is used by one thread at a time.
+    """
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(db_path, timeout=30.0, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    migrate(conn)
+    return conn
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version >= SCHEMA_VERSION:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]  # another process may have won
+        for number in range(version, SCHEMA_VERSION):
+            for statement in _split(MIGRATIONS[number]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number + 1}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _split(script: str) -> Iterator[str]:
+    """Statements of a migration; triggers keep their inner semicolons."""
+    buf = ""
+    for line in script.strip().splitlines():
+        buf += line + "\n"
+        if sqlite3.complete_statement(buf):
+            yield buf.strip()
+            buf = ""
+
+
