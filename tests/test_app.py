@@ -198,3 +198,53 @@ def test_folder_items_show_progress_rate_and_time_left() -> None:
     item.progress = IndexProgress("embedding", "/p", 50, 200, 12.5, 12.0, IndexReport())
     text = item._text().plain
     assert "50/200" in text and "12.5 img/s" in text and "0:12 left" in text
+
+
+async def test_detail_shows_the_caption_written_on_demand(engine: Engine, tmp_path: Path) -> None:
+    paths = make_photos(tmp_path / "pics", 4)
+    engine.index([str(tmp_path / "pics")])
+    app = ClipGitApp(engine, show_images=False)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await pilot.press(*"a horse", "enter")
+        await wait_for(pilot, lambda: len(results(app)) == 4)
+        detail = app.query_one(DetailPane)
+        selected = detail.result.path
+        expected = engine.caption([selected])[0].caption
+        await wait_for(pilot, lambda: detail.caption == expected)
+        assert expected in plain(app.query_one("#meta", Static))
+    assert engine.cached_caption(selected) == expected  # written on demand, and cached
+
+
+async def test_background_captioning_with_pause(settings: Settings, tmp_path: Path) -> None:
+    make_photos(tmp_path / "pics", 80)
+    with Engine(settings.with_(captions=True, caption_batch_size=1)) as engine:
+        app = ClipGitApp(engine, [str(tmp_path / "pics")], show_images=False)
+        async with app.run_test(size=(140, 45)) as pilot:
+            await wait_for(pilot, lambda: app.captions.running and app.captions.progress is not None
+                           and app.captions.progress.done > 0, timeout=60)
+            await pilot.press("tab", "p")
+            assert app.captions.pause.is_set()
+            await pilot.pause(0.5)
+            frozen = engine.status().captions
+            await pilot.pause(1.0)
+            assert engine.status().captions <= frozen + 1  # at most the batch in flight lands
+            assert "paused" in plain(app.query_one("#status", Static))
+            await pilot.press("p")
+            await wait_for(pilot, lambda: not app.captions.running, timeout=60)
+        assert engine.status().captions == 80
+
+
+async def test_unavailable_caption_model_is_said_once_and_search_goes_on(settings: Settings, tmp_path: Path) -> None:
+    make_photos(tmp_path / "pics", 3)
+    with Engine(settings.with_(caption_model="microsoft/git-base-coco")) as engine:
+        engine.index([str(tmp_path / "pics")])
+        app = ClipGitApp(engine, show_images=False)
+        async with app.run_test(size=(140, 45)) as pilot:
+            await pilot.press(*"x", "enter")
+            await wait_for(pilot, lambda: app.captions.unavailable is not None)
+            detail = app.query_one(DetailPane)
+            await wait_for(pilot, lambda: "unavailable" in (detail.caption or ""))
+            await pilot.press("j")
+            await pilot.pause(0.3)
+            assert sum("Captions unavailable" in (n.title or "") for n in app._notifications) == 1
+            assert len(results(app)) == 3

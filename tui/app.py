@@ -31,7 +31,9 @@ from core.errors import ClipgitError
 from core.names import display_name
 
 from .format import duration, safe
-from .messages import FoldersLoaded, IndexFinished, IndexProgressed, ModelFailed, ModelReady, SearchDone
+from .captions import Captions
+from .messages import (CaptionFailed, CaptionProgressed, CaptionReady, CaptionsFinished, FoldersLoaded,
+                       IndexFinished, IndexProgressed, ModelFailed, ModelReady, SearchDone)
 from .panes.detail import DetailPane
 from .panes.library import LibraryPane
 from .panes.results_list import ResultsList
@@ -53,6 +55,7 @@ class ClipGitApp(App[None]):
         Binding("question_mark", "help", "Keys"),
         Binding("slash", "focus_search", "Search"),
         Binding("a", "add_folder", "Add folder"),
+        Binding("p", "pause_captions", "Pause captions", show=False),
         Binding("escape", "back", "Back", show=False),
     ]
 
@@ -77,6 +80,7 @@ class ClipGitApp(App[None]):
         self._index_queue: list[str] = []
         self._indexing = False
         self._cancel = threading.Event()
+        self.captions = Captions(self)
 
     # layout ------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -111,6 +115,8 @@ class ClipGitApp(App[None]):
         gc.freeze()
         self.model_state = "ready"
         self._update_status()
+        if not self._indexing:
+            self.captions.start_background()
         if self.pending_query is not None:
             query, self.pending_query = self.pending_query, None
             self.run_search(query)
@@ -150,8 +156,11 @@ class ClipGitApp(App[None]):
             self._indexing = False
             self.index_state = ""
             self._update_status()
+            if self.model_state == "ready" and not self._cancel.is_set():
+                self.captions.start_background()  # captions follow embeddings
             return
         self._indexing = True
+        self.captions.stop()  # embeddings first; captioning resumes when indexing is done
         paths, self._index_queue = list(self._index_queue), []
         self._index_worker(paths)
 
@@ -308,6 +317,40 @@ class ClipGitApp(App[None]):
     def open_detail(self) -> None:
         self.set_focus(self.query_one(DetailPane))
 
+    # captions ------------------------------------------------------------------------------------
+    def request_caption(self, path: str) -> None:
+        self.captions.request(path)
+
+    def on_caption_ready(self, message: CaptionReady) -> None:
+        text = message.caption if message.caption is not None else f"(no caption: {message.error})"
+        self.query_one(DetailPane).set_caption(message.path, text)
+
+    def on_caption_failed(self, message: CaptionFailed) -> None:
+        first = self.captions.unavailable is None
+        self.captions.unavailable = message.error
+        self.query_one(DetailPane).caption_unavailable(message.error)
+        if first:
+            self.notify(message.error, title="Captions unavailable", severity="warning", timeout=20)
+
+    def on_caption_progressed(self, message: CaptionProgressed) -> None:
+        self.captions.progress = message.event
+        self._update_status()
+
+    def on_captions_finished(self, message: CaptionsFinished) -> None:
+        self.captions.running = False
+        self.captions.progress = None
+        self._update_status()
+        if self.current_query:
+            self.run_search(self.current_query, quiet=True)  # captions change hybrid results
+
+    def action_pause_captions(self) -> None:
+        if not self.captions.running:
+            self.notify("no captioning is running (turn it on with captions = true)", title="Captions")
+            return
+        paused = self.captions.toggle_pause()
+        self.notify("captioning paused" if paused else "captioning resumed", title="Captions")
+        self._update_status()
+
     # worker failures -------------------------------------------------------------------------
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state != WorkerState.ERROR:
@@ -343,6 +386,7 @@ class ClipGitApp(App[None]):
 
     async def action_quit(self) -> None:
         self._cancel.set()  # the index run commits its batch in flight and stops
+        self.captions.stop()
         self.exit()
 
     def open_external(self, path: str) -> None:
@@ -376,8 +420,12 @@ class ClipGitApp(App[None]):
         text.append(f" · {self.images:,} images")
         if self.index_state:
             text.append(f" · {self.index_state}", style="cyan")
+        captions = self.captions.status_text()
+        if captions:
+            text.append(f" · {captions}", style="magenta")
         self.query_one("#status", Static).update(text)
 
     def on_unmount(self) -> None:
         self._cancel.set()
+        self.captions.stop()
         self.thumbs.close()

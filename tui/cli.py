@@ -39,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("app", help="open the terminal app (the default)")
     p.add_argument("paths", nargs="*", metavar="PATH", help="folders to add and index in the background")
+    p.add_argument("--captions", action="store_true", default=None,
+                   help="caption the whole library in the background (config: captions = true)")
     _common(p)
 
     p = sub.add_parser("index", help="add folders to the library and index new/changed images")

@@ -42,3 +42,27 @@ class FoldersLoaded(Message):
     def __init__(self, folders: list, images: int) -> None:  # list[FolderInfo]
         super().__init__()
         self.folders, self.images = folders, images
+
+
+class CaptionReady(Message):
+    def __init__(self, path: str, caption: str | None, error: str | None) -> None:
+        super().__init__()
+        self.path, self.caption, self.error = path, caption, error
+
+
+class CaptionFailed(Message):
+    """The caption model cannot be used; captions stop being asked for."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__()
+        self.error = error
+
+
+class CaptionProgressed(Message):
+    def __init__(self, event: object) -> None:  # core.captioning.CaptionProgress
+        super().__init__()
+        self.event = event
+
+
+class CaptionsFinished(Message):
+    pass

@@ -45,10 +45,18 @@ class DetailPane(VerticalScroll, can_focus=True):
         yield Vertical(id="preview")
         yield Static("select a result to see it here", id="meta")
 
-    async def show(self, result: SearchResult | None, caption: str | None = None) -> None:
+    async def show(self, result: SearchResult | None) -> None:
         same = self.result is not None and result is not None and self.result.path == result.path
         self.result = result
-        self.caption = caption
+        if result is not None and result.caption is not None:
+            self.caption = result.caption
+        elif not same:
+            self.caption = None
+            if result is not None:
+                unavailable = self.app.captions.unavailable  # type: ignore[attr-defined]
+                self.caption = f"(unavailable: {unavailable})" if unavailable else "writing a caption…"
+                if not unavailable:
+                    self.app.request_caption(result.path)  # type: ignore[attr-defined]
         self._render_meta()
         if same:
             return
@@ -75,6 +83,11 @@ class DetailPane(VerticalScroll, can_focus=True):
     def set_caption(self, path: str, caption: str | None) -> None:
         if self.result is not None and self.result.path == path:
             self.caption = caption
+            self._render_meta()
+
+    def caption_unavailable(self, reason: str) -> None:
+        if self.result is not None and (self.caption or "").startswith("writing"):
+            self.caption = f"(unavailable: {reason})"
             self._render_meta()
 
     def _render_meta(self) -> None:
