@@ -17,6 +17,7 @@ from core.config import Settings
 from core.engine import Engine
 from tests.conftest import make_photos
 from tui.app import ClipGitApp
+from tui.panes.detail import DetailPane
 from tui.panes.search import SearchPane
 
 FIXED = Path("/tmp/clipgit-snapshots")
@@ -24,14 +25,15 @@ SIZE = (130, 36)
 
 
 @pytest.fixture
-def fixed_library(tiny_clip: Path) -> Settings:
+def fixed_library(tiny_clip: Path, tiny_git: Path) -> Settings:
     shutil.rmtree(FIXED, ignore_errors=True)
     pics = FIXED / "pics"
     for i, path in enumerate(make_photos(pics, 8)):
         os.utime(path, (1_700_000_000 + i * 60, 1_700_000_000 + i * 60))
     (pics / "broken.jpg").write_bytes(b"")
     os.utime(pics / "broken.jpg", (1_700_000_000, 1_700_000_000))
-    settings = Settings(data_dir=FIXED / "data", clip_model=str(tiny_clip), device="cpu", precision="fp32")
+    settings = Settings(data_dir=FIXED / "data", clip_model=str(tiny_clip), caption_model=str(tiny_git),
+                        device="cpu", precision="fp32")
     with Engine(settings) as engine:
         engine.index([str(pics)])
     return settings
@@ -54,7 +56,8 @@ def test_main_screen_with_results(fixed_library: Settings, snap_compare) -> None
         await pilot.press(*"kids on a beach at sunset", "enter")
         await _settle(pilot, lambda: len(app.query_one(SearchPane).results) == 8)
         await pilot.press("j")
-        await pilot.pause(0.2)
+        detail = app.query_one(DetailPane)
+        await _settle(pilot, lambda: detail.caption is not None and not detail.caption.startswith("writing"))
 
     try:
         assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
