@@ -11,7 +11,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from .migrations import connect
 from .names import from_db, to_db
@@ -38,6 +38,15 @@ class FolderRow:
     last_scan: float | None
 
 
+_IMAGE_COLUMNS = "id, folder_id, path, size, mtime_ns, fingerprint, width, height, error"
+
+
+def _under(column: str, root: str) -> tuple[str, list[object]]:
+    """SQL condition and its arguments: `column` (a path) lies inside folder `root`."""
+    prefix = to_db(root.rstrip("/") + "/")
+    return f"substr({column}, 1, ?) = ?", [len(prefix), prefix]
+
+
 class Catalog:
     """Queries over one connection; the caller owns transactions via `transaction()`."""
 
@@ -47,6 +56,13 @@ class Catalog:
 
     def close(self) -> None:
         self.conn.close()
+
+    def _where_in(self, sql: str, ids: Iterable[int], *args: object) -> Iterator[tuple]:  # type: ignore[type-arg]
+        """Rows of `sql` (whose `{ids}` stands for a list of ids) in chunks SQLite's limits accept."""
+        ids = list(ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            yield from self.conn.execute(sql.format(ids=",".join("?" * len(chunk))), [*args, *chunk])
 
     def transaction(self) -> "_Transaction":
         return _Transaction(self.conn)
@@ -64,10 +80,8 @@ class Catalog:
         cur = self.conn.execute("INSERT INTO folders (path, added_at) VALUES (?, ?)", (to_db(path), time.time()))
         folder_id = cur.lastrowid
         assert folder_id is not None
-        prefix = to_db(path.rstrip("/") + "/")
-        inner = self.conn.execute(
-            "SELECT id FROM folders WHERE substr(path, 1, ?) = ? AND id != ?", (len(prefix), prefix, folder_id)
-        ).fetchall()
+        cond, args = _under("path", path)
+        inner = self.conn.execute(f"SELECT id FROM folders WHERE {cond} AND id != ?", [*args, folder_id]).fetchall()
         for (inner_id,) in inner:
             self.conn.execute("UPDATE images SET folder_id = ? WHERE folder_id = ?", (folder_id, inner_id))
             self.conn.execute("DELETE FROM folders WHERE id = ?", (inner_id,))
@@ -88,40 +102,29 @@ class Catalog:
     # images ------------------------------------------------------------
     def images_under(self, root: str, model: str) -> dict[str, tuple[ImageRow, bool]]:
         """path -> (row, has an embedding for `model`) for every file under `root`."""
-        prefix = to_db(root.rstrip("/") + "/")
+        cond, args = _under("i.path", root)
         rows = self.conn.execute(
             "SELECT i.id, i.folder_id, i.path, i.size, i.mtime_ns, i.fingerprint, i.width, i.height, i.error, "
             "e.seq IS NOT NULL FROM images i LEFT JOIN embeddings e ON e.image_id = i.id AND e.model = ? "
-            "WHERE substr(i.path, 1, ?) = ?",
-            (model, len(prefix), prefix),
+            f"WHERE {cond}",
+            [model, *args],
         )
         return {from_db(r[2]): (ImageRow(r[0], r[1], from_db(r[2]), *r[3:9]), bool(r[9])) for r in rows}
 
     def image_by_path(self, path: str) -> ImageRow | None:
         r = self.conn.execute(
-            "SELECT id, folder_id, path, size, mtime_ns, fingerprint, width, height, error FROM images WHERE path = ?",
+            f"SELECT {_IMAGE_COLUMNS} FROM images WHERE path = ?",
             (to_db(path),),
         ).fetchone()
         return ImageRow(r[0], r[1], from_db(r[2]), *r[3:]) if r else None
 
     def images_by_ids(self, ids: Iterable[int]) -> dict[int, ImageRow]:
-        ids = list(ids)
-        out: dict[int, ImageRow] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for r in self.conn.execute(
-                "SELECT id, folder_id, path, size, mtime_ns, fingerprint, width, height, error FROM images "
-                f"WHERE id IN ({marks})",
-                chunk,
-            ):
-                out[r[0]] = ImageRow(r[0], r[1], from_db(r[2]), *r[3:])
-        return out
+        rows = self._where_in(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE id IN ({{ids}})", ids)
+        return {r[0]: ImageRow(r[0], r[1], from_db(r[2]), *r[3:]) for r in rows}
 
     def ids_under(self, root: str) -> list[int]:
-        prefix = to_db(root.rstrip("/") + "/")
-        rows = self.conn.execute("SELECT id FROM images WHERE substr(path, 1, ?) = ?", (len(prefix), prefix))
-        return [r[0] for r in rows]
+        cond, args = _under("path", root)
+        return [r[0] for r in self.conn.execute(f"SELECT id FROM images WHERE {cond}", args)]
 
     def upsert_image(self, folder_id: int, path: str, size: int, mtime_ns: int, fingerprint: bytes | None,
                      width: int | None, height: int | None, error: str | None) -> int:
@@ -159,11 +162,9 @@ class Catalog:
         self.conn.executemany("DELETE FROM images WHERE id = ?", ((i,) for i in ids))
 
     def skipped_under(self, root: str) -> list[tuple[str, str]]:
-        prefix = to_db(root.rstrip("/") + "/")
-        rows = self.conn.execute(
-            "SELECT path, error FROM images WHERE error IS NOT NULL AND substr(path, 1, ?) = ? ORDER BY path",
-            (len(prefix), prefix),
-        )
+        cond, args = _under("path", root)
+        rows = self.conn.execute(f"SELECT path, error FROM images WHERE error IS NOT NULL AND {cond} ORDER BY path",
+                                 args)
         return [(from_db(p), e) for p, e in rows]
 
     # embeddings --------------------------------------------------------
@@ -179,28 +180,12 @@ class Catalog:
         return row[0] if row else None
 
     def ids_with_embedding(self, model: str, ids: Iterable[int]) -> set[int]:
-        ids = list(ids)
-        found: set[int] = set()
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            found.update(
-                r[0]
-                for r in self.conn.execute(
-                    f"SELECT image_id FROM embeddings WHERE model = ? AND image_id IN ({marks})", [model, *chunk]
-                )
-            )
-        return found
+        sql = "SELECT image_id FROM embeddings WHERE model = ? AND image_id IN ({ids})"
+        return {r[0] for r in self._where_in(sql, ids, model)}
 
     def embeddings_for(self, ids: list[int], model: str) -> dict[int, bytes]:
-        out: dict[int, bytes] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            out.update(self.conn.execute(
-                f"SELECT image_id, vector FROM embeddings WHERE model = ? AND image_id IN ({marks})", [model, *chunk]
-            ).fetchall())
-        return out
+        sql = "SELECT image_id, vector FROM embeddings WHERE model = ? AND image_id IN ({ids})"
+        return {r[0]: r[1] for r in self._where_in(sql, ids, model)}
 
     def embeddings_after(self, model: str, seq: int) -> sqlite3.Cursor:
         """(seq, image_id, vector) rows newer than `seq`, oldest first."""
@@ -225,14 +210,8 @@ class Catalog:
         )
 
     def captions_for(self, ids: list[int], model: str) -> dict[int, str]:
-        out: dict[int, str] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            out.update(self.conn.execute(
-                f"SELECT image_id, caption FROM captions WHERE model = ? AND image_id IN ({marks})", [model, *chunk]
-            ).fetchall())
-        return out
+        sql = "SELECT image_id, caption FROM captions WHERE model = ? AND image_id IN ({ids})"
+        return {r[0]: r[1] for r in self._where_in(sql, ids, model)}
 
     def uncaptioned(self, model: str, clip_model: str, root: str | None = None) -> list[tuple[int, str]]:
         """(id, path) of embedded images without a caption from `model`, in path order."""
@@ -240,9 +219,8 @@ class Catalog:
                "LEFT JOIN captions c ON c.image_id = i.id AND c.model = ? WHERE c.id IS NULL AND i.error IS NULL")
         args: list[object] = [clip_model, model]
         if root is not None:
-            prefix = to_db(root.rstrip("/") + "/")
-            sql += " AND substr(i.path, 1, ?) = ?"
-            args += [len(prefix), prefix]
+            cond, more = _under("i.path", root)
+            sql, args = f"{sql} AND {cond}", args + more
         return [(r[0], from_db(r[1])) for r in self.conn.execute(sql + " ORDER BY i.path", args)]
 
     def caption_count(self, model: str) -> int:
@@ -256,9 +234,8 @@ class Catalog:
                "WHERE captions_fts MATCH ? AND c.model = ?")
         args: list[object] = [fts_query, model]
         if allow_prefix is not None:
-            prefix = to_db(allow_prefix.rstrip("/") + "/")
-            sql += " AND substr(i.path, 1, ?) = ?"
-            args += [len(prefix), prefix]
+            cond, more = _under("i.path", allow_prefix)
+            sql, args = f"{sql} AND {cond}", args + more
         sql += " ORDER BY rank LIMIT ?"
         args.append(limit)
         return [(r[0], r[1]) for r in self.conn.execute(sql, args)]

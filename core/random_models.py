@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 WORDS = (
     "a an the of on in at with and or to by for from is are photo picture image "
@@ -101,6 +102,11 @@ def build_clip(directory: Path, *, tiny: bool = True, image_size: int | None = N
     model = CLIPModel(config).eval()
     image_processor = CLIPImageProcessorPil(size={"shortest_edge": size}, crop_size={"height": size, "width": size})
     processor = CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer)
+    return _save(directory, model, processor, tok_dir)
+
+
+def _save(directory: Path, model: Any, processor: Any, tok_dir: Path) -> Path:
+    """save_pretrained both (safetensors), and drop the scratch tokenizer files."""
     model.save_pretrained(directory, safe_serialization=True)
     processor.save_pretrained(directory)
     for f in tok_dir.iterdir():
@@ -156,9 +162,4 @@ def build_git(directory: Path, *, tiny: bool = True, image_size: int | None = No
     model.generation_config.pad_token_id = pad_id
     image_processor = CLIPImageProcessorPil(size={"shortest_edge": size}, crop_size={"height": size, "width": size})
     processor = GitProcessor(image_processor=image_processor, tokenizer=tokenizer)
-    model.save_pretrained(directory, safe_serialization=True)
-    processor.save_pretrained(directory)
-    for f in tok_dir.iterdir():
-        f.unlink()
-    tok_dir.rmdir()
-    return directory
+    return _save(directory, model, processor, tok_dir)
