@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
-import pytest
+
 from textual.widgets import Input, Static
 
 from core.engine import Engine
@@ -201,7 +201,7 @@ def test_folder_items_show_progress_rate_and_time_left() -> None:
 
 
 async def test_detail_shows_the_caption_written_on_demand(engine: Engine, tmp_path: Path) -> None:
-    paths = make_photos(tmp_path / "pics", 4)
+    make_photos(tmp_path / "pics", 4)
     engine.index([str(tmp_path / "pics")])
     app = ClipGitApp(engine, show_images=False)
     async with app.run_test(size=(140, 45)) as pilot:

@@ -9,12 +9,8 @@ from __future__ import annotations
 
 import gc
 import os
-import shutil
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 from rich.text import Text
 from textual import work
@@ -30,15 +26,15 @@ from core.engine import Engine
 from core.errors import ClipgitError
 from core.names import display_name
 
-from .format import duration, safe
+from .format import duration
 from .captions import Captions
+from .library_actions import LibraryActions
 from .messages import (CaptionFailed, CaptionProgressed, CaptionReady, CaptionsFinished, FoldersLoaded,
                        IndexFinished, IndexProgressed, ModelFailed, ModelReady, SearchDone)
 from .panes.detail import DetailPane
 from .panes.library import LibraryPane
 from .panes.results_list import ResultsList
 from .panes.search import SearchPane
-from .screens.dialogs import AddFolderScreen, ConfirmScreen, SkippedScreen
 from .screens.help import HelpScreen
 from .thumbs import ThumbnailCache
 
@@ -46,7 +42,7 @@ DEBOUNCE_S = 0.3
 LIVE_REFRESH_S = 2.0
 
 
-class ClipGitApp(App[None]):
+class ClipGitApp(LibraryActions, App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "clipgit"
     BINDINGS = [
@@ -198,42 +194,6 @@ class ClipGitApp(App[None]):
         if self.current_query:
             self.run_search(self.current_query, quiet=True)
         self._next_index()
-
-    def action_add_folder(self) -> None:
-        def added(path: str | None) -> None:
-            if path:
-                self.start_index([path])
-
-        self.push_screen(AddFolderScreen(), added)
-
-    def confirm_remove(self, path: str) -> None:
-        def answer(yes: bool | None) -> None:
-            if yes:
-                self._forget_worker(path)
-
-        question = Text("Remove ")
-        question.append_text(safe(path, "bold"))
-        question.append(" from the library? The images stay on disk.")
-        self.push_screen(ConfirmScreen(question), answer)
-
-    @work(thread=True, group="forget", exit_on_error=False)
-    def _forget_worker(self, path: str) -> None:
-        count = self.engine.forget(path)
-        self.call_from_thread(self.notify, f"removed {count} files from the library", title="Removed")
-        self.call_from_thread(self._after_forget)
-
-    def _after_forget(self) -> None:
-        self._load_folders()
-        if self.current_query:
-            self.run_search(self.current_query, quiet=True)
-
-    def show_skipped(self, folder: str) -> None:
-        self._skipped_worker(folder)
-
-    @work(thread=True, group="skipped", exclusive=True, exit_on_error=False)
-    def _skipped_worker(self, folder: str) -> None:
-        skipped = self.engine.skipped(folder)
-        self.call_from_thread(self.push_screen, SkippedScreen(folder, skipped))
 
     # search ----------------------------------------------------------------------------
     def on_input_changed(self, event: Input.Changed) -> None:
@@ -388,23 +348,6 @@ class ClipGitApp(App[None]):
         self._cancel.set()  # the index run commits its batch in flight and stops
         self.captions.stop()
         self.exit()
-
-    def open_external(self, path: str) -> None:
-        opener = "open" if sys.platform == "darwin" else "xdg-open"
-        if sys.platform.startswith("win"):
-            os.startfile(path)  # type: ignore[attr-defined]  # noqa: S606
-            return
-        if shutil.which(opener) is None:
-            self.notify(f"no {opener} here to open images with; the path is copied instead", severity="warning")
-            self.copy_path(path)
-            return
-        subprocess.Popen([opener, path], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL, start_new_session=True)
-        self.notify(Text.assemble("opening ", safe(Path(path).name)).plain)
-
-    def copy_path(self, path: str) -> None:
-        self.copy_to_clipboard(path)
-        self.notify(f"copied {display_name(path)}", title="Path copied")
 
     # status line -------------------------------------------------------------------------------
     def _update_status(self) -> None:

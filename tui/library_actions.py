@@ -1,0 +1,81 @@
+"""Actions on folders and files, mixed into the app: add, remove, skipped list, open, copy.
+
+Kept apart from app.py so the app stays the router of messages; blocking
+calls still run as thread workers and report back on the UI thread.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import work
+
+from core.names import display_name
+
+from .format import safe
+from .screens.dialogs import AddFolderScreen, ConfirmScreen, SkippedScreen
+
+
+class LibraryActions:
+    engine: Any
+    current_query: str
+
+    def action_add_folder(self) -> None:
+        def added(path: str | None) -> None:
+            if path:
+                self.start_index([path])
+
+        self.push_screen(AddFolderScreen(), added)
+
+    def confirm_remove(self, path: str) -> None:
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self._forget_worker(path)
+
+        question = Text("Remove ")
+        question.append_text(safe(path, "bold"))
+        question.append(" from the library? The images stay on disk.")
+        self.push_screen(ConfirmScreen(question), answer)
+
+    @work(thread=True, group="forget", exit_on_error=False)
+    def _forget_worker(self, path: str) -> None:
+        count = self.engine.forget(path)
+        self.call_from_thread(self.notify, f"removed {count} files from the library", title="Removed")
+        self.call_from_thread(self._after_forget)
+
+    def _after_forget(self) -> None:
+        self._load_folders()  # type: ignore[attr-defined]
+        if self.current_query:
+            self.run_search(self.current_query, quiet=True)  # type: ignore[attr-defined]
+
+    def show_skipped(self, folder: str) -> None:
+        self._skipped_worker(folder)
+
+    @work(thread=True, group="skipped", exclusive=True, exit_on_error=False)
+    def _skipped_worker(self, folder: str) -> None:
+        skipped = self.engine.skipped(folder)
+        self.call_from_thread(self.push_screen, SkippedScreen(folder, skipped))
+
+    def open_external(self, path: str) -> None:
+        opener = "open" if sys.platform == "darwin" else "xdg-open"
+        if sys.platform.startswith("win"):
+            os.startfile(path)  # type: ignore[attr-defined]  # noqa: S606
+            return
+        if shutil.which(opener) is None:
+            self.notify(f"no {opener} here to open images with; the path is copied instead", severity="warning")
+            self.copy_path(path)
+            return
+        subprocess.Popen([opener, path], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
+        self.notify(Text.assemble("opening ", safe(Path(path).name)).plain)
+
+    def copy_path(self, path: str) -> None:
+        self.copy_to_clipboard(path)
+        self.notify(f"copied {display_name(path)}", title="Path copied")
+
