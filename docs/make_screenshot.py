@@ -22,7 +22,7 @@ async def main() -> None:
     import tui.preview
     from core.config import Settings
     from core.engine import Engine
-    from core.random_models import build_clip
+    from core.random_models import build_clip, build_git
     from tests.conftest import make_photos
     from tui.app import ClipGitApp
     from tui.panes.search import SearchPane
@@ -32,7 +32,7 @@ async def main() -> None:
     pics = Path("/tmp/Pictures/holiday-2025")
     make_photos(pics, 24, size=(400, 300), ext="jpg")
     settings = Settings(data_dir=work / "data", clip_model=str(build_clip(work / "random-weights-clip")),
-                        precision="fp32")
+                        caption_model=str(build_git(work / "random-weights-git")), precision="fp32")
     with Engine(settings) as engine:
         engine.index([str(pics)])
         app = ClipGitApp(engine, show_timings=False)
@@ -43,7 +43,7 @@ async def main() -> None:
             while len(app.query_one(SearchPane).results) < 24:
                 await pilot.pause(0.05)
             await pilot.press("j")
-            await pilot.pause(2.0)
+            await pilot.pause(2.0)  # the preview decodes and the caption is written in the background
             app.save_screenshot(filename="screenshot.svg", path=str(ROOT / "docs"))
 
 

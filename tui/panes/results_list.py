@@ -38,6 +38,7 @@ class ResultsList(ScrollView, can_focus=True):
     ]
     COMPONENT_CLASSES = {"results-list--highlight"}
     DEFAULT_CSS = """
+    ResultsList { overflow-x: hidden; }
     ResultsList > .results-list--highlight {
         color: $block-cursor-blurred-foreground;
         background: $block-cursor-blurred-background;
