@@ -26,6 +26,8 @@ from .captions import GitCaptioner
 from .catalog import Catalog, ImageRow
 from .clip import ClipEncoder
 from .config import Settings
+from .dataset import load_dataset
+from .evaluate import EvalProgress, run_eval
 from .errors import ClipgitError, NotInLibrary, QueryError
 from .indexer import IndexProgress, IndexReport, IndexRun, default_workers
 from .inference import BATCH, INTERACTIVE, InferenceThread
@@ -219,6 +221,23 @@ class Engine:
                                lambda: self._infer.call(self.captioner.load), batch_size=s.caption_batch_size,
                                max_pixels=s.max_image_pixels, workers=s.decode_workers or default_workers(),
                                cancel=cancel or threading.Event(), pause=pause, root=root)
+
+    def evaluate_iter(self, folder: str, *, captions: bool = True,
+                      cancel: threading.Event | None = None) -> Iterator[EvalProgress]:
+        """Recall@K of CLIP (and BLEU-4 / CIDEr-D of GIT) on a captioned dataset; the last event has the report."""
+        s = self.settings
+        data = load_dataset(folder)
+        call = self._infer.submit
+        return run_eval(
+            data,
+            encode_pixels=lambda px: call(self.clip.encode_pixels, px, priority=BATCH),
+            encode_texts=lambda texts: call(self.clip.encode_texts, texts, priority=BATCH),
+            preprocess=lambda: self._infer.call(self.clip.load),
+            caption=self._caption_batch(BATCH) if captions else None,
+            caption_draft=lambda: self._infer.call(self.captioner.load),
+            batch_size=s.batch_size, caption_batch_size=s.caption_batch_size,
+            workers=s.decode_workers or default_workers(), max_pixels=s.max_image_pixels,
+            cancel=cancel or threading.Event())
 
     def cached_caption(self, path: str) -> str | None:
         cat = self.catalog()

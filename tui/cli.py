@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Any, Sequence
 
-SUBCOMMANDS = ("index", "search", "similar", "caption", "status", "forget", "app")
+SUBCOMMANDS = ("index", "search", "similar", "caption", "eval", "status", "forget", "app")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -70,6 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print a JSON array of {path, caption}")
     p.add_argument("--max-tokens", type=_positive, help="longest caption in tokens (default 30)")
     p.add_argument("--beams", type=_positive, help="beam search width (default 1: greedy)")
+    _common(p)
+
+    p = sub.add_parser("eval", help="how well the current models retrieve and caption a captioned dataset")
+    p.add_argument("dataset", metavar="DATASET",
+                   help="a folder with captions.jsonl, captions.csv, or name.txt beside each image")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--no-captions", action="store_true", help="skip captioning (BLEU-4, CIDEr-D)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     _common(p)
 
     p = sub.add_parser("status", help="data dir, models, device, folders and counts")
@@ -139,7 +147,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     with Engine(settings) as engine:
         return {"index": _index, "search": _search, "similar": _search, "status": _status,
-                "forget": _forget, "caption": _caption}[args.command](engine, args)
+                "forget": _forget, "caption": _caption, "eval": _eval}[args.command](engine, args)
 
 
 def _index(engine: Any, args: argparse.Namespace) -> int:
@@ -232,6 +240,33 @@ def _search(engine: Any, args: argparse.Namespace) -> int:
         for r in results:
             caption = f"  ({display_name(r.caption)})" if r.caption else ""
             print(f"{r.score:.4f}  {display_name(r.path)}{caption}")
+    return 0
+
+
+def _eval(engine: Any, args: argparse.Namespace) -> int:
+    from core.names import display_name
+
+    show = not args.quiet and sys.stderr.isatty()
+    report = None
+    for event in engine.evaluate_iter(args.dataset, captions=not args.no_captions):
+        if event.report is not None:
+            report = event.report
+        elif show:
+            sys.stderr.write(f"\r{event.phase}: {event.done}/{event.total}\x1b[K")
+            sys.stderr.flush()
+    if show:
+        sys.stderr.write("\r\x1b[K")
+    assert report is not None
+    if args.json:
+        print(json.dumps(report.as_dict()))
+        return 0
+    print(f"{report.images} images, {report.captions} captions")
+    for name, scores in (("text -> image", report.text_to_image), ("image -> text", report.image_to_text)):
+        print(f"{name}: " + "  ".join(f"{k} {v:.3f}" for k, v in scores.items()))
+    if report.captioning:
+        print("captioning: " + "  ".join(f"{k} {v:.3f}" for k, v in report.captioning.items()))
+    for path, reason in report.problems:
+        print(f"  skipped {display_name(path)}: {reason}")
     return 0
 
 

@@ -1,0 +1,148 @@
+"""`eval`: retrieval recall and captioning quality of the current models on a captioned dataset.
+
+Retrieval follows the protocol of the published COCO / Flickr30k numbers:
+text->image R@K (each caption queries all images; a hit when its own image
+is in the top K) and image->text R@K (each image queries all captions; a hit
+when any of its own captions is in the top K). Captioning is scored with
+pycocoevalcap's BLEU-4 and CIDEr-D (the COCO caption evaluation code) after a
+simple lower-case word tokenisation (its PTB tokenizer needs Java).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+from PIL import Image
+
+from .dataset import Dataset
+from .errors import Cancelled, ImageUnreadable
+from .images import Preprocess, load
+from .inference import lower_thread_priority
+
+KS = (1, 5, 10)
+
+
+@dataclass
+class EvalReport:
+    images: int
+    captions: int
+    text_to_image: dict[str, float]
+    image_to_text: dict[str, float]
+    captioning: dict[str, float] | None = None
+    problems: list[tuple[str, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {"images": self.images, "captions": self.captions,
+                                  "text_to_image": self.text_to_image, "image_to_text": self.image_to_text}
+        if self.captioning is not None:
+            out["captioning"] = self.captioning
+        out["skipped"] = [{"path": p, "reason": r} for p, r in self.problems]
+        return out
+
+
+@dataclass(frozen=True)
+class EvalProgress:
+    phase: str  # "images" | "texts" | "captions" | "done"
+    done: int
+    total: int
+    report: EvalReport | None = None
+
+
+def recall_at_k(image_vecs: np.ndarray, text_vecs: np.ndarray, owner: Sequence[int],
+                ks: Sequence[int] = KS) -> tuple[dict[str, float], dict[str, float]]:
+    """(text->image, image->text) recall at each K; ties count against the query (strictly-greater rank)."""
+    owner_arr = np.asarray(owner)
+    n_img = len(image_vecs)
+    t2i_rank = np.empty(len(text_vecs), dtype=np.int64)
+    i2t_best = np.full(n_img, np.iinfo(np.int64).max, dtype=np.int64)
+    sims_all = text_vecs @ image_vecs.T  # (captions, images)
+    own = sims_all[np.arange(len(text_vecs)), owner_arr]
+    t2i_rank[:] = (sims_all > own[:, None]).sum(axis=1)
+    for j in range(n_img):
+        column = sims_all[:, j]
+        mine = np.flatnonzero(owner_arr == j)
+        if len(mine):
+            ranks = (column[None, :] > column[mine][:, None]).sum(axis=1)
+            i2t_best[j] = ranks.min()
+    t2i = {f"R@{k}": float((t2i_rank < k).mean()) for k in ks}
+    i2t = {f"R@{k}": float((i2t_best < k).mean()) for k in ks}
+    return t2i, i2t
+
+
+def _words(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def caption_scores(predicted: Sequence[str], references: Sequence[Sequence[str]]) -> dict[str, float]:
+    from pycocoevalcap.bleu.bleu import Bleu
+    from pycocoevalcap.cider.cider import Cider
+
+    gts = {i: [_words(r) for r in refs] for i, refs in enumerate(references)}
+    res = {i: [_words(p) or "empty"] for i, p in enumerate(predicted)}
+    bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
+    cider, _ = Cider().compute_score(gts, res)
+    return {"BLEU-4": float(bleu[3]), "CIDEr-D": float(cider)}
+
+
+def run_eval(data: Dataset, *, encode_pixels: Callable[[np.ndarray], "Future[np.ndarray]"],
+             encode_texts: Callable[[list[str]], "Future[np.ndarray]"], preprocess: Callable[[], Preprocess],
+             caption: Callable[[list[Image.Image]], "Future[list[str]]"] | None, caption_draft: Callable[[], int],
+             batch_size: int, caption_batch_size: int, workers: int, max_pixels: int,
+             cancel: threading.Event) -> Iterator[EvalProgress]:
+    problems = list(data.problems)
+    total = len(data.images)
+    pp = preprocess()
+
+    def prepare(path: str) -> np.ndarray | str:
+        try:
+            return pp(load(path, draft_size=pp.draft_size, max_pixels=max_pixels).image)
+        except ImageUnreadable as exc:
+            return str(exc)
+
+    kept: list[int] = []
+    vectors: list[np.ndarray] = []
+    with ThreadPoolExecutor(workers, thread_name_prefix="clipgit-eval", initializer=lower_thread_priority) as pool:
+        for start in range(0, total, batch_size):
+            if cancel.is_set():
+                raise Cancelled("evaluation stopped")
+            chunk = list(range(start, min(total, start + batch_size)))
+            prepared = list(pool.map(prepare, [data.images[i] for i in chunk]))
+            good = [(i, p) for i, p in zip(chunk, prepared) if not isinstance(p, str)]
+            problems += [(data.images[i], p) for i, p in zip(chunk, prepared) if isinstance(p, str)]
+            if good:
+                vectors.append(encode_pixels(np.stack([p for _, p in good])).result())
+                kept += [i for i, _ in good]
+            yield EvalProgress("images", min(total, start + batch_size), total)
+    if not kept:
+        raise ImageUnreadable("none of the dataset's images could be read")
+    remap = {old: new for new, old in enumerate(kept)}
+    pairs = [(text, remap[o]) for text, o in zip(data.captions, data.owner) if o in remap]
+    texts = [t for t, _ in pairs]
+    text_vecs = []
+    for start in range(0, len(texts), 256):
+        if cancel.is_set():
+            raise Cancelled("evaluation stopped")
+        text_vecs.append(encode_texts(texts[start : start + 256]).result())
+        yield EvalProgress("texts", min(len(texts), start + 256), len(texts))
+    t2i, i2t = recall_at_k(np.concatenate(vectors), np.concatenate(text_vecs), [o for _, o in pairs])
+    report = EvalReport(len(kept), len(texts), t2i, i2t, None, problems)
+    if caption is not None:
+        refs = [[] for _ in kept]  # type: list[list[str]]
+        for text, o in pairs:
+            refs[o].append(text)
+        predicted: list[str] = []
+        draft = caption_draft()
+        for start in range(0, len(kept), caption_batch_size):
+            if cancel.is_set():
+                raise Cancelled("evaluation stopped")
+            batch = [load(data.images[i], draft_size=draft, max_pixels=max_pixels).image
+                     for i in kept[start : start + caption_batch_size]]
+            predicted += caption(batch).result()
+            yield EvalProgress("captions", len(predicted), len(kept))
+        report.captioning = caption_scores(predicted, refs)
+    yield EvalProgress("done", 1, 1, report)
