@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Any, Sequence
 
-SUBCOMMANDS = ("index", "search", "similar", "caption", "eval", "status", "forget", "app")
+SUBCOMMANDS = ("index", "search", "similar", "caption", "eval", "train", "status", "forget", "app")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -77,6 +77,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a folder with captions.jsonl, captions.csv, or name.txt beside each image")
     p.add_argument("--json", action="store_true")
     p.add_argument("--no-captions", action="store_true", help="skip captioning (BLEU-4, CIDEr-D)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    _common(p)
+
+    p = sub.add_parser("train", help="fine-tune CLIP (and with --captioner GIT) on a captioned dataset")
+    p.add_argument("dataset", metavar="DATASET", help="a captioned dataset folder, as for eval")
+    p.add_argument("--out", required=True, metavar="DIR", help="where DIR/clip (and DIR/git) are saved")
+    p.add_argument("--base", metavar="MODEL", help="CLIP to start from (default: the current --clip-model)")
+    p.add_argument("--captioner", action="store_true", help="also fine-tune the caption model on the captions")
+    p.add_argument("--epochs", type=_positive, default=5)
+    p.add_argument("--lr", type=float, default=5e-5, help="learning rate (default 5e-5)")
+    p.add_argument("--val-fraction", type=float, default=0.1, help="images held out for validation (0.1)")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    p.add_argument("--json", action="store_true", help="print the best validation figures as JSON")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     _common(p)
 
@@ -143,6 +156,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         from .run_app import run_app
 
         return run_app(settings, args.paths)
+    if args.command == "train":
+        return _train(settings, args)
     from core.engine import Engine
 
     with Engine(settings) as engine:
@@ -267,6 +282,58 @@ def _eval(engine: Any, args: argparse.Namespace) -> int:
         print("captioning: " + "  ".join(f"{k} {v:.3f}" for k, v in report.captioning.items()))
     for path, reason in report.problems:
         print(f"  skipped {display_name(path)}: {reason}")
+    return 0
+
+
+def _train(settings: Any, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from core.dataset import load_dataset
+    from core.names import display_name
+    from core.train import train_iter
+
+    if not 0 <= args.val_fraction < 1:
+        from core.errors import ConfigError
+
+        raise ConfigError("--val-fraction must be at least 0 and below 1")
+    data = load_dataset(args.dataset)
+    out = Path(os.path.abspath(os.path.expanduser(args.out)))
+    show = not args.quiet and sys.stderr.isatty()
+    best: dict[str, Any] = {}
+    events = train_iter(data, out, base_clip=args.base or settings.clip_model,
+                        base_git=settings.caption_model if args.captioner else None, epochs=args.epochs,
+                        batch_size=args.batch_size or 32, lr=args.lr, val_fraction=args.val_fraction,
+                        device=settings.device, precision=settings.precision, resume=args.resume,
+                        cancel=threading.Event())
+    try:
+        for ev in events:
+            if ev.val is not None or ev.saved:
+                best[ev.model] = {"epoch": ev.epoch, "val": ev.val, "best": ev.best, "dir": str(out / ev.model)}
+                if not args.json:
+                    metric = "val R@1" if ev.model == "clip" else "val loss"
+                    val = "-" if ev.val is None else f"{ev.val:.3f}"
+                    print(f"{ev.model} epoch {ev.epoch}/{ev.epochs}: {metric} {val}"
+                          + (" (best, saved)" if ev.saved else ""), file=sys.stderr if show else sys.stdout)
+            elif show:
+                eta = "" if ev.eta is None else f" ETA {int(ev.eta) // 60}:{int(ev.eta) % 60:02d}"
+                sys.stderr.write(f"\r{ev.model} epoch {ev.epoch}/{ev.epochs} step {ev.step}/{ev.steps} "
+                                 f"loss {ev.loss:.3f}{eta}\x1b[K")
+                sys.stderr.flush()
+    except KeyboardInterrupt:
+        print(f"\nclipgit-tui: interrupted; checkpoint saved in {display_name(str(out))}, continue with --resume",
+              file=sys.stderr)
+        return 130
+    if show:
+        sys.stderr.write("\r\x1b[K")
+    summary = {"models": best, "skipped": [{"path": p, "reason": r} for p, r in data.problems]}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        for name, info in best.items():
+            print(f"{name}: saved in {display_name(info['dir'])} (use --{name}-model DIR)".replace(
+                "--git-model", "--caption-model"))
+        for path, reason in data.problems:
+            print(f"  skipped {display_name(path)}: {reason}")
     return 0
 
 

@@ -1,0 +1,289 @@
+"""`train`: fine-tune CLIP contrastively (and GIT as a captioner) on a captioned dataset.
+
+CLIP: symmetric InfoNCE with its learnable temperature (CLIPModel's own
+`return_loss`), batches without repeated captions or images (a repeat would be
+a false negative). GIT: the teacher-forced language-model loss. Part of the
+data is held out: CLIP keeps the epoch with the best validation text->image
+Recall@1, GIT the one with the lowest validation loss. Ctrl+C (or the cancel
+event) saves a checkpoint that `resume=True` continues from.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from .dataset import Dataset
+from .errors import Cancelled, ClipgitError, ImageUnreadable
+from .evaluate import recall_at_k
+from .images import Preprocess, load
+from .models import load as load_model
+from .models import quiet_transformers, resolve_device, resolve_dtype
+
+
+@dataclass(frozen=True)
+class TrainProgress:
+    model: str  # "clip" | "git"
+    epoch: int
+    epochs: int
+    step: int
+    steps: int  # per epoch
+    loss: float
+    eta: float | None
+    val: float | None = None  # CLIP: validation R@1; GIT: validation loss
+    best: float | None = None
+    saved: str | None = None
+
+
+def split(data: Dataset, val_fraction: float, seed: int = 0) -> tuple[list[int], list[int]]:
+    """Image indices for training and validation (every caption of an image goes the same way)."""
+    order = list(range(len(data.images)))
+    random.Random(seed).shuffle(order)
+    n_val = max(1, int(round(len(order) * val_fraction))) if val_fraction > 0 and len(order) > 1 else 0
+    return sorted(order[n_val:]), sorted(order[:n_val])
+
+
+def batches(pairs: list[tuple[str, int]], size: int, rng: random.Random) -> list[list[tuple[str, int]]]:
+    """Shuffled batches in which no caption text and no image appears twice."""
+    pool = pairs[:]
+    rng.shuffle(pool)
+    out: list[list[tuple[str, int]]] = []
+    while pool:
+        batch, texts, images, rest = [], set(), set(), []
+        for pair in pool:
+            if len(batch) < size and pair[0] not in texts and pair[1] not in images:
+                batch.append(pair)
+                texts.add(pair[0])
+                images.add(pair[1])
+            else:
+                rest.append(pair)
+        out.append(batch)
+        pool = rest
+    return out
+
+
+class _Pixels:
+    """Decoded, preprocessed images, cached in memory (training reads each image every epoch)."""
+
+    def __init__(self, data: Dataset, preprocess: Preprocess, workers: int) -> None:
+        self.data, self.pp = data, preprocess
+        self.cache: dict[int, np.ndarray] = {}
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="clipgit-train-decode")
+
+    def get(self, indices: list[int]) -> np.ndarray:
+        missing = [i for i in indices if i not in self.cache]
+        for i, arr in zip(missing, self.pool.map(self._one, missing)):
+            self.cache[i] = arr
+        return np.stack([self.cache[i] for i in indices])
+
+    def _one(self, i: int) -> np.ndarray:
+        return self.pp(load(self.data.images[i], draft_size=self.pp.draft_size).image)
+
+
+def _usable(data: Dataset) -> Dataset:
+    """Drop images that cannot be decoded (and their captions), reporting them."""
+    bad = set()
+    for i, path in enumerate(data.images):
+        try:
+            load(path, draft_size=64)
+        except ImageUnreadable as exc:
+            bad.add(i)
+            data.problems.append((path, str(exc)))
+    if not bad:
+        return data
+    clean = Dataset(data.root, problems=data.problems)
+    for text, owner in zip(data.captions, data.owner):
+        if owner not in bad:
+            clean.add(os.path.relpath(data.images[owner], data.root), text, "")
+    if not clean.captions:
+        raise ClipgitError("no usable image-caption pairs remain")
+    return clean
+
+
+def train_iter(data: Dataset, out: Path, *, base_clip: str, base_git: str | None, epochs: int, batch_size: int,
+               lr: float, val_fraction: float, device: str, precision: str, resume: bool,
+               cancel: threading.Event, seed: int = 0, workers: int = 2) -> Iterator[TrainProgress]:
+    quiet_transformers()
+    import torch
+
+    data = _usable(data)
+    train_imgs, val_imgs = split(data, val_fraction, seed)
+    if not train_imgs:
+        raise ClipgitError("the dataset is too small to hold anything out; lower --val-fraction")
+    dev = resolve_device(device)
+    dtype = resolve_dtype(precision, dev)
+    autocast = dtype != torch.float32
+    torch.manual_seed(seed)
+    yield from _train_clip(data, out / "clip", base_clip, train_imgs, val_imgs, epochs, batch_size, lr, dev,
+                           dtype if autocast else None, resume, cancel, seed, workers)
+    if base_git is not None:
+        yield from _train_git(data, out / "git", base_git, train_imgs, val_imgs, epochs, batch_size, lr, dev,
+                              dtype if autocast else None, resume, cancel, seed, workers)
+
+
+def _checkpoint(path: Path, model: Any, optimizer: Any, epoch: int, best: float | None) -> None:
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch, "best": best},
+               path)
+
+
+def _restore(path: Path, model: Any, optimizer: Any) -> tuple[int, float | None]:
+    import torch
+
+    if not path.is_file():
+        raise ClipgitError(f"nothing to resume: {path} does not exist")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    return int(state["epoch"]), state["best"]
+
+
+def _loop(name: str, model: Any, out: Path, epochs: int, steps_per_epoch: int, step_fn: Any, validate: Any,
+          better: Any, save: Any, resume: bool, cancel: threading.Event, lr: float) -> Iterator[TrainProgress]:
+    import torch
+
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.01)
+    ckpt = out.parent / f"checkpoint-{name}.pt"
+    start, best = _restore(ckpt, model, optimizer) if resume and ckpt.exists() else (0, None)
+    started = time.monotonic()
+    done_steps = 0
+    total_steps = (epochs - start) * steps_per_epoch
+    for epoch in range(start, epochs):
+        model.train()
+        try:
+            for step, loss in enumerate(step_fn(epoch), start=1):
+                if cancel.is_set():
+                    raise Cancelled("training stopped")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                done_steps += 1
+                rate = done_steps / (time.monotonic() - started)
+                yield TrainProgress(name, epoch + 1, epochs, step, steps_per_epoch, float(loss.detach()), (
+                    total_steps - done_steps) / rate if rate else None, None, best)
+        except (KeyboardInterrupt, Cancelled):
+            _checkpoint(ckpt, model, optimizer, epoch, best)  # this epoch starts again on resume
+            raise
+        model.eval()
+        value = validate()
+        if value is not None and (best is None or better(value, best)):
+            best = value
+            save()
+            saved = str(out)
+        else:
+            saved = None
+        if value is None:  # nothing held out: keep the last epoch
+            save()
+            saved = str(out)
+        _checkpoint(ckpt, model, optimizer, epoch + 1, best)
+        yield TrainProgress(name, epoch + 1, epochs, steps_per_epoch, steps_per_epoch, float("nan"), None, value,
+                            best, saved)
+
+
+def _autocast(torch: Any, dev: str, amp_dtype: Any) -> Any:
+    return torch.autocast(device_type="cuda" if dev == "cuda" else "cpu", dtype=amp_dtype or torch.bfloat16,
+                          enabled=amp_dtype is not None and dev in ("cpu", "cuda"))
+
+
+def _train_clip(data: Dataset, out: Path, base: str, train_imgs: list[int], val_imgs: list[int], epochs: int,
+                batch_size: int, lr: float, dev: str, amp_dtype: Any, resume: bool, cancel: threading.Event,
+                seed: int, workers: int) -> Iterator[TrainProgress]:
+    import torch
+    from transformers import AutoImageProcessor, AutoTokenizer, CLIPModel
+
+    tokenizer = load_model(AutoTokenizer, base, "--base")
+    if not tokenizer.model_max_length or tokenizer.model_max_length > 10_000:
+        tokenizer.model_max_length = 77
+    image_processor = load_model(AutoImageProcessor, base, "--base", backend="pil")
+    model = load_model(CLIPModel, base, "--base", use_safetensors=True).to(dev)
+    pixels = _Pixels(data, Preprocess.from_image_processor(image_processor), workers)
+    keep = set(train_imgs)
+    pairs = [(t, o) for t, o in zip(data.captions, data.owner) if o in keep]
+    steps = len(batches(pairs, batch_size, random.Random(seed)))
+
+    def step_fn(epoch: int) -> Iterator[Any]:
+        for batch in batches(pairs, batch_size, random.Random(seed + epoch)):
+            enc = tokenizer([t for t, _ in batch], padding=True, truncation=True, return_tensors="pt")
+            px = torch.from_numpy(pixels.get([o for _, o in batch])).to(dev)
+            with _autocast(torch, dev, amp_dtype):
+                result = model(input_ids=enc.input_ids.to(dev), attention_mask=enc.attention_mask.to(dev),
+                               pixel_values=px, return_loss=True)
+            yield result.loss.float()
+
+    def validate() -> float | None:
+        if not val_imgs:
+            return None
+        held = set(val_imgs)
+        val_pairs = [(t, val_imgs.index(o)) for t, o in zip(data.captions, data.owner) if o in held]
+        with torch.inference_mode():
+            iv = torch.cat([model.get_image_features(pixel_values=torch.from_numpy(pixels.get(val_imgs[i:i + 64]))
+                                                     .to(dev)).pooler_output for i in range(0, len(val_imgs), 64)])
+            texts = [t for t, _ in val_pairs]
+            tv = torch.cat([model.get_text_features(**{k: v.to(dev) for k, v in tokenizer(
+                texts[i:i + 256], padding=True, truncation=True, return_tensors="pt").items()}).pooler_output
+                for i in range(0, len(texts), 256)])
+        iv = torch.nn.functional.normalize(iv.float(), dim=-1).cpu().numpy()
+        tv = torch.nn.functional.normalize(tv.float(), dim=-1).cpu().numpy()
+        t2i, _ = recall_at_k(iv, tv, [o for _, o in val_pairs], ks=(1,))
+        return t2i["R@1"]
+
+    def save() -> None:
+        model.save_pretrained(out, safe_serialization=True)
+        tokenizer.save_pretrained(out)
+        image_processor.save_pretrained(out)
+
+    yield from _loop("clip", model, out, epochs, steps, step_fn, validate, lambda a, b: a > b, save, resume,
+                     cancel, lr)
+
+
+def _train_git(data: Dataset, out: Path, base: str, train_imgs: list[int], val_imgs: list[int], epochs: int,
+               batch_size: int, lr: float, dev: str, amp_dtype: Any, resume: bool, cancel: threading.Event,
+               seed: int, workers: int) -> Iterator[TrainProgress]:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoProcessor
+
+    processor = load_model(AutoProcessor, base, "--caption-model", backend="pil")
+    model = load_model(AutoModelForCausalLM, base, "--caption-model", use_safetensors=True).to(dev)
+    pixels = _Pixels(data, Preprocess.from_image_processor(processor.image_processor), workers)
+    keep = set(train_imgs)
+    pairs = [(t, o) for t, o in zip(data.captions, data.owner) if o in keep]
+    steps = len(batches(pairs, batch_size, random.Random(seed)))
+
+    def loss_of(batch: list[tuple[str, int]]) -> Any:
+        enc = processor.tokenizer([t for t, _ in batch], padding=True, truncation=True, return_tensors="pt")
+        labels = enc.input_ids.masked_fill(enc.attention_mask == 0, -100)
+        px = torch.from_numpy(pixels.get([o for _, o in batch])).to(dev)
+        with _autocast(torch, dev, amp_dtype):
+            result = model(input_ids=enc.input_ids.to(dev), attention_mask=enc.attention_mask.to(dev),
+                           pixel_values=px, labels=labels.to(dev))
+        return result.loss.float()
+
+    def step_fn(epoch: int) -> Iterator[Any]:
+        for batch in batches(pairs, batch_size, random.Random(seed + epoch)):
+            yield loss_of(batch)
+
+    def validate() -> float | None:
+        held = set(val_imgs)
+        val_pairs = [(t, o) for t, o in zip(data.captions, data.owner) if o in held]
+        if not val_pairs:
+            return None
+        with torch.inference_mode():
+            losses = [float(loss_of(val_pairs[i:i + batch_size])) for i in range(0, len(val_pairs), batch_size)]
+        return float(np.mean(losses))
+
+    def save() -> None:
+        model.save_pretrained(out, safe_serialization=True)
+        processor.save_pretrained(out)
+
+    yield from _loop("git", model, out, epochs, steps, step_fn, validate, lambda a, b: a < b, save, resume,
+                     cancel, lr)

@@ -1,0 +1,100 @@
+"""`train`: a short run on generated shapes learns, saves loadable models, and resumes after a stop."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+from core.config import Settings
+from core.dataset import load_dataset
+from core.engine import Engine
+from core.errors import Cancelled
+from core.shapes import COLORS, SHAPES, make_gallery, picture
+from core.train import batches, train_iter
+from tests.conftest import cli_env, cli_path
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("shapes")
+    make_gallery(folder, 300, seed=5, size=(32, 32), two_shape_fraction=0.0)
+    return folder
+
+
+def test_generator_follows_the_caption_grammar() -> None:
+    import random
+
+    rng = random.Random(1)
+    for shapes in (1, 2):
+        for _ in range(50):
+            img, caption = picture(rng, (64, 48), shapes)
+            parts = caption.split(" and ")
+            assert len(parts) == shapes and img.size == (64, 48)
+            for part in parts:
+                a, color, shape = part.split(" ")
+                assert a == "a" and color in COLORS and shape in SHAPES
+
+
+def test_batches_never_repeat_a_caption_or_an_image() -> None:
+    import random
+
+    pairs = [("a red circle", 0), ("a red circle", 1), ("a blue star", 1), ("a blue star", 2), ("x", 3)]
+    for batch in batches(pairs, 4, random.Random(0)):
+        assert len({t for t, _ in batch}) == len(batch) == len({o for _, o in batch})
+    assert sorted(p for b in batches(pairs, 4, random.Random(0)) for p in b) == sorted(pairs)
+
+
+def test_training_clip_beats_chance_and_saves_a_loadable_model(settings: Settings, shapes: Path,
+                                                                tmp_path: Path) -> None:
+    data = load_dataset(str(shapes))
+    out = tmp_path / "trained"
+    events = list(train_iter(data, out, base_clip=settings.clip_model, base_git=None, epochs=30, batch_size=32,
+                             lr=2e-3, val_fraction=0.2, device="cpu", precision="auto", resume=False,
+                             cancel=threading.Event()))
+    vals = [e.val for e in events if e.val is not None]
+    chance = 1 / 60  # 60 held-out images
+    assert max(vals) >= 5 * chance and events[-1].best == max(vals)
+    with Engine(settings.with_(clip_model=str(out / "clip"))) as engine:  # loads like any model folder
+        report = [e for e in engine.evaluate_iter(str(shapes), captions=False)][-1].report
+        assert report is not None and report.text_to_image["R@10"] > 10 / 300
+
+
+def test_stop_then_resume_continues_from_the_checkpoint(settings: Settings, shapes: Path, tmp_path: Path) -> None:
+    data = load_dataset(str(shapes))
+    out = tmp_path / "run"
+    cancel = threading.Event()
+    seen = []
+    with pytest.raises(Cancelled):
+        for ev in train_iter(data, out, base_clip=settings.clip_model, base_git=None, epochs=4, batch_size=32,
+                             lr=1e-3, val_fraction=0.2, device="cpu", precision="fp32", resume=False,
+                             cancel=cancel):
+            seen.append(ev)
+            if ev.epoch == 2 and ev.step == 2:
+                cancel.set()
+    assert (out / "checkpoint-clip.pt").exists()
+    rest = list(train_iter(data, out, base_clip=settings.clip_model, base_git=None, epochs=4, batch_size=32,
+                           lr=1e-3, val_fraction=0.2, device="cpu", precision="fp32", resume=True,
+                           cancel=threading.Event()))
+    assert rest[0].epoch == 2 and rest[-1].epoch == 4  # epoch 2 starts again; 1 is not redone
+
+
+def test_train_command_with_captioner(settings: Settings, shapes: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cli"
+    run = subprocess.run([cli_path(), "train", str(shapes), "--out", str(out), "--captioner", "--epochs", "3",
+                          "--lr", "2e-3", "--val-fraction", "0.2", "--json"], env=cli_env(settings),
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    models = json.loads(run.stdout)["models"]
+    assert set(models) == {"clip", "git"}
+    losses = models["git"]
+    assert losses["best"] is not None and losses["best"] <= losses["val"] + 1e-9
+    with Engine(settings.with_(caption_model=str(out / "git"))) as engine:
+        caption = engine.caption([str(sorted(shapes.glob("*.png"))[0])])[0].caption
+    assert caption is not None
+    bad = subprocess.run([cli_path(), "train", str(tmp_path / "none"), "--out", str(out)], env=cli_env(settings),
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1 and "not found" in bad.stderr
