@@ -74,6 +74,19 @@ def recall_at_k(image_vecs: np.ndarray, text_vecs: np.ndarray, owner: Sequence[i
     return t2i, i2t
 
 
+def class_precision_at_1(image_vecs: np.ndarray, text_vecs: np.ndarray, texts: Sequence[str],
+                         owner: Sequence[int]) -> float:
+    """Each distinct caption (a class) queries all images; a hit when the top image has that caption."""
+    has: dict[str, set[int]] = {}
+    first: dict[str, int] = {}
+    for i, (text, o) in enumerate(zip(texts, owner)):
+        has.setdefault(text, set()).add(o)
+        first.setdefault(text, i)
+    rows = [first[t] for t in has]
+    top = np.argmax(text_vecs[rows] @ image_vecs.T, axis=1)
+    return float(np.mean([int(top[k]) in has[t] for k, t in enumerate(has)]))
+
+
 def _words(text: str) -> str:
     return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
 
@@ -129,7 +142,9 @@ def run_eval(data: Dataset, *, encode_pixels: Callable[[np.ndarray], "Future[np.
             raise Cancelled("evaluation stopped")
         text_vecs.append(encode_texts(texts[start : start + 256]).result())
         yield EvalProgress("texts", min(len(texts), start + 256), len(texts))
-    t2i, i2t = recall_at_k(np.concatenate(vectors), np.concatenate(text_vecs), [o for _, o in pairs])
+    image_matrix, text_matrix = np.concatenate(vectors), np.concatenate(text_vecs)
+    t2i, i2t = recall_at_k(image_matrix, text_matrix, [o for _, o in pairs])
+    t2i["class_P@1"] = class_precision_at_1(image_matrix, text_matrix, texts, [o for _, o in pairs])
     report = EvalReport(len(kept), len(texts), t2i, i2t, None, problems)
     if caption is not None:
         refs = [[] for _ in kept]  # type: list[list[str]]
@@ -145,4 +160,5 @@ def run_eval(data: Dataset, *, encode_pixels: Callable[[np.ndarray], "Future[np.
             predicted += caption(batch).result()
             yield EvalProgress("captions", len(predicted), len(kept))
         report.captioning = caption_scores(predicted, refs)
+        report.captioning["exact"] = float(np.mean([p in r for p, r in zip(predicted, refs)]))
     yield EvalProgress("done", 1, 1, report)

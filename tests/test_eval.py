@@ -87,6 +87,15 @@ def test_recall_at_k_on_known_vectors() -> None:
     assert i2t == {"R@1": pytest.approx(1 / 3), "R@2": 1.0}
 
 
+def test_class_precision_counts_a_hit_when_the_top_image_has_the_caption() -> None:
+    from core.evaluate import class_precision_at_1
+
+    images = np.eye(3, dtype=np.float32)
+    texts = np.array([[1, 0, 0], [1, 0, 0], [0, 0.2, 1]], dtype=np.float32)
+    # "red" describes images 0 and 1 (top: image 0, a hit); "blue" describes image 1 (top: image 2, a miss)
+    assert class_precision_at_1(images, texts, ["red", "red", "blue"], [0, 1, 1]) == 0.5
+
+
 def test_caption_scores_perfect_and_wrong() -> None:
     refs = [["a red circle", "a red round circle"], ["a blue square"]]
     perfect = caption_scores(["a red circle", "a blue square"], refs)
@@ -102,8 +111,9 @@ def test_eval_command_json(settings: Settings, tmp_path: Path) -> None:
     report = json.loads(out.stdout)
     assert report["images"] == 6 and report["captions"] == 12
     for side in ("text_to_image", "image_to_text"):
-        assert set(report[side]) == {"R@1", "R@5", "R@10"} and all(0 <= v <= 1 for v in report[side].values())
-    assert set(report["captioning"]) == {"BLEU-4", "CIDEr-D"}
+        assert {"R@1", "R@5", "R@10"} <= set(report[side]) and all(0 <= v <= 1 for v in report[side].values())
+    assert "class_P@1" in report["text_to_image"]
+    assert set(report["captioning"]) == {"BLEU-4", "CIDEr-D", "exact"}
     quick = subprocess.run([cli_path(), "eval", str(folder), "--json", "--no-captions"], env=cli_env(settings),
                            capture_output=True, text=True, timeout=180)
     assert "captioning" not in json.loads(quick.stdout)

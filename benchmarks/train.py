@@ -1,0 +1,75 @@
+"""Benchmark 6: training speed of `train` on this machine, and the demo recipe's wall time.
+
+Prints examples per second of CLIP contrastive training (tiny test architecture,
+the demo architecture, and full-size ViT-B/32 with random weights) and of GIT
+language-model training (demo architecture), each for a few steps of the real
+core.train loop. The wall time to reach the demo models' quality from scratch
+is what `python scripts/make_demo_models.py` prints at its end.
+
+    python benchmarks/train.py [--steps 6] [--batch 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from common import ROOT, full_clip_dir, table, tiny_clip_dir
+
+sys.path.insert(0, str(ROOT / "scripts"))
+
+
+def rate(data, base_clip, base_git, steps: int, batch: int, model: str) -> float:  # type: ignore[no-untyped-def]
+    from core.train import train_iter
+
+    out = Path(tempfile.mkdtemp(prefix="clipgit-train-bench-"))
+    started, seen = None, 0
+    for ev in train_iter(data, out, base_clip=base_clip, base_git=base_git, epochs=1, batch_size=batch,
+                         lr=1e-4, val_fraction=0.0, device="cpu", precision="auto", resume=False,
+                         cancel=threading.Event()):
+        if ev.model != model or ev.val is not None or ev.saved:
+            continue
+        if started is None:  # the first step pays for warm-up
+            started = time.perf_counter()
+            continue
+        seen += 1
+        if seen >= steps:
+            break
+    assert started is not None
+    return steps * batch / (time.perf_counter() - started)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", type=int, default=6)
+    ap.add_argument("--batch", type=int, default=32)
+    args = ap.parse_args()
+
+    from make_demo_models import IMAGE, build_small
+
+    from core.dataset import load_dataset
+    from core.shapes import make_gallery
+
+    work = Path(tempfile.mkdtemp(prefix="clipgit-train-bench-"))
+    make_gallery(work / "data", args.batch * (args.steps + 2), seed=3, size=(IMAGE, IMAGE), two_shape_fraction=0.5)
+    data = load_dataset(str(work / "data"))
+    demo_clip, demo_git = build_small(work)
+    rows = [("", "examples/s")]
+    rows.append(("CLIP, tiny test architecture", f"{rate(data, str(tiny_clip_dir()), None, args.steps, args.batch, 'clip'):.1f}"))
+    rows.append(("CLIP, demo architecture (3 layers, 128 wide, 64 px)",
+                 f"{rate(data, str(demo_clip), None, args.steps, args.batch, 'clip'):.1f}"))
+    rows.append(("GIT, demo architecture", f"{rate(data, str(demo_clip), str(demo_git), args.steps, args.batch, 'git'):.1f}"))
+    rows.append(("CLIP, full-size ViT-B/32", f"{rate(data, str(full_clip_dir()), None, 3, 16, 'clip'):.2f}"))
+    print()
+    print(f"core.train on {os.cpu_count()} cores, bf16 autocast where the CPU has it, batch {args.batch} "
+          f"(16 for ViT-B/32)")
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()
