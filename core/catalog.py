@@ -179,10 +179,6 @@ class Catalog:
         ).fetchone()
         return row[0] if row else None
 
-    def ids_with_embedding(self, model: str, ids: Iterable[int]) -> set[int]:
-        sql = "SELECT image_id FROM embeddings WHERE model = ? AND image_id IN ({ids})"
-        return {r[0] for r in self._where_in(sql, ids, model)}
-
     def embeddings_for(self, ids: list[int], model: str) -> dict[int, bytes]:
         sql = "SELECT image_id, vector FROM embeddings WHERE model = ? AND image_id IN ({ids})"
         return {r[0]: r[1] for r in self._where_in(sql, ids, model)}
@@ -197,9 +193,6 @@ class Catalog:
         return self.conn.execute(
             "SELECT seq, embedding_seq FROM removals WHERE model = ? AND seq > ? ORDER BY seq", (model, seq)
         ).fetchall()
-
-    def last_removal_seq(self) -> int:
-        return self.conn.execute("SELECT coalesce(max(seq), 0) FROM removals").fetchone()[0]
 
     # captions ----------------------------------------------------------
     def set_caption(self, image_id: int, model: str, caption: str) -> None:

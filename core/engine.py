@@ -23,7 +23,7 @@ from PIL import Image
 
 from .captioning import Captioned, CaptionProgress, caption_files, caption_library
 from .captions import GitCaptioner
-from .catalog import Catalog, ImageRow
+from .catalog import Catalog
 from .clip import ClipEncoder
 from .config import Settings
 from .dataset import load_dataset
@@ -151,11 +151,6 @@ class Engine:
                 progress(event)
         return report
 
-    def rescan_all(self, progress: Callable[[IndexProgress], None] | None = None,
-                   cancel: threading.Event | None = None) -> IndexReport:
-        folders = [f.path for f in self.catalog().folders() if os.path.isdir(f.path)]
-        return self.index(folders, progress, cancel) if folders else IndexReport()
-
     def forget(self, path: str) -> int:
         """Drop a library folder (or everything under a sub-folder); returns files dropped."""
         target = os.path.abspath(os.path.expanduser(path)).rstrip("/") or "/"
@@ -255,9 +250,6 @@ class Engine:
 
     def skipped(self, folder: str) -> list[tuple[str, str]]:
         return self.catalog().skipped_under(folder)
-
-    def image(self, path: str) -> ImageRow | None:
-        return self.catalog().image_by_path(os.path.abspath(path))
 
     def status(self) -> Status:
         counts = self.catalog().counts(self.settings.clip_model)

@@ -110,7 +110,8 @@ def _usable(data: Dataset) -> Dataset:
 
 def train_iter(data: Dataset, out: Path, *, base_clip: str, base_git: str | None, epochs: int, batch_size: int,
                lr: float, val_fraction: float, device: str, precision: str, resume: bool,
-               cancel: threading.Event, seed: int = 0, workers: int = 2) -> Iterator[TrainProgress]:
+               cancel: threading.Event, seed: int = 0, workers: int = 2,
+               train_clip: bool = True) -> Iterator[TrainProgress]:
     quiet_transformers()
     import torch
 
@@ -122,8 +123,9 @@ def train_iter(data: Dataset, out: Path, *, base_clip: str, base_git: str | None
     dtype = resolve_dtype(precision, dev)
     autocast = dtype != torch.float32
     torch.manual_seed(seed)
-    yield from _train_clip(data, out / "clip", base_clip, train_imgs, val_imgs, epochs, batch_size, lr, dev,
-                           dtype if autocast else None, resume, cancel, seed, workers)
+    if train_clip:
+            yield from _train_clip(data, out / "clip", base_clip, train_imgs, val_imgs, epochs, batch_size, lr, dev,
+                               dtype if autocast else None, resume, cancel, seed, workers)
     if base_git is not None:
         yield from _train_git(data, out / "git", base_git, train_imgs, val_imgs, epochs, batch_size, lr, dev,
                               dtype if autocast else None, resume, cancel, seed, workers)

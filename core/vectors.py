@@ -143,11 +143,6 @@ class VectorIndex:
             self._delta = 0
 
     # search --------------------------------------------------------------
-    def vector_of(self, image_id: int) -> np.ndarray | None:
-        with self._lock:
-            hits = np.flatnonzero((self._ids[: self._n] == image_id) & self._alive[: self._n])
-            return self._mat[hits[-1]].astype(np.float32) if len(hits) else None
-
     def top_k(self, query: np.ndarray, k: int, *, allow: np.ndarray | None = None,
               exclude: set[int] | frozenset[int] = frozenset()) -> list[tuple[int, float]]:
         """Best (image id, cosine) pairs; `allow` restricts to those image ids."""
@@ -174,10 +169,6 @@ class VectorIndex:
             ids = self._ids[rows.numpy()]
             out = [(int(i), float(v)) for i, v in zip(ids, values.tolist()) if v != float("-inf")]
             return out
-
-    def all_ids(self) -> np.ndarray:
-        with self._lock:
-            return self._ids[: self._n][self._alive[: self._n]].copy()
 
 
 def as_blob(vector: np.ndarray) -> bytes:
