@@ -12,7 +12,6 @@ import json
 import os
 import sys
 import threading
-import time
 from typing import Any, Sequence
 
 SUBCOMMANDS = ("index", "search", "similar", "caption", "eval", "train", "status", "forget", "app")
@@ -157,16 +156,22 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return run_app(settings, args.paths)
     if args.command == "train":
-        return _train(settings, args)
+        from .cli_models import train
+
+        return train(settings, args)
     from core.engine import Engine
 
     with Engine(settings) as engine:
+        from .cli_models import caption, evaluate
+
         return {"index": _index, "search": _search, "similar": _search, "status": _status,
-                "forget": _forget, "caption": _caption, "eval": _eval}[args.command](engine, args)
+                "forget": _forget, "caption": caption, "eval": evaluate}[args.command](engine, args)
 
 
 def _index(engine: Any, args: argparse.Namespace) -> int:
     from core.names import display_name
+
+    from .progress import ProgressBar
 
     bar = ProgressBar(enabled=not args.quiet and sys.stderr.isatty())
     cancel = threading.Event()
@@ -185,7 +190,9 @@ def _index(engine: Any, args: argparse.Namespace) -> int:
     summary = report.as_dict()
     if engine.settings.captions and not cancel.is_set():
         try:
-            summary["captioned"] = _caption_library(engine, args, bar, cancel)
+            from .cli_models import caption_library
+
+            summary["captioned"] = caption_library(engine, args, bar, cancel)
         except KeyboardInterrupt:
             cancel.set()
             bar.close()
@@ -212,33 +219,6 @@ def _index(engine: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def _caption_library(engine: Any, args: argparse.Namespace, bar: "ProgressBar", cancel: threading.Event) -> int:
-    done = 0
-    for root in args.paths:
-        last = None
-        for last in engine.caption_library_iter(cancel, root=os.path.abspath(os.path.expanduser(root))):
-            bar.update_captions(last)
-        done += last.done if last is not None else 0
-    bar.close()
-    return done
-
-
-def _caption(engine: Any, args: argparse.Namespace) -> int:
-    from core.names import display_name
-
-    results = engine.caption(args.paths, max_tokens=args.max_tokens, beams=args.beams)
-    failed = [r for r in results if r.error]
-    if args.json:
-        print(json.dumps([r.as_dict() for r in results]))
-    else:
-        for r in results:
-            if r.caption is not None:
-                print(f"{display_name(r.path)}: {r.caption}")
-    for r in failed:
-        print(f"clipgit-tui: skipped {display_name(r.path)}: {r.error}", file=sys.stderr)
-    return 1 if failed else 0
-
-
 def _search(engine: Any, args: argparse.Namespace) -> int:
     from core.names import display_name
 
@@ -255,85 +235,6 @@ def _search(engine: Any, args: argparse.Namespace) -> int:
         for r in results:
             caption = f"  ({display_name(r.caption)})" if r.caption else ""
             print(f"{r.score:.4f}  {display_name(r.path)}{caption}")
-    return 0
-
-
-def _eval(engine: Any, args: argparse.Namespace) -> int:
-    from core.names import display_name
-
-    show = not args.quiet and sys.stderr.isatty()
-    report = None
-    for event in engine.evaluate_iter(args.dataset, captions=not args.no_captions):
-        if event.report is not None:
-            report = event.report
-        elif show:
-            sys.stderr.write(f"\r{event.phase}: {event.done}/{event.total}\x1b[K")
-            sys.stderr.flush()
-    if show:
-        sys.stderr.write("\r\x1b[K")
-    assert report is not None
-    if args.json:
-        print(json.dumps(report.as_dict()))
-        return 0
-    print(f"{report.images} images, {report.captions} captions")
-    for name, scores in (("text -> image", report.text_to_image), ("image -> text", report.image_to_text)):
-        print(f"{name}: " + "  ".join(f"{k} {v:.3f}" for k, v in scores.items()))
-    if report.captioning:
-        print("captioning: " + "  ".join(f"{k} {v:.3f}" for k, v in report.captioning.items()))
-    for path, reason in report.problems:
-        print(f"  skipped {display_name(path)}: {reason}")
-    return 0
-
-
-def _train(settings: Any, args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from core.dataset import load_dataset
-    from core.names import display_name
-    from core.train import train_iter
-
-    if not 0 <= args.val_fraction < 1:
-        from core.errors import ConfigError
-
-        raise ConfigError("--val-fraction must be at least 0 and below 1")
-    data = load_dataset(args.dataset)
-    out = Path(os.path.abspath(os.path.expanduser(args.out)))
-    show = not args.quiet and sys.stderr.isatty()
-    best: dict[str, Any] = {}
-    events = train_iter(data, out, base_clip=args.base or settings.clip_model,
-                        base_git=settings.caption_model if args.captioner else None, epochs=args.epochs,
-                        batch_size=args.batch_size or 32, lr=args.lr, val_fraction=args.val_fraction,
-                        device=settings.device, precision=settings.precision, resume=args.resume,
-                        cancel=threading.Event())
-    try:
-        for ev in events:
-            if ev.val is not None or ev.saved:
-                best[ev.model] = {"epoch": ev.epoch, "val": ev.val, "best": ev.best, "dir": str(out / ev.model)}
-                if not args.json:
-                    metric = "val R@1" if ev.model == "clip" else "val loss"
-                    val = "-" if ev.val is None else f"{ev.val:.3f}"
-                    print(f"{ev.model} epoch {ev.epoch}/{ev.epochs}: {metric} {val}"
-                          + (" (best, saved)" if ev.saved else ""), file=sys.stderr if show else sys.stdout)
-            elif show:
-                eta = "" if ev.eta is None else f" ETA {int(ev.eta) // 60}:{int(ev.eta) % 60:02d}"
-                sys.stderr.write(f"\r{ev.model} epoch {ev.epoch}/{ev.epochs} step {ev.step}/{ev.steps} "
-                                 f"loss {ev.loss:.3f}{eta}\x1b[K")
-                sys.stderr.flush()
-    except KeyboardInterrupt:
-        print(f"\nclipgit-tui: interrupted; checkpoint saved in {display_name(str(out))}, continue with --resume",
-              file=sys.stderr)
-        return 130
-    if show:
-        sys.stderr.write("\r\x1b[K")
-    summary = {"models": best, "skipped": [{"path": p, "reason": r} for p, r in data.problems]}
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        for name, info in best.items():
-            print(f"{name}: saved in {display_name(info['dir'])} (use --{name}-model DIR)".replace(
-                "--git-model", "--caption-model"))
-        for path, reason in data.problems:
-            print(f"  skipped {display_name(path)}: {reason}")
     return 0
 
 
@@ -366,49 +267,3 @@ def _forget(engine: Any, args: argparse.Namespace) -> int:
         for path, n in dropped.items():
             print(f"forgot {display_name(os.path.abspath(path))} ({n} files)")
     return 0
-
-
-class ProgressBar:
-    """A one-line bar on stderr, redrawn at most 10 times a second."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self._last = 0.0
-        self._shown = False
-
-    def update(self, event: Any) -> None:
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        if event.phase == "embedding" and (now - self._last > 0.1 or event.done == event.total):
-            self._last = now
-            width = 30
-            frac = event.done / event.total if event.total else 1.0
-            eta = "" if event.eta is None else f" ETA {int(event.eta) // 60}:{int(event.eta) % 60:02d}"
-            line = (f"\r[{'#' * int(frac * width):<{width}}] {event.done}/{event.total} "
-                    f"{event.rate:.1f} img/s{eta}")
-            sys.stderr.write(line + "\x1b[K")
-            sys.stderr.flush()
-            self._shown = True
-        elif event.phase == "scanning":
-            sys.stderr.write("\rscanning…\x1b[K")
-            sys.stderr.flush()
-            self._shown = True
-
-    def update_captions(self, event: Any) -> None:
-        if not self.enabled or not event.total:
-            return
-        now = time.monotonic()
-        if now - self._last > 0.1 or event.done == event.total:
-            self._last = now
-            frac = event.done / event.total
-            eta = "" if event.eta is None else f" ETA {int(event.eta) // 60}:{int(event.eta) % 60:02d}"
-            sys.stderr.write(f"\rcaptions [{'#' * int(frac * 30):<30}] {event.done}/{event.total} "
-                             f"{event.rate:.2f}/s{eta}\x1b[K")
-            sys.stderr.flush()
-            self._shown = True
-
-    def close(self) -> None:
-        if self.enabled and self._shown:
-            sys.stderr.write("\r\x1b[K")
-            sys.stderr.flush()

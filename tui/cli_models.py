@@ -1,0 +1,124 @@
+"""The command line's model subcommands: caption, eval, train (handlers called by cli.py)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+from typing import Any
+
+from .progress import ProgressBar
+
+
+def _one_line(text: str) -> str:
+    from core.names import display_name
+
+    return display_name(" ".join(text.split()))
+
+
+def caption_library(engine: Any, args: argparse.Namespace, bar: ProgressBar, cancel: threading.Event) -> int:
+    done = 0
+    for root in args.paths:
+        last = None
+        for last in engine.caption_library_iter(cancel, root=os.path.abspath(os.path.expanduser(root))):
+            bar.update_captions(last)
+        done += last.done if last is not None else 0
+    bar.close()
+    return done
+
+
+def caption(engine: Any, args: argparse.Namespace) -> int:
+    from core.names import display_name
+
+    results = engine.caption(args.paths, max_tokens=args.max_tokens, beams=args.beams)
+    failed = [r for r in results if r.error]
+    if args.json:
+        print(json.dumps([r.as_dict() for r in results]))
+    else:
+        for r in results:
+            if r.caption is not None:
+                print(f"{display_name(r.path)}: {r.caption}")
+    for r in failed:
+        print(f"clipgit-tui: skipped {display_name(r.path)}: {r.error}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def evaluate(engine: Any, args: argparse.Namespace) -> int:
+    from core.names import display_name
+
+    show = not args.quiet and sys.stderr.isatty()
+    report = None
+    for event in engine.evaluate_iter(args.dataset, captions=not args.no_captions):
+        if event.report is not None:
+            report = event.report
+        elif show:
+            sys.stderr.write(f"\r{event.phase}: {event.done}/{event.total}\x1b[K")
+            sys.stderr.flush()
+    if show:
+        sys.stderr.write("\r\x1b[K")
+    assert report is not None
+    if args.json:
+        print(json.dumps(report.as_dict()))
+        return 0
+    print(f"{report.images} images, {report.captions} captions")
+    for name, scores in (("text -> image", report.text_to_image), ("image -> text", report.image_to_text)):
+        print(f"{name}: " + "  ".join(f"{k} {v:.3f}" for k, v in scores.items()))
+    if report.captioning:
+        print("captioning: " + "  ".join(f"{k} {v:.3f}" for k, v in report.captioning.items()))
+    for path, reason in report.problems:
+        print(f"  skipped {display_name(path)}: {reason}")
+    return 0
+
+
+def train(settings: Any, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from core.dataset import load_dataset
+    from core.names import display_name
+    from core.train import train_iter
+
+    if not 0 <= args.val_fraction < 1:
+        from core.errors import ConfigError
+
+        raise ConfigError("--val-fraction must be at least 0 and below 1")
+    data = load_dataset(args.dataset)
+    out = Path(os.path.abspath(os.path.expanduser(args.out)))
+    show = not args.quiet and sys.stderr.isatty()
+    best: dict[str, Any] = {}
+    events = train_iter(data, out, base_clip=args.base or settings.clip_model,
+                        base_git=settings.caption_model if args.captioner else None, epochs=args.epochs,
+                        batch_size=args.batch_size or 32, lr=args.lr, val_fraction=args.val_fraction,
+                        device=settings.device, precision=settings.precision, resume=args.resume,
+                        cancel=threading.Event())
+    try:
+        for ev in events:
+            if ev.val is not None or ev.saved:
+                best[ev.model] = {"epoch": ev.epoch, "val": ev.val, "best": ev.best, "dir": str(out / ev.model)}
+                if not args.json:
+                    metric = "val R@1" if ev.model == "clip" else "val loss"
+                    val = "-" if ev.val is None else f"{ev.val:.3f}"
+                    print(f"{ev.model} epoch {ev.epoch}/{ev.epochs}: {metric} {val}"
+                          + (" (best, saved)" if ev.saved else ""), file=sys.stderr if show else sys.stdout)
+            elif show:
+                eta = "" if ev.eta is None else f" ETA {int(ev.eta) // 60}:{int(ev.eta) % 60:02d}"
+                sys.stderr.write(f"\r{ev.model} epoch {ev.epoch}/{ev.epochs} step {ev.step}/{ev.steps} "
+                                 f"loss {ev.loss:.3f}{eta}\x1b[K")
+                sys.stderr.flush()
+    except KeyboardInterrupt:
+        print(f"\nclipgit-tui: interrupted; checkpoint saved in {display_name(str(out))}, continue with --resume",
+              file=sys.stderr)
+        return 130
+    if show:
+        sys.stderr.write("\r\x1b[K")
+    summary = {"models": best, "skipped": [{"path": p, "reason": r} for p, r in data.problems]}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        for name, info in best.items():
+            print(f"{name}: saved in {display_name(info['dir'])} (use --{name}-model DIR)".replace(
+                "--git-model", "--caption-model"))
+        for path, reason in data.problems:
+            print(f"  skipped {display_name(path)}: {reason}")
+    return 0
