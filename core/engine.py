@@ -190,22 +190,24 @@ class Engine:
     # captions -----------------------------------------------------------------
     def load_captioner(self) -> None:
         """Load GIT now (on the inference thread); raises ModelUnavailable."""
-        self._infer.call(self.captioner.load)
+        self._caption_draft()
 
-    def _caption_batch(self, priority: int) -> Callable[[list[Image.Image]], Future[list[str]]]:
-        s = self.settings
-        return lambda images: self._infer.submit(self.captioner.caption, images, s.max_tokens, s.beams,
-                                                 priority=priority)
+    def _caption_batch(self, priority: int, max_tokens: int | None = None,
+                       beams: int | None = None) -> Callable[[list[Image.Image]], Future[list[str]]]:
+        tokens, n_beams = max_tokens or self.settings.max_tokens, beams or self.settings.beams
+        return lambda images: self._infer.submit(self.captioner.caption, images, tokens, n_beams, priority=priority)
+
+    def _caption_draft(self) -> int:
+        """Load GIT if needed; the JPEG draft size its images are decoded at."""
+        return self._infer.call(self.captioner.load)
 
     def caption(self, paths: Sequence[str], *, max_tokens: int | None = None,
                 beams: int | None = None) -> list[Captioned]:
         """Captions for any files; library images use (and fill) the cache for the default decoding."""
         s = self.settings
-        tokens, n_beams = max_tokens or s.max_tokens, beams or s.beams
-        default = (tokens, n_beams) == (s.max_tokens, s.beams)
-        run = lambda images: self._infer.submit(self.captioner.caption, images, tokens, n_beams,  # noqa: E731
-                                                priority=INTERACTIVE)
-        return caption_files(self.catalog(), s.caption_model, paths, run, lambda: self._infer.call(self.captioner.load),
+        default = (max_tokens or s.max_tokens, beams or s.beams) == (s.max_tokens, s.beams)
+        run = self._caption_batch(INTERACTIVE, max_tokens, beams)
+        return caption_files(self.catalog(), s.caption_model, paths, run, self._caption_draft,
                              batch_size=s.caption_batch_size, max_pixels=s.max_image_pixels, use_cache=default)
 
     def caption_library_iter(self, cancel: threading.Event | None = None, pause: threading.Event | None = None,
@@ -213,7 +215,7 @@ class Engine:
         """Caption every indexed image that has no caption yet (background priority)."""
         s = self.settings
         return caption_library(self.catalog(), s.caption_model, s.clip_model, self._caption_batch(BATCH),
-                               lambda: self._infer.call(self.captioner.load), batch_size=s.caption_batch_size,
+                               self._caption_draft, batch_size=s.caption_batch_size,
                                max_pixels=s.max_image_pixels, workers=s.decode_workers or default_workers(),
                                cancel=cancel or threading.Event(), pause=pause, root=root)
 
@@ -229,7 +231,7 @@ class Engine:
             encode_texts=lambda texts: call(self.clip.encode_texts, texts, priority=BATCH),
             preprocess=lambda: self._infer.call(self.clip.load),
             caption=self._caption_batch(BATCH) if captions else None,
-            caption_draft=lambda: self._infer.call(self.captioner.load),
+            caption_draft=self._caption_draft,
             batch_size=s.batch_size, caption_batch_size=s.caption_batch_size,
             workers=s.decode_workers or default_workers(), max_pixels=s.max_image_pixels,
             cancel=cancel or threading.Event())

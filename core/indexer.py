@@ -109,7 +109,7 @@ class IndexRun:
         for row, embedded in gone.values():
             if row.fingerprint is not None and row.error is None:
                 self._missing.setdefault(row.fingerprint, []).append((row, embedded))
-        yield from self._process(items, report, cancel, started, roots[-1] if roots else "")
+        yield from self._process(items, report, cancel, roots[-1] if roots else "")
         with self.catalog.transaction():
             if not cancel.is_set():
                 leftover = [row for rows in self._missing.values() for row, _ in rows]
@@ -168,7 +168,7 @@ class IndexRun:
         return folder.id if folder is not None else self.catalog.add_folder(root)
 
     # the pipeline -----------------------------------------------------------------
-    def _process(self, items: list[_Item], report: IndexReport, cancel: threading.Event, started: float,
+    def _process(self, items: list[_Item], report: IndexReport, cancel: threading.Event,
                  folder: str) -> Iterator[IndexProgress]:
         total = len(items)
         embed_started = time.monotonic()

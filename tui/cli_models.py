@@ -12,12 +12,6 @@ from typing import Any
 from .progress import ProgressBar
 
 
-def _one_line(text: str) -> str:
-    from core.names import display_name
-
-    return display_name(" ".join(text.split()))
-
-
 def caption_library(engine: Any, args: argparse.Namespace, bar: ProgressBar, cancel: threading.Event) -> int:
     done = 0
     for root in args.paths:
