@@ -76,15 +76,24 @@ def recall_at_k(image_vecs: np.ndarray, text_vecs: np.ndarray, owner: Sequence[i
 
 def class_precision_at_1(image_vecs: np.ndarray, text_vecs: np.ndarray, texts: Sequence[str],
                          owner: Sequence[int]) -> float:
-    """Each distinct caption (a class) queries all images; a hit when the top image has that caption."""
-    has: dict[str, set[int]] = {}
-    first: dict[str, int] = {}
+    """Each distinct caption (a class) queries all images; a hit when the top image has that caption.
+
+    Captions compare as the set of their "and"-joined parts: "a red circle and a
+    blue star" and "a blue star and a red circle" show the same things.
+    """
+    has: dict[tuple[str, ...], set[int]] = {}
+    first: dict[tuple[str, ...], int] = {}
     for i, (text, o) in enumerate(zip(texts, owner)):
-        has.setdefault(text, set()).add(o)
-        first.setdefault(text, i)
+        key = caption_class(text)
+        has.setdefault(key, set()).add(o)
+        first.setdefault(key, i)
     rows = [first[t] for t in has]
     top = np.argmax(text_vecs[rows] @ image_vecs.T, axis=1)
     return float(np.mean([int(top[k]) in has[t] for k, t in enumerate(has)]))
+
+
+def caption_class(text: str) -> tuple[str, ...]:
+    return tuple(sorted(part.strip() for part in re.split(r"\band\b", _words(text)) if part.strip()))
 
 
 def _words(text: str) -> str:

@@ -94,6 +94,10 @@ def test_class_precision_counts_a_hit_when_the_top_image_has_the_caption() -> No
     texts = np.array([[1, 0, 0], [1, 0, 0], [0, 0.2, 1]], dtype=np.float32)
     # "red" describes images 0 and 1 (top: image 0, a hit); "blue" describes image 1 (top: image 2, a miss)
     assert class_precision_at_1(images, texts, ["red", "red", "blue"], [0, 1, 1]) == 0.5
+    # the order of "and"-joined parts does not make another class: image 1 shows "a star and a dot" too
+    pair = ["a dot and a star", "a star and a dot", "a dot"]
+    assert class_precision_at_1(images, np.array([[0, 1, 0], [0, 1, 0], [1, 0, 0]], dtype=np.float32), pair,
+                                [0, 1, 2]) == 0.5
 
 
 def test_caption_scores_perfect_and_wrong() -> None:

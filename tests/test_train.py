@@ -14,7 +14,7 @@ from core.dataset import load_dataset
 from core.engine import Engine
 from core.errors import Cancelled
 from core.shapes import COLORS, SHAPES, make_gallery, picture
-from core.train import batches, train_iter
+from core.train import batches, contrastive_loss, positives, schedule, train_iter
 from tests.conftest import cli_env, cli_path
 
 
@@ -39,13 +39,32 @@ def test_generator_follows_the_caption_grammar() -> None:
                 assert a == "a" and color in COLORS and shape in SHAPES
 
 
-def test_batches_never_repeat_a_caption_or_an_image() -> None:
+def test_batches_cover_every_pair_and_repeated_captions_or_images_are_matches() -> None:
     import random
 
     pairs = [("a red circle", 0), ("a red circle", 1), ("a blue star", 1), ("a blue star", 2), ("x", 3)]
-    for batch in batches(pairs, 4, random.Random(0)):
-        assert len({t for t, _ in batch}) == len(batch) == len({o for _, o in batch})
-    assert sorted(p for b in batches(pairs, 4, random.Random(0)) for p in b) == sorted(pairs)
+    out = batches(pairs, 2, random.Random(0))
+    assert sorted(p for b in out for p in b) == sorted(pairs) and all(len(b) >= 2 for b in out)
+    mask = positives([("a red circle", 0), ("a red circle", 1), ("a blue star", 1), ("x", 3)])
+    assert mask.tolist() == [[True, True, False, False], [True, True, True, False], [False, True, True, False],
+                             [False, False, False, True]]
+
+
+def test_loss_with_distinct_pairs_is_clips_own_and_schedule_warms_then_decays() -> None:
+    import numpy as np
+    import torch
+    from transformers.models.clip.modeling_clip import image_text_contrastive_loss
+
+    logits = torch.randn(6, 6, generator=torch.Generator().manual_seed(0)) * 5
+    ours = contrastive_loss(logits, torch.from_numpy(np.eye(6, dtype=bool)))
+    assert torch.allclose(ours, image_text_contrastive_loss(logits), atol=1e-6)
+    # a repeated caption: pushing its other image away no longer counts as right
+    both = torch.from_numpy(positives([("a", 0), ("a", 1)]))
+    assert float(contrastive_loss(torch.tensor([[5.0, 5.0], [5.0, 5.0]]), both)) < float(
+        contrastive_loss(torch.tensor([[5.0, -5.0], [-5.0, 5.0]]), both))
+    fractions = [schedule(step, 100) for step in range(100)]
+    assert fractions[0] == 0.2 and max(fractions) == 1.0 == fractions[4] and fractions[-1] < 0.01
+    assert all(a >= b for a, b in zip(fractions[4:], fractions[5:]))
 
 
 def test_training_clip_beats_chance_and_saves_a_loadable_model(settings: Settings, shapes: Path,
