@@ -16,6 +16,10 @@ from .errors import ConfigError
 
 DEFAULT_CLIP_MODEL = "openai/clip-vit-base-patch32"
 DEFAULT_CAPTION_MODEL = "microsoft/git-base-coco"
+# `demo`: the small models shipped in the package, trained on core.shapes pictures (they know colours and
+# shapes, nothing else): `--clip-model demo` / `--caption-model demo`, and what `clipgit-tui demo` uses.
+DEMO = "demo"
+DEMO_MODELS = Path(__file__).resolve().parent / "demo_models"
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
@@ -120,9 +124,9 @@ def _coerce(values: dict[str, Any]) -> dict[str, Any]:
         for name in ("include_hidden", "captions"):
             if name in out and isinstance(out[name], str):
                 out[name] = out[name].lower() in ("1", "true", "yes", "on")
-        for name in ("clip_model", "caption_model"):
+        for name, demo in (("clip_model", "clip"), ("caption_model", "git")):
             if name in out:
-                out[name] = resolve_model_id(str(out[name]))
+                out[name] = str(DEMO_MODELS / demo) if out[name] == DEMO else resolve_model_id(str(out[name]))
         for name in ("device", "precision"):
             if name in out:
                 out[name] = str(out[name]).lower()

@@ -130,7 +130,7 @@ def _usable(data: Dataset) -> Dataset:
 def train_iter(data: Dataset, out: Path, *, base_clip: str, base_git: str | None, epochs: int, batch_size: int,
                lr: float, val_fraction: float, device: str, precision: str, resume: bool,
                cancel: threading.Event, seed: int = 0, workers: int = 2,
-               train_clip: bool = True) -> Iterator[TrainProgress]:
+               train_clip: bool = True, freeze_image_encoder: bool = False) -> Iterator[TrainProgress]:
     quiet_transformers()
     import torch
 
@@ -143,11 +143,11 @@ def train_iter(data: Dataset, out: Path, *, base_clip: str, base_git: str | None
     autocast = dtype != torch.float32
     torch.manual_seed(seed)
     if train_clip:
-            yield from _train_clip(data, out / "clip", base_clip, train_imgs, val_imgs, epochs, batch_size, lr, dev,
+        yield from _train_clip(data, out / "clip", base_clip, train_imgs, val_imgs, epochs, batch_size, lr, dev,
                                dtype if autocast else None, resume, cancel, seed, workers)
     if base_git is not None:
         yield from _train_git(data, out / "git", base_git, train_imgs, val_imgs, epochs, batch_size, lr, dev,
-                              dtype if autocast else None, resume, cancel, seed, workers)
+                              dtype if autocast else None, resume, cancel, seed, workers, freeze_image_encoder)
 
 
 def schedule(step: int, total: int) -> float:
@@ -282,12 +282,24 @@ def _train_clip(data: Dataset, out: Path, base: str, train_imgs: list[int], val_
 
 def _train_git(data: Dataset, out: Path, base: str, train_imgs: list[int], val_imgs: list[int], epochs: int,
                batch_size: int, lr: float, dev: str, amp_dtype: Any, resume: bool, cancel: threading.Event,
-               seed: int, workers: int) -> Iterator[TrainProgress]:
+               seed: int, workers: int, freeze_image_encoder: bool = False) -> Iterator[TrainProgress]:
+    """With `freeze_image_encoder` only the text side learns.
+
+    Why: a small or young captioner's language-model gradients are noise at
+    first, and at a useful learning rate they wore away what a good image
+    encoder knew (the demo GIT, its encoder started from the demo CLIP, named
+    shapes right 65% of the time trained whole, against 97.5% for that CLIP).
+    """
     import torch
     from transformers import AutoModelForCausalLM, AutoProcessor
 
     processor = load_model(AutoProcessor, base, "--caption-model", backend="pil")
     model = load_model(AutoModelForCausalLM, base, "--caption-model", use_safetensors=True).to(dev)
+    if freeze_image_encoder:
+        encoder = getattr(getattr(model, "git", None), "image_encoder", None)
+        if encoder is None:
+            raise ClipgitError(f"{base} has no GIT image encoder to keep frozen")
+        encoder.requires_grad_(False)
     pixels = _Pixels(data, Preprocess.from_image_processor(processor.image_processor), workers)
     keep = set(train_imgs)
     pairs = [(t, o) for t, o in zip(data.captions, data.owner) if o in keep]

@@ -114,6 +114,18 @@ def test_train_command_with_captioner(settings: Settings, shapes: Path, tmp_path
     with Engine(settings.with_(caption_model=str(out / "git"))) as engine:
         caption = engine.caption([str(sorted(shapes.glob("*.png"))[0])])[0].caption
     assert caption is not None
+    frozen = tmp_path / "frozen"
+    run = subprocess.run([cli_path(), "train", str(shapes), "--out", str(frozen), "--captioner", "--epochs", "1",
+                          "--lr", "2e-3", "--freeze-image-encoder", "--json"], env=cli_env(settings),
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    from safetensors.numpy import load_file
+
+    before = load_file(str(Path(settings.caption_model) / "model.safetensors"))
+    after = load_file(str(frozen / "git" / "model.safetensors"))
+    encoder = [k for k in before if ".image_encoder." in k]
+    assert encoder and all((before[k] == after[k]).all() for k in encoder)
+    assert any(not (before[k] == after[k]).all() for k in before if k not in encoder)
     bad = subprocess.run([cli_path(), "train", str(tmp_path / "none"), "--out", str(out)], env=cli_env(settings),
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and "not found" in bad.stderr

@@ -351,7 +351,11 @@ class ClipGitApp(LibraryActions, App[None]):
 
     # status line -------------------------------------------------------------------------------
     def _update_status(self) -> None:
+        from core.config import DEMO, DEMO_MODELS
+
         model = os.path.basename(self.engine.settings.clip_model.rstrip("/")) or self.engine.settings.clip_model
+        if self.engine.settings.clip_model == str(DEMO_MODELS / "clip"):
+            model = f"{DEMO} model (colours and shapes only)"
         text = Text()
         text.append(display_name(model), style="bold")
         if self.model_state == "loading":

@@ -14,7 +14,7 @@ import sys
 import threading
 from typing import Any, Sequence
 
-SUBCOMMANDS = ("index", "search", "similar", "caption", "eval", "train", "status", "forget", "app")
+SUBCOMMANDS = ("index", "search", "similar", "caption", "eval", "train", "status", "forget", "app", "demo")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -84,12 +84,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="DIR", help="where DIR/clip (and DIR/git) are saved")
     p.add_argument("--base", metavar="MODEL", help="CLIP to start from (default: the current --clip-model)")
     p.add_argument("--captioner", action="store_true", help="also fine-tune the caption model on the captions")
+    p.add_argument("--freeze-image-encoder", action="store_true",
+                   help="with --captioner: train only the caption model's text side (keeps what its image encoder "
+                   "knows; for small datasets)")
     p.add_argument("--epochs", type=_positive, default=5)
     p.add_argument("--lr", type=float, default=5e-5, help="learning rate (default 5e-5)")
     p.add_argument("--val-fraction", type=float, default=0.1, help="images held out for validation (0.1)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     p.add_argument("--json", action="store_true", help="print the best validation figures as JSON")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    _common(p)
+
+    p = sub.add_parser("demo", help="try the app offline: a gallery of coloured shapes and the small demo models",
+                       description="Draws a gallery of coloured shapes (once) and opens the app on it with the "
+                       "small demo models shipped in the package. They know eight colours and four shapes, nothing "
+                       "else: real use downloads the real models. The demo keeps its own library in "
+                       "DATA_DIR/demo.")
+    p.add_argument("--dir", metavar="DIR", help="gallery folder (default DATA_DIR/demo/gallery); new or a demo gallery")
+    p.add_argument("--count", type=_positive, default=200, help="pictures to draw in a new gallery (200)")
     _common(p)
 
     p = sub.add_parser("status", help="data dir, models, device, folders and counts")
@@ -159,6 +171,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from .cli_models import train
 
         return train(settings, args)
+    if args.command == "demo":
+        from .demo import demo
+
+        return demo(settings, args)
     from core.engine import Engine
 
     with Engine(settings) as engine:

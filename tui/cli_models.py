@@ -85,7 +85,7 @@ def train(settings: Any, args: argparse.Namespace) -> int:
                         base_git=settings.caption_model if args.captioner else None, epochs=args.epochs,
                         batch_size=args.batch_size or 32, lr=args.lr, val_fraction=args.val_fraction,
                         device=settings.device, precision=settings.precision, resume=args.resume,
-                        cancel=threading.Event())
+                        cancel=threading.Event(), freeze_image_encoder=args.freeze_image_encoder)
     try:
         for ev in events:
             if ev.val is not None or ev.saved:
