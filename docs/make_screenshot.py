@@ -1,4 +1,5 @@
-"""Render docs/screenshot.svg: the app on a small generated library (run by hand).
+"""Render docs/screenshot.svg (the app on a small generated library) and docs/demo.svg (the app as
+`clipgit-tui demo` shows it, with the shipped demo models). Run by hand:
 
     python docs/make_screenshot.py
 """
@@ -45,6 +46,33 @@ async def main() -> None:
             await pilot.press("j")
             await pilot.pause(2.0)  # the preview decodes and the caption is written in the background
             app.save_screenshot(filename="screenshot.svg", path=str(ROOT / "docs"))
+    await demo_shot(work)
+
+
+async def demo_shot(work: Path) -> None:
+    import argparse
+
+    from core.config import Settings
+    from core.engine import Engine
+    from tui.app import ClipGitApp
+    from tui.demo import demo_settings, ensure_gallery
+    from tui.panes.search import SearchPane
+
+    gallery = Path("/tmp/clipgit-demo-gallery")
+    ensure_gallery(gallery, 200)
+    settings = demo_settings(Settings(data_dir=work / "demo-data", precision="fp32"),
+                             argparse.Namespace(clip_model=None, caption_model=None))
+    with Engine(settings) as engine:
+        engine.index([str(gallery)])
+        app = ClipGitApp(engine, show_timings=False)
+        async with app.run_test(size=(150, 40)) as pilot:
+            while app.model_state != "ready":
+                await pilot.pause(0.05)
+            await pilot.press(*"a red star and a yellow square", "enter")
+            while not app.query_one(SearchPane).results:
+                await pilot.pause(0.05)
+            await pilot.pause(3.0)  # the preview decodes and the caption is written in the background
+            app.save_screenshot(filename="demo.svg", path=str(ROOT / "docs"))
 
 
 if __name__ == "__main__":
