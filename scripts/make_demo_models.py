@@ -9,7 +9,7 @@ layers, 128 wide, 64 px, patches of 8), trains CLIP with clipgit's own
 starts GIT's image encoder from that CLIP's vision tower (as GIT itself was
 built) and trains GIT's text side with the encoder frozen (12 epochs, batch
 32), saves both in fp16 (under 4 MB), and measures them with `eval` on fresh
-pictures (seeds 777 and 778). About 21 minutes on 2 CPU cores.
+pictures (seeds 777 and 778). 23 minutes on 2 CPU cores.
 
 What made the difference (measured):
 - a repeated caption counts as a match in the contrastive loss, instead of
