@@ -20,6 +20,7 @@ DEFAULT_CAPTION_MODEL = "microsoft/git-base-coco"
 # shapes, nothing else): `--clip-model demo` / `--caption-model demo`, and what `clipgit-tui demo` uses.
 DEMO = "demo"
 DEMO_MODELS = Path(__file__).resolve().parent / "demo_models"
+DEMO_DIRS = {"clip_model": DEMO_MODELS / "clip", "caption_model": DEMO_MODELS / "git"}
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
@@ -124,9 +125,9 @@ def _coerce(values: dict[str, Any]) -> dict[str, Any]:
         for name in ("include_hidden", "captions"):
             if name in out and isinstance(out[name], str):
                 out[name] = out[name].lower() in ("1", "true", "yes", "on")
-        for name, demo in (("clip_model", "clip"), ("caption_model", "git")):
+        for name, demo_dir in DEMO_DIRS.items():
             if name in out:
-                out[name] = str(DEMO_MODELS / demo) if out[name] == DEMO else resolve_model_id(str(out[name]))
+                out[name] = str(demo_dir) if out[name] == DEMO else resolve_model_id(str(out[name]))
         for name in ("device", "precision"):
             if name in out:
                 out[name] = str(out[name]).lower()

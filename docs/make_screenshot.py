@@ -11,6 +11,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,11 +23,9 @@ async def main() -> None:
 
     import tui.preview
     from core.config import Settings
-    from core.engine import Engine
     from core.random_models import build_clip, build_git
     from tests.conftest import make_photos
-    from tui.app import ClipGitApp
-    from tui.panes.search import SearchPane
+    from tui.demo import demo_settings, ensure_gallery
 
     tui.preview.ImageWidget = HalfcellImage  # colour half-blocks, as in tmux
     work = Path(tempfile.mkdtemp(prefix="clipgit-shot-"))
@@ -34,45 +33,33 @@ async def main() -> None:
     make_photos(pics, 24, size=(400, 300), ext="jpg")
     settings = Settings(data_dir=work / "data", clip_model=str(build_clip(work / "random-weights-clip")),
                         caption_model=str(build_git(work / "random-weights-git")), precision="fp32")
-    with Engine(settings) as engine:
-        engine.index([str(pics)])
-        app = ClipGitApp(engine, show_timings=False)
-        async with app.run_test(size=(150, 40)) as pilot:
-            while app.model_state != "ready":
-                await pilot.pause(0.05)
-            await pilot.press(*"kids on a beach at sunset", "enter")
-            while len(app.query_one(SearchPane).results) < 24:
-                await pilot.pause(0.05)
-            await pilot.press("j")
-            await pilot.pause(2.0)  # the preview decodes and the caption is written in the background
-            app.save_screenshot(filename="screenshot.svg", path=str(ROOT / "docs"))
-    await demo_shot(work)
-
-
-async def demo_shot(work: Path) -> None:
-    import argparse
-
-    from core.config import Settings
-    from core.engine import Engine
-    from tui.app import ClipGitApp
-    from tui.demo import demo_settings, ensure_gallery
-    from tui.panes.search import SearchPane
-
+    await shoot(settings, pics, "kids on a beach at sunset", wait_for=24, keys=("j",), settle=2.0,
+                filename="screenshot.svg")
     gallery = Path("/tmp/clipgit-demo-gallery")
     ensure_gallery(gallery, 200)
-    settings = demo_settings(Settings(data_dir=work / "demo-data", precision="fp32"),
-                             argparse.Namespace(clip_model=None, caption_model=None))
+    await shoot(demo_settings(Settings(data_dir=work / "demo-data", precision="fp32")), gallery,
+                "a red star and a yellow square", wait_for=1, keys=(), settle=3.0, filename="demo.svg")
+
+
+async def shoot(settings: Any, folder: Path, query: str, *, wait_for: int, keys: tuple[str, ...], settle: float,
+                filename: str) -> None:
+    """Index FOLDER, type QUERY, wait for results and for the preview and caption (SETTLE s), save the SVG."""
+    from core.engine import Engine
+    from tui.app import ClipGitApp
+    from tui.panes.search import SearchPane
+
     with Engine(settings) as engine:
-        engine.index([str(gallery)])
+        engine.index([str(folder)])
         app = ClipGitApp(engine, show_timings=False)
         async with app.run_test(size=(150, 40)) as pilot:
             while app.model_state != "ready":
                 await pilot.pause(0.05)
-            await pilot.press(*"a red star and a yellow square", "enter")
-            while not app.query_one(SearchPane).results:
+            await pilot.press(*query, "enter")
+            while len(app.query_one(SearchPane).results) < wait_for:
                 await pilot.pause(0.05)
-            await pilot.pause(3.0)  # the preview decodes and the caption is written in the background
-            app.save_screenshot(filename="demo.svg", path=str(ROOT / "docs"))
+            await pilot.press(*keys)
+            await pilot.pause(settle)  # the preview decodes and the caption is written in the background
+            app.save_screenshot(filename=filename, path=str(ROOT / "docs"))
 
 
 if __name__ == "__main__":

@@ -80,10 +80,7 @@ def test_command_line_answers_a_red_circle_with_a_red_circle(gallery: Path, tmp_
 
 
 async def test_app_answers_a_red_circle_with_a_red_circle(gallery: Path, tmp_path: Path) -> None:
-    import argparse
-
-    args = argparse.Namespace(clip_model=None, caption_model=None)
-    settings = demo_settings(Settings(data_dir=tmp_path / "data", device="cpu", precision="fp32"), args)
+    settings = demo_settings(Settings(data_dir=tmp_path / "data", device="cpu", precision="fp32"))
     with Engine(settings) as engine:
         app = ClipGitApp(engine, [str(gallery)])
         async with app.run_test(size=(140, 45)) as pilot:

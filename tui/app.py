@@ -351,10 +351,10 @@ class ClipGitApp(LibraryActions, App[None]):
 
     # status line -------------------------------------------------------------------------------
     def _update_status(self) -> None:
-        from core.config import DEMO, DEMO_MODELS
+        from core.config import DEMO, DEMO_DIRS
 
         model = os.path.basename(self.engine.settings.clip_model.rstrip("/")) or self.engine.settings.clip_model
-        if self.engine.settings.clip_model == str(DEMO_MODELS / "clip"):
+        if self.engine.settings.clip_model == str(DEMO_DIRS["clip_model"]):
             model = f"{DEMO} model (colours and shapes only)"
         text = Text()
         text.append(display_name(model), style="bold")

@@ -36,13 +36,12 @@ def ensure_gallery(folder: Path, count: int) -> bool:
     return True
 
 
-def demo_settings(settings: Any, args: argparse.Namespace) -> Any:
+def demo_settings(settings: Any, clip_model: str | None = None, caption_model: str | None = None) -> Any:
     """The demo models unless a model was named; captions on; a library of its own."""
     from core.config import DEMO
 
-    return settings.with_(data_dir=settings.data_dir / "demo" / "library",
-                          clip_model=args.clip_model or DEMO, caption_model=args.caption_model or DEMO,
-                          captions=True)
+    return settings.with_(data_dir=settings.data_dir / "demo" / "library", clip_model=clip_model or DEMO,
+                          caption_model=caption_model or DEMO, captions=True)
 
 
 def demo(settings: Any, args: argparse.Namespace) -> int:
@@ -50,4 +49,4 @@ def demo(settings: Any, args: argparse.Namespace) -> int:
     ensure_gallery(folder, args.count)
     from .run_app import run_app
 
-    return run_app(demo_settings(settings, args), [str(folder)])
+    return run_app(demo_settings(settings, args.clip_model, args.caption_model), [str(folder)])
