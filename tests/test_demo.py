@@ -7,7 +7,6 @@ import os
 import shlex
 import shutil
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
@@ -95,7 +94,7 @@ async def test_app_answers_a_red_circle_with_a_red_circle(gallery: Path, tmp_pat
                     reason="tmux is not installed (CI installs it)")
 def test_demo_command_in_a_terminal(tmp_path: Path) -> None:
     """`clipgit-tui demo` as a new user runs it: the gallery appears, is indexed, answers a query."""
-    from tests.test_e2e_tmux import _capture, _wait_screen
+    from tests.test_e2e_tmux import _wait_exit, _wait_screen
 
     folder = tmp_path / "gallery"
     session = f"clipgit-demo-{uuid.uuid4().hex[:8]}"
@@ -106,18 +105,13 @@ def test_demo_command_in_a_terminal(tmp_path: Path) -> None:
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "150", "-y", "40", script], check=True,
                    env=dict(os.environ, TERM="xterm-256color"))
     try:
-        size = subprocess.run(["tmux", "display", "-p", "-t", session, "#{window_width}x#{window_height}"],
-                              capture_output=True, text=True).stdout
         _wait_screen(session, lambda s: "40 images" in s, timeout=90)
         names = {name for name, caption in captions_of(folder).items() if caption == "a red circle"}
         subprocess.run(["tmux", "send-keys", "-t", session, "a red circle"], check=True)
         screen = _wait_screen(session, lambda s: "results" in s and any(n in s for n in names))
         rows = [line for line in screen.splitlines() if "shape_" in line]
-        assert rows and any(n in rows[0] for n in names), size + screen
+        assert rows and any(n in rows[0] for n in names), screen
         subprocess.run(["tmux", "send-keys", "-t", session, "C-q"], check=True)  # quits from the search box
-        end = time.monotonic() + 20
-        while not marker.exists() and time.monotonic() < end:
-            time.sleep(0.2)
-        assert marker.exists() and marker.read_text().strip() == "0", _capture(session)
+        _wait_exit(session, marker)
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)

@@ -35,6 +35,15 @@ def _wait_screen(session: str, predicate, timeout: float = 40.0) -> str:  # type
     raise AssertionError("screen never showed what was expected:\n" + screen)
 
 
+def _wait_exit(session: str, marker: Path, timeout: float = 20.0) -> None:
+    """Wait until the command in SESSION has written its exit code to MARKER; it must be 0."""
+    end = time.monotonic() + timeout
+    while not marker.exists() and time.monotonic() < end:
+        time.sleep(0.2)
+    assert marker.exists(), "the app did not quit:\n" + _capture(session)
+    assert marker.read_text().strip() == "0"
+
+
 def test_type_a_query_see_results_and_quit(settings: Settings, tmp_path: Path) -> None:
     pics = tmp_path / "pics"
     make_photos(pics, 6, ext="jpg")
@@ -61,10 +70,6 @@ def test_type_a_query_see_results_and_quit(settings: Settings, tmp_path: Path) -
             time.sleep(0.3)
         _wait_screen(session, lambda s: "score" in s and "pixels" in s and "o Open" in s)  # detail, focused
         subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
-        end = time.monotonic() + 20
-        while not marker.exists() and time.monotonic() < end:
-            time.sleep(0.2)
-        assert marker.exists(), "the app did not quit on q:\n" + _capture(session)
-        assert marker.read_text().strip() == "0"
+        _wait_exit(session, marker)
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
