@@ -16,6 +16,7 @@ from textual.widgets import Label, Static
 from core.engine import SearchResult
 
 from ..format import human_size, safe, when
+from .image_actions import ImageActions
 
 PIXEL_PREVIEW_PX = 768  # sixel / Kitty graphics draw real pixels
 CELL_PREVIEW_PX = 200  # half-blocks show about 2 pixels a cell: decode no more than that
@@ -27,7 +28,7 @@ def preview_px() -> int:
     return PIXEL_PREVIEW_PX if SHOWS_PIXELS else CELL_PREVIEW_PX
 
 
-class DetailPane(VerticalScroll, can_focus=True):
+class DetailPane(ImageActions, VerticalScroll, can_focus=True):
     BINDINGS = [
         Binding("o", "open", "Open"),
         Binding("y", "copy_path", "Copy path"),
@@ -110,14 +111,5 @@ class DetailPane(VerticalScroll, can_focus=True):
             table.add_row("caption", Text(self.caption, style="italic"))
         meta.update(table)
 
-    def action_open(self) -> None:
-        if self.result is not None:
-            self.app.open_external(self.result.path)  # type: ignore[attr-defined]
-
-    def action_copy_path(self) -> None:
-        if self.result is not None:
-            self.app.copy_path(self.result.path)  # type: ignore[attr-defined]
-
-    def action_similar(self) -> None:
-        if self.result is not None:
-            self.app.search_similar(self.result.path)  # type: ignore[attr-defined]
+    def shown(self) -> SearchResult | None:
+        return self.result

@@ -19,6 +19,7 @@ from core.engine import SearchResult
 
 from ..format import safe, short_folder
 from ..halfblock import halfblock, placeholder
+from .image_actions import ImageActions
 from .results_list import ResultsList
 
 THUMB_PX = 48
@@ -161,7 +162,7 @@ class ResultsGrid(Widget, can_focus=False):
         tiles[target].scroll_visible()
 
 
-class SearchPane(Vertical):
+class SearchPane(ImageActions, Vertical):
     BINDINGS = [
         Binding("s", "similar", "Similar"),
         Binding("g", "toggle_grid", "List/grid"),
@@ -237,20 +238,8 @@ class SearchPane(Vertical):
     def on_results_grid_tile_focused(self, message: ResultsGrid.TileFocused) -> None:
         self.list.highlighted = message.tile.index  # keeps list and grid on the same image
 
-    def action_similar(self) -> None:
-        r = self.selected()
-        if r is not None:
-            self.app.search_similar(r.path)  # type: ignore[attr-defined]
-
-    def action_open(self) -> None:
-        r = self.selected()
-        if r is not None:
-            self.app.open_external(r.path)  # type: ignore[attr-defined]
-
-    def action_copy_path(self) -> None:
-        r = self.selected()
-        if r is not None:
-            self.app.copy_path(r.path)  # type: ignore[attr-defined]
+    def shown(self) -> SearchResult | None:
+        return self.selected()
 
     def on_key(self, event: events.Key) -> None:
         if event.key == "enter" and isinstance(self.app.focused, Tile):
