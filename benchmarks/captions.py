@@ -20,7 +20,7 @@ from common import CACHE, Timer, photo_folder, table
 
 
 def git_dir():  # type: ignore[no-untyped-def]
-    from core.random_models import build_git
+    from clipgit.core.lab.random_models import build_git
 
     target = CACHE / "git-base-random"
     if not (target / "model.safetensors").exists():
@@ -42,9 +42,9 @@ def main() -> None:
     from PIL import Image
     from transformers import AutoModelForCausalLM, AutoProcessor
 
-    from core.config import Settings
-    from core.engine import Engine
-    from core.models import dtype_name, resolve_dtype
+    from clipgit.core.config import Settings
+    from clipgit.core.engine import Engine
+    from clipgit.core.hub import dtype_name, resolve_dtype
 
     model_dir = git_dir()
     files = sorted(str(p) for p in photo_folder(args.n).iterdir())[: args.n]

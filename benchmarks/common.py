@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 CACHE = ROOT / ".bench"
 
 
 def full_clip_dir() -> Path:
     """ViT-B/32 with random weights (`CLIPConfig()` defaults), saved once under .bench/."""
-    from core.random_models import build_clip
+    from clipgit.core.lab.random_models import build_clip
 
     target = CACHE / "clip-vit-b32-random"
     if not (target / "model.safetensors").exists():
@@ -25,7 +23,7 @@ def full_clip_dir() -> Path:
 
 
 def tiny_clip_dir() -> Path:
-    from core.random_models import build_clip
+    from clipgit.core.lab.random_models import build_clip
 
     target = CACHE / "clip-tiny-random"
     if not (target / "model.safetensors").exists():
@@ -68,7 +66,7 @@ def photo_folder(n: int, size: tuple[int, int] = (4000, 3000)) -> Path:
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def median(values: list[float]) -> float:
@@ -76,7 +74,7 @@ def median(values: list[float]) -> float:
 
 
 class Timer:
-    def __enter__(self) -> "Timer":
+    def __enter__(self) -> Timer:
         self.wall0, self.cpu0 = time.perf_counter(), time.process_time()
         return self
 

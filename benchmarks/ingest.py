@@ -32,10 +32,10 @@ def main() -> None:
     from PIL import Image
     from transformers import CLIPModel, CLIPProcessor
 
-    from core.config import Settings
-    from core.engine import Engine
-    from core.images import decode, read_bytes
-    from core.models import dtype_name, resolve_dtype
+    from clipgit.core.config import Settings
+    from clipgit.core.engine import Engine
+    from clipgit.core.hub import dtype_name, resolve_dtype
+    from clipgit.core.images import decode, read_bytes
 
     model_dir = full_clip_dir()
     folder = photo_folder(args.n)
@@ -64,7 +64,7 @@ def main() -> None:
     del model
 
     # the limit, part 2: the fast decode alone (read, fingerprint, draft decode, resize, normalise)
-    from core.images import Preprocess, fingerprint
+    from clipgit.core.images import Preprocess, fingerprint
 
     pp = Preprocess()
     with Timer() as t:
@@ -95,12 +95,11 @@ def main() -> None:
     naive_files = files[: args.naive_n]
     model = CLIPModel.from_pretrained(model_dir, dtype=torch.float32).to(args.device).eval()
     proc = CLIPProcessor.from_pretrained(model_dir)
-    with torch.inference_mode():
-        with Timer() as t:
-            for f in naive_files:
-                inputs = proc(images=Image.open(f).convert("RGB"), return_tensors="pt").to(args.device)
-                vec = model.get_image_features(**inputs).pooler_output
-                _ = (vec / vec.norm()).cpu().numpy()
+    with torch.inference_mode(), Timer() as t:
+        for f in naive_files:
+            inputs = proc(images=Image.open(f).convert("RGB"), return_tensors="pt").to(args.device)
+            vec = model.get_image_features(**inputs).pooler_output
+            _ = (vec / vec.norm()).cpu().numpy()
     naive = len(naive_files) / t.wall
 
     print()
@@ -109,7 +108,8 @@ def main() -> None:
         ("", "images/s", "vs naive", "of limit"),
         ("ours (Engine.index)", f"{ours:.2f}", f"{ours / naive:.1f}x", f"{ours / limit:.0%}"),
         ("naive loop (fp32, batch 1)", f"{naive:.2f}", "1.0x", f"{naive / limit:.0%}"),
-        (f"limit (model bs {best_bs} {dtype_name(dtype)} + fast decode)", f"{limit:.2f}", f"{limit / naive:.1f}x", "100%"),
+        (f"limit (model bs {best_bs} {dtype_name(dtype)} + fast decode)", f"{limit:.2f}", f"{limit / naive:.1f}x",
+         "100%"),
     ]))
     print(f"model alone {best_cpu * 1000:.1f} CPU-ms/img, fast decode alone {decode_cpu * 1000:.1f} CPU-ms/img")
     print(f"targets: >= 6x naive ({'met' if ours >= 6 * naive else 'NOT met'}), "

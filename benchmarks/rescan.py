@@ -47,9 +47,9 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=100_000)
     args = ap.parse_args()
 
-    from core.config import Settings
-    from core.engine import Engine
-    from core.scan import walk
+    from clipgit.core.config import Settings
+    from clipgit.core.engine import Engine
+    from clipgit.core.scan import walk
 
     t0 = time.perf_counter()
     root = make_tree(args.n)
@@ -60,8 +60,7 @@ def main() -> None:
     print(f"tree of {args.n:,} files ready, first index: {first.embedded:,} embedded "
           f"({time.perf_counter() - t0:.1f} s)")
 
-    with Engine(settings) as engine:  # a fresh process-like start: nothing cached in memory
-        with Timer() as t:
+    with Engine(settings) as engine, Timer() as t:  # a fresh process-like start: nothing cached in memory
             report = engine.index([str(root)])
     assert report.unchanged == args.n and report.embedded == 0, report.as_dict()
     ours = t.wall

@@ -25,8 +25,8 @@ def build_library(n: int, dim: int = 512) -> Path:
     """A catalog of n images with random unit vectors (inserted directly, 50k per transaction)."""
     import numpy as np
 
-    from core.catalog import Catalog
-    from core.names import to_db
+    from clipgit.core.catalog import Catalog
+    from clipgit.core.names import to_db
 
     data_dir = CACHE / f"search-{n}"
     done = data_dir / "complete"
@@ -67,9 +67,9 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from core.catalog import Catalog
-    from core.config import Settings
-    from core.engine import Engine
+    from clipgit.core.catalog import Catalog
+    from clipgit.core.config import Settings
+    from clipgit.core.engine import Engine
 
     model_dir = str(full_clip_dir())
     rows = [("vectors", "ours p50", "ours p95", "with text p50", "with text p95", "naive p50", "limit p50",
@@ -132,7 +132,7 @@ def main() -> None:
             naive.append(t.wall)
             del got, mat32
         cat.close()
-        ms = lambda v: f"{v * 1000:.1f} ms"  # noqa: E731
+        ms = lambda v: f"{v * 1000:.1f} ms"
         rows.append((f"{n:,}", ms(median(lat)), ms(percentile(lat, 95)), ms(median(with_text)),
                      ms(percentile(with_text, 95)), ms(median(naive)), ms(median(limit)), ms(first),
                      ms(first_cold)))

@@ -3,7 +3,7 @@
 Prints examples per second of CLIP contrastive training (tiny test architecture,
 the demo architecture, and full-size ViT-B/32 with random weights) and of GIT
 language-model training (demo architecture), each for a few steps of the real
-core.train loop. With --demo it also trains the demo models from scratch with
+core.lab.train loop. With --demo it also trains the demo models from scratch with
 the recipe (scripts/make_demo_models.py, into a temporary folder: the shipped
 ones stay) and prints the wall time beside the quality reached and the
 quality the demo needs.
@@ -15,19 +15,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-from common import ROOT, full_clip_dir, table, tiny_clip_dir
-
-sys.path.insert(0, str(ROOT / "scripts"))
+from common import full_clip_dir, table, tiny_clip_dir
 
 
 def rate(data, base_clip, base_git, steps: int, batch: int, model: str) -> float:  # type: ignore[no-untyped-def]
-    from core.train import train_iter
+    from clipgit.core.lab.train import train_iter
 
     out = Path(tempfile.mkdtemp(prefix="clipgit-train-bench-"))
     started, seen = None, 0
@@ -53,23 +50,24 @@ def main() -> None:
     ap.add_argument("--demo", action="store_true", help="also time the demo recipe from scratch (~30 min)")
     args = ap.parse_args()
 
-    from make_demo_models import IMAGE, build_small
-
-    from core.dataset import load_dataset
-    from core.shapes import make_gallery
+    from clipgit.core.lab.dataset import load_dataset
+    from clipgit.core.lab.demo_recipe import IMAGE, build_small
+    from clipgit.core.lab.shapes import make_gallery
 
     work = Path(tempfile.mkdtemp(prefix="clipgit-train-bench-"))
     make_gallery(work / "data", args.batch * (args.steps + 2), seed=3, size=(IMAGE, IMAGE), two_shape_fraction=0.5)
     data = load_dataset(str(work / "data"))
     demo_clip, demo_git = build_small(work)
     rows = [("", "examples/s")]
-    rows.append(("CLIP, tiny test architecture", f"{rate(data, str(tiny_clip_dir()), None, args.steps, args.batch, 'clip'):.1f}"))
+    tiny = rate(data, str(tiny_clip_dir()), None, args.steps, args.batch, "clip")
+    rows.append(("CLIP, tiny test architecture", f"{tiny:.1f}"))
     rows.append(("CLIP, demo architecture (3 layers, 128 wide, 64 px)",
                  f"{rate(data, str(demo_clip), None, args.steps, args.batch, 'clip'):.1f}"))
-    rows.append(("GIT, demo architecture", f"{rate(data, str(demo_clip), str(demo_git), args.steps, args.batch, 'git'):.1f}"))
+    git = rate(data, str(demo_clip), str(demo_git), args.steps, args.batch, "git")
+    rows.append(("GIT, demo architecture", f"{git:.1f}"))
     rows.append(("CLIP, full-size ViT-B/32", f"{rate(data, str(full_clip_dir()), None, 3, 16, 'clip'):.2f}"))
     print()
-    print(f"core.train on {os.cpu_count()} cores, bf16 autocast where the CPU has it, batch {args.batch} "
+    print(f"core.lab.train on {os.cpu_count()} cores, bf16 autocast where the CPU has it, batch {args.batch} "
           f"(16 for ViT-B/32)")
     print(table(rows))
     if args.demo:
@@ -77,7 +75,7 @@ def main() -> None:
 
 
 def demo_to_quality() -> None:
-    from make_demo_models import make
+    from clipgit.core.lab.demo_recipe import make
 
     result = make(Path(tempfile.mkdtemp(prefix="clipgit-demo-bench-")), images=12000, epochs=40, git_epochs=12,
                   batch_size=128, git_batch_size=32, lr=1e-3, log=lambda line: print(line, flush=True))

@@ -167,7 +167,7 @@ def main() -> None:
         term.close()
         shutil.rmtree(data, ignore_errors=True)
 
-    ms = lambda v: f"{v * 1000:.0f} ms"  # noqa: E731
+    ms = lambda v: f"{v * 1000:.0f} ms"
     print(table([
         ("", "median", "p95", "max", "target"),
         ("first paint: clipgit-tui", ms(median(ours)), ms(percentile(ours, 95)), ms(max(ours)), "<= 600 ms"),

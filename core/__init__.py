@@ -2,8 +2,7 @@
 
 from .config import Settings
 from .engine import Engine, FolderInfo, SearchResult, Status
-from .errors import (Cancelled, ClipgitError, ConfigError, ImageUnreadable, ModelUnavailable, NotInLibrary,
-                     QueryError)
+from .errors import Cancelled, ClipgitError, ConfigError, ImageUnreadable, ModelUnavailable, NotInLibrary, QueryError
 from .indexer import IndexProgress, IndexReport
 
 __all__ = [

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any
 
 from .migrations import connect
 from .names import from_db, to_db
@@ -57,14 +58,14 @@ class Catalog:
     def close(self) -> None:
         self.conn.close()
 
-    def _where_in(self, sql: str, ids: Iterable[int], *args: object) -> Iterator[tuple]:  # type: ignore[type-arg]
+    def _where_in(self, sql: str, ids: Iterable[int], *args: object) -> Iterator[tuple[Any, ...]]:
         """Rows of `sql` (whose `{ids}` stands for a list of ids) in chunks SQLite's limits accept."""
         ids = list(ids)
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             yield from self.conn.execute(sql.format(ids=",".join("?" * len(chunk))), [*args, *chunk])
 
-    def transaction(self) -> "_Transaction":
+    def transaction(self) -> _Transaction:
         return _Transaction(self.conn)
 
     # folders -----------------------------------------------------------
@@ -76,7 +77,7 @@ class Catalog:
         """Register `path` (absolute) and fold any library folders inside it into it."""
         existing = self.conn.execute("SELECT id FROM folders WHERE path = ?", (to_db(path),)).fetchone()
         if existing:
-            return existing[0]
+            return int(existing[0])
         cur = self.conn.execute("INSERT INTO folders (path, added_at) VALUES (?, ?)", (to_db(path), time.time()))
         folder_id = cur.lastrowid
         assert folder_id is not None
@@ -146,7 +147,7 @@ class Catalog:
             "UPDATE images SET folder_id=?, size=?, mtime_ns=?, fingerprint=?, width=?, height=?, error=? WHERE id=?",
             (folder_id, size, mtime_ns, fingerprint, width, height, error, image_id),
         )
-        return image_id
+        return int(image_id)
 
     def touch_image(self, image_id: int, size: int, mtime_ns: int) -> None:
         self.conn.execute("UPDATE images SET size = ?, mtime_ns = ? WHERE id = ?", (size, mtime_ns, image_id))
@@ -217,7 +218,7 @@ class Catalog:
         return [(r[0], from_db(r[1])) for r in self.conn.execute(sql + " ORDER BY i.path", args)]
 
     def caption_count(self, model: str) -> int:
-        return self.conn.execute("SELECT count(*) FROM captions WHERE model = ?", (model,)).fetchone()[0]
+        return int(self.conn.execute("SELECT count(*) FROM captions WHERE model = ?", (model,)).fetchone()[0])
 
     def search_captions(self, fts_query: str, model: str, limit: int,
                         allow_prefix: str | None = None) -> list[tuple[int, float]]:

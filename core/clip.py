@@ -6,12 +6,13 @@ Loaded lazily on first use, and only ever called on the inference thread.
 from __future__ import annotations
 
 import threading
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
+from .hub import dtype_name, load, quiet_transformers, resolve_device, resolve_dtype
 from .images import Preprocess
-from .models import dtype_name, load, quiet_transformers, resolve_device, resolve_dtype
 
 
 class ClipEncoder:
@@ -85,4 +86,5 @@ def _pooled(out: Any) -> Any:
 
 def _unit(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+    unit: np.ndarray = (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+    return unit

@@ -16,7 +16,7 @@ from .errors import ConfigError
 
 DEFAULT_CLIP_MODEL = "openai/clip-vit-base-patch32"
 DEFAULT_CAPTION_MODEL = "microsoft/git-base-coco"
-# `demo`: the small models shipped in the package, trained on core.shapes pictures (they know colours and
+# `demo`: the small models shipped in the package, trained on core.lab.shapes pictures (they know colours and
 # shapes, nothing else): `--clip-model demo` / `--caption-model demo`, and what `clipgit-tui demo` uses.
 DEMO = "demo"
 DEMO_MODELS = Path(__file__).resolve().parent / "demo_models"
@@ -84,7 +84,7 @@ class Settings:
         return self.data_dir / "library.db"
 
     @classmethod
-    def load(cls, **overrides: Any) -> "Settings":
+    def load(cls, **overrides: Any) -> Settings:
         """Build settings from file, env, then the given overrides (None = not given)."""
         values: dict[str, Any] = {}
         values.update(_read_config_file(config_file_path()))
@@ -94,7 +94,7 @@ class Settings:
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**_coerce(values))
 
-    def with_(self, **changes: Any) -> "Settings":
+    def with_(self, **changes: Any) -> Settings:
         return replace(self, **_coerce(changes))
 
 

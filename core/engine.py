@@ -10,28 +10,25 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 
-from typing import Callable, Iterable, Iterator
-
 import numpy as np
-
-from concurrent.futures import Future
-from typing import Sequence
-
 from PIL import Image
 
-from .captioning import Captioned, CaptionProgress, caption_files, caption_library
-from .captions import GitCaptioner
+from .caption_jobs import Captioned, CaptionProgress, caption_files, caption_library
 from .catalog import Catalog
 from .clip import ClipEncoder
 from .config import Settings
-from .dataset import load_dataset
-from .evaluate import EvalProgress, run_eval
 from .errors import ClipgitError, NotInLibrary, QueryError
-from .indexer import IndexProgress, IndexReport, IndexRun, default_workers
+from .git_captioner import GitCaptioner
+from .indexer import IndexProgress, IndexReport, IndexRun
 from .inference import BATCH, INTERACTIVE, InferenceThread
-from .search import SearchResult, Searcher
+from .lab.dataset import load_dataset
+from .lab.evaluate import EvalProgress, run_eval
+from .pipeline import default_workers
+from .search import Searcher, SearchResult
 from .vectors import VectorIndex
 
 
@@ -99,7 +96,7 @@ class Engine:
                         alive.append((thread, old))
                     else:
                         old.close()
-                self._connections = alive + [(threading.current_thread(), cat)]
+                self._connections = [*alive, (threading.current_thread(), cat)]
         return cat
 
     def close(self) -> None:
@@ -112,7 +109,7 @@ class Engine:
                     pass
             self._connections.clear()
 
-    def __enter__(self) -> "Engine":
+    def __enter__(self) -> Engine:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -146,7 +143,7 @@ class Engine:
               cancel: threading.Event | None = None) -> IndexReport:
         report = IndexReport()
         for event in self.index_iter(paths, cancel):
-            report = event.report
+            report = event.report or report
             if progress is not None:
                 progress(event)
         return report
@@ -274,5 +271,13 @@ def _folder_arg(path: str) -> str:
     return full.rstrip("/") or "/"
 
 
-__all__ = ["Captioned", "CaptionProgress", "Engine", "FolderInfo", "IndexProgress", "IndexReport", "SearchResult",
-           "Status"]
+__all__ = [
+    "CaptionProgress",
+    "Captioned",
+    "Engine",
+    "FolderInfo",
+    "IndexProgress",
+    "IndexReport",
+    "SearchResult",
+    "Status",
+]

@@ -23,7 +23,7 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 try:  # optional HEIC/HEIF support
-    import pillow_heif  # type: ignore[import-not-found]
+    import pillow_heif
 
     pillow_heif.register_heif_opener()
     HEIF_SUPPORTED = True
@@ -69,7 +69,8 @@ def fingerprint(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=16).digest()
 
 
-def decode(data: bytes, *, draft_size: int | None = None, max_pixels: int = 120_000_000) -> tuple[Image.Image, int, int]:
+def decode(data: bytes, *, draft_size: int | None = None,
+           max_pixels: int = 120_000_000) -> tuple[Image.Image, int, int]:
     """Decode to RGB with EXIF orientation; JPEGs at the smallest scale >= draft_size."""
     try:
         img = Image.open(io.BytesIO(data))
@@ -79,8 +80,8 @@ def decode(data: bytes, *, draft_size: int | None = None, max_pixels: int = 120_
         if draft_size and img.format == "JPEG":
             img.draft("RGB", (draft_size, draft_size))
         img.load()
-        img = ImageOps.exif_transpose(img) or img
-        return to_rgb(img), width, height
+        upright: Image.Image = ImageOps.exif_transpose(img) or img
+        return to_rgb(upright), width, height
     except ImageUnreadable:
         raise
     except Image.DecompressionBombError:
@@ -110,7 +111,7 @@ def to_rgb(img: Image.Image) -> Image.Image:
         lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
         scaled = (arr - lo) / (hi - lo or 1.0) * 255.0
         return Image.fromarray(np.nan_to_num(scaled).astype(np.uint8), "L").convert("RGB")
-    if mode == "P" and "transparency" in img.info or mode in ("PA", "LA", "La", "RGBA", "RGBa"):
+    if (mode == "P" and "transparency" in img.info) or mode in ("PA", "LA", "La", "RGBA", "RGBa"):
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
@@ -135,7 +136,7 @@ class Preprocess:
     resample: int = Image.Resampling.BICUBIC
 
     @classmethod
-    def from_image_processor(cls, proc: object) -> "Preprocess":
+    def from_image_processor(cls, proc: object) -> Preprocess:
         size = getattr(proc, "size", None) or {}
         crop = getattr(proc, "crop_size", None) or {}
         edge = size.get("shortest_edge") or size.get("height") or 224
@@ -144,8 +145,8 @@ class Preprocess:
             shortest_edge=int(edge),
             crop_height=int(crop.get("height", edge)),
             crop_width=int(crop.get("width", edge)),
-            mean=tuple(getattr(proc, "image_mean", None) or OPENAI_MEAN),  # type: ignore[arg-type]
-            std=tuple(getattr(proc, "image_std", None) or OPENAI_STD),  # type: ignore[arg-type]
+            mean=tuple(getattr(proc, "image_mean", None) or OPENAI_MEAN),
+            std=tuple(getattr(proc, "image_std", None) or OPENAI_STD),
             resample=int(resample) if resample is not None else Image.Resampling.BICUBIC,
         )
 
@@ -164,6 +165,6 @@ class Preprocess:
         left = (size[0] - self.crop_width) // 2
         top = (size[1] - self.crop_height) // 2
         img = img.crop((left, top, left + self.crop_width, top + self.crop_height))
-        arr = np.asarray(img, dtype=np.float32) * (1.0 / 255.0)
-        arr = (arr - np.asarray(self.mean, dtype=np.float32)) / np.asarray(self.std, dtype=np.float32)
+        scaled = np.asarray(img, dtype=np.float32) * np.float32(1.0 / 255.0)
+        arr = (scaled - np.asarray(self.mean, dtype=np.float32)) / np.asarray(self.std, dtype=np.float32)
         return np.ascontiguousarray(arr.transpose(2, 0, 1))

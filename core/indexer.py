@@ -8,20 +8,20 @@ resumes; an unchanged file costs a stat and one dict lookup.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 
 from .catalog import Catalog, ImageRow
-from .errors import ImageUnreadable
 from .images import Preprocess, decode, fingerprint, read_bytes
-from .inference import lower_thread_priority
+from .pipeline import DecodeBackend, decoded
+from .progress import Meter, Progress
 from .scan import FileStat, is_image_name, walk
 from .vectors import as_blob
 
@@ -47,15 +47,7 @@ class IndexReport:
         }
 
 
-@dataclass(frozen=True)
-class IndexProgress:
-    phase: str  # "scanning" | "embedding" | "done"
-    folder: str
-    done: int
-    total: int
-    rate: float  # images embedded per second
-    eta: float | None  # seconds left, when known
-    report: IndexReport
+IndexProgress = Progress[IndexReport]  # phase "scanning" | "embedding" | "done"; report: the run so far
 
 
 @dataclass
@@ -79,9 +71,9 @@ class _Result:
 
 
 class IndexRun:
-    def __init__(self, catalog: Catalog, model: str, encode: Callable[[np.ndarray], "Future[np.ndarray]"],
+    def __init__(self, catalog: Catalog, model: str, encode: Callable[[np.ndarray], Future[np.ndarray]],
                  preprocess: Callable[[], Preprocess], *, batch_size: int, workers: int, max_pixels: int,
-                 include_hidden: bool, exclude_dirs: tuple[str, ...]) -> None:
+                 include_hidden: bool, exclude_dirs: tuple[str, ...], backend: DecodeBackend | None = None) -> None:
         self.catalog = catalog
         self.model = model
         self._encode = encode
@@ -93,6 +85,7 @@ class IndexRun:
         self.max_pixels = max_pixels
         self.include_hidden = include_hidden
         self.exclude_dirs = exclude_dirs
+        self.backend = backend
         self._missing: dict[bytes, list[tuple[ImageRow, bool]]] = {}
         self._missing_lock = threading.Lock()
 
@@ -102,7 +95,7 @@ class IndexRun:
         items: list[_Item] = []
         gone: dict[int, tuple[ImageRow, bool]] = {}
         for root in roots:
-            yield IndexProgress("scanning", root, 0, 0, 0.0, None, report)
+            yield Progress("scanning", 0, 0, folder=root, report=report)
             items += self._classify(root, report, gone)
             if cancel.is_set():
                 break
@@ -123,7 +116,8 @@ class IndexRun:
         report.cancelled = cancel.is_set()
         report.seconds = time.monotonic() - started
         report.skipped.sort()
-        yield IndexProgress("done", roots[-1] if roots else "", report.embedded, report.embedded, 0.0, 0.0, report)
+        yield Progress("done", report.embedded, report.embedded, eta=0.0, folder=roots[-1] if roots else "",
+                       report=report)
 
     # classification ---------------------------------------------------------
     def _classify(self, root: str, report: IndexReport, gone: dict[int, tuple[ImageRow, bool]]) -> list[_Item]:
@@ -170,71 +164,43 @@ class IndexRun:
     # the pipeline -----------------------------------------------------------------
     def _process(self, items: list[_Item], report: IndexReport, cancel: threading.Event,
                  folder: str) -> Iterator[IndexProgress]:
-        total = len(items)
-        embed_started = time.monotonic()
+        """Decoded files in order; embed batches go to the inference thread, one batch kept in flight."""
+        meter = Meter(len(items))
         writes: list[_Result] = []
         batch: list[_Result] = []
         inflight: deque[tuple[Future[np.ndarray], list[_Result]]] = deque()
-        pending: deque[Future[_Result]] = deque()
-        todo = iter(items)
-        window = max(2 * self.batch_size, 2 * self.workers)
-
-        def progress(done: int) -> IndexProgress:
-            elapsed = time.monotonic() - embed_started
-            rate = report.embedded / elapsed if elapsed > 0 else 0.0
-            left = total - done
-            eta = left / rate if rate > 0 else None
-            return IndexProgress("embedding", folder, done, total, rate, eta, report)
-
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="clipgit-decode",
-                                initializer=lower_thread_priority) as pool:
-            def fill() -> None:
-                while len(pending) < window and not cancel.is_set():
-                    nxt = next(todo, None)
-                    if nxt is None:
-                        return
-                    pending.append(pool.submit(self._prepare, nxt))
-
-            fill()
-            if total:
-                yield progress(0)
-            try:
-                yield from self._drain(pending, fill, batch, inflight, writes, cancel, report, progress)
-            finally:
-                for f in pending:
-                    f.cancel()
-
-    def _drain(self, pending: deque[Future[_Result]], fill: Callable[[], None], batch: list[_Result],
-               inflight: deque[tuple[Future[np.ndarray], list[_Result]]], writes: list[_Result],
-               cancel: threading.Event, report: IndexReport,
-               progress: Callable[[int], IndexProgress]) -> Iterator[IndexProgress]:
         done = 0
-        while pending or batch or inflight or writes:
-            if cancel.is_set() and (pending or batch):
-                for f in pending:  # what is not embedded yet is redone by the next run
-                    f.cancel()
-                pending.clear()
-                batch.clear()
-            if pending:
-                result = pending.popleft().result()
-                fill()
-                (batch if result.kind == "embed" else writes).append(result)
-            if batch and (len(batch) >= self.batch_size or not pending):
-                pixels = np.stack([r.pixels for r in batch])  # type: ignore[misc]
-                inflight.append((self._encode(pixels), list(batch)))
-                batch.clear()
-            while inflight and (len(inflight) > 1 or inflight[0][0].done() or not pending):
-                future, done_batch = inflight.popleft()
-                vectors = future.result()
-                done += len(done_batch) + len(writes)
-                self._commit(done_batch, vectors, writes, report)
-                writes.clear()
-                yield progress(done)
-            if len(writes) >= 256 or (writes and not pending and not batch and not inflight):
-                done += len(writes)
-                self._commit([], None, writes, report)
-                writes.clear()
-                yield progress(done)
+
+        def commit(embedded: list[_Result], vectors: np.ndarray | None) -> IndexProgress:
+            nonlocal done
+            done += len(embedded) + len(writes)
+            self._commit(embedded, vectors, writes, report)
+            writes.clear()
+            return meter.at("embedding", done, counted=report.embedded, folder=folder, report=report)
+
+        if items:
+            yield meter.at("embedding", 0, folder=folder, report=report)
+        window = max(2 * self.batch_size, 2 * self.workers)
+        # on cancel the stream stops: what is decoded but not embedded is redone by the next run
+        for one in decoded(items, self._prepare, workers=self.workers, window=window, cancel=cancel,
+                           backend=self.backend):
+            result = one.value if one.value is not None else _Result("skip", one.item, reason=one.error or "")
+            (batch if result.kind == "embed" else writes).append(result)
+            if len(batch) >= self.batch_size:
+                inflight.append((self._encode(np.stack([r.pixels for r in batch if r.pixels is not None])), batch))
+                batch = []
+            while inflight and (len(inflight) > 1 or inflight[0][0].done()):
+                future, embedded = inflight.popleft()
+                yield commit(embedded, future.result())
+            if len(writes) >= 256:
+                yield commit([], None)
+        if batch and not cancel.is_set():
+            inflight.append((self._encode(np.stack([r.pixels for r in batch if r.pixels is not None])), batch))
+        while inflight:
+            future, embedded = inflight.popleft()
+            yield commit(embedded, future.result())
+        if writes:
+            yield commit([], None)
 
     def _get_preprocess(self) -> Preprocess:
         with self._pp_lock:
@@ -244,25 +210,21 @@ class IndexRun:
 
     def _prepare(self, item: _Item) -> _Result:
         """Runs in the decode pool: read once, fingerprint, decode only if needed."""
-        path = item.stat.path
-        try:
-            data = read_bytes(path)
-            fp = fingerprint(data)
-            row = item.row
-            if row is not None and row.fingerprint == fp and row.error is None and item.embedded:
-                return _Result("touch", item, fp)
-            moved_from = None
-            if row is None or row.fingerprint != fp:
-                moved_from = self._claim_move(fp)
-            if moved_from is not None and moved_from[1]:
-                return _Result("move", item, fp, moved_from=moved_from[0])
-            preprocess = self._get_preprocess()
-            image, width, height = decode(data, draft_size=preprocess.draft_size, max_pixels=self.max_pixels)
-            pixels = preprocess(image)
-            return _Result("embed", item, fp, width, height, pixels,
-                           moved_from=moved_from[0] if moved_from else None)
-        except ImageUnreadable as exc:
-            return _Result("skip", item, reason=str(exc))
+        data = read_bytes(item.stat.path)  # ImageUnreadable: the pipeline hands back the reason
+        fp = fingerprint(data)
+        row = item.row
+        if row is not None and row.fingerprint == fp and row.error is None and item.embedded:
+            return _Result("touch", item, fp)
+        moved_from = None
+        if row is None or row.fingerprint != fp:
+            moved_from = self._claim_move(fp)
+        if moved_from is not None and moved_from[1]:
+            return _Result("move", item, fp, moved_from=moved_from[0])
+        preprocess = self._get_preprocess()
+        image, width, height = decode(data, draft_size=preprocess.draft_size, max_pixels=self.max_pixels)
+        pixels = preprocess(image)
+        return _Result("embed", item, fp, width, height, pixels,
+                       moved_from=moved_from[0] if moved_from else None)
 
     def _claim_move(self, fp: bytes) -> tuple[ImageRow, bool] | None:
         with self._missing_lock:
@@ -309,6 +271,3 @@ class IndexRun:
                 else:
                     report.changed += 1
 
-
-def default_workers() -> int:
-    return max(1, os.cpu_count() or 1)

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import itertools
 import os
-import sys
 import queue
+import sys
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, Callable
+from typing import Any, TypeVar
+
+R = TypeVar("R")
 
 INTERACTIVE = 0
 BATCH = 10
@@ -48,8 +51,8 @@ class InferenceThread:
         self._lock = threading.Lock()
         self._closed = False
 
-    def submit(self, fn: Callable[..., Any], *args: Any, priority: int = BATCH) -> Future[Any]:
-        future: Future[Any] = Future()
+    def submit(self, fn: Callable[..., R], *args: Any, priority: int = BATCH) -> Future[R]:
+        future: Future[R] = Future()
         with self._lock:
             if self._closed:
                 future.set_exception(RuntimeError("the inference thread is closed"))
@@ -60,7 +63,7 @@ class InferenceThread:
             self._queue.put((priority, next(self._counter), future, (fn, args)))
         return future
 
-    def call(self, fn: Callable[..., Any], *args: Any, priority: int = INTERACTIVE) -> Any:
+    def call(self, fn: Callable[..., R], *args: Any, priority: int = INTERACTIVE) -> R:
         """Run on the inference thread and wait; exceptions come back to the caller."""
         if threading.current_thread() is self._thread:
             return fn(*args)

@@ -8,8 +8,8 @@ then finds the work done.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 MIGRATIONS: list[str] = [
     # 1: folders, images, embeddings, and a log of removed embeddings so an

@@ -8,16 +8,16 @@ goes to the inference thread at interactive priority.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
+from .caption_ranking import MODES, fts_query, fuse
 from .catalog import Catalog, ImageRow
 from .clip import ClipEncoder
 from .config import Settings
 from .errors import QueryError
-from .hybrid import MODES, fts_query, fuse
 from .images import load as load_image
 from .inference import INTERACTIVE, InferenceThread
 from .query import Term, parse
@@ -108,7 +108,8 @@ class Searcher:
                 return from_blob(stored)
         preprocess = self.infer.call(self.clip.load)
         loaded = load_image(path, draft_size=preprocess.draft_size, max_pixels=self.settings.max_image_pixels)
-        return self.infer.call(self.clip.encode_pixels, preprocess(loaded.image)[None], priority=INTERACTIVE)[0]
+        vectors = self.infer.call(self.clip.encode_pixels, preprocess(loaded.image)[None], priority=INTERACTIVE)
+        return np.asarray(vectors[0])
 
     def _ranked(self, vector: np.ndarray, top: int, folder: str | None, exclude: set[int]) -> list[tuple[int, float]]:
         """(id, exact cosine) best first: fp16 finds the candidates, float32 from the catalog orders them."""

@@ -17,7 +17,6 @@ import os
 import threading
 from pathlib import Path
 
-
 import numpy as np
 
 from .catalog import Catalog
@@ -42,10 +41,6 @@ class VectorIndex:
         self._delta = 0
         self._loaded = False
 
-    def __len__(self) -> int:
-        with self._lock:
-            return int(self._alive[: self._n].sum())
-
     # loading -------------------------------------------------------------
     def refresh(self, catalog: Catalog) -> None:
         """Bring the matrix up to date with the catalog (cheap when nothing changed)."""
@@ -66,7 +61,7 @@ class VectorIndex:
     def _append(self, catalog: Catalog) -> None:
         rows = catalog.embeddings_after(self.model, self._last_seq)
         while True:
-            chunk = rows.fetchmany(20_000) if hasattr(rows, "fetchmany") else list(rows)
+            chunk = rows.fetchmany(20_000)
             if not chunk:
                 return
             dim = len(chunk[0][2]) // 4

@@ -8,26 +8,24 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 
 async def main() -> None:
     from textual_image.widget import HalfcellImage
 
-    import tui.preview
-    from core.config import Settings
-    from core.random_models import build_clip, build_git
-    from tests.conftest import make_photos
-    from tui.demo import demo_settings, ensure_gallery
+    import clipgit.tui.preview
+    from clipgit.core.config import Settings
+    from clipgit.core.lab.photos import make_photos
+    from clipgit.core.lab.random_models import build_clip, build_git
+    from clipgit.tui.demo import demo_settings, ensure_gallery
 
-    tui.preview.ImageWidget = HalfcellImage  # colour half-blocks, as in tmux
+    clipgit.tui.preview.ImageWidget = HalfcellImage  # colour half-blocks, as in tmux
     work = Path(tempfile.mkdtemp(prefix="clipgit-shot-"))
     pics = Path("/tmp/Pictures/holiday-2025")
     make_photos(pics, 24, size=(400, 300), ext="jpg")
@@ -44,9 +42,9 @@ async def main() -> None:
 async def shoot(settings: Any, folder: Path, query: str, *, wait_for: int, keys: tuple[str, ...], settle: float,
                 filename: str) -> None:
     """Index FOLDER, type QUERY, wait for results and for the preview and caption (SETTLE s), save the SVG."""
-    from core.engine import Engine
-    from tui.app import ClipGitApp
-    from tui.panes.search import SearchPane
+    from clipgit.core.engine import Engine
+    from clipgit.tui.app import ClipGitApp
+    from clipgit.tui.panes.search import SearchPane
 
     with Engine(settings) as engine:
         engine.index([str(folder)])

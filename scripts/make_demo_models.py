@@ -1,171 +1,16 @@
-"""The recipe for the offline demo models: a small CLIP and a small GIT trained on generated shapes.
+"""Train the offline demo models (the recipe lives in clipgit.core.lab.demo_recipe).
 
     python scripts/make_demo_models.py [--out core/demo_models] [--images 12000] [--epochs 40]
-
-It draws a training set from core.shapes (seeds 1 and 2; three quarters at
-the models' 64 px, a quarter at 160 px), builds small random models (3
-layers, 128 wide, 64 px, patches of 8), trains CLIP with clipgit's own
-`train` (core.train: 40 epochs, batch 128, peak learning rate 1e-3, fp32),
-starts GIT's image encoder from that CLIP's vision tower (as GIT itself was
-built) and trains GIT's text side with the encoder frozen (12 epochs, batch
-32), saves both in fp16 (under 4 MB), and measures them with `eval` on fresh
-pictures (seeds 777 and 778). 23 minutes on 2 CPU cores.
-
-What made the difference (measured):
-- a repeated caption counts as a match in the contrastive loss, instead of
-  keeping repeats out of batches (a batch could hold "a red circle" once, so
-  single shapes trickled through in tiny batches), and the warm-up + cosine
-  learning rate: before them 100 epochs on 4,000 pictures reached a class
-  precision@1 of 0.84 on single shapes and 0.20 on two; now 1.00 and 0.82;
-- GIT: from scratch it named colours well and shapes badly (38% of single
-  captions exact); with the CLIP tower trained along, 65-68%; frozen, 94%;
-- fp32: bf16 autocast halved how fast these small models learned.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import sys
-import tempfile
-import threading
-import time
 from pathlib import Path
-from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-IMAGE = 64
-
-
-def build_small(work: Path) -> tuple[Path, Path]:
-    import torch
-    from transformers import (BertTokenizer, CLIPConfig, CLIPModel, CLIPProcessor, CLIPTokenizer, GitConfig,
-                              GitForCausalLM, GitProcessor)
-    from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
-
-    from core.random_models import _save, write_bert_vocab, write_clip_tokenizer_files
-
-    torch.manual_seed(0)
-    tok = work / "clip-tok"
-    vocab_size, bos, eos = write_clip_tokenizer_files(tok)
-    vision = dict(hidden_size=128, intermediate_size=256, num_hidden_layers=3, num_attention_heads=4,
-                  image_size=IMAGE, patch_size=8)
-    text = dict(vocab_size=vocab_size, hidden_size=128, intermediate_size=256, num_hidden_layers=3,
-                num_attention_heads=4, max_position_embeddings=77, bos_token_id=bos, eos_token_id=eos,
-                pad_token_id=eos)
-    clip = CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=128))
-    images = CLIPImageProcessorPil(size={"shortest_edge": IMAGE}, crop_size={"height": IMAGE, "width": IMAGE})
-    processor = CLIPProcessor(image_processor=images, tokenizer=CLIPTokenizer.from_pretrained(tok, model_max_length=77))
-    clip_dir = _save(work / "clip-base", clip, processor, tok)
-
-    tok = work / "git-tok"
-    vocab = write_bert_vocab(tok)
-    cls_id, sep_id, pad_id = vocab.index("[CLS]"), vocab.index("[SEP]"), vocab.index("[PAD]")
-    git = GitForCausalLM(GitConfig(vision_config=vision, vocab_size=len(vocab), hidden_size=128, num_hidden_layers=3,
-                                   num_attention_heads=4, intermediate_size=256, max_position_embeddings=64,
-                                   bos_token_id=cls_id, eos_token_id=sep_id, pad_token_id=pad_id))
-    for key, value in (("bos_token_id", cls_id), ("eos_token_id", sep_id), ("pad_token_id", pad_id)):
-        setattr(git.generation_config, key, value)
-    processor = GitProcessor(image_processor=images, tokenizer=BertTokenizer.from_pretrained(tok))
-    git_dir = _save(work / "git-base", git, processor, tok)
-    return clip_dir, git_dir
-
-
-def make_training_set(folder: Path, count: int) -> None:
-    """Three quarters drawn at the model's size, a quarter larger (the app's gallery is larger and gets shrunk)."""
-    import json
-
-    from core.shapes import make_gallery
-
-    lines = []
-    for name, n, seed, side in (("a", count - count // 4, 1, IMAGE), ("b", count // 4, 2, 160)):
-        for path, caption in make_gallery(folder / name, n, seed=seed, size=(side, side), two_shape_fraction=0.5):
-            lines.append(json.dumps({"image": f"{name}/{path.name}", "caption": caption}))
-        (folder / name / "captions.jsonl").unlink()
-    (folder / "captions.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
-def measure(clip_dir: Path, git_dir: Path, work: Path) -> dict[str, dict[str, float]]:
-    """The demo's quality figures on fresh pictures (seeds never used in training)."""
-    from core.config import Settings
-    from core.engine import Engine
-    from core.shapes import make_gallery
-
-    figures = {}
-    for name, seed, two in (("single", 777, 0.0), ("two", 778, 1.0)):
-        make_gallery(work / f"fresh-{name}", 400, seed=seed, size=(IMAGE, IMAGE), two_shape_fraction=two)
-        settings = Settings(data_dir=work / "eval-data", clip_model=str(clip_dir), caption_model=str(git_dir),
-                            device="cpu", precision="fp32")
-        with Engine(settings) as engine:
-            report = [e for e in engine.evaluate_iter(str(work / f"fresh-{name}"))][-1].report
-        assert report is not None and report.captioning is not None
-        figures[name] = {"class_P@1": report.text_to_image["class_P@1"], "R@1": report.text_to_image["R@1"],
-                         "exact captions": report.captioning["exact"], "BLEU-4": report.captioning["BLEU-4"]}
-    return figures
-
-
-def seed_git_vision(git_dir: Path, clip_dir: Path) -> None:
-    """Start GIT's image encoder from the trained CLIP's vision tower, as GIT itself was built.
-
-    Trained from scratch by the language-model loss alone, the small GIT named
-    colours well but shapes badly (38% of single-shape captions exact after
-    15 epochs); the contrastively trained tower already tells shapes apart.
-    """
-    import torch
-    from transformers import AutoModelForCausalLM, CLIPModel
-
-    clip = CLIPModel.from_pretrained(clip_dir, dtype=torch.float32)
-    git = AutoModelForCausalLM.from_pretrained(git_dir, dtype=torch.float32)
-    git.git.image_encoder.vision_model.load_state_dict(clip.vision_model.state_dict())
-    git.save_pretrained(git_dir, safe_serialization=True)
-
-
-def make(out: Path, *, images: int, epochs: int, git_epochs: int, batch_size: int, git_batch_size: int,
-         lr: float, log: Any = print, reuse_clip: Path | None = None) -> dict[str, Any]:
-    """Train both demo models from scratch into OUT; their figures on fresh pictures and the wall time."""
-    import torch
-    from transformers import AutoModelForCausalLM, CLIPModel
-
-    from core.dataset import load_dataset
-    from core.train import train_iter
-
-    work = Path(tempfile.mkdtemp(prefix="clipgit-demo-"))
-    started = time.monotonic()
-    make_training_set(work / "data", images)
-    clip_dir, git_dir = build_small(work)
-    data = load_dataset(str(work / "data"))
-    log(f"{len(data.images)} pictures drawn ({time.monotonic() - started:.0f} s)")
-    if reuse_clip is not None:
-        shutil.copytree(reuse_clip, work / "trained" / "clip")
-    # fp32: bf16 autocast halved how fast these small models learned (measured), for no speed gain
-    for train_clip, n in ((True, epochs), (False, git_epochs)):
-        if train_clip and reuse_clip is not None:
-            continue
-        if not train_clip:
-            seed_git_vision(git_dir, work / "trained" / "clip")
-        for ev in train_iter(data, work / "trained", base_clip=str(clip_dir),
-                             base_git=None if train_clip else str(git_dir), epochs=n,
-                             batch_size=batch_size if train_clip else git_batch_size,
-                             lr=lr, val_fraction=0.05, device="cpu", precision="fp32", resume=False,
-                             cancel=threading.Event(), train_clip=train_clip, freeze_image_encoder=True):
-            if ev.val is not None:
-                log(f"{ev.model} epoch {ev.epoch}: val {ev.val:.3f} best {ev.best:.3f} "
-                    f"({time.monotonic() - started:.0f} s)")
-    for name, cls in (("clip", CLIPModel), ("git", AutoModelForCausalLM)):
-        target = out / name
-        shutil.rmtree(target, ignore_errors=True)
-        shutil.copytree(work / "trained" / name, target)
-        model = cls.from_pretrained(target, dtype=torch.float32)
-        model.to(torch.float16).save_pretrained(target, safe_serialization=True)  # half the bytes
-    seconds = time.monotonic() - started
-    log(f"saved {out} in {seconds:.0f} s")
-    figures = measure(out / "clip", out / "git", work)
-    shutil.rmtree(work, ignore_errors=True)
-    return {"seconds": seconds, "figures": figures}
 
 
 def main() -> None:
@@ -179,6 +24,8 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--reuse-clip", metavar="DIR", help="a demo CLIP trained before: train only GIT")
     args = ap.parse_args()
+    from clipgit.core.lab.demo_recipe import make
+
     result = make(Path(args.out), images=args.images, epochs=args.epochs, git_epochs=args.git_epochs,
                   batch_size=args.batch_size, git_batch_size=args.git_batch_size, lr=args.lr,
                   log=lambda line: print(line, flush=True),

@@ -12,16 +12,15 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
-import numpy as np
 import pytest
-from PIL import Image
 
-from core.config import Settings
-from core.engine import Engine
-from core.random_models import build_clip, build_git
+from clipgit.core.config import Settings
+from clipgit.core.engine import Engine
+from clipgit.core.lab.photos import make_photos, photo  # noqa: F401  (tests import them from here)
+from clipgit.core.lab.random_models import build_clip, build_git
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,32 +54,6 @@ def settings(tmp_path: Path, tiny_clip: Path, tiny_git: Path) -> Settings:
 def engine(settings: Settings) -> Iterator[Engine]:
     with Engine(settings) as eng:
         yield eng
-
-
-def photo(seed: int, size: tuple[int, int] = (96, 72)) -> Image.Image:
-    """A smooth, photo-like picture (low-frequency colour field plus shapes and grain)."""
-    rng = np.random.default_rng(seed)
-    w, h = size
-    small = Image.fromarray((rng.random((6, 8, 3)) * 255).astype(np.uint8)).resize((w, h), Image.Resampling.BICUBIC)
-    arr = np.asarray(small, dtype=np.float32)
-    yy, xx = np.mgrid[0:h, 0:w]
-    for _ in range(3):
-        cx, cy, r = rng.random() * w, rng.random() * h, (0.1 + rng.random() * 0.2) * min(w, h)
-        mask = (xx - cx) ** 2 + (yy - cy) ** 2 < r * r
-        arr[mask] = rng.random(3) * 255
-    arr += rng.normal(0, 4, arr.shape)
-    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
-
-
-def make_photos(folder: Path, count: int, *, start: int = 0, ext: str = "png",
-                size: tuple[int, int] = (96, 72)) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i in range(start, start + count):
-        p = folder / f"img_{i:04d}.{ext}"
-        photo(i, size).save(p)
-        paths.append(p)
-    return paths
 
 
 def cli_path() -> str:

@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
-
 
 from textual.widgets import Input, Static
 
-from core.engine import Engine
-from core.config import Settings
+from clipgit.core.config import Settings
+from clipgit.core.engine import Engine
+from clipgit.tui.app import ClipGitApp
+from clipgit.tui.panes.detail import DetailPane
+from clipgit.tui.panes.library import FolderItem, LibraryPane
+from clipgit.tui.panes.results_list import ResultsList
+from clipgit.tui.panes.search import SearchPane, Thumb, Tile
+from clipgit.tui.screens.dialogs import AddFolderScreen, SkippedScreen
+from clipgit.tui.screens.help import HelpScreen
 from tests.conftest import make_photos, photo
-from tui.app import ClipGitApp
-from tui.panes.detail import DetailPane
-from tui.panes.library import FolderItem, LibraryPane
-from tui.panes.results_list import ResultsList
-from tui.panes.search import SearchPane, Thumb, Tile
-from tui.screens.dialogs import AddFolderScreen, SkippedScreen
-from tui.screens.help import HelpScreen
 
 
 async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
@@ -35,7 +35,7 @@ def plain(widget: Static) -> str:
     """What a Static shows, as plain text (tables included)."""
     from rich.console import Console
 
-    console = Console(width=200, record=True, file=open(os.devnull, "w"))
+    console = Console(width=200, record=True, file=io.StringIO())
     console.print(widget.content)
     return console.export_text()
 
@@ -43,7 +43,7 @@ def plain(widget: Static) -> str:
 def plain_prompt(renderable: object) -> str:
     from rich.console import Console
 
-    console = Console(width=200, record=True, file=open(os.devnull, "w"))
+    console = Console(width=200, record=True, file=io.StringIO())
     console.print(renderable)
     return console.export_text()
 
@@ -181,7 +181,7 @@ async def test_quitting_during_indexing_stops_cleanly_and_the_next_run_resumes(s
     with Engine(settings.with_(batch_size=4)) as engine:
         app = ClipGitApp(engine, [str(tmp_path / "pics")], show_images=False)
         async with app.run_test(size=(140, 45)) as pilot:
-            await wait_for(pilot, lambda: 0 < engine.status().images, timeout=60)
+            await wait_for(pilot, lambda: engine.status().images > 0, timeout=60)
             await pilot.press("tab", "q")
         done_first = engine.status().images
     with Engine(settings) as engine:
@@ -191,11 +191,11 @@ async def test_quitting_during_indexing_stops_cleanly_and_the_next_run_resumes(s
 
 
 def test_folder_items_show_progress_rate_and_time_left() -> None:
-    from core.engine import FolderInfo
-    from core.indexer import IndexProgress, IndexReport
+    from clipgit.core.engine import FolderInfo
+    from clipgit.core.indexer import IndexProgress, IndexReport
 
     item = FolderItem(FolderInfo(1, "/p", 10, 2, None, True))
-    item.progress = IndexProgress("embedding", "/p", 50, 200, 12.5, 12.0, IndexReport())
+    item.progress = IndexProgress("embedding", 50, 200, 12.5, 12.0, folder="/p", report=IndexReport())
     text = item._text().plain
     assert "50/200" in text and "12.5 img/s" in text and "0:12 left" in text
 

@@ -13,11 +13,11 @@ import torch
 from PIL import Image
 from transformers import AutoModelForCausalLM, AutoProcessor
 
-from core.config import Settings
-from core.engine import Engine
-from core.errors import ModelUnavailable, QueryError
-from core.hybrid import fts_query, fuse
-from core.query import parse
+from clipgit.core.caption_ranking import fts_query, fuse
+from clipgit.core.config import Settings
+from clipgit.core.engine import Engine
+from clipgit.core.errors import ModelUnavailable, QueryError
+from clipgit.core.query import parse
 from tests.conftest import cli_env, cli_path, make_photos, photo
 
 
@@ -95,8 +95,9 @@ def test_caption_search_words_prefixes_phrases(engine: Engine, tmp_path: Path) -
     paths = make_photos(tmp_path / "pics", 5)
     engine.index([str(tmp_path / "pics")])
     _set_captions(engine, {paths[0]: "a red bicycle leaning on a wall", paths[1]: "a red car in the snow",
-                           paths[2]: "a bicycle race", paths[3]: "two dogs on a beach", paths[4]: "a bicycle that is red"})
-    names = lambda rs: [Path(r.path).name for r in rs]  # noqa: E731
+                           paths[2]: "a bicycle race", paths[3]: "two dogs on a beach",
+                           paths[4]: "a bicycle that is red"})
+    names = lambda rs: [Path(r.path).name for r in rs]
     both = engine.search("red bicycle", top=10, mode="caption")
     assert set(names(both[:2])) == {paths[0].name, paths[4].name}  # both words beat one word
     assert set(names(both)) == {paths[0].name, paths[1].name, paths[2].name, paths[4].name}
@@ -144,9 +145,9 @@ def test_fts_query_quotes_words_and_keeps_phrases_and_prefixes() -> None:
 
 def test_missing_caption_model_says_how_to_fix_and_embedding_goes_on(settings: Settings, tmp_path: Path) -> None:
     make_photos(tmp_path / "pics", 3)
-    with Engine(settings.with_(caption_model="microsoft/git-base-coco")) as engine:
-        with pytest.raises(ModelUnavailable, match="--caption-model"):
-            engine.caption([str(tmp_path / "pics" / "img_0000.png")])
+    with Engine(settings.with_(caption_model="microsoft/git-base-coco")) as engine, \
+            pytest.raises(ModelUnavailable, match="--caption-model"):
+        engine.caption([str(tmp_path / "pics" / "img_0000.png")])
     env = cli_env(settings)
     env["CLIPGIT_CAPTION_MODEL"] = "microsoft/git-base-coco"
     out = subprocess.run([cli_path(), "index", str(tmp_path / "pics"), "--captions", "--json"], env=env,

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from core.config import Settings
+from clipgit.core.config import Settings
 from tests.conftest import cli_env, cli_path, make_photos, photo
 
 
-def run(settings: Settings, *args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run(settings: Settings, *args: str, env: dict[str, str] | None = None,
+        timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run([cli_path(), *args], capture_output=True, text=True, env=env or cli_env(settings),
                           timeout=timeout)
 
@@ -117,6 +118,7 @@ def test_settings_precedence_flag_over_env_over_file(settings: Settings, tmp_pat
     assert bad.returncode == 2 and "no_such_setting" in bad.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signal_after", [8])
 def test_kill_9_mid_index_loses_only_the_batch_in_flight(settings: Settings, tmp_path: Path, signal_after: int) -> None:
     import sqlite3

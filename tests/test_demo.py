@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from core.config import DEMO_MODELS, Settings
-from core.engine import Engine
-from core.shapes import make_gallery
+from clipgit.core.config import DEMO_MODELS, Settings
+from clipgit.core.engine import Engine
+from clipgit.core.lab.shapes import make_gallery
+from clipgit.tui.app import ClipGitApp
+from clipgit.tui.demo import GALLERY_SEED, PICTURE_SIDE, demo_settings
 from tests.conftest import cli_path
 from tests.test_app import results, wait_for
-from tui.app import ClipGitApp
-from tui.demo import GALLERY_SEED, PICTURE_SIDE, demo_settings
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
 
 
 def demo_engine_settings(data_dir: Path) -> Settings:
@@ -92,6 +92,7 @@ async def test_app_answers_a_red_circle_with_a_red_circle(gallery: Path, tmp_pat
 
 @pytest.mark.skipif(shutil.which("tmux") is None and not os.environ.get("CI"),
                     reason="tmux is not installed (CI installs it)")
+@pytest.mark.e2e
 def test_demo_command_in_a_terminal(tmp_path: Path) -> None:
     """`clipgit-tui demo` as a new user runs it: the gallery appears, is indexed, answers a query."""
     from tests.test_e2e_tmux import _wait_exit, _wait_screen

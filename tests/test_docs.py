@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from tui.keys import KEYS
+from clipgit.tui.keys import KEYS
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from core.config import Settings
-from core.engine import Engine
+from clipgit.core.config import Settings
+from clipgit.core.engine import Engine
 from tests.conftest import cli_env, cli_path, make_photos
 
-pytestmark = pytest.mark.skipif(shutil.which("tmux") is None and not os.environ.get("CI"),
-                                reason="tmux is not installed (CI installs it)")
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(shutil.which("tmux") is None and not os.environ.get("CI"),
+                                reason="tmux is not installed (CI installs it)")]
 
 
 def _capture(session: str) -> str:

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.config import Settings
-from core.dataset import load_dataset
-from core.engine import Engine
-from core.errors import ClipgitError
-from core.evaluate import caption_scores, recall_at_k
+from clipgit.core.config import Settings
+from clipgit.core.engine import Engine
+from clipgit.core.errors import ClipgitError
+from clipgit.core.lab.dataset import load_dataset
+from clipgit.core.lab.evaluate import caption_scores, recall_at_k
 from tests.conftest import cli_env, cli_path, make_photos
 from tests.test_search import _reference
 
@@ -88,7 +88,7 @@ def test_recall_at_k_on_known_vectors() -> None:
 
 
 def test_class_precision_counts_a_hit_when_the_top_image_has_the_caption() -> None:
-    from core.evaluate import class_precision_at_1
+    from clipgit.core.lab.evaluate import class_precision_at_1
 
     images = np.eye(3, dtype=np.float32)
     texts = np.array([[1, 0, 0], [1, 0, 0], [0, 0.2, 1]], dtype=np.float32)

@@ -15,7 +15,7 @@ from PIL import Image
 from transformers import CLIPConfig, CLIPModel
 from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
-from core.images import Preprocess, decode
+from clipgit.core.images import Preprocess, decode
 from tests.conftest import photo
 
 
@@ -31,6 +31,7 @@ def _features(model: CLIPModel, pixels: torch.Tensor) -> np.ndarray:
     return out / np.linalg.norm(out, axis=1, keepdims=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [(4000, 3000), (3000, 4000), (1920, 1080), (640, 480)])
 def test_fast_path_cosine_to_reference(full_model: CLIPModel, tmp_path: Path, size: tuple[int, int]) -> None:
     big = photo(42, (size[0] // 8, size[1] // 8)).resize(size, Image.Resampling.BICUBIC)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.errors import ImageUnreadable
-from core.images import decode, load, read_bytes
+from clipgit.core.errors import ImageUnreadable
+from clipgit.core.images import decode, load, read_bytes
 
 
 def _png(img: Image.Image) -> bytes:

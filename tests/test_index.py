@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from core.engine import Engine
-from core.errors import ClipgitError
+from clipgit.core.engine import Engine
+from clipgit.core.errors import ClipgitError
 from tests.conftest import make_photos, photo
 
 
@@ -27,7 +27,8 @@ def test_first_index_then_rescan_costs_nothing(engine: Engine, tmp_path: Path) -
     assert (first.new, first.unchanged, first.embedded, first.skipped) == (12, 0, 12, [])
     before = _seqs(engine)
     again = engine.index([str(tmp_path / "pics")])
-    assert (again.new, again.changed, again.moved, again.removed, again.unchanged, again.embedded) == (0, 0, 0, 0, 12, 0)
+    counts = (again.new, again.changed, again.moved, again.removed, again.unchanged, again.embedded)
+    assert counts == (0, 0, 0, 0, 12, 0)
     assert _seqs(engine) == before
 
 
@@ -147,7 +148,7 @@ def test_nested_folders_and_forget(engine: Engine, tmp_path: Path) -> None:
 
 
 def test_switching_models_keeps_vectors_apart(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from core.random_models import build_clip
+    from clipgit.core.lab.random_models import build_clip
 
     other = build_clip(tmp_path / "other-clip", seed=1)
     make_photos(tmp_path / "pics", 4)

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import QueryError
-from core.query import Term, parse
+from clipgit.core.errors import QueryError
+from clipgit.core.query import Term, parse
 
 
 def test_plain_text_is_one_term_and_hyphens_stay_inside_words() -> None:

@@ -10,8 +10,8 @@ import torch
 from PIL import Image
 from transformers import CLIPModel, CLIPProcessor
 
-from core.engine import Engine
-from core.errors import QueryError
+from clipgit.core.engine import Engine
+from clipgit.core.errors import QueryError
 from tests.conftest import make_photos
 
 

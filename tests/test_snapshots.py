@@ -6,19 +6,18 @@ images off (thumbnails arrive asynchronously), timings hidden.
 
 from __future__ import annotations
 
-
 import os
 import shutil
 from pathlib import Path
 
 import pytest
 
-from core.config import Settings
-from core.engine import Engine
+from clipgit.core.config import Settings
+from clipgit.core.engine import Engine
+from clipgit.tui.app import ClipGitApp
+from clipgit.tui.panes.detail import DetailPane
+from clipgit.tui.panes.search import SearchPane
 from tests.conftest import make_photos
-from tui.app import ClipGitApp
-from tui.panes.detail import DetailPane
-from tui.panes.search import SearchPane
 
 FIXED = Path("/tmp/clipgit-snapshots")
 SIZE = (130, 36)

@@ -18,23 +18,35 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.css.query import NoMatches
+from textual.reactive import reactive
 from textual.timer import Timer
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Footer, Input
 from textual.worker import Worker, WorkerState
 
-from core.engine import Engine
-from core.errors import ClipgitError
-from core.names import display_name
+from clipgit.core.engine import Engine
+from clipgit.core.errors import ClipgitError
+from clipgit.core.names import display_name
 
+from .captioner import Captioner
 from .format import duration
-from .captions import Captions
 from .library_actions import LibraryActions
-from .messages import (CaptionFailed, CaptionProgressed, CaptionReady, CaptionsFinished, FoldersLoaded,
-                       IndexFinished, IndexProgressed, ModelFailed, ModelReady, SearchDone)
+from .messages import (
+    CaptionRequested,
+    DetailRequested,
+    FoldersLoaded,
+    IndexFinished,
+    IndexProgressed,
+    IndexRequested,
+    ModelFailed,
+    ModelReady,
+    SearchDone,
+    SimilarRequested,
+)
 from .panes.detail import DetailPane
 from .panes.library import LibraryPane
 from .panes.results_list import ResultsList
 from .panes.search import SearchPane
+from .panes.status import StatusLine
 from .screens.help import HelpScreen
 from .thumbs import ThumbnailCache
 
@@ -43,6 +55,8 @@ LIVE_REFRESH_S = 2.0
 
 
 class ClipGitApp(LibraryActions, App[None]):
+    """The router: owns the engine's workers for model, index and search; the status line follows its reactives."""
+
     CSS_PATH = "app.tcss"
     TITLE = "clipgit"
     BINDINGS = [
@@ -52,8 +66,14 @@ class ClipGitApp(LibraryActions, App[None]):
         Binding("slash", "focus_search", "Search"),
         Binding("a", "add_folder", "Add folder"),
         Binding("p", "pause_captions", "Pause captions", show=False),
-        Binding("escape", "back", "Back", show=False),
+        Binding("escape", "go_back", "Back", show=False),
     ]
+
+    model_state: reactive[str] = reactive("loading")  # loading | ready | failed
+    device: reactive[str] = reactive("")
+    images: reactive[int] = reactive(0)
+    index_status: reactive[str] = reactive("")
+    caption_status: reactive[str] = reactive("")
 
     def __init__(self, engine: Engine, paths: list[str] | None = None, *, show_images: bool = True,
                  top: int = 100, show_timings: bool = True) -> None:
@@ -64,32 +84,30 @@ class ClipGitApp(LibraryActions, App[None]):
         self.show_images = show_images
         self.top = top
         self.thumbs = ThumbnailCache(self.call_later, self.call_from_thread)
-        self.model_state = "loading"  # loading | ready | failed
-        self.model_error = ""
         self.pending_query: str | None = None
         self.current_query = ""
         self.similar_to: str | None = None
         self.last_search = 0.0
-        self.images = 0
-        self.index_state = ""
         self._debounce: Timer | None = None
         self._index_queue: list[str] = []
         self._indexing = False
         self._cancel = threading.Event()
-        self.captions = Captions(self)
+        self.captions = Captioner(engine)
 
     # layout ------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
             yield LibraryPane(id="library")
-            yield SearchPane(self.show_images, id="search")
-            yield DetailPane(self.show_images, id="detail")
-        yield Static("", id="status")
+            yield SearchPane(self.thumbs, self.show_images, id="search")
+            yield DetailPane(self.thumbs, self.show_images, id="detail")
+        yield self.captions
+        yield StatusLine(id="status").data_bind(
+            ClipGitApp.model_state, ClipGitApp.device, ClipGitApp.images, ClipGitApp.index_status,
+            ClipGitApp.caption_status, model=self._model_label())
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#query", Input).focus()
-        self._update_status()
         self._load_model()
         self._load_folders()
         if self.initial_paths:
@@ -103,14 +121,14 @@ class ClipGitApp(LibraryActions, App[None]):
         except ClipgitError as exc:
             self.post_message(ModelFailed(str(exc)))
             return
-        self.post_message(ModelReady(self.engine.clip.device, self.engine.clip.precision))
+        self.post_message(ModelReady())
 
     def on_model_ready(self, message: ModelReady) -> None:
         # torch and transformers bring millions of long-lived objects; a full garbage collection
         # walking them stalled key echo by ~200 ms. Freezing moves them out of the collector's way.
         gc.freeze()
+        self.device = f"{self.engine.clip.device} {self.engine.clip.precision}"
         self.model_state = "ready"
-        self._update_status()
         if not self._indexing:
             self.captions.start_background()
         if self.pending_query is not None:
@@ -119,8 +137,6 @@ class ClipGitApp(LibraryActions, App[None]):
 
     def on_model_failed(self, message: ModelFailed) -> None:
         self.model_state = "failed"
-        self.model_error = message.error
-        self._update_status()
         self.notify(message.error, title="Model unavailable", severity="error", timeout=30)
         if self.pending_query is not None:
             self.pending_query = None
@@ -137,7 +153,6 @@ class ClipGitApp(LibraryActions, App[None]):
         library = self.query_one(LibraryPane)
         await library.set_folders(message.folders)
         library.mark_queued(self._index_queue)
-        self._update_status()
 
     def start_index(self, paths: list[str]) -> None:
         for path in paths:
@@ -150,8 +165,7 @@ class ClipGitApp(LibraryActions, App[None]):
     def _next_index(self) -> None:
         if not self._index_queue or self._cancel.is_set():
             self._indexing = False
-            self.index_state = ""
-            self._update_status()
+            self.index_status = ""
             if self.model_state == "ready" and not self._cancel.is_set():
                 self.captions.start_background()  # captions follow embeddings
             return
@@ -167,7 +181,7 @@ class ClipGitApp(LibraryActions, App[None]):
             report = event.report
             self.post_message(IndexProgressed(event))
         if report is not None:
-            self.post_message(IndexFinished(report, paths))
+            self.post_message(IndexFinished(report))
 
     def on_index_progressed(self, message: IndexProgressed) -> None:
         event = message.event
@@ -176,9 +190,8 @@ class ClipGitApp(LibraryActions, App[None]):
             self._load_folders()
         library.show_progress(event)
         if event.phase == "embedding" and event.total:
-            self.index_state = f"indexing {event.done}/{event.total} · {event.rate:.1f} img/s · " \
-                               f"{duration(event.eta)} left"
-            self._update_status()
+            self.index_status = f"indexing {event.done}/{event.total} · {event.rate:.1f} img/s · " \
+                                f"{duration(event.eta)} left"
             if self.current_query and time.monotonic() - self.last_search > LIVE_REFRESH_S:
                 self.run_search(self.current_query, quiet=True)
 
@@ -274,32 +287,35 @@ class ClipGitApp(LibraryActions, App[None]):
     def on_results_list_selected(self, event: ResultsList.Selected) -> None:
         self.open_detail()
 
+    def on_detail_requested(self, message: DetailRequested) -> None:
+        self.open_detail()
+
+    def on_similar_requested(self, message: SimilarRequested) -> None:
+        self.search_similar(message.path)
+
+    def on_index_requested(self, message: IndexRequested) -> None:
+        self.start_index(message.paths)
+
     def open_detail(self) -> None:
         self.set_focus(self.query_one(DetailPane))
 
-    # captions ------------------------------------------------------------------------------------
-    def request_caption(self, path: str) -> None:
-        self.captions.request(path)
+    # captions: the Captioner component owns them; the app routes ------------------------------
+    def on_caption_requested(self, message: CaptionRequested) -> None:
+        self.captions.request(message.path)
 
-    def on_caption_ready(self, message: CaptionReady) -> None:
+    def on_captioner_ready(self, message: Captioner.Ready) -> None:
         text = message.caption if message.caption is not None else f"(no caption: {message.error})"
         self.query_one(DetailPane).set_caption(message.path, text)
 
-    def on_caption_failed(self, message: CaptionFailed) -> None:
-        first = self.captions.unavailable is None
-        self.captions.unavailable = message.error
+    def on_captioner_unavailable(self, message: Captioner.Unavailable) -> None:
         self.query_one(DetailPane).caption_unavailable(message.error)
-        if first:
-            self.notify(message.error, title="Captions unavailable", severity="warning", timeout=20)
+        self.notify(message.error, title="Captions unavailable", severity="warning", timeout=20)
 
-    def on_caption_progressed(self, message: CaptionProgressed) -> None:
-        self.captions.progress = message.event
-        self._update_status()
+    def on_captioner_progressed(self, message: Captioner.Progressed) -> None:
+        self.caption_status = self.captions.status_text()
 
-    def on_captions_finished(self, message: CaptionsFinished) -> None:
-        self.captions.running = False
-        self.captions.progress = None
-        self._update_status()
+    def on_captioner_finished(self, message: Captioner.Finished) -> None:
+        self.caption_status = ""
         if self.current_query:
             self.run_search(self.current_query, quiet=True)  # captions change hybrid results
 
@@ -309,7 +325,7 @@ class ClipGitApp(LibraryActions, App[None]):
             return
         paused = self.captions.toggle_pause()
         self.notify("captioning paused" if paused else "captioning resumed", title="Captions")
-        self._update_status()
+        self.caption_status = self.captions.status_text()
 
     # worker failures -------------------------------------------------------------------------
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -335,7 +351,7 @@ class ClipGitApp(LibraryActions, App[None]):
     def action_focus_search(self) -> None:
         self.set_focus(self.query_one("#query", Input))
 
-    def action_back(self) -> None:
+    def action_go_back(self) -> None:
         focused = self.focused
         detail = self.query_one(DetailPane)
         search = self.query_one(SearchPane)
@@ -349,28 +365,13 @@ class ClipGitApp(LibraryActions, App[None]):
         self.captions.stop()
         self.exit()
 
-    # status line -------------------------------------------------------------------------------
-    def _update_status(self) -> None:
-        from core.config import DEMO, DEMO_DIRS
+    def _model_label(self) -> str:
+        from clipgit.core.config import DEMO, DEMO_DIRS
 
-        model = os.path.basename(self.engine.settings.clip_model.rstrip("/")) or self.engine.settings.clip_model
-        if self.engine.settings.clip_model == str(DEMO_DIRS["clip_model"]):
-            model = f"{DEMO} model (colours and shapes only)"
-        text = Text()
-        text.append(display_name(model), style="bold")
-        if self.model_state == "loading":
-            text.append(" · loading model…", style="cyan")
-        elif self.model_state == "failed":
-            text.append(" · model unavailable", style="red")
-        else:
-            text.append(f" · {self.engine.clip.device} {self.engine.clip.precision}")
-        text.append(f" · {self.images:,} images")
-        if self.index_state:
-            text.append(f" · {self.index_state}", style="cyan")
-        captions = self.captions.status_text()
-        if captions:
-            text.append(f" · {captions}", style="magenta")
-        self.query_one("#status", Static).update(text)
+        clip_model = self.engine.settings.clip_model
+        if clip_model == str(DEMO_DIRS["clip_model"]):
+            return f"{DEMO} model (colours and shapes only)"
+        return os.path.basename(clip_model.rstrip("/")) or clip_model
 
     def on_unmount(self) -> None:
         self._cancel.set()

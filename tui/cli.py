@@ -12,7 +12,8 @@ import json
 import os
 import sys
 import threading
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 SUBCOMMANDS = ("index", "search", "similar", "caption", "eval", "train", "status", "forget", "app", "demo")
 
@@ -137,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception as exc:  # the one place a failure becomes a message
-        from core.errors import ClipgitError, ConfigError, QueryError
+        from clipgit.core.errors import ClipgitError, ConfigError, QueryError
 
         if os.environ.get("CLIPGIT_DEBUG"):
             raise
@@ -148,13 +149,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _one_line(text: str) -> str:
-    from core.names import display_name
+    from clipgit.core.names import display_name
 
     return display_name(" ".join(text.split()))
 
 
 def _settings(args: argparse.Namespace) -> Any:
-    from core.config import Settings
+    from clipgit.core.config import Settings
 
     return Settings.load(data_dir=args.data_dir, clip_model=args.clip_model, caption_model=args.caption_model,
                          device=args.device, precision=args.precision, batch_size=args.batch_size,
@@ -175,7 +176,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from .demo import demo
 
         return demo(settings, args)
-    from core.engine import Engine
+    from clipgit.core.engine import Engine
 
     with Engine(settings) as engine:
         from .cli_models import caption, evaluate
@@ -185,7 +186,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _index(engine: Any, args: argparse.Namespace) -> int:
-    from core.names import display_name
+    from clipgit.core.names import display_name
 
     from .progress import ProgressBar
 
@@ -215,7 +216,7 @@ def _index(engine: Any, args: argparse.Namespace) -> int:
             print("clipgit-tui: interrupted; captions so far are saved", file=sys.stderr)
             return 130
         except Exception as exc:  # embeddings are saved; say why captions are missing, then fail
-            from core.errors import ModelUnavailable
+            from clipgit.core.errors import ModelUnavailable
 
             if not isinstance(exc, ModelUnavailable):
                 raise
@@ -236,7 +237,7 @@ def _index(engine: Any, args: argparse.Namespace) -> int:
 
 
 def _search(engine: Any, args: argparse.Namespace) -> int:
-    from core.names import display_name
+    from clipgit.core.names import display_name
 
     if args.command == "search":
         results = engine.search(" ".join(args.query), top=args.top, folder=args.folder, mode=args.mode)
@@ -255,7 +256,7 @@ def _search(engine: Any, args: argparse.Namespace) -> int:
 
 
 def _status(engine: Any, args: argparse.Namespace) -> int:
-    from core.names import display_name
+    from clipgit.core.names import display_name
 
     st = engine.status()
     if args.json:
@@ -274,7 +275,7 @@ def _status(engine: Any, args: argparse.Namespace) -> int:
 
 
 def _forget(engine: Any, args: argparse.Namespace) -> int:
-    from core.names import display_name
+    from clipgit.core.names import display_name
 
     dropped = {p: engine.forget(p) for p in args.paths}
     if args.json:

@@ -17,14 +17,14 @@ def caption_library(engine: Any, args: argparse.Namespace, bar: ProgressBar, can
     for root in args.paths:
         last = None
         for last in engine.caption_library_iter(cancel, root=os.path.abspath(os.path.expanduser(root))):
-            bar.update_captions(last)
+            bar.update(last)
         done += last.done if last is not None else 0
     bar.close()
     return done
 
 
 def caption(engine: Any, args: argparse.Namespace) -> int:
-    from core.names import display_name
+    from clipgit.core.names import display_name
 
     results = engine.caption(args.paths, max_tokens=args.max_tokens, beams=args.beams)
     failed = [r for r in results if r.error]
@@ -40,18 +40,14 @@ def caption(engine: Any, args: argparse.Namespace) -> int:
 
 
 def evaluate(engine: Any, args: argparse.Namespace) -> int:
-    from core.names import display_name
+    from clipgit.core.names import display_name
 
-    show = not args.quiet and sys.stderr.isatty()
+    bar = ProgressBar(enabled=not args.quiet and sys.stderr.isatty())
     report = None
     for event in engine.evaluate_iter(args.dataset, captions=not args.no_captions):
-        if event.report is not None:
-            report = event.report
-        elif show:
-            sys.stderr.write(f"\r{event.phase}: {event.done}/{event.total}\x1b[K")
-            sys.stderr.flush()
-    if show:
-        sys.stderr.write("\r\x1b[K")
+        report = event.report or report
+        bar.update(event)
+    bar.close()
     assert report is not None
     if args.json:
         print(json.dumps(report.as_dict()))
@@ -69,17 +65,18 @@ def evaluate(engine: Any, args: argparse.Namespace) -> int:
 def train(settings: Any, args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from core.dataset import load_dataset
-    from core.names import display_name
-    from core.train import train_iter
+    from clipgit.core.lab.dataset import load_dataset
+    from clipgit.core.lab.train import train_iter
+    from clipgit.core.names import display_name
 
     if not 0 <= args.val_fraction < 1:
-        from core.errors import ConfigError
+        from clipgit.core.errors import ConfigError
 
         raise ConfigError("--val-fraction must be at least 0 and below 1")
     data = load_dataset(args.dataset)
     out = Path(os.path.abspath(os.path.expanduser(args.out)))
     show = not args.quiet and sys.stderr.isatty()
+    bar = ProgressBar(enabled=show)
     best: dict[str, Any] = {}
     events = train_iter(data, out, base_clip=args.base or settings.clip_model,
                         base_git=settings.caption_model if args.captioner else None, epochs=args.epochs,
@@ -91,21 +88,18 @@ def train(settings: Any, args: argparse.Namespace) -> int:
             if ev.val is not None or ev.saved:
                 best[ev.model] = {"epoch": ev.epoch, "val": ev.val, "best": ev.best, "dir": str(out / ev.model)}
                 if not args.json:
+                    bar.close()
                     metric = "val R@1" if ev.model == "clip" else "val loss"
                     val = "-" if ev.val is None else f"{ev.val:.3f}"
                     print(f"{ev.model} epoch {ev.epoch}/{ev.epochs}: {metric} {val}"
                           + (" (best, saved)" if ev.saved else ""), file=sys.stderr if show else sys.stdout)
-            elif show:
-                eta = "" if ev.eta is None else f" ETA {int(ev.eta) // 60}:{int(ev.eta) % 60:02d}"
-                sys.stderr.write(f"\r{ev.model} epoch {ev.epoch}/{ev.epochs} step {ev.step}/{ev.steps} "
-                                 f"loss {ev.loss:.3f}{eta}\x1b[K")
-                sys.stderr.flush()
+            else:
+                bar.update(ev)
     except KeyboardInterrupt:
         print(f"\nclipgit-tui: interrupted; checkpoint saved in {display_name(str(out))}, continue with --resume",
               file=sys.stderr)
         return 130
-    if show:
-        sys.stderr.write("\r\x1b[K")
+    bar.close()
     summary = {"models": best, "skipped": [{"path": p, "reason": r} for p, r in data.problems]}
     if args.json:
         print(json.dumps(summary))

@@ -20,13 +20,13 @@ PICTURE_SIDE = 192  # square: the models see a centre crop, a square loses nothi
 def gallery_folder(settings: Any, requested: str | None) -> Path:
     if requested:
         return Path(os.path.abspath(os.path.expanduser(requested)))
-    return settings.data_dir / "demo" / "gallery"
+    return Path(settings.data_dir) / "demo" / "gallery"
 
 
 def ensure_gallery(folder: Path, count: int) -> bool:
     """Draw the gallery unless the folder already holds one; True when it was drawn now."""
-    from core.errors import ConfigError
-    from core.shapes import make_gallery
+    from clipgit.core.errors import ConfigError
+    from clipgit.core.lab.shapes import make_gallery
 
     if (folder / "captions.jsonl").is_file():
         return False
@@ -38,7 +38,7 @@ def ensure_gallery(folder: Path, count: int) -> bool:
 
 def demo_settings(settings: Any, clip_model: str | None = None, caption_model: str | None = None) -> Any:
     """The demo models unless a model was named; captions on; a library of its own."""
-    from core.config import DEMO
+    from clipgit.core.config import DEMO
 
     return settings.with_(data_dir=settings.data_dir / "demo" / "library", clip_model=clip_model or DEMO,
                           caption_model=caption_model or DEMO, captions=True)

@@ -7,7 +7,10 @@ import time
 
 from rich.text import Text
 
-from core.names import display_name
+from clipgit.core.names import display_name
+from clipgit.core.progress import duration
+
+__all__ = ["bar", "duration", "human_size", "safe", "short_folder", "when"]
 
 
 def safe(path: str, style: str = "") -> Text:
@@ -24,16 +27,8 @@ def human_size(size: int) -> str:
     return f"{value:.1f} GB"
 
 
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "--:--"
-    seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else (
-        f"{seconds // 60}:{seconds % 60:02d}")
-
-
 def bar(fraction: float, width: int = 12) -> str:
-    filled = int(round(max(0.0, min(1.0, fraction)) * width))
+    filled = round(max(0.0, min(1.0, fraction)) * width)
     return "█" * filled + "░" * (width - filled)
 
 

@@ -22,10 +22,12 @@ def halfblock(img: Image.Image, cols: int, rows: int) -> Text:
     canvas = Image.new("RGB", (cols, rows * 2), (0, 0, 0))
     canvas.paste(small, ((cols - tw) // 2, (rows * 2 - th) // 2))
     px = canvas.load()
+    assert px is not None
     text = Text(no_wrap=True, overflow="crop")
     for r in range(rows):
         for c in range(cols):
             top, bottom = px[c, 2 * r], px[c, 2 * r + 1]
+            assert isinstance(top, tuple) and isinstance(bottom, tuple)  # an RGB canvas: (r, g, b) pixels
             text.append("▀", Style.from_color(Color.from_rgb(*top), Color.from_rgb(*bottom)))
         if r < rows - 1:
             text.append("\n")

@@ -10,21 +10,47 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import work
+from textual.app import App
 
-from core.names import display_name
+from clipgit.core.engine import Engine
+from clipgit.core.names import display_name
 
 from .format import safe
+from .messages import CopyPathRequested, OpenRequested, RemoveFolderRequested, SkippedRequested
 from .screens.dialogs import AddFolderScreen, ConfirmScreen, SkippedScreen
 
+if TYPE_CHECKING:
+    _AppBase = App[None]
+else:
+    _AppBase = object
 
-class LibraryActions:
-    engine: Any
+
+class LibraryActions(_AppBase):
+    """Handles the panes' requests about folders and files (they bubble up to the app this is mixed into)."""
+
+    engine: Engine
     current_query: str
+    start_index: Callable[[list[str]], None]
+    run_search: Callable[..., None]
+    _load_folders: Callable[[], object]
+
+    def on_remove_folder_requested(self, message: RemoveFolderRequested) -> None:
+        self.confirm_remove(message.path)
+
+    def on_skipped_requested(self, message: SkippedRequested) -> None:
+        self.show_skipped(message.path)
+
+    def on_open_requested(self, message: OpenRequested) -> None:
+        self.open_external(message.path)
+
+    def on_copy_path_requested(self, message: CopyPathRequested) -> None:
+        self.copy_path(message.path)
 
     def action_add_folder(self) -> None:
         def added(path: str | None) -> None:
@@ -50,9 +76,9 @@ class LibraryActions:
         self.call_from_thread(self._after_forget)
 
     def _after_forget(self) -> None:
-        self._load_folders()  # type: ignore[attr-defined]
+        self._load_folders()
         if self.current_query:
-            self.run_search(self.current_query, quiet=True)  # type: ignore[attr-defined]
+            self.run_search(self.current_query, quiet=True)
 
     def show_skipped(self, folder: str) -> None:
         self._skipped_worker(folder)
@@ -65,7 +91,7 @@ class LibraryActions:
     def open_external(self, path: str) -> None:
         opener = "open" if sys.platform == "darwin" else "xdg-open"
         if sys.platform.startswith("win"):
-            os.startfile(path)  # type: ignore[attr-defined]  # noqa: S606
+            os.startfile(path)  # type: ignore[attr-defined]
             return
         if shutil.which(opener) is None:
             self.notify(f"no {opener} here to open images with; the path is copied instead", severity="warning")

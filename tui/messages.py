@@ -1,17 +1,23 @@
-"""Messages the workers post to the app (workers never touch widgets)."""
+"""Messages: what workers report to the app, and what panes ask of it.
+
+Workers never touch widgets; they post results. Panes never call the app;
+they post requests that bubble up to it, so a pane knows nothing of the app
+it sits in. Progress messages replace each other in the queue: only the
+newest matters.
+"""
 
 from __future__ import annotations
 
 from textual.message import Message
 
-from core.engine import SearchResult
-from core.indexer import IndexProgress, IndexReport
+from clipgit.core.engine import FolderInfo, SearchResult
+from clipgit.core.indexer import IndexProgress, IndexReport
+
+# what workers report ------------------------------------------------------------------
 
 
 class ModelReady(Message):
-    def __init__(self, device: str, precision: str) -> None:
-        super().__init__()
-        self.device, self.precision = device, precision
+    pass
 
 
 class ModelFailed(Message):
@@ -25,11 +31,15 @@ class IndexProgressed(Message):
         super().__init__()
         self.event = event
 
+    def can_replace(self, message: Message) -> bool:
+        # a newer event of the same phase says all this one says; phase changes (scanning -> embedding) are kept
+        return isinstance(message, IndexProgressed) and message.event.phase == self.event.phase == "embedding"
+
 
 class IndexFinished(Message):
-    def __init__(self, report: IndexReport, folders: list[str]) -> None:
+    def __init__(self, report: IndexReport) -> None:
         super().__init__()
-        self.report, self.folders = report, folders
+        self.report = report
 
 
 class SearchDone(Message):
@@ -39,30 +49,51 @@ class SearchDone(Message):
 
 
 class FoldersLoaded(Message):
-    def __init__(self, folders: list, images: int) -> None:  # list[FolderInfo]
+    def __init__(self, folders: list[FolderInfo], images: int) -> None:
         super().__init__()
         self.folders, self.images = folders, images
 
 
-class CaptionReady(Message):
-    def __init__(self, path: str, caption: str | None, error: str | None) -> None:
+# what panes ask for -------------------------------------------------------------------
+
+
+class PathRequest(Message):
+    """A request about one image or folder."""
+
+    def __init__(self, path: str) -> None:
         super().__init__()
-        self.path, self.caption, self.error = path, caption, error
+        self.path = path
 
 
-class CaptionFailed(Message):
-    """The caption model cannot be used; captions stop being asked for."""
-
-    def __init__(self, error: str) -> None:
-        super().__init__()
-        self.error = error
-
-
-class CaptionProgressed(Message):
-    def __init__(self, event: object) -> None:  # core.captioning.CaptionProgress
-        super().__init__()
-        self.event = event
-
-
-class CaptionsFinished(Message):
+class SimilarRequested(PathRequest):
     pass
+
+
+class OpenRequested(PathRequest):
+    pass
+
+
+class CopyPathRequested(PathRequest):
+    pass
+
+
+class CaptionRequested(PathRequest):
+    pass
+
+
+class RemoveFolderRequested(PathRequest):
+    pass
+
+
+class SkippedRequested(PathRequest):
+    pass
+
+
+class IndexRequested(Message):
+    def __init__(self, paths: list[str]) -> None:
+        super().__init__()
+        self.paths = paths
+
+
+class DetailRequested(Message):
+    """Move focus to the detail pane."""

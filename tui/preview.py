@@ -6,7 +6,7 @@ so run_app imports this module before App.run().
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from rich.control import Control
 from rich.segment import Segment

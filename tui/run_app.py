@@ -10,9 +10,9 @@ from typing import Any
 
 
 def run_app(settings: Any, paths: list[str]) -> int:
-    from . import preview  # noqa: F401  (imports textual_image.widget: terminal probe)
-    from core.engine import Engine
+    from clipgit.core.engine import Engine
 
+    from . import preview  # noqa: F401  (imports textual_image.widget: terminal probe)
     from .app import ClipGitApp
 
     engine = Engine(settings)

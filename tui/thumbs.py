@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
 from PIL import Image
 
-from core.errors import ImageUnreadable
-from core.images import decode, read_bytes
+from clipgit.core.errors import ImageUnreadable
+from clipgit.core.images import decode, read_bytes
 
 
 class ThumbnailCache:

@@ -13,9 +13,11 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Label, Static
 
-from core.engine import SearchResult
+from clipgit.core.engine import SearchResult
 
 from ..format import human_size, safe, when
+from ..messages import CaptionRequested
+from ..thumbs import ThumbnailCache
 from .image_actions import ImageActions
 
 PIXEL_PREVIEW_PX = 768  # sixel / Kitty graphics draw real pixels
@@ -35,11 +37,13 @@ class DetailPane(ImageActions, VerticalScroll, can_focus=True):
         Binding("s", "similar", "Similar"),
     ]
 
-    def __init__(self, show_images: bool = True, **kwargs: Any) -> None:
+    def __init__(self, thumbs: ThumbnailCache, show_images: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.thumbs = thumbs
         self.show_images = show_images
         self.result: SearchResult | None = None
         self.caption: str | None = None
+        self.unavailable: str | None = None  # why captions cannot be written, once the captioner said so
 
     def compose(self) -> ComposeResult:
         yield Label("Detail", classes="pane-title")
@@ -54,10 +58,10 @@ class DetailPane(ImageActions, VerticalScroll, can_focus=True):
         elif not same:
             self.caption = None
             if result is not None:
-                unavailable = self.app.captions.unavailable  # type: ignore[attr-defined]
+                unavailable = self.unavailable
                 self.caption = f"(unavailable: {unavailable})" if unavailable else "writing a caption…"
                 if not unavailable:
-                    self.app.request_caption(result.path)  # type: ignore[attr-defined]
+                    self.post_message(CaptionRequested(result.path))
         self._render_meta()
         if same:
             return
@@ -66,8 +70,7 @@ class DetailPane(ImageActions, VerticalScroll, can_focus=True):
         if result is None or not self.show_images:
             return
         path = result.path
-        thumbs = self.app.thumbs  # type: ignore[attr-defined]
-        thumbs.request(path, preview_px(), lambda img: self._show_image(path, img))
+        self.thumbs.request(path, preview_px(), lambda img: self._show_image(path, img))
 
     async def _show_image(self, path: str, img: Image.Image | str) -> None:
         if self.result is None or self.result.path != path or not self.is_attached:
@@ -87,6 +90,7 @@ class DetailPane(ImageActions, VerticalScroll, can_focus=True):
             self._render_meta()
 
     def caption_unavailable(self, reason: str) -> None:
+        self.unavailable = reason
         if self.result is not None and (self.caption or "").startswith("writing"):
             self.caption = f"(unavailable: {reason})"
             self._render_meta()

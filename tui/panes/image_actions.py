@@ -2,27 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
-from core.engine import SearchResult
+from textual.message import Message
+
+from clipgit.core.engine import SearchResult
+
+from ..messages import CopyPathRequested, OpenRequested, PathRequest, SimilarRequested
 
 
 class ImageActions:
-    """Mixed into a pane that shows one image at a time; the pane says which through `shown()`."""
+    """Mixed into a pane that shows one image at a time; the pane says which through `shown()`.
 
-    app: Any
+    The keys post requests up to whoever handles them (the app); the pane itself does nothing with files.
+    """
+
+    post_message: Callable[[Message], bool]  # the widget's own, which this is mixed into
 
     def shown(self) -> SearchResult | None:
         raise NotImplementedError
 
-    def action_open(self) -> None:
+    def _request(self, kind: type[PathRequest]) -> None:
         if (r := self.shown()) is not None:
-            self.app.open_external(r.path)
+            self.post_message(kind(r.path))
+
+    def action_open(self) -> None:
+        self._request(OpenRequested)
 
     def action_copy_path(self) -> None:
-        if (r := self.shown()) is not None:
-            self.app.copy_path(r.path)
+        self._request(CopyPathRequested)
 
     def action_similar(self) -> None:
-        if (r := self.shown()) is not None:
-            self.app.search_similar(r.path)
+        self._request(SimilarRequested)

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import builtins
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Label, ListItem, ListView, Static
 
-from core.engine import FolderInfo
-from core.indexer import IndexProgress
+from clipgit.core.engine import FolderInfo
+from clipgit.core.indexer import IndexProgress
 
 from ..format import bar, duration, safe, short_folder
+from ..messages import IndexRequested, RemoveFolderRequested, SkippedRequested
 
 
 class FolderItem(ListItem):
@@ -73,17 +76,17 @@ class LibraryPane(Vertical):
     def list(self) -> ListView:
         return self.query_one("#folders", ListView)
 
-    def items(self) -> list[FolderItem]:
+    def items(self) -> builtins.list[FolderItem]:
         return [c for c in self.list.children if isinstance(c, FolderItem)]
 
     def selected(self) -> FolderInfo | None:
         child = self.list.highlighted_child
         return child.info if isinstance(child, FolderItem) else None
 
-    async def set_folders(self, folders: list[FolderInfo]) -> None:
+    async def set_folders(self, folders: builtins.list[FolderInfo]) -> None:
         current = {item.info.path: item for item in self.items()}
         wanted = [f.path for f in folders]
-        if list(current) == wanted:
+        if builtins.list(current) == wanted:
             for f in folders:
                 current[f.path].update_info(f, current[f.path].progress)
         else:
@@ -99,7 +102,7 @@ class LibraryPane(Vertical):
             if event.folder == item.info.path or event.folder.startswith(item.info.path.rstrip("/") + "/"):
                 item.update_info(progress=event if event.phase != "done" else None, queued=False)
 
-    def mark_queued(self, paths: list[str]) -> None:
+    def mark_queued(self, paths: builtins.list[str]) -> None:
         for item in self.items():
             if item.info.path in paths:
                 item.update_info(queued=True)
@@ -113,20 +116,20 @@ class LibraryPane(Vertical):
     def action_remove_folder(self) -> None:
         info = self.selected()
         if info is not None:
-            self.app.confirm_remove(info.path)  # type: ignore[attr-defined]
+            self.post_message(RemoveFolderRequested(info.path))
 
     def action_rescan(self) -> None:
         info = self.selected()
         if info is not None:
-            self.app.start_index([info.path])  # type: ignore[attr-defined]
+            self.post_message(IndexRequested([info.path]))
 
     def action_rescan_all(self) -> None:
-        self.app.start_index([i.info.path for i in self.items()])  # type: ignore[attr-defined]
+        self.post_message(IndexRequested([i.info.path for i in self.items()]))
 
     def action_show_skipped(self) -> None:
         info = self.selected()
         if info is not None:
-            self.app.show_skipped(info.path)  # type: ignore[attr-defined]
+            self.post_message(SkippedRequested(info.path))
 
     def on_list_view_selected(self, event: ListView.Selected) -> None:
         event.stop()

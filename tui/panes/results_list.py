@@ -8,7 +8,8 @@ re-renders one row and nothing else, and 1,000 results scroll smoothly.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from rich.segment import Segment
 from rich.style import Style
@@ -21,7 +22,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from core.engine import SearchResult
+from clipgit.core.engine import SearchResult
 
 ROW_HEIGHT = 3
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import os
 from typing import Any
 
@@ -15,10 +16,12 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Input, Label, Static
 
-from core.engine import SearchResult
+from clipgit.core.engine import SearchResult
 
 from ..format import safe, short_folder
 from ..halfblock import halfblock, placeholder
+from ..messages import DetailRequested
+from ..thumbs import ThumbnailCache
 from .image_actions import ImageActions
 from .results_list import ResultsList
 
@@ -30,15 +33,13 @@ GRID_MAX = 120  # tiles are widgets; the grid shows the best this many
 class Thumb(Static):
     """A thumbnail that decodes in the background and swaps in an image widget."""
 
-    def __init__(self, path: str, px: int, show_images: bool, **kwargs: Any) -> None:
+    def __init__(self, path: str, px: int, thumbs: ThumbnailCache | None, **kwargs: Any) -> None:
         super().__init__("", **kwargs)
-        self.path, self.px, self.show_images = path, px, show_images
+        self.path, self.px, self.thumbs = path, px, thumbs
 
     def on_mount(self) -> None:
-        if not self.show_images:
-            return
-        thumbs = self.app.thumbs  # type: ignore[attr-defined]
-        thumbs.request(self.path, self.px, self._show)
+        if self.thumbs is not None:
+            self.thumbs.request(self.path, self.px, self._show)
 
     async def _show(self, img: Image.Image | str) -> None:
         if not self.is_attached:
@@ -85,14 +86,14 @@ class ResultRows:
     library indexes costs a dozen small decodes, not a hundred.
     """
 
-    def __init__(self, view: ResultsList, show_images: bool) -> None:
+    def __init__(self, view: ResultsList, thumbs: ThumbnailCache | None) -> None:
         self.view = view
-        self.show_images = show_images
+        self.thumbs = thumbs
         self._generation = 0
         self._requested: set[int] = set()
         view.row_needed = self._row_needed
 
-    def set_results(self, results: list[SearchResult], keep: str | None) -> None:
+    def set_results(self, results: builtins.list[SearchResult], keep: str | None) -> None:
         if [(r.path, r.score) for r in results] == [(r.path, r.score) for r in self.view.results]:
             return  # a live refresh that changed nothing
         self._generation += 1
@@ -100,12 +101,11 @@ class ResultRows:
         self.view.set_rows(results, [result_prompt(r, None) for r in results], keep)
 
     def _row_needed(self, index: int) -> None:
-        if not self.show_images or index in self._requested or index >= len(self.view.results):
+        if self.thumbs is None or index in self._requested or index >= len(self.view.results):
             return
         self._requested.add(index)
         generation, result = self._generation, self.view.results[index]
-        thumbs = self.view.app.thumbs  # type: ignore[attr-defined]
-        thumbs.request(result.path, THUMB_PX, lambda img: self._thumb_ready(generation, index, result, img))
+        self.thumbs.request(result.path, THUMB_PX, lambda img: self._thumb_ready(generation, index, result, img))
 
     def _thumb_ready(self, generation: int, index: int, result: SearchResult, img: Image.Image | str) -> None:
         if generation != self._generation or not self.view.is_attached:
@@ -116,12 +116,12 @@ class ResultRows:
 
 
 class Tile(Vertical, can_focus=True):
-    def __init__(self, result: SearchResult, index: int, show_images: bool) -> None:
+    def __init__(self, result: SearchResult, index: int, thumbs: ThumbnailCache | None) -> None:
         super().__init__(classes="tile")
-        self.result, self.index, self.show_images = result, index, show_images
+        self.result, self.index, self.thumbs = result, index, thumbs
 
     def compose(self) -> ComposeResult:
-        yield Thumb(self.result.path, TILE_PX, self.show_images, classes="tile-thumb")
+        yield Thumb(self.result.path, TILE_PX, self.thumbs, classes="tile-thumb")
         label = safe(os.path.basename(self.result.path))
         label.append(f" {self.result.score:.2f}", style="dim")
         label.truncate(24, overflow="ellipsis")
@@ -144,7 +144,7 @@ class ResultsGrid(Widget, can_focus=False):
             super().__init__()
             self.tile = tile
 
-    def tiles(self) -> list[Tile]:
+    def tiles(self) -> builtins.list[Tile]:
         return list(self.query(Tile))
 
     def on_key(self, event: events.Key) -> None:
@@ -170,10 +170,10 @@ class SearchPane(ImageActions, Vertical):
         Binding("y", "copy_path", "Copy path"),
     ]
 
-    def __init__(self, show_images: bool = True, **kwargs: Any) -> None:
+    def __init__(self, thumbs: ThumbnailCache, show_images: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.show_images = show_images
-        self.results: list[SearchResult] = []
+        self.thumbs = thumbs if show_images else None  # None: no pictures (tests, snapshots)
+        self.results: builtins.list[SearchResult] = []
         self.grid = False
         self._rows: ResultRows | None = None
 
@@ -194,11 +194,11 @@ class SearchPane(ImageActions, Vertical):
     def set_info(self, text: str | Text) -> None:
         self.query_one("#results-info", Label).update(text)
 
-    async def show_results(self, results: list[SearchResult], info: str) -> None:
+    async def show_results(self, results: builtins.list[SearchResult], info: str) -> None:
         keep = self.selected()
         self.results = results
         if self._rows is None:
-            self._rows = ResultRows(self.list, self.show_images)
+            self._rows = ResultRows(self.list, self.thumbs)
         self._rows.set_results(results, keep.path if keep else None)
         grid = self.query_one(ResultsGrid)
         await grid.remove_children()
@@ -209,7 +209,7 @@ class SearchPane(ImageActions, Vertical):
     async def _fill_grid(self) -> None:
         grid = self.query_one(ResultsGrid)
         await grid.remove_children()
-        await grid.mount_all([Tile(r, i, self.show_images) for i, r in enumerate(self.results[:GRID_MAX])])
+        await grid.mount_all([Tile(r, i, self.thumbs) for i, r in enumerate(self.results[:GRID_MAX])])
 
     def selected(self) -> SearchResult | None:
         if self.grid:
@@ -244,7 +244,7 @@ class SearchPane(ImageActions, Vertical):
     def on_key(self, event: events.Key) -> None:
         if event.key == "enter" and isinstance(self.app.focused, Tile):
             event.stop()
-            self.app.open_detail()  # type: ignore[attr-defined]
+            self.post_message(DetailRequested())
         elif event.key == "down" and isinstance(self.app.focused, Input) and self.results:
             event.stop()
             self.focus_results()

@@ -13,7 +13,7 @@ from textual.screen import ModalScreen
 from textual.suggester import Suggester
 from textual.widgets import Input, Label, Static
 
-from core.names import display_name
+from clipgit.core.names import display_name
 
 
 class PathSuggester(Suggester):

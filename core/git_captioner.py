@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from PIL import Image
 
+from .hub import dtype_name, load, quiet_transformers, resolve_device, resolve_dtype
 from .images import Preprocess
-from .models import dtype_name, load, quiet_transformers, resolve_device, resolve_dtype
 
 DEFAULT_MAX_TOKENS = 30
 

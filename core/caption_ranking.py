@@ -20,7 +20,8 @@ _TOKEN = re.compile(r'"[^"]+"|[^\W_]+\*?', re.UNICODE)
 
 def fts_query(terms: list[Term]) -> str:
     """An FTS5 query from the text terms: words OR'ed (prefix with `*`, phrases in quotes), minus NOT'ed."""
-    positive, negative = [], []
+    positive: list[str] = []
+    negative: list[str] = []
     for term in terms:
         if term.kind != "text":
             continue

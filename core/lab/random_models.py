@@ -13,18 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-WORDS = (
-    "a an the of on in at with and or to by for from is are photo picture image "
-    "dog dogs cat cats bird horse cow sheep beach sea sunset sunrise sky cloud "
-    "mountain snow tree forest flower grass city street car bus bicycle bike "
-    "train boat plane person people man woman child kids family baby group "
-    "red green blue yellow purple orange white black brown gray pink "
-    "circle square triangle star shape small large big little old new "
-    "sitting standing running walking playing eating looking riding holding "
-    "table chair room house kitchen food pizza cake plate cup water river lake "
-    "road field park garden night day light dark close view two three many "
-    "some one this that it its near next over under front back top side"
-).split()
+WORDS = ["a", "an", "the", "of", "on", "in", "at", "with", "and", "or", "to", "by", "for", "from", "is", "are", "photo", "picture", "image", "dog", "dogs", "cat", "cats", "bird", "horse", "cow", "sheep", "beach", "sea", "sunset", "sunrise", "sky", "cloud", "mountain", "snow", "tree", "forest", "flower", "grass", "city", "street", "car", "bus", "bicycle", "bike", "train", "boat", "plane", "person", "people", "man", "woman", "child", "kids", "family", "baby", "group", "red", "green", "blue", "yellow", "purple", "orange", "white", "black", "brown", "gray", "pink", "circle", "square", "triangle", "star", "shape", "small", "large", "big", "little", "old", "new", "sitting", "standing", "running", "walking", "playing", "eating", "looking", "riding", "holding", "table", "chair", "room", "house", "kitchen", "food", "pizza", "cake", "plate", "cup", "water", "river", "lake", "road", "field", "park", "garden", "night", "day", "light", "dark", "close", "view", "two", "three", "many", "some", "one", "this", "that", "it", "its", "near", "next", "over", "under", "front", "back", "top", "side"]
 
 
 def _bytes_to_unicode() -> dict[int, str]:
@@ -45,7 +34,7 @@ def _clip_merges(words: list[str]) -> list[tuple[str, str]]:
     merges: list[tuple[str, str]] = []
     seen: set[tuple[str, str]] = set()
     for word in words:
-        pieces = list(word[:-1]) + [word[-1] + "</w>"]
+        pieces = [*word[:-1], word[-1] + "</w>"]
         left = pieces[0]
         for right in pieces[1:]:
             pair = (left, right)

@@ -19,40 +19,56 @@ import math
 import os
 import random
 import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
+from ..errors import Cancelled, ClipgitError, ImageUnreadable
+from ..hub import load as load_model
+from ..hub import quiet_transformers, resolve_device, resolve_dtype
+from ..images import Preprocess, load
+from ..pipeline import decoded
+from ..progress import Meter, Progress
 from .dataset import Dataset
-from .errors import Cancelled, ClipgitError, ImageUnreadable
-from .images import Preprocess, load
-from .models import load as load_model
-from .models import quiet_transformers, resolve_device, resolve_dtype
 
 
 @dataclass(frozen=True)
-class TrainProgress:
-    model: str  # "clip" | "git"
-    epoch: int
-    epochs: int
-    step: int
-    steps: int  # per epoch
-    loss: float
-    eta: float | None
+class TrainProgress(Progress[None]):
+    """A training step (phase: the model, done/total: steps of this epoch) or an epoch's validation."""
+
+    model: str = "clip"  # "clip" | "git"
+    epoch: int = 0
+    epochs: int = 0
+    loss: float = float("nan")
     val: float | None = None  # CLIP: validation R@1; GIT: validation loss
     best: float | None = None
     saved: str | None = None
+
+    @property
+    def step(self) -> int:
+        return self.done
+
+    @property
+    def steps(self) -> int:
+        return self.total
+
+
+def _step_event(name: str, epoch: int, epochs: int, step: int, steps: int, loss: float, rate: float,
+                eta: float | None, val: float | None = None, best: float | None = None,
+                saved: str | None = None) -> TrainProgress:
+    note = f"epoch {epoch}/{epochs}" + ("" if loss != loss else f" loss {loss:.3f}")
+    return TrainProgress(name, step, steps, rate, eta, "steps", note=note, model=name, epoch=epoch, epochs=epochs,
+                         loss=loss, val=val, best=best, saved=saved)
 
 
 def split(data: Dataset, val_fraction: float, seed: int = 0) -> tuple[list[int], list[int]]:
     """Image indices for training and validation (every caption of an image goes the same way)."""
     order = list(range(len(data.images)))
     random.Random(seed).shuffle(order)
-    n_val = max(1, int(round(len(order) * val_fraction))) if val_fraction > 0 and len(order) > 1 else 0
+    n_val = max(1, round(len(order) * val_fraction)) if val_fraction > 0 and len(order) > 1 else 0
     return sorted(order[n_val:]), sorted(order[:n_val])
 
 
@@ -76,7 +92,8 @@ def positives(batch: list[tuple[str, int]]) -> np.ndarray:
     """
     texts = np.array([t for t, _ in batch], dtype=object)
     owners = np.array([o for _, o in batch])
-    return (texts[:, None] == texts[None, :]) | (owners[:, None] == owners[None, :])
+    mask: np.ndarray = (texts[:, None] == texts[None, :]) | (owners[:, None] == owners[None, :])
+    return mask
 
 
 def contrastive_loss(logits_per_text: Any, mask: Any) -> Any:
@@ -93,14 +110,15 @@ class _Pixels:
     """Decoded, preprocessed images, cached in memory (training reads each image every epoch)."""
 
     def __init__(self, data: Dataset, preprocess: Preprocess, workers: int) -> None:
-        self.data, self.pp = data, preprocess
+        self.data, self.pp, self.workers = data, preprocess, workers
         self.cache: dict[int, np.ndarray] = {}
-        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="clipgit-train-decode")
 
     def get(self, indices: list[int]) -> np.ndarray:
         missing = [i for i in indices if i not in self.cache]
-        for i, arr in zip(missing, self.pool.map(self._one, missing)):
-            self.cache[i] = arr
+        for one in decoded(missing, self._one, workers=self.workers):
+            if one.value is None:  # _usable read it before training started: it changed since
+                raise ImageUnreadable(f"{self.data.images[one.item]}: {one.error}")
+            self.cache[one.item] = one.value
         return np.stack([self.cache[i] for i in indices])
 
     def _one(self, i: int) -> np.ndarray:
@@ -110,12 +128,10 @@ class _Pixels:
 def _usable(data: Dataset) -> Dataset:
     """Drop images that cannot be decoded (and their captions), reporting them."""
     bad = set()
-    for i, path in enumerate(data.images):
-        try:
-            load(path, draft_size=64)
-        except ImageUnreadable as exc:
-            bad.add(i)
-            data.problems.append((path, str(exc)))
+    for one in decoded(range(len(data.images)), lambda i: load(data.images[i], draft_size=64).width):
+        if one.error is not None:
+            bad.add(one.item)
+            data.problems.append((data.images[one.item], one.error))
     if not bad:
         return data
     clean = Dataset(data.root, problems=data.problems)
@@ -184,9 +200,8 @@ def _loop(name: str, model: Any, out: Path, epochs: int, steps_per_epoch: int, s
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.01)
     ckpt = out.parent / f"checkpoint-{name}.pt"
     start, best = _restore(ckpt, model, optimizer) if resume and ckpt.exists() else (0, None)
-    started = time.monotonic()
+    meter = Meter((epochs - start) * steps_per_epoch, unit="steps")
     done_steps = 0
-    total_steps = (epochs - start) * steps_per_epoch
     for epoch in range(start, epochs):
         model.train()
         try:
@@ -199,9 +214,9 @@ def _loop(name: str, model: Any, out: Path, epochs: int, steps_per_epoch: int, s
                 loss.backward()
                 optimizer.step()
                 done_steps += 1
-                rate = done_steps / (time.monotonic() - started)
-                yield TrainProgress(name, epoch + 1, epochs, step, steps_per_epoch, float(loss.detach()), (
-                    total_steps - done_steps) / rate if rate else None, None, best)
+                at: Progress[None] = meter.at(name, done_steps)
+                yield _step_event(name, epoch + 1, epochs, step, steps_per_epoch, float(loss.detach()), at.rate,
+                                  at.eta, None, best)
         except (KeyboardInterrupt, Cancelled):
             _checkpoint(ckpt, model, optimizer, epoch, best)  # this epoch starts again on resume
             raise
@@ -217,8 +232,8 @@ def _loop(name: str, model: Any, out: Path, epochs: int, steps_per_epoch: int, s
             save()
             saved = str(out)
         _checkpoint(ckpt, model, optimizer, epoch + 1, best)
-        yield TrainProgress(name, epoch + 1, epochs, steps_per_epoch, steps_per_epoch, float("nan"), None, value,
-                            best, saved)
+        yield _step_event(name, epoch + 1, epochs, steps_per_epoch, steps_per_epoch, float("nan"), 0.0, None, value,
+                          best, saved)
 
 
 def _autocast(torch: Any, dev: str, amp_dtype: Any) -> Any:
@@ -263,9 +278,9 @@ def _train_clip(data: Dataset, out: Path, base: str, train_imgs: list[int], val_
             tv = torch.cat([model.get_text_features(**{k: v.to(dev) for k, v in tokenizer(
                 texts[i:i + 256], padding=True, truncation=True, return_tensors="pt").items()}).pooler_output
                 for i in range(0, len(texts), 256)])
-        iv = torch.nn.functional.normalize(iv.float(), dim=-1).cpu().numpy()
-        tv = torch.nn.functional.normalize(tv.float(), dim=-1).cpu().numpy()
-        top = np.argmax(tv @ iv.T, axis=1)
+        image_unit = torch.nn.functional.normalize(iv.float(), dim=-1).cpu().numpy()
+        text_unit = torch.nn.functional.normalize(tv.float(), dim=-1).cpu().numpy()
+        top = np.argmax(text_unit @ image_unit.T, axis=1)
         has: dict[str, set[int]] = {}
         for text, o in val_pairs:
             has.setdefault(text, set()).add(o)

@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import re
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Sequence
 
 import numpy as np
 from PIL import Image
 
+from ..errors import Cancelled, ImageUnreadable
+from ..images import Preprocess, load
+from ..pipeline import batches
+from ..progress import Meter, Progress
 from .dataset import Dataset
-from .errors import Cancelled, ImageUnreadable
-from .images import Preprocess, load
-from .inference import lower_thread_priority
 
 KS = (1, 5, 10)
 
@@ -45,12 +46,7 @@ class EvalReport:
         return out
 
 
-@dataclass(frozen=True)
-class EvalProgress:
-    phase: str  # "images" | "texts" | "captions" | "done"
-    done: int
-    total: int
-    report: EvalReport | None = None
+EvalProgress = Progress[EvalReport]  # phase "images" | "texts" | "captions" | "done" (with the report)
 
 
 def recall_at_k(image_vecs: np.ndarray, text_vecs: np.ndarray, owner: Sequence[int],
@@ -111,63 +107,60 @@ def caption_scores(predicted: Sequence[str], references: Sequence[Sequence[str]]
     return {"BLEU-4": float(bleu[3]), "CIDEr-D": float(cider)}
 
 
-def run_eval(data: Dataset, *, encode_pixels: Callable[[np.ndarray], "Future[np.ndarray]"],
-             encode_texts: Callable[[list[str]], "Future[np.ndarray]"], preprocess: Callable[[], Preprocess],
-             caption: Callable[[list[Image.Image]], "Future[list[str]]"] | None, caption_draft: Callable[[], int],
+def run_eval(data: Dataset, *, encode_pixels: Callable[[np.ndarray], Future[np.ndarray]],
+             encode_texts: Callable[[list[str]], Future[np.ndarray]], preprocess: Callable[[], Preprocess],
+             caption: Callable[[list[Image.Image]], Future[list[str]]] | None, caption_draft: Callable[[], int],
              batch_size: int, caption_batch_size: int, workers: int, max_pixels: int,
              cancel: threading.Event) -> Iterator[EvalProgress]:
     problems = list(data.problems)
     total = len(data.images)
     pp = preprocess()
-
-    def prepare(path: str) -> np.ndarray | str:
-        try:
-            return pp(load(path, draft_size=pp.draft_size, max_pixels=max_pixels).image)
-        except ImageUnreadable as exc:
-            return str(exc)
-
+    meter: Meter = Meter(total)
     kept: list[int] = []
     vectors: list[np.ndarray] = []
-    with ThreadPoolExecutor(workers, thread_name_prefix="clipgit-eval", initializer=lower_thread_priority) as pool:
-        for start in range(0, total, batch_size):
-            if cancel.is_set():
-                raise Cancelled("evaluation stopped")
-            chunk = list(range(start, min(total, start + batch_size)))
-            prepared = list(pool.map(prepare, [data.images[i] for i in chunk]))
-            good = [(i, p) for i, p in zip(chunk, prepared) if not isinstance(p, str)]
-            problems += [(data.images[i], p) for i, p in zip(chunk, prepared) if isinstance(p, str)]
-            if good:
-                vectors.append(encode_pixels(np.stack([p for _, p in good])).result())
-                kept += [i for i, _ in good]
-            yield EvalProgress("images", min(total, start + batch_size), total)
+
+    def pixels(i: int) -> np.ndarray:
+        return pp(load(data.images[i], draft_size=pp.draft_size, max_pixels=max_pixels).image)
+
+    stopped = "evaluation stopped"
+    for batch in batches(range(total), pixels, batch_size, workers=workers, cancel=cancel, cancelled=stopped):
+        good = [one for one in batch if one.value is not None]
+        problems += [(data.images[one.item], one.error) for one in batch if one.error is not None]
+        if good:
+            vectors.append(encode_pixels(np.stack([one.value for one in good if one.value is not None])).result())
+            kept += [one.item for one in good]
+        yield meter.at("images", batch[-1].item + 1)
     if not kept:
         raise ImageUnreadable("none of the dataset's images could be read")
     remap = {old: new for new, old in enumerate(kept)}
     pairs = [(text, remap[o]) for text, o in zip(data.captions, data.owner) if o in remap]
     texts = [t for t, _ in pairs]
     text_vecs = []
+    meter = Meter(len(texts), unit="captions")
     for start in range(0, len(texts), 256):
         if cancel.is_set():
             raise Cancelled("evaluation stopped")
         text_vecs.append(encode_texts(texts[start : start + 256]).result())
-        yield EvalProgress("texts", min(len(texts), start + 256), len(texts))
+        yield meter.at("texts", min(len(texts), start + 256))
     image_matrix, text_matrix = np.concatenate(vectors), np.concatenate(text_vecs)
     t2i, i2t = recall_at_k(image_matrix, text_matrix, [o for _, o in pairs])
     t2i["class_P@1"] = class_precision_at_1(image_matrix, text_matrix, texts, [o for _, o in pairs])
     report = EvalReport(len(kept), len(texts), t2i, i2t, None, problems)
     if caption is not None:
-        refs = [[] for _ in kept]  # type: list[list[str]]
+        refs: list[list[str]] = [[] for _ in kept]
         for text, o in pairs:
             refs[o].append(text)
         predicted: list[str] = []
         draft = caption_draft()
-        for start in range(0, len(kept), caption_batch_size):
-            if cancel.is_set():
-                raise Cancelled("evaluation stopped")
-            batch = [load(data.images[i], draft_size=draft, max_pixels=max_pixels).image
-                     for i in kept[start : start + caption_batch_size]]
-            predicted += caption(batch).result()
-            yield EvalProgress("captions", len(predicted), len(kept))
+        meter = Meter(len(kept), unit="captions")
+
+        def image(i: int) -> Image.Image:
+            return load(data.images[i], draft_size=draft, max_pixels=max_pixels).image
+
+        for images in batches(kept, image, caption_batch_size, workers=workers, cancel=cancel, cancelled=stopped):
+            written = iter(caption([one.value for one in images if one.value is not None]).result())
+            predicted += [next(written) if one.value is not None else "" for one in images]
+            yield meter.at("captions", len(predicted))
         report.captioning = caption_scores(predicted, refs)
         report.captioning["exact"] = float(np.mean([p in r for p, r in zip(predicted, refs)]))
-    yield EvalProgress("done", 1, 1, report)
+    yield Progress("done", 1, 1, report=report)

@@ -14,8 +14,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ClipgitError
-from .scan import is_image_name, walk
+from ..errors import ClipgitError
+from ..scan import is_image_name, walk
 
 
 @dataclass
@@ -25,12 +25,6 @@ class Dataset:
     captions: list[str] = field(default_factory=list)
     owner: list[int] = field(default_factory=list)  # captions[i] describes images[owner[i]]
     problems: list[tuple[str, str]] = field(default_factory=list)
-
-    def captions_of(self) -> list[list[str]]:
-        out: list[list[str]] = [[] for _ in self.images]
-        for text, index in zip(self.captions, self.owner):
-            out[index].append(text)
-        return out
 
     def add(self, image: str, caption: str, where: str) -> None:
         caption = " ".join(str(caption).split())

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Any, Callable
+from typing import Any, Protocol
 from urllib.parse import urlparse
 
 from .errors import ModelUnavailable
@@ -25,9 +25,9 @@ def quiet_transformers() -> None:
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
     try:
-        from huggingface_hub.utils import disable_progress_bars
+        import huggingface_hub.utils
 
-        disable_progress_bars()
+        huggingface_hub.utils.disable_progress_bars()  # type: ignore[attr-defined]
     except ImportError:  # pragma: no cover
         pass
 
@@ -77,7 +77,13 @@ def locate(model: str, flag: str) -> tuple[str, bool]:
     return model, False
 
 
-def load(factory: Callable[..., Any], model: str, flag: str, **kwargs: Any) -> Any:
+class Pretrained(Protocol):
+    """A transformers class that loads from a folder or a hub id (models, processors, tokenizers)."""
+
+    def from_pretrained(self, source: Any, /, *args: Any, **kwargs: Any) -> Any: ...
+
+
+def load(factory: Pretrained, model: str, flag: str, **kwargs: Any) -> Any:
     """`factory.from_pretrained(...)` with our safety rules and errors."""
     source, local_only = locate(model, flag)
     try:

@@ -1,0 +1,117 @@
+"""Captioning files and the library: decode in a pool, caption in batches on the inference thread.
+
+The cache is per (image, caption model) in the catalog: a library image whose
+file is unchanged is never captioned twice, a changed one loses its caption
+(catalog.upsert_image), a moved one keeps it (same image row).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+from PIL import Image
+
+from .catalog import Catalog, ImageRow
+from .images import load as load_image
+from .pipeline import batches
+from .progress import Meter, Progress
+
+CaptionFn = Callable[[list[Image.Image]], "Future[list[str]]"]
+
+
+CaptionProgress = Progress[None]  # phase "captioning"; `paused` while the face holds it
+
+
+@dataclass(frozen=True)
+class Captioned:
+    path: str
+    caption: str | None
+    error: str | None = None
+    cached: bool = False
+
+    def as_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {"path": self.path, "caption": self.caption}
+        if self.error:
+            out["error"] = self.error
+        return out
+
+
+def _unchanged(row: ImageRow, path: str) -> bool:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return st.st_size == row.size and st.st_mtime_ns == row.mtime_ns and row.error is None
+
+
+def caption_files(catalog: Catalog, model: str, paths: Sequence[str], caption: CaptionFn, draft: Callable[[], int],
+                  *, batch_size: int, max_pixels: int, use_cache: bool, workers: int = 0) -> list[Captioned]:
+    """Captions for any files, library or not; library captions come from (and go to) the cache."""
+    order = list(dict.fromkeys(os.path.abspath(os.path.expanduser(p)) for p in paths))
+    out: dict[str, Captioned] = {}
+    todo: list[tuple[str, ImageRow | None]] = []
+    for path in order:
+        row = catalog.image_by_path(path)
+        fresh = row if row is not None and _unchanged(row, path) else None
+        if fresh is not None and use_cache:
+            cached = catalog.captions_for([fresh.id], model).get(fresh.id)
+            if cached is not None:
+                out[path] = Captioned(path, cached, cached=True)
+                continue
+        todo.append((path, fresh))
+    if not todo:
+        return [out[p] for p in order]
+    load = _loader(draft(), max_pixels)  # loads the caption model: only when something needs a caption
+    for batch in batches(todo, lambda item: load(item[0]), batch_size, workers=workers or min(4, len(todo) or 1)):
+        for one in batch:
+            if not one.ok:
+                out[one.item[0]] = Captioned(one.item[0], None, one.error)
+        good = [one for one in batch if one.value is not None]
+        if not good:
+            continue
+        texts = caption([one.value for one in good if one.value is not None]).result()
+        with catalog.transaction():
+            for one, text in zip(good, texts):
+                path, row = one.item
+                out[path] = Captioned(path, text)
+                if row is not None and use_cache:
+                    catalog.set_caption(row.id, model, text)
+    return [out[p] for p in order]
+
+
+def caption_library(catalog: Catalog, model: str, clip_model: str, caption: CaptionFn, draft: Callable[[], int],
+                    *, batch_size: int, max_pixels: int, workers: int, cancel: threading.Event,
+                    pause: threading.Event | None = None, root: str | None = None) -> Iterator[CaptionProgress]:
+    """Caption every embedded image that has no caption from `model`; one transaction per batch."""
+    todo = catalog.uncaptioned(model, clip_model, root)
+    meter = Meter(len(todo), unit="captions")
+    done = 0
+    yield meter.at("captioning", 0)
+    if not todo:
+        return
+    load = _loader(draft(), max_pixels)  # loads the caption model: only when something needs a caption
+    for batch in batches(todo, lambda item: load(item[1]), batch_size, workers=workers, cancel=cancel):
+        if pause is not None and pause.is_set():
+            meter.pause()
+            yield meter.at("captioning", done)
+            while pause.is_set() and not cancel.is_set():
+                time.sleep(0.1)
+            meter.resume()
+        if cancel.is_set():
+            return
+        good = [one for one in batch if one.value is not None]  # unreadable: the next index run records why
+        texts = caption([one.value for one in good if one.value is not None]).result() if good else []
+        with catalog.transaction():
+            for one, text in zip(good, texts):
+                catalog.set_caption(one.item[0], model, text)
+        done += len(batch)
+        yield meter.at("captioning", done)
+
+
+def _loader(draft: int, max_pixels: int) -> Callable[[str], Image.Image]:
+    return lambda path: load_image(path, draft_size=draft, max_pixels=max_pixels).image

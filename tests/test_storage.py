@@ -1,0 +1,109 @@
+"""The catalog upgrades from its first schema, and the vector snapshot is replayed, never trusted blindly."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from clipgit.core.catalog import Catalog
+from clipgit.core.engine import Engine
+from clipgit.core.migrations import MIGRATIONS, SCHEMA_VERSION, _split
+from clipgit.core.vectors import VectorIndex, as_blob
+from tests.conftest import make_photos
+
+
+def _first_schema_catalog(db: Path) -> None:
+    """A library as the first release wrote it: schema 1, one folder, two images, two vectors."""
+    conn = sqlite3.connect(db, isolation_level=None)
+    for statement in _split(MIGRATIONS[0]):
+        conn.execute(statement)
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute("INSERT INTO folders (id, path, added_at) VALUES (1, ?, 1.0)", (b"/pics",))
+    for i in (1, 2):
+        conn.execute("INSERT INTO images (id, folder_id, path, size, mtime_ns, fingerprint, width, height) "
+                     "VALUES (?, 1, ?, 10, 20, ?, 4, 3)", (i, f"/pics/{i}.jpg".encode(), bytes([i]) * 16))
+        conn.execute("INSERT INTO embeddings (image_id, model, vector) VALUES (?, 'm', ?)",
+                     (i, as_blob(np.full(4, float(i), dtype=np.float32))))
+    conn.close()
+
+
+def test_a_catalog_of_the_first_schema_is_upgraded_and_keeps_its_data(tmp_path: Path) -> None:
+    db = tmp_path / "library.db"
+    _first_schema_catalog(db)
+    cat = Catalog(db)
+    assert cat.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert [f.path for f in cat.folders()] == ["/pics"]
+    assert cat.counts("m")["images"] == 2
+    with cat.transaction():
+        cat.set_caption(1, "git", "a red bicycle")
+    assert cat.search_captions('("bicycle")', "git", 10, None)[0][0] == 1  # the new full-text index works
+    cat.close()
+    again = Catalog(db)  # opening an up-to-date catalog changes nothing
+    assert again.caption_count("git") == 1
+    again.close()
+
+
+def _vectors(tmp_path: Path, n: int) -> tuple[Catalog, VectorIndex]:
+    cat = Catalog(tmp_path / "library.db")
+    with cat.transaction():
+        folder = cat.add_folder("/pics")
+        for i in range(n):
+            image = cat.upsert_image(folder, f"/pics/{i}.jpg", 1, 1, bytes([i]) * 16, 4, 4, None)
+            vec = np.zeros(8, dtype=np.float32)
+            vec[i % 8] = 1.0
+            vec[(i + 1) % 8] = 0.5 + i / 100
+            cat.add_embedding(image, "m", as_blob(vec / np.linalg.norm(vec)))
+    return cat, VectorIndex("m", tmp_path)
+
+
+def test_the_snapshot_replays_removals_and_additions_made_after_it(tmp_path: Path) -> None:
+    cat, index = _vectors(tmp_path, 12)
+    index.refresh(cat)
+    index.save_snapshot()
+    query = np.zeros(8, dtype=np.float32)
+    query[3] = 1.0
+    best = index.top_k(query, 1)[0][0]
+    with cat.transaction():
+        cat.delete_images([best])  # removed after the snapshot was written
+        folder = cat.add_folder("/pics")
+        new = cat.upsert_image(folder, "/pics/new.jpg", 1, 1, b"n" * 16, 4, 4, None)
+        cat.add_embedding(new, "m", as_blob(query))
+    fresh = VectorIndex("m", tmp_path)  # a new process: snapshot first, then what came after it
+    fresh.refresh(cat)
+    ids = [i for i, _ in fresh.top_k(query, 20)]
+    assert ids[0] == new and best not in ids and len(ids) == 12
+    cat.close()
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "wrong-count"])
+def test_a_damaged_snapshot_is_rebuilt_from_the_catalog(tmp_path: Path, damage: str) -> None:
+    cat, index = _vectors(tmp_path, 10)
+    index.refresh(cat)
+    index.save_snapshot()
+    query = np.ones(8, dtype=np.float32) / np.sqrt(8)
+    expected = index.top_k(query, 10)
+    base = next(tmp_path.glob("vectors-*.f16"))
+    if damage == "truncate":
+        base.write_bytes(base.read_bytes()[:37])
+    elif damage == "garbage":
+        base.with_suffix(".json").write_text("{not json")
+    else:
+        meta = base.with_suffix(".json")
+        meta.write_text(meta.read_text().replace('"count": 10', '"count": 11'))
+    rebuilt = VectorIndex("m", tmp_path)
+    rebuilt.refresh(cat)
+    assert [i for i, _ in rebuilt.top_k(query, 10)] == [i for i, _ in expected]
+    cat.close()
+
+
+def test_an_engine_searches_correctly_over_a_damaged_snapshot(engine: Engine, tmp_path: Path) -> None:
+    make_photos(tmp_path / "pics", 6)
+    engine.index([str(tmp_path / "pics")])
+    before = [r.path for r in engine.search("a photo", top=6)]
+    snap = next(engine.settings.data_dir.glob("vectors-*.f16"))
+    snap.write_bytes(b"\x00" * 5)
+    with Engine(engine.settings) as other:
+        assert [r.path for r in other.search("a photo", top=6)] == before
