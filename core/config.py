@@ -32,6 +32,8 @@ ENV_VARS = {
     "precision": "CLIPGIT_PRECISION",
     "batch_size": "CLIPGIT_BATCH_SIZE",
     "captions": "CLIPGIT_CAPTIONS",
+    "service": "CLIPGIT_SERVICE",
+    "service_idle": "CLIPGIT_SERVICE_IDLE",
 }
 
 
@@ -67,10 +69,14 @@ class Settings:
     max_image_pixels: int = 120_000_000
     include_hidden: bool = False
     exclude_dirs: tuple[str, ...] = (".git", "node_modules", "@eaDir", "__pycache__", ".thumbnails", "#recycle")
+    service: bool = True  # answer model commands from a warm per-user service (False: in-process)
+    service_idle: float = 600.0  # seconds the service stays warm without a request
 
     def __post_init__(self) -> None:
         if not isinstance(self.data_dir, Path):
             object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser().absolute())
+        if self.service_idle <= 0:
+            raise ConfigError(f"service idle must be above 0 seconds, not {self.service_idle}")
         if self.device not in DEVICES:
             raise ConfigError(f"device must be one of {', '.join(DEVICES)}, not {self.device!r}")
         if self.precision not in PRECISIONS:
@@ -122,7 +128,9 @@ def _coerce(values: dict[str, Any]) -> dict[str, Any]:
                 out[name] = int(out[name])
         if "exclude_dirs" in out:
             out["exclude_dirs"] = tuple(out["exclude_dirs"])
-        for name in ("include_hidden", "captions"):
+        if "service_idle" in out:
+            out["service_idle"] = float(out["service_idle"])
+        for name in ("include_hidden", "captions", "service"):
             if name in out and isinstance(out[name], str):
                 out[name] = out[name].lower() in ("1", "true", "yes", "on")
         for name, demo_dir in DEMO_DIRS.items():

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import threading
 from pathlib import Path
 
@@ -140,30 +141,41 @@ class VectorIndex:
     # search --------------------------------------------------------------
     def top_k(self, query: np.ndarray, k: int, *, allow: np.ndarray | None = None,
               exclude: set[int] | frozenset[int] = frozenset()) -> list[tuple[int, float]]:
-        """Best (image id, cosine) pairs; `allow` restricts to those image ids."""
-        import torch
+        """Best (image id, cosine) pairs; `allow` restricts to those image ids.
 
+        torch's fp16 matvec is the fastest here, but importing torch costs seconds: a process that has
+        not loaded it (`similar` on a library image needs no model) scores with numpy, in chunks.
+        """
         with self._lock:
             n = self._n
             if n == 0 or k <= 0:
                 return []
             if query.shape[-1] != self.dim:
                 raise ValueError(f"query has {query.shape[-1]} dimensions, library vectors {self.dim}")
-            mat = torch.from_numpy(self._mat[:n])
-            q = torch.from_numpy(query.astype(np.float16))
-            scores = (mat @ q).float()
+            scores = _scores(self._mat[:n], query)
             dead = ~self._alive[:n]
             if allow is not None:
                 dead = dead | ~np.isin(self._ids[:n], allow)
             if exclude:
                 dead = dead | np.isin(self._ids[:n], np.fromiter(exclude, dtype=np.int64))
-            if dead.any():
-                scores[torch.from_numpy(dead)] = float("-inf")
+            scores[dead] = -np.inf
             k = min(k, n)
-            values, rows = torch.topk(scores, k)
-            ids = self._ids[rows.numpy()]
-            out = [(int(i), float(v)) for i, v in zip(ids, values.tolist()) if v != float("-inf")]
-            return out
+            rows = np.argpartition(-scores, k - 1)[:k]
+            rows = rows[np.argsort(-scores[rows], kind="stable")]
+            return [(int(self._ids[r]), float(scores[r])) for r in rows if scores[r] != -np.inf]
+
+
+def _scores(mat: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """fp16 matrix times the query, as float32 scores."""
+    if "torch" in sys.modules:
+        import torch
+
+        return (torch.from_numpy(mat) @ torch.from_numpy(query.astype(np.float16))).float().numpy()
+    q = query.astype(np.float32)
+    out = np.empty(len(mat), dtype=np.float32)
+    for start in range(0, len(mat), 32_768):
+        out[start:start + 32_768] = mat[start:start + 32_768].astype(np.float32) @ q
+    return out
 
 
 def as_blob(vector: np.ndarray) -> bytes:

@@ -40,7 +40,8 @@ def _isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test reads the developer's own config file or env settings."""
     monkeypatch.setenv("CLIPGIT_CONFIG", str(tmp_path / "no-config.toml"))
     for var in ("CLIPGIT_DATA_DIR", "CLIPGIT_CLIP_MODEL", "CLIPGIT_DEVICE", "CLIPGIT_PRECISION",
-                "CLIPGIT_BATCH_SIZE", "CLIPGIT_CAPTION_MODEL"):
+                "CLIPGIT_BATCH_SIZE", "CLIPGIT_CAPTION_MODEL", "CLIPGIT_SERVICE", "CLIPGIT_SERVICE_IDLE",
+                "CLIPGIT_SERVICE_SETTINGS"):
         monkeypatch.delenv(var, raising=False)
 
 
@@ -73,5 +74,6 @@ def cli_env(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
     env.update(CLIPGIT_DATA_DIR=str(settings.data_dir), CLIPGIT_CLIP_MODEL=settings.clip_model,
                CLIPGIT_CAPTION_MODEL=settings.caption_model,
-               CLIPGIT_PRECISION="fp32", CLIPGIT_DEVICE="cpu", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+               CLIPGIT_PRECISION="fp32", CLIPGIT_DEVICE="cpu", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1",
+               CLIPGIT_SERVICE="0")  # in-process unless a test is about the service (tests/test_service.py)
     return env

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-SUBCOMMANDS = ("index", "search", "similar", "caption", "eval", "train", "status", "forget", "app", "demo")
+SUBCOMMANDS = ("index", "search", "similar", "caption", "eval", "train", "status", "forget", "app", "demo", "service")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -26,6 +26,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), help="env CLIPGIT_DEVICE")
     g.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), help="env CLIPGIT_PRECISION")
     g.add_argument("--batch-size", type=int, help="images per inference batch (env CLIPGIT_BATCH_SIZE)")
+    g.add_argument("--no-service", action="store_true",
+                   help="run the models in this process, not in the warm service (env CLIPGIT_SERVICE=0)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,6 +111,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     _common(p)
 
+    p = sub.add_parser("service", help="the warm service that answers search, similar, caption and eval",
+                       description="The first command that needs a model starts a per-user service that keeps the "
+                       "models loaded; it exits after service_idle seconds (default 600) without a request.")
+    p.add_argument("action", choices=("status", "stop", "run"), help="run: serve in the foreground (what a start "
+                   "does in the background)")
+    p.add_argument("--json", action="store_true")
+    _common(p)
+
     p = sub.add_parser("forget", help="drop a folder (or a sub-folder) from the library")
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--json", action="store_true")
@@ -159,7 +169,7 @@ def _settings(args: argparse.Namespace) -> Any:
 
     return Settings.load(data_dir=args.data_dir, clip_model=args.clip_model, caption_model=args.caption_model,
                          device=args.device, precision=args.precision, batch_size=args.batch_size,
-                         captions=getattr(args, "captions", None))
+                         captions=getattr(args, "captions", None), service=False if args.no_service else None)
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -176,13 +186,24 @@ def _dispatch(args: argparse.Namespace) -> int:
         from .demo import demo
 
         return demo(settings, args)
+    if args.command == "service":
+        from .cli_service import service
+
+        return service(settings, args)
+    from .cli_models import caption, evaluate
+
+    handler = {"index": _index, "search": _search, "similar": _search, "status": _status,
+               "forget": _forget, "caption": caption, "eval": evaluate}[args.command]
+    if args.command in ("search", "similar", "caption", "eval"):
+        from .cli_service import remote_engine
+
+        remote = remote_engine(settings, args)
+        if remote is not None:
+            return handler(remote, args)
     from clipgit.core.engine import Engine
 
     with Engine(settings) as engine:
-        from .cli_models import caption, evaluate
-
-        return {"index": _index, "search": _search, "similar": _search, "status": _status,
-                "forget": _forget, "caption": caption, "eval": evaluate}[args.command](engine, args)
+        return handler(engine, args)
 
 
 def _index(engine: Any, args: argparse.Namespace) -> int:
@@ -284,3 +305,7 @@ def _forget(engine: Any, args: argparse.Namespace) -> int:
         for path, n in dropped.items():
             print(f"forgot {display_name(os.path.abspath(path))} ({n} files)")
     return 0
+
+
+if __name__ == "__main__":  # how the service is started: python -m clipgit.tui.cli service run
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""The service's wire format: JSON over HTTP on a Unix socket in the data dir (documented in docs/service.md).
+
+Why HTTP over a Unix socket: it is the REST API the origin document plans,
+ready for a TCP port later, while a socket file with mode 0600 in the user's
+data dir (and the peer's uid checked) keeps everyone else out. The socket's
+name carries a key of the settings that change answers (models, device,
+precision), so a client never talks to a service of another data dir or
+another model by mistake.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from ..config import Settings
+from ..errors import Cancelled, ClipgitError, ConfigError, ImageUnreadable, ModelUnavailable, NotInLibrary, QueryError
+
+PROTOCOL_VERSION = 1
+MAX_REQUEST_BYTES = 1 << 20  # a query or a list of paths; more is refused
+SOCKET_PATH_MAX = 100  # AF_UNIX paths are limited to about 107 bytes; longer data dirs run in-process
+ERRORS: dict[str, type[ClipgitError]] = {cls.__name__: cls for cls in (
+    ClipgitError, ConfigError, QueryError, ModelUnavailable, NotInLibrary, ImageUnreadable, Cancelled)}
+
+
+def settings_key(settings: Settings) -> str:
+    """What must match for a service's answers to be this client's answers."""
+    fields = dataclasses.asdict(settings)
+    fields["data_dir"] = str(settings.data_dir)
+    fields.pop("service_idle", None)  # how long it stays warm changes no answer
+    fields.pop("service", None)
+    return hashlib.sha1(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def socket_path(settings: Settings) -> Path:
+    return settings.data_dir / f"service-{settings_key(settings)}.sock"
+
+
+def settings_to_json(settings: Settings) -> str:
+    fields = dataclasses.asdict(settings)
+    fields["data_dir"] = str(settings.data_dir)
+    return json.dumps(fields)
+
+
+def settings_from_json(text: str) -> Settings:
+    fields = json.loads(text)
+    fields["exclude_dirs"] = tuple(fields.get("exclude_dirs", ()))
+    return Settings(**fields)
+
+
+def error_body(exc: BaseException) -> dict[str, Any]:
+    """The same message (and, on the client, the same type and exit code) as in-process."""
+    if isinstance(exc, ClipgitError):
+        return {"error": {"type": type(exc).__name__ if type(exc).__name__ in ERRORS else "ClipgitError",
+                          "message": str(exc)}}
+    return {"error": {"type": "ClipgitError", "message": f"unexpected {type(exc).__name__}: {exc}"}}
+
+
+def raise_error(body: dict[str, Any]) -> None:
+    error = body.get("error")
+    if isinstance(error, dict):
+        raise ERRORS.get(str(error.get("type")), ClipgitError)(str(error.get("message", "service error")))
+
+
+def unix_sockets_supported() -> bool:
+    import socket
+
+    return hasattr(socket, "AF_UNIX") and os.name == "posix"

@@ -1,0 +1,244 @@
+"""The warm engine: one process per user and settings, answering the command line over a Unix socket.
+
+Why: importing torch and transformers and loading weights costs seconds; a
+search costs milliseconds. The service keeps one Engine warm (its one
+inference thread puts interactive requests ahead of batch work) and exits by
+itself after `service_idle` seconds without a request, freeing its memory.
+A request that fails returns the engine's typed error and never takes the
+service down; a malformed or oversized one is refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import socket
+import socketserver
+import struct
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from typing import Any
+
+from ..config import Settings
+from ..engine import Engine
+from ..errors import ClipgitError, QueryError
+from .protocol import MAX_REQUEST_BYTES, PROTOCOL_VERSION, error_body, settings_key, socket_path
+
+
+class Service:
+    """The engine and its bookkeeping; `handle` maps one request to one JSON answer."""
+
+    def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
+        self.settings = settings
+        self.engine = engine or Engine(settings)
+        self.started = time.time()
+        self._last = time.monotonic()
+        self._active = 0
+        self._lock = threading.Lock()
+        self.stopping = threading.Event()
+        self._cwd_lock = threading.Lock()
+
+    # bookkeeping ------------------------------------------------------------------------
+    def begin(self) -> None:
+        with self._lock:
+            self._active += 1
+
+    def end(self) -> None:
+        with self._lock:
+            self._active -= 1
+            self._last = time.monotonic()
+
+    def idle_for(self) -> float:
+        with self._lock:
+            return 0.0 if self._active else time.monotonic() - self._last
+
+    def hello(self) -> dict[str, Any]:
+        return {"service": "clipgit", "version": PROTOCOL_VERSION, "pid": os.getpid(),
+                "key": settings_key(self.settings), "data_dir": str(self.settings.data_dir)}
+
+    def status(self) -> dict[str, Any]:
+        models = [name for name, loaded in ((self.settings.clip_model, self.engine.clip.loaded),
+                                            (self.settings.caption_model, self.engine.captioner.loaded)) if loaded]
+        return {**self.hello(), "running": True, "uptime": round(time.time() - self.started, 1),
+                "models_loaded": models,
+                "memory_mb": _rss_mb(), "idle_seconds": round(self.idle_for(), 1),
+                "idle_exit_in": round(max(0.0, self.settings.service_idle - self.idle_for()), 1),
+                "device": self.engine.clip.device, "precision": self.engine.clip.precision}
+
+    # requests ----------------------------------------------------------------------------------
+    def handle(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        try:
+            return 200, self._route(method, path, body)
+        except ClipgitError as exc:
+            return 200, error_body(exc)
+        except (KeyError, TypeError, ValueError) as exc:
+            return 400, error_body(QueryError(f"bad request: {exc}"))
+        except Exception as exc:  # a bug answers as an error; the service stays up
+            return 500, error_body(exc)
+
+    def _route(self, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        e = self.engine
+        if method == "GET" and path == "/v1/hello":
+            return self.hello()
+        if method == "GET" and path == "/v1/status":
+            return self.status()
+        if method == "POST" and path == "/v1/stop":
+            self.stopping.set()
+            return {"stopping": True}
+        if method == "POST" and path == "/v1/search":
+            with self._cwd_lock:  # image terms in a query are paths relative to the client's folder
+                try:
+                    os.chdir(str(body.get("cwd") or "/"))
+                except OSError:
+                    os.chdir("/")
+                hits = e.search(str(body["query"]), top=int(body.get("top", 10)), folder=body.get("folder"),
+                                mode=str(body.get("mode", "auto")))
+            return {"results": [dataclasses.asdict(h) for h in hits]}
+        if method == "POST" and path == "/v1/similar":
+            hits = e.similar(str(body["path"]), top=int(body.get("top", 10)), folder=body.get("folder"))
+            return {"results": [dataclasses.asdict(h) for h in hits]}
+        if method == "POST" and path == "/v1/caption":
+            paths = [str(p) for p in body["paths"]]
+            done = e.caption(paths, max_tokens=body.get("max_tokens"), beams=body.get("beams"))
+            return {"captions": [dataclasses.asdict(c) for c in done]}
+        if method == "POST" and path == "/v1/eval":
+            report = None
+            for event in e.evaluate_iter(str(body["dataset"]), captions=bool(body.get("captions", True))):
+                report = event.report or report
+            assert report is not None
+            return {"report": dataclasses.asdict(report)}
+        raise QueryError(f"no such request: {method} {path}")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.0"  # one request per connection: simple, and cheap on a local socket
+
+    def do_GET(self) -> None:
+        self._answer("GET", {})
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_REQUEST_BYTES:
+            self._send(413, error_body(QueryError(f"request larger than {MAX_REQUEST_BYTES} bytes")))
+            return
+        try:
+            body = json.loads(self.rfile.read(length) or b"{}")
+            if not isinstance(body, dict):
+                raise ValueError("the body must be a JSON object")
+        except (ValueError, UnicodeDecodeError) as exc:
+            self._send(400, error_body(QueryError(f"malformed request: {exc}")))
+            return
+        self._answer("POST", body)
+
+    def _answer(self, method: str, body: dict[str, Any]) -> None:
+        service = self.server.service
+        service.begin()
+        try:
+            status, answer = service.handle(method, self.path, body)
+        finally:
+            service.end()
+        self._send(status, answer)
+
+    def _send(self, status: int, answer: dict[str, Any]) -> None:
+        data = json.dumps(answer).encode()
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except OSError:
+            pass  # the client went away; nothing to tell it
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Protocol-level refusals (a garbled request line, an unknown method) answer in JSON too."""
+        self.close_connection = True
+        self._send(code, error_body(QueryError(f"malformed request: {message or code}")))
+
+    def address_string(self) -> str:
+        return "local"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # the service never prints
+
+
+class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+    allow_reuse_address = False
+
+    def __init__(self, path: Path, service: Service) -> None:
+        self.service = service
+        super().__init__(str(path), _Handler)
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        return peer_is_us(request) if isinstance(request, socket.socket) else False
+
+
+def peer_is_us(conn: socket.socket) -> bool:
+    """On Linux, only processes of this user are answered (the socket's 0600 mode already says so elsewhere)."""
+    option = getattr(socket, "SO_PEERCRED", None)
+    if option is None:
+        return True
+    try:
+        _, uid, _ = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, option, struct.calcsize("3i")))
+    except OSError:
+        return False
+    return bool(uid == os.getuid())
+
+
+def bind(settings: Settings, service: Service) -> _Server:
+    """Bind the settings' socket, readable and writable by this user only (a stale file is the caller's to clear)."""
+    path = socket_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    old = os.umask(0o177)
+    try:
+        server = _Server(path, service)
+    finally:
+        os.umask(old)
+    os.chmod(path, 0o600)
+    return server
+
+
+def serve(settings: Settings, *, warm: bool = True) -> None:
+    """Run until stopped or idle; the socket goes away with the service."""
+    service = Service(settings)
+    server = bind(settings, service)
+    path = socket_path(settings)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
+    thread.start()
+    if warm:  # load CLIP now, so the first search after a start is already warm
+        threading.Thread(target=_warm, args=(service.engine,), daemon=True).start()
+    try:
+        while not service.stopping.is_set() and service.idle_for() < settings.service_idle:
+            service.stopping.wait(0.5)
+    finally:
+        server.shutdown()
+        server.server_close()
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        service.engine.close()
+
+
+def _warm(engine: Engine) -> None:
+    try:
+        engine.load_model()
+    except ClipgitError:
+        pass  # each request that needs the model says why it cannot load
+
+
+def _rss_mb() -> float:
+    try:
+        with open("/proc/self/statm") as fh:
+            return round(int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        scale = 1 if sys.platform == "darwin" else 1024
+        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20, 1)

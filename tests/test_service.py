@@ -1,0 +1,184 @@
+"""The warm service: started on demand, same answers as in-process, and safe against every fault we know."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+
+import pytest
+
+from clipgit.core.config import Settings
+from clipgit.core.service.client import ServiceClient
+from clipgit.core.service.protocol import socket_path
+from clipgit.core.service.server import peer_is_us
+from tests.conftest import cli_env, cli_path, make_photos
+
+pytestmark = pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="no Unix sockets here")
+
+
+@pytest.fixture
+def lib(settings: Settings, tmp_path: Path) -> Iterator[tuple[Settings, dict[str, str]]]:
+    """A small indexed library; the service's settings as the command line sees them; services stopped after."""
+    make_photos(tmp_path / "pics", 10)
+    env = cli_env(settings)
+    env["CLIPGIT_SERVICE"] = "1"
+    subprocess.run([cli_path(), "index", str(tmp_path / "pics"), "-q", "--no-service"], env=env, check=True,
+                   capture_output=True)
+    cli_settings = Settings(data_dir=settings.data_dir, clip_model=settings.clip_model,
+                            caption_model=settings.caption_model, device="cpu", precision="fp32")
+    yield cli_settings, env
+    ServiceClient(cli_settings).stop()
+
+
+def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([cli_path(), *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_started_on_demand_and_answers_like_the_engine_in_process(lib: tuple[Settings, dict[str, str]],
+                                                                   tmp_path: Path) -> None:
+    settings, env = lib
+    client = ServiceClient(settings)
+    assert not client.running()
+    pic = str(tmp_path / "pics" / "img_0003.png")
+    for args in (["search", "a red bicycle", "--json"], ["search", f"{pic} + 0.5:snow", "--json", "-n", "4"],
+                 ["similar", pic, "--json"], ["caption", pic, "--json"], ["search", "beach +"],
+                 ["caption", str(tmp_path / "missing.png")], ["similar", str(tmp_path / "nope.png")]):
+        warm, cold = run(env, *args), run(env, *args, "--no-service")
+        assert (warm.returncode, warm.stdout, warm.stderr) == (cold.returncode, cold.stdout, cold.stderr), args
+        assert client.running()  # the first model command started it
+    status = json.loads(run(env, "service", "status", "--json").stdout)
+    assert status["running"] and status["pid"] > 0 and settings.clip_model in status["models_loaded"]
+    assert status["memory_mb"] > 0 and 0 < status["idle_exit_in"] <= 600
+
+
+def test_no_service_and_similar_on_a_library_image_never_start_one(lib: tuple[Settings, dict[str, str]],
+                                                                    tmp_path: Path) -> None:
+    settings, env = lib
+    assert run(env, "search", "red", "--no-service").returncode == 0
+    assert run(env, "similar", str(tmp_path / "pics" / "img_0002.png")).returncode == 0
+    assert not ServiceClient(settings).running() and not socket_path(settings).exists()
+    code = ("import sys; from clipgit.tui.cli import main; rc = main(['similar', sys.argv[1], '--json']); "
+            "print('torch' in sys.modules, rc, file=sys.stderr)")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "pics" / "img_0002.png")], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.stderr.strip() == "False 0" and len(json.loads(out.stdout)) == 9
+
+
+def test_idle_exit_frees_the_service(lib: tuple[Settings, dict[str, str]]) -> None:
+    settings, env = lib
+    env["CLIPGIT_SERVICE_IDLE"] = "1.5"
+    assert run(env, "search", "red").returncode == 0
+    end = time.monotonic() + 20
+    while socket_path(settings).exists() and time.monotonic() < end:
+        time.sleep(0.1)
+    assert not socket_path(settings).exists()
+
+
+def test_a_service_killed_with_9_is_replaced(lib: tuple[Settings, dict[str, str]]) -> None:
+    settings, env = lib
+    assert run(env, "search", "red").returncode == 0
+    pid = json.loads(run(env, "service", "status", "--json").stdout)["pid"]
+    os.kill(pid, signal.SIGKILL)
+    time.sleep(0.3)
+    assert socket_path(settings).exists()  # the stale socket is left behind
+    again = run(env, "search", "red", "--json")
+    assert again.returncode == 0 and len(json.loads(again.stdout)) == 10
+    assert json.loads(run(env, "service", "status", "--json").stdout)["pid"] != pid
+
+
+def test_clients_starting_at_once_start_one_service(lib: tuple[Settings, dict[str, str]]) -> None:
+    settings, env = lib
+    outs: list[subprocess.CompletedProcess[str]] = []
+    threads = [threading.Thread(target=lambda: outs.append(run(env, "search", "red", "--json"))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [o.returncode for o in outs] == [0] * 4 and len({o.stdout for o in outs}) == 1
+    services = subprocess.run(["pgrep", "-f", "clipgit.tui.cli service run"], capture_output=True, text=True)
+    mine = [p for p in services.stdout.split() if str(settings.data_dir) in _environ(int(p))]
+    assert len(mine) == 1
+
+
+def _environ(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def test_socket_is_private_and_bad_requests_do_not_take_it_down(lib: tuple[Settings, dict[str, str]]) -> None:
+    settings, env = lib
+    assert run(env, "search", "red").returncode == 0
+    path = socket_path(settings)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and path.parent == settings.data_dir
+    for raw in (b"POST /v1/search HTTP/1.0\r\nContent-Length: 7\r\n\r\n{broken",
+                b"POST /v1/search HTTP/1.0\r\nContent-Length: 99999999\r\n\r\n",
+                b"POST /v1/search HTTP/1.0\r\nContent-Length: 2\r\n\r\n{}",
+                b"GET /v1/nothing HTTP/1.0\r\n\r\n", b"\x00\xff garbage\r\n\r\n"):
+        with socket.socket(socket.AF_UNIX) as s:
+            s.connect(str(path))
+            s.sendall(raw)
+            s.shutdown(socket.SHUT_WR)
+            answer = b"".join(iter(lambda: s.recv(65536), b""))
+        assert answer.startswith(b"HTTP/1.0 4") or b'"error"' in answer
+    assert ServiceClient(settings).running()
+
+
+def test_peer_check_refuses_another_uid(monkeypatch: pytest.MonkeyPatch) -> None:
+    a, b = socket.socketpair(socket.AF_UNIX)
+    with a, b:
+        assert peer_is_us(a)
+        monkeypatch.setattr(os, "getuid", lambda: os.geteuid() + 4242)
+        assert not peer_is_us(a)
+
+
+def test_a_service_of_another_protocol_version_is_replaced(lib: tuple[Settings, dict[str, str]]) -> None:
+    import socketserver
+
+    settings, env = lib
+    stopped = threading.Event()
+
+    class Old(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self._json({"service": "clipgit", "version": 0, "pid": os.getpid(), "key": "x"})
+
+        def do_POST(self) -> None:
+            self._json({"stopping": True})
+            stopped.set()
+
+        def _json(self, body: dict[str, object]) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    path = socket_path(settings)
+    old = socketserver.UnixStreamServer(str(path), Old)
+    threading.Thread(target=old.serve_forever, daemon=True).start()
+
+    def go_away() -> None:
+        stopped.wait(30)
+        old.shutdown()
+        old.server_close()
+        path.unlink()
+
+    threading.Thread(target=go_away, daemon=True).start()
+    out = run(env, "search", "red", "--json")
+    assert out.returncode == 0 and "restarting it" in out.stderr and stopped.is_set()
+    status = run(env, "service", "status", "--json")
+    assert json.loads(status.stdout)["version"] == 1, (status.stdout, status.stderr, out.stderr)
