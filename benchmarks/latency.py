@@ -79,7 +79,11 @@ def main() -> None:
     subprocess.run([cli, "index", str(photos), "-q", "--no-service"], env=env, check=True)
     subprocess.run([cli, "search", "warm the snapshot", "--no-service"], env=env, check=True, capture_output=True)
     one = str(sorted(photos.iterdir())[0])
-    sixteen = [str(p) for p in sorted(photos.iterdir())[:16]]
+    outside = work / "not-in-library"  # captions of library images are cached: caption files outside it
+    outside.mkdir()
+    for p in sorted(photos.iterdir())[:16]:
+        os.link(p, outside / p.name)
+    sixteen = [str(p) for p in sorted(outside.iterdir())]
     rows = [("command (whole process)", "p50 s", "p95 s")]
     subprocess.run([cli, "service", "stop"], env=env, capture_output=True)
     rows.append(row("search TEXT, in-process (--no-service)", timed([cli, "search", "a dog", "--no-service"], env,
@@ -91,7 +95,7 @@ def main() -> None:
     rows.append(row("similar LIBRARY-IMAGE, no service (no torch)", timed([cli, "similar", one], env, args.runs)))
     rows.append(row("status", timed([cli, "status"], env, args.runs)))
     cap_cold = timed([cli, "caption", *sixteen, "--no-service", "--max-tokens", "30"], env, 1)
-    subprocess.run([cli, "caption", one], env=env, check=True, capture_output=True)  # start + load GIT
+    subprocess.run([cli, "caption", sixteen[0]], env=env, check=True, capture_output=True)  # start + load GIT
     cap_warm = timed([cli, "caption", *sixteen, "--max-tokens", "30", "--beams", "1"], env, max(3, args.runs // 5))
     naive = timed([sys.executable, "-c", NAIVE, git, *sixteen], env, 1)
     rows.append(row("caption 16 images, in-process", cap_cold))

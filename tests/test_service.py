@@ -154,6 +154,7 @@ def test_a_service_of_another_protocol_version_is_replaced(lib: tuple[Settings, 
             self._json({"service": "clipgit", "version": 0, "pid": os.getpid(), "key": "x"})
 
         def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
             self._json({"stopping": True})
             stopped.set()
 

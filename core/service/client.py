@@ -162,11 +162,15 @@ class ServiceClient:
     def _stop_and_wait(self, timeout: float = 15.0) -> None:
         try:
             self.call("POST", "/v1/stop", {}, timeout=5.0)
-        except ServiceUnavailable:
+        except ServiceGone:
             return
+        except ServiceUnavailable:
+            pass  # it may have stopped as it answered: wait and see
         end = time.monotonic() + timeout
         while self.path.exists() and time.monotonic() < end:
             time.sleep(0.02)
+        if self.path.exists() and self.hello() is not None:
+            raise ServiceUnavailable("the running clipgit service does not stop")
 
 
 class RemoteEngine:
