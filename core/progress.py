@@ -10,7 +10,7 @@ each other in the queue).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 R = TypeVar("R")
@@ -35,9 +35,6 @@ class Progress(Generic[R]):
     def finished(self) -> bool:
         return self.phase == "done"
 
-    def with_report(self, report: R) -> Progress[R]:
-        return replace(self, report=report)
-
 
 class Meter:
     """Rate and time left from a running count; time spent paused does not count."""
@@ -47,11 +44,6 @@ class Meter:
         self.unit = unit
         self._started = time.monotonic()
         self._paused_at: float | None = None
-        self._paused_for = 0.0
-
-    def restart(self, total: int) -> None:
-        self.total = total
-        self._started = time.monotonic()
         self._paused_for = 0.0
 
     def pause(self) -> None:

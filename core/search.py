@@ -103,9 +103,9 @@ class Searcher:
         row = cat.image_by_path(path)
         if row is not None:
             exclude.add(row.id)
-            stored = cat.embedding(row.id, self.settings.clip_model)
-            if stored is not None and _same_file(row, path):
-                return from_blob(stored)
+            stored = stored_vector(cat, row, path, self.settings.clip_model)
+            if stored is not None:
+                return stored
         preprocess = self.infer.call(self.clip.load)
         loaded = load_image(path, draft_size=preprocess.draft_size, max_pixels=self.settings.max_image_pixels)
         vectors = self.infer.call(self.clip.encode_pixels, preprocess(loaded.image)[None], priority=INTERACTIVE)
@@ -162,6 +162,12 @@ class Searcher:
                          captions.get(i), clip_score, caption_score, mode)
             for i, score, clip_score, caption_score in hits if i in rows
         ]
+
+
+def stored_vector(cat: Catalog, row: ImageRow, path: str, model: str) -> np.ndarray | None:
+    """The library's vector of `path` while its file is unchanged (or gone); None: the image needs the model."""
+    stored = cat.embedding(row.id, model)
+    return from_blob(stored) if stored is not None and _same_file(row, path) else None
 
 
 def _same_file(row: ImageRow, path: str) -> bool:

@@ -36,6 +36,7 @@ def remote_engine(settings: Settings, args: argparse.Namespace) -> Any | None:
 
 def _stored_vector_usable(settings: Settings, path: str) -> bool:
     from clipgit.core.catalog import Catalog
+    from clipgit.core.search import stored_vector
 
     if not settings.db_path.exists():
         return False
@@ -43,13 +44,7 @@ def _stored_vector_usable(settings: Settings, path: str) -> bool:
     cat = Catalog(settings.db_path)
     try:
         row = cat.image_by_path(full)
-        if row is None or cat.embedding(row.id, settings.clip_model) is None:
-            return False
-        try:
-            st = os.stat(full)
-        except OSError:
-            return True  # the stored vector is all there is
-        return st.st_size == row.size and st.st_mtime_ns == row.mtime_ns
+        return row is not None and stored_vector(cat, row, full, settings.clip_model) is not None
     finally:
         cat.close()
 

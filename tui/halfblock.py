@@ -7,10 +7,14 @@ only what is visible. Every terminal with colour can show these.
 
 from __future__ import annotations
 
+from typing import cast
+
 from PIL import Image
 from rich.color import Color
 from rich.style import Style
 from rich.text import Text
+
+RGB = tuple[int, int, int]
 
 
 def halfblock(img: Image.Image, cols: int, rows: int) -> Text:
@@ -26,8 +30,7 @@ def halfblock(img: Image.Image, cols: int, rows: int) -> Text:
     text = Text(no_wrap=True, overflow="crop")
     for r in range(rows):
         for c in range(cols):
-            top, bottom = px[c, 2 * r], px[c, 2 * r + 1]
-            assert isinstance(top, tuple) and isinstance(bottom, tuple)  # an RGB canvas: (r, g, b) pixels
+            top, bottom = cast(RGB, px[c, 2 * r]), cast(RGB, px[c, 2 * r + 1])  # an RGB canvas
             text.append("▀", Style.from_color(Color.from_rgb(*top), Color.from_rgb(*bottom)))
         if r < rows - 1:
             text.append("\n")

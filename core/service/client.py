@@ -96,7 +96,10 @@ class ServiceClient:
             return None
 
     def running(self) -> bool:
-        hello = self.hello()
+        return self._ours(self.hello())
+
+    def _ours(self, hello: dict[str, Any] | None) -> bool:
+        """A service of this protocol version with these settings."""
         return hello is not None and hello.get("version") == PROTOCOL_VERSION and \
             hello.get("key") == settings_key(self.settings)
 
@@ -110,8 +113,7 @@ class ServiceClient:
         with open(self.path.with_suffix(".lock"), "a+") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # two clients starting at once start one service
             hello = self.hello()
-            if hello is not None and hello.get("version") == PROTOCOL_VERSION and \
-                    hello.get("key") == settings_key(self.settings):
+            if self._ours(hello):
                 return note
             if hello is not None:  # another version answers: ask it to go, then take its place
                 note = (f"clipgit-tui: the running service speaks protocol {hello.get('version')}, this client "
