@@ -3,7 +3,9 @@
 A library of 100,000 synthetic 512-d vectors is written straight into a catalog
 (plus a few real JPEGs for `similar` and `caption`), with the full-size
 ViT-B/32 and git-base (random weights). Each row is `clipgit-tui ...` run as a
-new process, as a script would, p50/p95 over the runs.
+new process, as a script would, p50/p95 over the runs: in-process
+(--no-service), the first call (which starts the service) and warm, side by
+side. The app's row is launch-to-first-results of a query typed at launch.
 
     python benchmarks/latency.py [--vectors 100000] [--runs 20] [--cold-runs 3]
 """
@@ -11,6 +13,7 @@ new process, as a script would, p50/p95 over the runs.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -59,10 +62,6 @@ def timed(cmd: list[str], env: dict[str, str], runs: int) -> list[float]:
     return out
 
 
-def row(name: str, times: list[float]) -> tuple[str, str, str]:
-    return name, f"{median(times):.2f}", f"{percentile(times, 95):.2f}"
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--vectors", type=int, default=100_000)
@@ -84,29 +83,61 @@ def main() -> None:
     for p in sorted(photos.iterdir())[:16]:
         os.link(p, outside / p.name)
     sixteen = [str(p) for p in sorted(outside.iterdir())]
-    rows = [("command (whole process)", "p50 s", "p95 s")]
-    subprocess.run([cli, "service", "stop"], env=env, capture_output=True)
-    rows.append(row("search TEXT, in-process (--no-service)", timed([cli, "search", "a dog", "--no-service"], env,
-                                                                     args.cold_runs)))
-    rows.append(row("search TEXT, first call (starts the service)", timed([cli, "search", "a dog"], env, 1)))
-    rows.append(row("search TEXT, warm service", timed([cli, "search", "a dog on a beach"], env, args.runs)))
-    rows.append(row("similar LIBRARY-IMAGE, warm service", timed([cli, "similar", one], env, args.runs)))
-    subprocess.run([cli, "service", "stop"], env=env, capture_output=True)
-    rows.append(row("similar LIBRARY-IMAGE, no service (no torch)", timed([cli, "similar", one], env, args.runs)))
-    rows.append(row("status", timed([cli, "status"], env, args.runs)))
-    cap_cold = timed([cli, "caption", *sixteen, "--no-service", "--max-tokens", "30"], env, 1)
-    subprocess.run([cli, "caption", sixteen[0]], env=env, check=True, capture_output=True)  # start + load GIT
-    cap_warm = timed([cli, "caption", *sixteen, "--max-tokens", "30", "--beams", "1"], env, max(3, args.runs // 5))
+    stop = [cli, "service", "stop"]
+    rows = [("whole process", "in-process p50 / p95 s", "first call, starts the service s", "warm p50 / p95 s")]
+
+    def side_by_side(name: str, cmd: list[str], warm_runs: int,
+                     prepare: list[str] | None = None) -> tuple[list[float], list[float]]:
+        subprocess.run(stop, env=env, capture_output=True)
+        cold = timed([*cmd, "--no-service"], env, args.cold_runs)
+        first = timed(cmd, env, 1) if prepare is None else []
+        if prepare is not None:  # e.g. caption: the first call also loads GIT; time it apart
+            first = timed(prepare, env, 1)
+        warm = timed(cmd, env, warm_runs)
+        rows.append((name, pair(cold), f"{first[0]:.2f}", pair(warm)))
+        return cold, warm
+
+    side_by_side("search TEXT", [cli, "search", "a dog on a beach"], args.runs)
+    caption = [cli, "caption", *sixteen, "--max-tokens", "30", "--beams", "1"]
+    cap_cold, cap_warm = side_by_side("caption 16 images", caption, max(3, args.runs // 5),
+                                      prepare=[cli, "caption", sixteen[0]])
+    subprocess.run(stop, env=env, capture_output=True)
+    no_model = timed([cli, "similar", one], env, args.runs)  # no service running: runs without torch
+    subprocess.run([cli, "search", "start it"], env=env, check=True, capture_output=True)
+    rows.append(("similar LIBRARY-IMAGE (no model: no torch)", pair(no_model), "-",
+                 pair(timed([cli, "similar", one], env, args.runs))))
+    status_warm = timed([cli, "status"], env, args.runs)
+    subprocess.run(stop, env=env, capture_output=True)
+    rows.append(("status (no model)", pair(timed([cli, "status"], env, args.runs)), "-", pair(status_warm)))
+    app_cold = launches(env, "a dog on a beach", args.cold_runs, service=False)
+    first_app = launches(env, "a dog on a beach", 1, service=True)
+    app_warm = launches(env, "a dog on a beach", args.runs, service=True)
+    rows.append(("app: launch to first results", pair(app_cold), f"{first_app[0]:.2f}", pair(app_warm)))
     naive = timed([sys.executable, "-c", NAIVE, git, *sixteen], env, 1)
-    rows.append(row("caption 16 images, in-process", cap_cold))
-    rows.append(row("caption 16 images, warm service", cap_warm))
-    rows.append(row("caption 16 images, naive loop (fp32, one at a time, own process)", naive))
-    subprocess.run([cli, "service", "stop"], env=env, capture_output=True)
+    subprocess.run(stop, env=env, capture_output=True)
     print(f"{args.vectors:,} vectors + 16 JPEGs of 4000x3000, ViT-B/32 and git-base (random weights), "
-          f"{os.cpu_count()} cores")
+          f"{os.cpu_count()} cores; in-process = --no-service (the model loads in the command's own process)")
     print(table(rows))
-    print(f"caption as a whole process: warm service {median(naive) / median(cap_warm):.1f}x the naive loop, "
-          f"in-process {median(naive) / median(cap_cold):.1f}x")
+    cold_cap, warm_cap = median(cap_cold), median(cap_warm)
+    print(f"caption 16 images, naive loop (fp32, one at a time, own process): {median(naive):.2f} s; "
+          f"as a whole process the warm service is {median(naive) / warm_cap:.1f}x it, "
+          f"in-process {median(naive) / cold_cap:.1f}x")
+
+
+def pair(times: list[float]) -> str:
+    return f"{median(times):.2f} / {percentile(times, 95):.2f}"
+
+
+def launches(env: dict[str, str], query: str, runs: int, *, service: bool) -> list[float]:
+    """The app's launch-to-first-results (benchmarks/app_launch.py), each a new process."""
+    probe = str(Path(__file__).with_name("app_launch.py"))
+    env = dict(env, CLIPGIT_SERVICE="1" if service else "0")
+    out = []
+    for _ in range(runs):
+        answer = subprocess.run([sys.executable, probe, str(time.time()), query], env=env, check=True,
+                                capture_output=True, text=True)
+        out.append(float(json.loads(answer.stdout.strip().splitlines()[-1])["seconds"]))
+    return out
 
 
 # The naive loop of the origin README: full decode, the model's processor, fp32, one image at a time.

@@ -19,7 +19,7 @@ import pytest
 
 from clipgit.core.config import Settings
 from clipgit.core.service.client import ServiceClient
-from clipgit.core.service.protocol import socket_path
+from clipgit.core.service.protocol import PROTOCOL_VERSION, socket_path
 from clipgit.core.service.server import peer_is_us
 from tests.conftest import cli_env, cli_path, make_photos
 
@@ -182,4 +182,4 @@ def test_a_service_of_another_protocol_version_is_replaced(lib: tuple[Settings, 
     out = run(env, "search", "red", "--json")
     assert out.returncode == 0 and "restarting it" in out.stderr and stopped.is_set()
     status = run(env, "service", "status", "--json")
-    assert json.loads(status.stdout)["version"] == 1, (status.stdout, status.stderr, out.stderr)
+    assert json.loads(status.stdout)["version"] == PROTOCOL_VERSION, (status.stdout, status.stderr, out.stderr)

@@ -26,6 +26,7 @@ from textual.worker import Worker, WorkerState
 from clipgit.core.engine import Engine
 from clipgit.core.errors import ClipgitError
 from clipgit.core.names import display_name
+from clipgit.core.service.served_engine import ServedEngine
 
 from .captioner import Captioner
 from .format import duration
@@ -52,6 +53,7 @@ from .thumbs import ThumbnailCache
 
 DEBOUNCE_S = 0.3
 LIVE_REFRESH_S = 2.0
+KEEP_WARM_S = 60.0  # the service's idle exit is minutes away; the open app keeps it warm
 
 
 class ClipGitApp(LibraryActions, App[None]):
@@ -127,13 +129,23 @@ class ClipGitApp(LibraryActions, App[None]):
         # torch and transformers bring millions of long-lived objects; a full garbage collection
         # walking them stalled key echo by ~200 ms. Freezing moves them out of the collector's way.
         gc.freeze()
-        self.device = f"{self.engine.clip.device} {self.engine.clip.precision}"
+        self.device = self.engine.device_label()
         self.model_state = "ready"
+        if isinstance(self.engine, ServedEngine):
+            if self.engine.note:
+                self.notify(self.engine.note, title="Service")
+            if self.engine.served:
+                self.set_interval(KEEP_WARM_S, self._keep_warm)
         if not self._indexing:
             self.captions.start_background()
         if self.pending_query is not None:
             query, self.pending_query = self.pending_query, None
             self.run_search(query)
+
+    @work(thread=True, group="keep-warm", exclusive=True, exit_on_error=False)
+    def _keep_warm(self) -> None:
+        if isinstance(self.engine, ServedEngine):
+            self.engine.keep_warm()
 
     def on_model_failed(self, message: ModelFailed) -> None:
         self.model_state = "failed"

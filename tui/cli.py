@@ -194,7 +194,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     handler = {"index": _index, "search": _search, "similar": _search, "status": _status,
                "forget": _forget, "caption": caption, "eval": evaluate}[args.command]
-    if args.command in ("search", "similar", "caption", "eval"):
+    if args.command in ("index", "search", "similar", "caption", "eval"):
         from .cli_service import remote_engine
 
         remote = remote_engine(settings, args)

@@ -72,7 +72,7 @@ def service(settings: Settings, args: argparse.Namespace) -> int:
         print(json.dumps(status if status is not None else {"running": False}))
         return 0
     if status is None:
-        print("no service is running (the next search, similar, caption or eval starts one)")
+        print("no service is running (the next index, search, similar, caption, eval or the app starts one)")
         return 0
     models = ", ".join(status["models_loaded"]) or "none yet"
     print(f"pid        {status['pid']}\nuptime     {status['uptime']:.0f} s\nmodels     {models}\n"

@@ -7,6 +7,7 @@ handlers are the same for both.
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import http.client
 import json
@@ -14,6 +15,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -23,6 +25,7 @@ from ..errors import ClipgitError
 from .protocol import (
     PROTOCOL_VERSION,
     SOCKET_PATH_MAX,
+    progress_from_json,
     raise_error,
     settings_key,
     settings_to_json,
@@ -81,6 +84,36 @@ class ServiceClient:
             raise ServiceUnavailable("the clipgit service sent something that is not a JSON object")
         raise_error(answer)
         return answer
+
+    def stream(self, route: str, body: dict[str, Any],
+               cancel: threading.Event | None = None) -> Iterator[dict[str, Any]]:
+        """A streamed answer, line by line. Closing the connection (cancel set, or the iterator closed) cancels
+        the job in the service, which commits what it has done and ends."""
+        conn = _UnixConnection(str(self.path), 24 * 3600.0)
+        try:
+            try:
+                conn.request("POST", route, body=json.dumps(body).encode(),
+                             headers={"Content-Type": "application/json"})
+                response = conn.getresponse()
+            except (ConnectionRefusedError, FileNotFoundError) as exc:
+                raise ServiceGone(f"no clipgit service listens: {exc}") from None
+            except (OSError, http.client.HTTPException) as exc:
+                raise ServiceUnavailable(f"the clipgit service did not answer: {exc}") from None
+            if response.status != 200:
+                raise_error(_json_object(response.read()))
+                raise ServiceUnavailable(f"the clipgit service answered {response.status}")
+            while cancel is None or not cancel.is_set():
+                try:
+                    raw = response.readline()
+                except (OSError, http.client.HTTPException) as exc:
+                    raise ServiceUnavailable(f"the clipgit service stopped answering: {exc}") from None
+                if not raw:
+                    return
+                line = _json_object(raw)
+                raise_error(line)
+                yield line
+        finally:
+            conn.close()
 
     def hello(self) -> dict[str, Any] | None:
         """The service's handshake, or None when none is listening (no socket, or a stale one).
@@ -198,14 +231,52 @@ class RemoteEngine:
                                                           "max_tokens": max_tokens, "beams": beams})
         return [Captioned(**c) for c in answer["captions"]]
 
-    def evaluate_iter(self, folder: str, *, captions: bool = True) -> Iterator[Any]:
+    def evaluate_iter(self, folder: str, *, captions: bool = True,
+                      cancel: threading.Event | None = None) -> Iterator[Any]:
         from ..lab.evaluate import EvalReport
-        from ..progress import Progress
 
-        answer = self.client.call("POST", "/v1/eval", {"dataset": _abs(folder), "captions": captions})
-        fields = answer["report"]
-        fields["problems"] = [tuple(p) for p in fields["problems"]]
-        yield Progress("done", 1, 1, report=EvalReport(**fields))
+        body = {"dataset": _abs(folder), "captions": captions}
+        for line in self.client.stream("/v1/eval", body, cancel):
+            yield progress_from_json(line, EvalReport)
+
+    def load_model(self) -> str:
+        """Load CLIP in the service (starting it if needed); returns its device and precision."""
+        answer = self.client.call("POST", "/v1/load", {})
+        return f"{answer['device']} {answer['precision']}"
+
+    def index_iter(self, paths: Sequence[str], cancel: threading.Event | None = None) -> Iterator[Any]:
+        from ..indexer import IndexReport
+
+        body = {"paths": [_abs(p) for p in paths]}
+        for line in self.client.stream("/v1/index", body, cancel):
+            yield progress_from_json(line, IndexReport)
+
+    def caption_library_iter(self, cancel: threading.Event | None = None, pause: threading.Event | None = None,
+                             root: str | None = None) -> Iterator[Any]:
+        """Library captions in the service. A pause closes the stream (the service commits and stops) and a
+        resume opens a new one: captions already made are cached, so it goes on where it was."""
+        cancel = cancel or threading.Event()
+        offset = 0  # captions made before a pause: a resumed stream counts only what is left
+        while not cancel.is_set():
+            halt = threading.Event()
+            if pause is not None:
+                threading.Thread(target=_watch, args=(pause, cancel, halt), daemon=True).start()
+            last = None
+            try:
+                for line in self.client.stream("/v1/caption-library", {"root": _abs(root)}, halt):
+                    last = progress_from_json(line, None)
+                    last = dataclasses.replace(last, done=last.done + offset, total=last.total + offset)
+                    yield last
+            finally:
+                paused = halt.is_set()
+                halt.set()  # ends the watcher
+            if not paused or pause is None or cancel.is_set():
+                return
+            if last is not None:
+                offset = last.done
+                yield dataclasses.replace(last, paused=True, rate=0.0, eta=None)
+            while pause.is_set() and not cancel.is_set():
+                cancel.wait(0.2)
 
     def close(self) -> None:
         pass
@@ -215,6 +286,25 @@ class RemoteEngine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _watch(pause: threading.Event, cancel: threading.Event, halt: threading.Event) -> None:
+    """Ends a stream (sets halt) when the user pauses or cancels."""
+    while not halt.is_set():
+        if pause.is_set() or cancel.is_set():
+            halt.set()
+            return
+        halt.wait(0.2)
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    try:
+        answer = json.loads(raw or b"{}")
+    except ValueError as exc:
+        raise ServiceUnavailable(f"the clipgit service sent something that is not JSON: {exc}") from None
+    if not isinstance(answer, dict):
+        raise ServiceUnavailable("the clipgit service sent something that is not a JSON object")
+    return answer
 
 
 def _abs(path: str | None) -> str | None:

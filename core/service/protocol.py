@@ -20,7 +20,7 @@ from typing import Any
 from ..config import Settings
 from ..errors import Cancelled, ClipgitError, ConfigError, ImageUnreadable, ModelUnavailable, NotInLibrary, QueryError
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: streamed index, library captions and eval; load
 MAX_REQUEST_BYTES = 1 << 20  # a query or a list of paths; more is refused
 SOCKET_PATH_MAX = 100  # AF_UNIX paths are limited to about 107 bytes; longer data dirs run in-process
 ERRORS: dict[str, type[ClipgitError]] = {cls.__name__: cls for cls in (
@@ -64,6 +64,26 @@ def raise_error(body: dict[str, Any]) -> None:
     error = body.get("error")
     if isinstance(error, dict):
         raise ERRORS.get(str(error.get("type")), ClipgitError)(str(error.get("message", "service error")))
+
+
+def progress_to_json(event: Any) -> dict[str, Any]:
+    """One line of a streamed answer: a Progress event, its report as plain JSON."""
+    return {"progress": dataclasses.asdict(event)}
+
+
+def progress_from_json(line: dict[str, Any], report_type: type | None) -> Any:
+    """The Progress event a streamed line carries, its report rebuilt as `report_type`."""
+    from ..progress import Progress
+
+    raise_error(line)
+    fields = dict(line["progress"])
+    report = fields.pop("report", None)
+    if report is not None and report_type is not None:
+        for name in ("skipped", "problems"):  # lists of (path, reason) pairs
+            if name in report:
+                report[name] = [tuple(pair) for pair in report[name]]
+        report = report_type(**report)
+    return Progress(**fields, report=report)
 
 
 def unix_sockets_supported() -> bool:

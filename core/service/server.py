@@ -19,6 +19,7 @@ import struct
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,16 @@ from typing import Any
 from ..config import Settings
 from ..engine import Engine
 from ..errors import ClipgitError, QueryError
-from .protocol import MAX_REQUEST_BYTES, PROTOCOL_VERSION, error_body, settings_key, socket_path
+from .protocol import (
+    MAX_REQUEST_BYTES,
+    PROTOCOL_VERSION,
+    error_body,
+    progress_to_json,
+    settings_key,
+    socket_path,
+)
+
+STREAMS = ("/v1/index", "/v1/caption-library", "/v1/eval")  # answered line by line, one Progress a line
 
 
 class Service:
@@ -105,13 +115,31 @@ class Service:
             paths = [str(p) for p in body["paths"]]
             done = e.caption(paths, max_tokens=body.get("max_tokens"), beams=body.get("beams"))
             return {"captions": [dataclasses.asdict(c) for c in done]}
-        if method == "POST" and path == "/v1/eval":
-            report = None
-            for event in e.evaluate_iter(str(body["dataset"]), captions=bool(body.get("captions", True))):
-                report = event.report or report
-            assert report is not None
-            return {"report": dataclasses.asdict(report)}
+        if method == "POST" and path == "/v1/load":
+            e.load_model()
+            return {"device": e.clip.device, "precision": e.clip.precision}
         raise QueryError(f"no such request: {method} {path}")
+
+    def stream(self, path: str, body: dict[str, Any], cancel: threading.Event) -> Iterator[dict[str, Any]]:
+        """A long job's progress, one JSON object per event; a failure is the last line, as an error."""
+        try:
+            for event in self._events(path, body, cancel):
+                yield progress_to_json(event)
+        except ClipgitError as exc:
+            yield error_body(exc)
+        except (KeyError, TypeError, ValueError) as exc:
+            yield error_body(QueryError(f"bad request: {exc}"))
+        except Exception as exc:  # a bug ends this job with an error; the service stays up
+            yield error_body(exc)
+
+    def _events(self, path: str, body: dict[str, Any], cancel: threading.Event) -> Iterator[Any]:
+        e = self.engine
+        if path == "/v1/index":
+            return e.index_iter([str(p) for p in body["paths"]], cancel)
+        if path == "/v1/caption-library":
+            root = body.get("root")
+            return e.caption_library_iter(cancel, root=None if root is None else str(root))
+        return e.evaluate_iter(str(body["dataset"]), captions=bool(body.get("captions", True)), cancel=cancel)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -133,7 +161,33 @@ class _Handler(BaseHTTPRequestHandler):
         except (ValueError, UnicodeDecodeError) as exc:
             self._send(400, error_body(QueryError(f"malformed request: {exc}")))
             return
-        self._answer("POST", body)
+        if self.path in STREAMS:
+            self._stream(body)
+        else:
+            self._answer("POST", body)
+
+    def _stream(self, body: dict[str, Any]) -> None:
+        """Progress as it comes; a client that goes away cancels the job, which commits what it has and ends."""
+        service = self.server.service
+        service.begin()  # a long job keeps the service from its idle exit
+        cancel = threading.Event()
+        try:
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-ndjson")
+                self.end_headers()
+            except OSError:
+                return
+            for line in service.stream(self.path, body, cancel):
+                if cancel.is_set():
+                    continue  # nobody reads any more: let the job wind down
+                try:
+                    self.wfile.write(json.dumps(line).encode() + b"\n")
+                    self.wfile.flush()
+                except OSError:
+                    cancel.set()
+        finally:
+            service.end()
 
     def _answer(self, method: str, body: dict[str, Any]) -> None:
         service = self.server.service
