@@ -32,7 +32,7 @@ def tiny_clip_dir() -> Path:
 
 
 def photo_jpegs(n: int, size: tuple[int, int] = (4000, 3000)) -> Path:
-    """n distinct photo-like JPEGs of the given size (about 1-2 MB each), made once."""
+    """n distinct photo-like JPEGs of the given size (about 1-2 MB each at 12 MP), made once."""
     import numpy as np
     from PIL import Image
 
@@ -46,8 +46,9 @@ def photo_jpegs(n: int, size: tuple[int, int] = (4000, 3000)) -> Path:
         base = Image.fromarray((rng.random((12, 16, 3)) * 255).astype(np.uint8))
         img = base.resize(size, Image.Resampling.BICUBIC)
         arr = np.asarray(img, dtype=np.int16)
-        grain = rng.integers(-6, 7, size=(size[1] // 4, size[0] // 4, 1), dtype=np.int16)
-        arr = arr + np.repeat(np.repeat(grain, 4, axis=0), 4, axis=1)
+        cell = 4 if size[0] >= 2000 else 1
+        grain = rng.integers(-6, 7, size=(-(-size[1] // cell), -(-size[0] // cell), 1), dtype=np.int16)
+        arr = arr + np.repeat(np.repeat(grain, cell, axis=0), cell, axis=1)[: size[1], : size[0]]
         Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8)).save(path, quality=90)
     return folder
 
@@ -61,6 +62,22 @@ def photo_folder(n: int, size: tuple[int, int] = (4000, 3000)) -> Path:
         link = folder / path.name
         if not link.exists():
             os.link(path, link)
+    return folder
+
+
+def unique_jpegs(size: tuple[int, int], n: int, bases: int = 16) -> Path:
+    """n JPEGs of one size, each with its own content fingerprint: `bases` photos, each copy given a comment
+    segment (FF FE) of its own. Writing copies is seconds where encoding thousands of photos is minutes."""
+    source = photo_jpegs(min(bases, n), size)
+    folder = CACHE / f"unique-{size[0]}x{size[1]}-{n}"
+    folder.mkdir(parents=True, exist_ok=True)
+    originals = [p.read_bytes() for p in sorted(source.iterdir())[: min(bases, n)]]
+    for i in range(n):
+        path = folder / f"IMG_{i:06d}.jpg"
+        if not path.exists():
+            data = originals[i % len(originals)]
+            note = f"clipgit benchmark copy {i}".encode()
+            path.write_bytes(data[:2] + b"\xff\xfe" + (len(note) + 2).to_bytes(2, "big") + note + data[2:])
     return folder
 
 

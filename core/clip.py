@@ -5,6 +5,7 @@ Loaded lazily on first use, and only ever called on the inference thread.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -12,12 +13,13 @@ from typing import Any
 import numpy as np
 
 from .hub import dtype_name, load, quiet_transformers, resolve_device, resolve_dtype
-from .images import Preprocess
+from .images import Preprocess, RawJpeg
 
 
 class ClipEncoder:
-    def __init__(self, model_id: str, device: str = "auto", precision: str = "auto") -> None:
+    def __init__(self, model_id: str, device: str = "auto", precision: str = "auto", gpu_decode: bool = True) -> None:
         self.model_id = model_id
+        self._gpu_decode = gpu_decode
         self._device_setting = device
         self._precision_setting = precision
         self._model: Any = None
@@ -52,6 +54,11 @@ class ClipEncoder:
             model = load(CLIPModel, self.model_id, flag, use_safetensors=True, dtype=dtype)
             model = model.to(device).eval()
             self._preprocess = Preprocess.from_image_processor(image_processor)
+            if self._gpu_decode:
+                from .gpu_decode import gpu_decode_available
+
+                if gpu_decode_available(device):  # the decode pool hands JPEG bytes to encode_items
+                    self._preprocess = dataclasses.replace(self._preprocess, raw_jpeg=True)
             self._tokenizer = tokenizer
             self.device, self.precision = device, dtype_name(dtype)
             self.dim = int(model.config.projection_dim)
@@ -65,9 +72,27 @@ class ClipEncoder:
         self.load()
         torch = self._torch
         with torch.inference_mode():
-            batch = torch.from_numpy(pixels).to(self.device, dtype=self._dtype)
+            batch = torch.from_numpy(pixels)
+            if self.device.startswith("cuda"):  # pinned pages copy without a staging buffer, asynchronously
+                batch = batch.pin_memory().to(self.device, non_blocking=True)
+            batch = batch.to(self.device, dtype=self._dtype)
             out = self._model.get_image_features(pixel_values=batch)
             return _unit(_pooled(out).float().cpu().numpy())
+
+    def encode_items(self, items: Sequence[np.ndarray | RawJpeg],
+                     max_pixels: int = 120_000_000) -> tuple[np.ndarray, list[str | None]]:
+        """Preprocessed pixels and undecoded JPEGs (decoded on the GPU) -> (B, dim) unit vectors, and per item
+        None or why it could not be decoded (its row is then meaningless)."""
+        pp = self.load()
+        if all(isinstance(item, np.ndarray) for item in items):
+            return self.encode_pixels(np.stack(items)), [None] * len(items)  # type: ignore[arg-type]
+        from .gpu_decode import model_input
+
+        torch = self._torch
+        with torch.inference_mode():
+            batch, errors = model_input(items, pp, self.device, max_pixels)
+            out = self._model.get_image_features(pixel_values=batch.to(dtype=self._dtype))
+            return _unit(_pooled(out).float().cpu().numpy()), errors
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         self.load()

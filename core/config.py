@@ -23,6 +23,7 @@ DEMO_MODELS = Path(__file__).resolve().parent / "demo_models"
 DEMO_DIRS = {"clip_model": DEMO_MODELS / "clip", "caption_model": DEMO_MODELS / "git"}
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+DECODERS = ("auto", "threads", "processes")
 
 ENV_VARS = {
     "data_dir": "CLIPGIT_DATA_DIR",
@@ -34,6 +35,8 @@ ENV_VARS = {
     "captions": "CLIPGIT_CAPTIONS",
     "service": "CLIPGIT_SERVICE",
     "service_idle": "CLIPGIT_SERVICE_IDLE",
+    "decode": "CLIPGIT_DECODE",
+    "gpu_decode": "CLIPGIT_GPU_DECODE",
 }
 
 
@@ -60,12 +63,14 @@ class Settings:
     caption_model: str = DEFAULT_CAPTION_MODEL
     device: str = "auto"
     precision: str = "auto"
-    batch_size: int = 32
+    batch_size: int = 0  # 0: chosen for the device (32 on a CPU, 256 on a GPU)
     captions: bool = False  # caption every image after embedding (index, and the app in the background)
     caption_batch_size: int = 8
     max_tokens: int = 30
     beams: int = 1
     decode_workers: int = 0  # 0: one per core
+    decode: str = "auto"  # CPU decode pool: threads, processes, or auto (processes for big runs on 8+ cores)
+    gpu_decode: bool = True  # on CUDA, decode JPEGs on the GPU (nvJPEG, needs torchvision: the cuda extra)
     max_image_pixels: int = 120_000_000
     include_hidden: bool = False
     exclude_dirs: tuple[str, ...] = (".git", "node_modules", "@eaDir", "__pycache__", ".thumbnails", "#recycle")
@@ -81,7 +86,11 @@ class Settings:
             raise ConfigError(f"device must be one of {', '.join(DEVICES)}, not {self.device!r}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
-        for name in ("batch_size", "caption_batch_size", "max_tokens", "beams"):
+        if self.decode not in DECODERS:
+            raise ConfigError(f"decode must be one of {', '.join(DECODERS)}, not {self.decode!r}")
+        if self.batch_size < 0:
+            raise ConfigError(f"batch size must be at least 1 (or 0: chosen for the device), not {self.batch_size}")
+        for name in ("caption_batch_size", "max_tokens", "beams"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name.replace('_', ' ')} must be at least 1, not {getattr(self, name)}")
 
@@ -130,13 +139,13 @@ def _coerce(values: dict[str, Any]) -> dict[str, Any]:
             out["exclude_dirs"] = tuple(out["exclude_dirs"])
         if "service_idle" in out:
             out["service_idle"] = float(out["service_idle"])
-        for name in ("include_hidden", "captions", "service"):
+        for name in ("include_hidden", "captions", "service", "gpu_decode"):
             if name in out and isinstance(out[name], str):
                 out[name] = out[name].lower() in ("1", "true", "yes", "on")
         for name, demo_dir in DEMO_DIRS.items():
             if name in out:
                 out[name] = str(demo_dir) if out[name] == DEMO else resolve_model_id(str(out[name]))
-        for name in ("device", "precision"):
+        for name in ("device", "precision", "decode"):
             if name in out:
                 out[name] = str(out[name]).lower()
     except (TypeError, ValueError) as exc:

@@ -71,7 +71,8 @@ class Engine:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings.load()
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.clip = ClipEncoder(self.settings.clip_model, self.settings.device, self.settings.precision)
+        self.clip = ClipEncoder(self.settings.clip_model, self.settings.device, self.settings.precision,
+                                gpu_decode=self.settings.gpu_decode)
         self._infer = InferenceThread()
         self._local = threading.local()
         self._connections: list[tuple[threading.Thread, Catalog]] = []
@@ -119,6 +120,20 @@ class Engine:
         """Load CLIP now (on the inference thread); raises ModelUnavailable."""
         self._infer.call(self.clip.load)
 
+    def batch_size(self) -> int:
+        """The setting, or one chosen for the device: a GPU wants big batches, a CPU gains nothing past 32."""
+        if self.settings.batch_size:
+            return self.settings.batch_size
+        if self.settings.device == "cpu":
+            return 32
+        from .hub import resolve_device
+
+        return 256 if resolve_device(self.settings.device).startswith("cuda") else 32
+
+    def device_label(self) -> str:
+        """Where the model runs, for a status line: e.g. "cpu bf16"."""
+        return f"{self.clip.device} {self.clip.precision}"
+
     # indexing -------------------------------------------------------------
     def index_iter(self, paths: Iterable[str], cancel: threading.Event | None = None) -> Iterator[IndexProgress]:
         """Index folders; yields progress, the last event has phase "done" and the report."""
@@ -126,12 +141,14 @@ class Engine:
         if not roots:
             raise ClipgitError("no folder given to index")
         workers = self.settings.decode_workers or default_workers()
+        s = self.settings
         run = IndexRun(
-            self.catalog(), self.settings.clip_model,
-            encode=lambda pixels: self._infer.submit(self.clip.encode_pixels, pixels, priority=BATCH),
+            self.catalog(), s.clip_model,
+            encode=lambda items: self._infer.submit(self.clip.encode_items, items, s.max_image_pixels,
+                                                    priority=BATCH),
             preprocess=lambda: self._infer.call(self.clip.load),
-            batch_size=self.settings.batch_size, workers=workers, max_pixels=self.settings.max_image_pixels,
-            include_hidden=self.settings.include_hidden, exclude_dirs=self.settings.exclude_dirs,
+            batch_size=self.batch_size(), workers=workers, max_pixels=s.max_image_pixels,
+            include_hidden=s.include_hidden, exclude_dirs=s.exclude_dirs, decode=s.decode,
         )
         try:
             yield from run.run(roots, cancel or threading.Event())
@@ -160,8 +177,12 @@ class Engine:
             cat.delete_images(dropped)
             for f in folders:
                 cat.remove_folder(f.id)
-        self._vectors.refresh(cat)
+        self._library_changed(cat)
         return len(dropped)
+
+    def _library_changed(self, cat: Catalog) -> None:
+        """Rows went away: the vectors in memory follow (whoever searches keeps them)."""
+        self._vectors.refresh(cat)
 
     # searching ------------------------------------------------------------
     def search(self, query: str, top: int = 10, folder: str | None = None, mode: str = "auto") -> list[SearchResult]:
@@ -229,7 +250,7 @@ class Engine:
             preprocess=lambda: self._infer.call(self.clip.load),
             caption=self._caption_batch(BATCH) if captions else None,
             caption_draft=self._caption_draft,
-            batch_size=s.batch_size, caption_batch_size=s.caption_batch_size,
+            batch_size=self.batch_size(), caption_batch_size=s.caption_batch_size,
             workers=s.decode_workers or default_workers(), max_pixels=s.max_image_pixels,
             cancel=cancel or threading.Event())
 

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from .catalog import Catalog, ImageRow
-from .images import Preprocess, decode, fingerprint, read_bytes
+from .decode_pool import ProcessDecoder, use_processes
+from .images import Preprocess, RawJpeg, decode, fingerprint, raw_jpeg, read_bytes
 from .pipeline import DecodeBackend, decoded
 from .progress import Meter, Progress
 from .scan import FileStat, is_image_name, walk
@@ -47,6 +48,7 @@ class IndexReport:
         }
 
 
+Encoded = tuple[np.ndarray, list["str | None"]]  # vectors, and per image None or why it could not be decoded
 IndexProgress = Progress[IndexReport]  # phase "scanning" | "embedding" | "done"; report: the run so far
 
 
@@ -65,15 +67,16 @@ class _Result:
     fingerprint: bytes | None = None
     width: int | None = None
     height: int | None = None
-    pixels: np.ndarray | None = None
+    pixels: np.ndarray | RawJpeg | None = None  # RawJpeg: decoded by the model's device (nvJPEG)
     moved_from: ImageRow | None = None
     reason: str = ""
 
 
 class IndexRun:
-    def __init__(self, catalog: Catalog, model: str, encode: Callable[[np.ndarray], Future[np.ndarray]],
+    def __init__(self, catalog: Catalog, model: str, encode: Callable[[list[np.ndarray | RawJpeg]], Future[Encoded]],
                  preprocess: Callable[[], Preprocess], *, batch_size: int, workers: int, max_pixels: int,
-                 include_hidden: bool, exclude_dirs: tuple[str, ...], backend: DecodeBackend | None = None) -> None:
+                 include_hidden: bool, exclude_dirs: tuple[str, ...], backend: DecodeBackend | None = None,
+                 decode: str = "threads") -> None:
         self.catalog = catalog
         self.model = model
         self._encode = encode
@@ -86,6 +89,8 @@ class IndexRun:
         self.include_hidden = include_hidden
         self.exclude_dirs = exclude_dirs
         self.backend = backend
+        self.decode = decode
+        self._processes: ProcessDecoder | None = None
         self._missing: dict[bytes, list[tuple[ImageRow, bool]]] = {}
         self._missing_lock = threading.Lock()
 
@@ -167,27 +172,43 @@ class IndexRun:
         """Decoded files in order; embed batches go to the inference thread, one batch kept in flight."""
         meter = Meter(len(items))
         writes: list[_Result] = []
-        batch: list[_Result] = []
-        inflight: deque[tuple[Future[np.ndarray], list[_Result]]] = deque()
         done = 0
 
-        def commit(embedded: list[_Result], vectors: np.ndarray | None) -> IndexProgress:
+        def commit(embedded: list[_Result], encoded: Encoded | None) -> IndexProgress:
             nonlocal done
             done += len(embedded) + len(writes)
-            self._commit(embedded, vectors, writes, report)
+            self._commit(embedded, encoded, writes, report)
             writes.clear()
             return meter.at("embedding", done, counted=report.embedded, folder=folder, report=report)
 
         if items:
             yield meter.at("embedding", 0, folder=folder, report=report)
         window = max(2 * self.batch_size, 2 * self.workers)
-        # on cancel the stream stops: what is decoded but not embedded is redone by the next run
-        for one in decoded(items, self._prepare, workers=self.workers, window=window, cancel=cancel,
+        if use_processes(self.decode, len(items)) and not self._get_preprocess().raw_jpeg:
+            # processes decode; twice as many threads keep them fed and do the bookkeeping
+            self._processes = ProcessDecoder(self.workers)
+            workers, window = 2 * self.workers, max(window, 4 * self.workers)
+        else:
+            workers = self.workers
+        try:
+            # on cancel the stream stops: what is decoded but not embedded is redone by the next run
+            yield from self._stream(items, workers, window, cancel, writes, commit)
+        finally:
+            if self._processes is not None:
+                self._processes.close()
+                self._processes = None
+
+    def _stream(self, items: list[_Item], workers: int, window: int, cancel: threading.Event,
+                writes: list[_Result],
+                commit: Callable[[list[_Result], Encoded | None], IndexProgress]) -> Iterator[IndexProgress]:
+        batch: list[_Result] = []
+        inflight: deque[tuple[Future[Encoded], list[_Result]]] = deque()
+        for one in decoded(items, self._prepare, workers=workers, window=window, cancel=cancel,
                            backend=self.backend):
             result = one.value if one.value is not None else _Result("skip", one.item, reason=one.error or "")
             (batch if result.kind == "embed" else writes).append(result)
             if len(batch) >= self.batch_size:
-                inflight.append((self._encode(np.stack([r.pixels for r in batch if r.pixels is not None])), batch))
+                inflight.append((self._encode([r.pixels for r in batch if r.pixels is not None]), batch))
                 batch = []
             while inflight and (len(inflight) > 1 or inflight[0][0].done()):
                 future, embedded = inflight.popleft()
@@ -195,7 +216,7 @@ class IndexRun:
             if len(writes) >= 256:
                 yield commit([], None)
         if batch and not cancel.is_set():
-            inflight.append((self._encode(np.stack([r.pixels for r in batch if r.pixels is not None])), batch))
+            inflight.append((self._encode([r.pixels for r in batch if r.pixels is not None]), batch))
         while inflight:
             future, embedded = inflight.popleft()
             yield commit(embedded, future.result())
@@ -209,22 +230,42 @@ class IndexRun:
             return self._preprocess
 
     def _prepare(self, item: _Item) -> _Result:
-        """Runs in the decode pool: read once, fingerprint, decode only if needed."""
+        """Runs in the decode pool: read once, fingerprint, decode only if needed.
+
+        With worker processes, a worker reads, fingerprints and decodes, and this thread only sorts the
+        result (a rare unchanged or moved file was then decoded for nothing). With GPU decode, a JPEG is
+        handed on undecoded.
+        """
+        processes = self._processes
+        if processes is not None:
+            preprocess = self._get_preprocess()
+            fp, width, height, crop = processes.submit(item.stat.path, preprocess, self.max_pixels).result()
+            done, moved_from = self._by_content(item, fp)
+            if done is not None:
+                return done
+            return _Result("embed", item, fp, width, height, preprocess.normalize(crop), moved_from=moved_from)
         data = read_bytes(item.stat.path)  # ImageUnreadable: the pipeline hands back the reason
         fp = fingerprint(data)
+        done, moved_from = self._by_content(item, fp)
+        if done is not None:
+            return done
+        preprocess = self._get_preprocess()
+        raw = raw_jpeg(data, self.max_pixels) if preprocess.raw_jpeg else None
+        if raw is not None:
+            return _Result("embed", item, fp, raw.width, raw.height, raw, moved_from=moved_from)
+        image, width, height = decode(data, draft_size=preprocess.draft_size, max_pixels=self.max_pixels)
+        return _Result("embed", item, fp, width, height, preprocess(image), moved_from=moved_from)
+
+    def _by_content(self, item: _Item, fp: bytes) -> tuple[_Result | None, ImageRow | None]:
+        """A file whose content the catalog has embedded needs no model: touch it, or move its row (the first
+        answer). Otherwise it is embedded, under a moved file's old row if it has one (the second)."""
         row = item.row
         if row is not None and row.fingerprint == fp and row.error is None and item.embedded:
-            return _Result("touch", item, fp)
-        moved_from = None
-        if row is None or row.fingerprint != fp:
-            moved_from = self._claim_move(fp)
-        if moved_from is not None and moved_from[1]:
-            return _Result("move", item, fp, moved_from=moved_from[0])
-        preprocess = self._get_preprocess()
-        image, width, height = decode(data, draft_size=preprocess.draft_size, max_pixels=self.max_pixels)
-        pixels = preprocess(image)
-        return _Result("embed", item, fp, width, height, pixels,
-                       moved_from=moved_from[0] if moved_from else None)
+            return _Result("touch", item, fp), None
+        claimed = self._claim_move(fp) if row is None or row.fingerprint != fp else None
+        if claimed is not None and claimed[1]:
+            return _Result("move", item, fp, moved_from=claimed[0]), None
+        return None, claimed[0] if claimed is not None else None
 
     def _claim_move(self, fp: bytes) -> tuple[ImageRow, bool] | None:
         with self._missing_lock:
@@ -236,9 +277,16 @@ class IndexRun:
                 del self._missing[fp]
             return claimed
 
-    def _commit(self, batch: list[_Result], vectors: np.ndarray | None, writes: list[_Result],
+    def _commit(self, batch: list[_Result], encoded: Encoded | None, writes: list[_Result],
                 report: IndexReport) -> None:
         cat = self.catalog
+        vectors, errors = encoded if encoded is not None else (None, [])
+        for r, error in zip(batch, errors):
+            if error is not None:  # a JPEG that neither the GPU nor Pillow could decode
+                writes.append(_Result("skip", r.item, reason=error))
+        if any(errors):
+            keep = [i for i, error in enumerate(errors) if error is None]
+            batch, vectors = [batch[i] for i in keep], vectors[keep] if vectors is not None else None
         with cat.transaction():
             for r in writes:
                 st = r.item.stat

@@ -14,7 +14,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 from clipgit.core.config import Settings
@@ -77,3 +79,22 @@ def cli_env(settings: Settings) -> dict[str, str]:
                CLIPGIT_PRECISION="fp32", CLIPGIT_DEVICE="cpu", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1",
                CLIPGIT_SERVICE="0")  # in-process unless a test is about the service (tests/test_service.py)
     return env
+
+
+@pytest.fixture(scope="module")
+def full_model() -> Any:
+    """The full-size ViT-B/32 with random weights: faithfulness is judged on what users run."""
+    import torch
+    from transformers import CLIPConfig, CLIPModel
+
+    torch.manual_seed(0)
+    return CLIPModel(CLIPConfig()).eval()
+
+
+def unit_features(model: Any, pixels: Any) -> np.ndarray:
+    import torch
+
+    with torch.no_grad():
+        out = model.get_image_features(pixel_values=pixels).pooler_output.numpy()
+    unit: np.ndarray = out / np.linalg.norm(out, axis=1, keepdims=True)
+    return unit

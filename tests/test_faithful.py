@@ -8,27 +8,14 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image
-from transformers import CLIPConfig, CLIPModel
+from transformers import CLIPModel
 from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
 from clipgit.core.images import Preprocess, decode
-from tests.conftest import photo
-
-
-@pytest.fixture(scope="module")
-def full_model() -> CLIPModel:
-    torch.manual_seed(0)
-    return CLIPModel(CLIPConfig()).eval()
-
-
-def _features(model: CLIPModel, pixels: torch.Tensor) -> np.ndarray:
-    with torch.no_grad():
-        out = model.get_image_features(pixel_values=pixels).pooler_output.numpy()
-    return out / np.linalg.norm(out, axis=1, keepdims=True)
+from tests.conftest import photo, unit_features
 
 
 @pytest.mark.slow
@@ -46,5 +33,5 @@ def test_fast_path_cosine_to_reference(full_model: CLIPModel, tmp_path: Path, si
     img, _, _ = decode(data, draft_size=preprocess.draft_size)
     ours = torch.from_numpy(preprocess(img)[None])
 
-    cos = float((_features(full_model, ref_pixels) * _features(full_model, ours)).sum())
+    cos = float((unit_features(full_model, ref_pixels) * unit_features(full_model, ours)).sum())
     assert cos >= 0.999, f"cosine {cos:.5f} at {size}"

@@ -1,0 +1,164 @@
+"""CLIP's resize, crop and normalise in torch, and JPEG decode on the GPU: bytes in, model input out.
+
+Why: a card embeds tens of thousands of images a second, but a CPU decode
+pool feeds it a few hundred. On a CUDA device, JPEG bytes go to nvJPEG
+(torchvision's `decode_jpeg(device="cuda")`, batched), and the decoded
+pixels are oriented, resized, cropped and normalised where they already are,
+with no trip through host memory. The torch ops run on CPU tensors as well,
+so their faithfulness to the model's own processor is tested without a GPU.
+Only ever called on the inference thread (it owns torch).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .errors import ImageUnreadable
+from .images import Preprocess, RawJpeg, decode
+
+CHUNK_PIXELS = 1 << 27  # pixels resized at once: 1.5 GB of float32 RGB
+
+
+def gpu_decode_available(device: str) -> bool:
+    """nvJPEG through torchvision: only on CUDA, and only if torchvision imports cleanly (it is optional:
+    a CPU torch beside a mismatched torchvision breaks transformers, so it is never required)."""
+    if not device.startswith("cuda"):
+        return False
+    try:
+        from torchvision.io import decode_jpeg  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
+def orient(image: Any, orientation: int) -> Any:
+    """A (C, H, W) tensor turned upright as EXIF orientation 1-8 says (as PIL's exif_transpose does)."""
+    import torch
+
+    if orientation == 2:
+        return torch.flip(image, dims=(2,))
+    if orientation == 3:
+        return torch.flip(image, dims=(1, 2))
+    if orientation == 4:
+        return torch.flip(image, dims=(1,))
+    if orientation == 5:
+        return image.transpose(1, 2)
+    if orientation == 6:
+        return torch.rot90(image, k=-1, dims=(1, 2))
+    if orientation == 7:
+        return torch.flip(image.transpose(1, 2), dims=(1, 2))
+    if orientation == 8:
+        return torch.rot90(image, k=1, dims=(1, 2))
+    return image
+
+
+def preprocess_batch(images: Sequence[Any], pp: Preprocess) -> Any:
+    """uint8 (3, H, W) tensors of any sizes -> float32 (B, 3, crop_h, crop_w), as `Preprocess` does on the CPU.
+
+    Images of one size are resized together (a folder of camera photos is one call, not one per image).
+    The resize is bicubic with antialiasing (PIL's filter), rounded to 8 bits as PIL's is.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    device = images[0].device
+    out = torch.empty((len(images), 3, pp.crop_height, pp.crop_width), dtype=torch.float32, device=device)
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, img in enumerate(images):
+        groups.setdefault((int(img.shape[1]), int(img.shape[2])), []).append(i)
+    mean = torch.tensor(pp.mean, dtype=torch.float32, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(pp.std, dtype=torch.float32, device=device).view(1, 3, 1, 1)
+    for (h, w), members in groups.items():
+        short, long = (w, h) if w <= h else (h, w)
+        new_long = int(pp.shortest_edge * long / short)
+        nw, nh = (pp.shortest_edge, new_long) if w <= h else (new_long, pp.shortest_edge)
+        top, left = (nh - pp.crop_height) // 2, (nw - pp.crop_width) // 2
+        step = max(1, CHUNK_PIXELS // (h * w))  # 12 MP photos in floats: a few at a time, not the whole batch
+        for start in range(0, len(members), step):
+            chunk = members[start:start + step]
+            batch = torch.stack([images[i] for i in chunk]).float()
+            if (nh, nw) != (h, w):
+                batch = F.interpolate(batch, size=(nh, nw), mode="bicubic", antialias=True, align_corners=False)
+            batch = _crop(batch.round_().clamp_(0, 255), top, left, pp.crop_height, pp.crop_width)
+            out[chunk] = (batch / 255.0 - mean) / std
+    return out
+
+
+def _crop(batch: Any, top: int, left: int, height: int, width: int) -> Any:
+    """A centre crop; where the image is smaller than the crop, the rest is black (PIL's crop pads with 0)."""
+    import torch.nn.functional as F
+
+    pad_top, pad_left = max(0, -top), max(0, -left)
+    pad_bottom = max(0, top + height - batch.shape[2])
+    pad_right = max(0, left + width - batch.shape[3])
+    if pad_top or pad_left or pad_bottom or pad_right:
+        batch = F.pad(batch, (pad_left, pad_right, pad_top, pad_bottom))
+        top, left = top + pad_top, left + pad_left
+    return batch[:, :, top:top + height, left:left + width]
+
+
+def decode_jpegs(raws: Sequence[RawJpeg], device: str) -> list[Any | None]:
+    """nvJPEG, the whole batch in one call; where it refuses the batch, one file at a time (None: refused)."""
+    import torch
+    from torchvision.io import ImageReadMode, decode_jpeg
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # frombuffer on read-only bytes: nvJPEG only reads them
+        tensors = [torch.frombuffer(r.data, dtype=torch.uint8) for r in raws]
+    try:
+        return list(decode_jpeg(tensors, mode=ImageReadMode.RGB, device=device))
+    except RuntimeError:
+        pass
+    out: list[Any | None] = []
+    for tensor in tensors:
+        try:
+            out.append(decode_jpeg(tensor, mode=ImageReadMode.RGB, device=device))
+        except RuntimeError:
+            out.append(None)
+    return out
+
+
+def model_input(items: Sequence[np.ndarray | RawJpeg], pp: Preprocess, device: str,
+                max_pixels: int) -> tuple[Any, list[str | None]]:
+    """The batch on `device` as float32 (B, 3, h, w), and per item None or why it could not be decoded.
+
+    Items are pixels already preprocessed on the CPU, or JPEG bytes that nvJPEG decodes here. A JPEG it
+    refuses is decoded by Pillow on this thread instead: no good image is lost to the fast path.
+    """
+    import torch
+
+    rows: list[Any] = [None] * len(items)
+    errors: list[str | None] = [None] * len(items)
+    cpu = [i for i, item in enumerate(items) if isinstance(item, np.ndarray)]
+    if cpu:
+        host = torch.from_numpy(np.stack([items[i] for i in cpu]))  # type: ignore[misc]
+        cuda = device.startswith("cuda")
+        moved = host.pin_memory().to(device, non_blocking=True) if cuda else host.to(device)
+        for row, i in zip(moved, cpu):
+            rows[i] = row
+    jpegs = [i for i, item in enumerate(items) if isinstance(item, RawJpeg)]
+    if jpegs:
+        raws: list[RawJpeg] = [items[i] for i in jpegs]  # type: ignore[misc]
+        decoded = decode_jpegs(raws, device)
+        upright: list[Any] = []
+        ready: list[int] = []
+        for i, raw, pixels in zip(jpegs, raws, decoded):
+            if pixels is None:
+                try:
+                    image, _, _ = decode(raw.data, draft_size=pp.draft_size, max_pixels=max_pixels)
+                except ImageUnreadable as exc:
+                    errors[i] = str(exc)
+                    rows[i] = torch.zeros((3, pp.crop_height, pp.crop_width), device=device)
+                    continue
+                rows[i] = torch.from_numpy(pp(image)).to(device)
+                continue
+            upright.append(orient(pixels, raw.orientation))
+            ready.append(i)
+        if upright:
+            for row, i in zip(preprocess_batch(upright, pp), ready):
+                rows[i] = row
+    return torch.stack(rows), errors

@@ -1,0 +1,42 @@
+"""The process decode pool gives the thread pool's answers: same vectors, same skipped files and reasons."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import numpy as np
+
+from clipgit.core.config import Settings
+from clipgit.core.decode_pool import use_processes
+from clipgit.core.engine import Engine
+from clipgit.core.vectors import from_blob
+from tests.conftest import make_photos
+
+
+def test_when_processes_are_used() -> None:
+    assert not use_processes("auto", 100_000, cores=2)  # 2 cores: threads decode as fast
+    assert not use_processes("auto", 200, cores=16)  # a small run: starting workers costs more
+    assert use_processes("auto", 5_000, cores=16)
+    assert use_processes("processes", 1, cores=1) and not use_processes("threads", 10**6, cores=64)
+
+
+def test_processes_index_like_threads(settings: Settings, tmp_path: Path) -> None:
+    folder = tmp_path / "pics"
+    make_photos(folder, 5, ext="jpg", size=(320, 240))
+    make_photos(folder, 3, start=5, ext="png")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    answers = {}
+    for decode in ("threads", "processes"):
+        s = dataclasses.replace(settings, data_dir=tmp_path / decode, decode=decode)
+        with Engine(s) as engine:
+            report = engine.index([str(folder)])
+            rows = engine.catalog().conn.execute(
+                "SELECT i.path, e.vector FROM images i JOIN embeddings e ON e.image_id = i.id").fetchall()
+            answers[decode] = (report.embedded, report.skipped, {os.fsdecode(p): from_blob(v) for p, v in rows})
+    (n_threads, skipped_threads, threads), (n_procs, skipped_procs, procs) = answers["threads"], answers["processes"]
+    assert n_threads == n_procs == 8 and skipped_threads == skipped_procs and len(skipped_procs) == 1
+    assert threads.keys() == procs.keys()
+    for path in threads:
+        assert np.allclose(threads[path], procs[path], atol=1e-5), path

@@ -1,0 +1,152 @@
+"""The GPU decode path, checked here on CPU tensors: torch resize/crop/normalise, EXIF orientation, fallbacks.
+
+nvJPEG itself needs a CUDA machine (benchmarks/ingest.py --device cuda checks its vectors against the CPU
+path's); everything around it is the same code on a CPU tensor, with Pillow standing in for the decoder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageOps
+from transformers import CLIPModel
+from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+
+import clipgit.core.gpu_decode as gpu
+from clipgit.core.config import Settings
+from clipgit.core.engine import Engine
+from clipgit.core.images import Preprocess, RawJpeg, raw_jpeg
+from tests.conftest import photo, unit_features
+
+
+def jpeg(img: Image.Image, *, orientation: int = 1, **save: Any) -> bytes:
+    buf = io.BytesIO()
+    if orientation != 1:
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        save["exif"] = exif.tobytes()
+    img.save(buf, format="JPEG", **{"quality": 90, **save})
+    return buf.getvalue()
+
+
+def as_nvjpeg(raws: list[RawJpeg], device: str) -> list[Any]:
+    """What nvJPEG hands back: full-size RGB uint8 (3, H, W), EXIF not applied; a CMYK or broken file refused."""
+    out: list[Any] = []
+    for raw in raws:
+        try:
+            img = Image.open(io.BytesIO(raw.data))
+            img.load()
+        except OSError:
+            out.append(None)
+            continue
+        out.append(torch.from_numpy(np.array(img.convert("RGB"))).permute(2, 0, 1).contiguous())
+    return out
+
+
+def test_orientation_matches_pillows_exif_transpose() -> None:
+    img = photo(3, (40, 24))
+    for orientation in range(1, 9):
+        data = jpeg(img, orientation=orientation, quality=100, subsampling=0)
+        raw = raw_jpeg(data, 10**9)
+        assert raw is not None and raw.orientation == orientation
+        tensor = as_nvjpeg([raw], "cpu")[0]
+        ours = gpu.orient(tensor, raw.orientation).permute(1, 2, 0).numpy()
+        ref = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB"))
+        assert ours.shape == ref.shape and np.array_equal(ours, ref), orientation
+
+
+def test_what_the_gpu_is_not_given() -> None:
+    img = photo(1, (64, 48))
+    assert raw_jpeg(jpeg(img), 10**9) is not None
+    assert raw_jpeg(jpeg(img.convert("L")), 10**9) is not None  # grayscale: nvJPEG converts to RGB
+    assert raw_jpeg(jpeg(img.convert("CMYK")), 10**9) is None  # CMYK: the CPU path
+    assert raw_jpeg(jpeg(img)[:-200], 10**9) is None  # truncated: the CPU path says why
+    png = io.BytesIO()
+    img.save(png, format="PNG")
+    assert raw_jpeg(png.getvalue(), 10**9) is None
+    assert raw_jpeg(jpeg(img), 1000) is None  # over max pixels: the CPU path refuses it with its reason
+
+
+@pytest.mark.slow
+def test_gpu_path_cosine_to_the_reference_processor(full_model: CLIPModel, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gpu, "decode_jpegs", as_nvjpeg)
+    cases = {
+        "baseline 640x480": jpeg(photo(1, (80, 60)).resize((640, 480), Image.Resampling.BICUBIC)),
+        "progressive 1920x1080": jpeg(photo(2, (240, 135)).resize((1920, 1080), Image.Resampling.BICUBIC),
+                                      progressive=True),
+        "EXIF-rotated (6) 1600x1200": jpeg(photo(3, (200, 150)).resize((1600, 1200), Image.Resampling.BICUBIC),
+                                           orientation=6),
+        "EXIF-rotated (3) 800x1000": jpeg(photo(4, (80, 100)).resize((800, 1000), Image.Resampling.BICUBIC),
+                                          orientation=3),
+        "grayscale 1024x768": jpeg(photo(5, (128, 96)).resize((1024, 768), Image.Resampling.BICUBIC).convert("L")),
+        "12 MP 4000x3000": jpeg(photo(6, (500, 375)).resize((4000, 3000), Image.Resampling.BICUBIC)),
+        "small 150x100": jpeg(photo(7, (150, 100))),
+    }
+    reference = CLIPImageProcessorPil()
+    pp = dataclasses.replace(Preprocess.from_image_processor(reference), raw_jpeg=True)
+    raws = [raw_jpeg(data, 10**9) for data in cases.values()]
+    assert all(r is not None for r in raws)
+    ours, errors = gpu.model_input(raws, pp, "cpu", 10**9)  # type: ignore[arg-type]
+    assert errors == [None] * len(cases)
+    for (name, data), row in zip(cases.items(), ours):
+        upright = ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB")
+        ref = reference(images=upright, return_tensors="pt").pixel_values
+        cos = float((unit_features(full_model, ref) * unit_features(full_model, row[None])).sum())
+        assert cos >= 0.999, f"{name}: cosine {cos:.5f}"
+
+
+def test_index_through_the_gpu_path_with_fallbacks(settings: Settings, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a 'CUDA' device (the decoder stood in for), every good image is embedded, whichever path took it."""
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    base = photo(9, (96, 72))
+    files = {
+        "plain.jpg": jpeg(base),
+        "rotated.jpg": jpeg(photo(10, (96, 72)), orientation=8),
+        "cmyk.jpg": jpeg(photo(11, (96, 72)).convert("CMYK")),
+        "refused.jpg": jpeg(photo(12, (80, 80))),
+        "gray.jpg": jpeg(photo(13, (64, 96)).convert("L")),
+    }
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    photo(14, (90, 60)).save(folder / "drawing.png")
+    good = jpeg(photo(15, (96, 72)))  # a header Pillow reads and scan data nobody can decode
+    (folder / "broken.jpg").write_bytes(good[:400] + b"\x00" * 2000 + b"\xff\xd9")
+
+    def decoder(raws: list[RawJpeg], device: str) -> list[Any]:
+        return [None if len(r.data) == len(files["refused.jpg"]) else t for r, t in zip(raws, as_nvjpeg(raws, device))]
+
+    monkeypatch.setattr(gpu, "gpu_decode_available", lambda device: True)
+    monkeypatch.setattr(gpu, "decode_jpegs", decoder)
+    with Engine(settings) as engine:
+        report = engine.index([str(folder)])
+        assert engine.clip.load().raw_jpeg
+        served = {Path(p).name: v for p, v in _vectors(engine).items()}
+    assert report.embedded == 6 and [Path(p).name for p, _ in report.skipped] == ["broken.jpg"]
+    assert "corrupt" in report.skipped[0][1]
+
+    monkeypatch.setattr(gpu, "gpu_decode_available", lambda device: False)
+    cpu_settings = dataclasses.replace(settings, data_dir=tmp_path / "cpu-data")
+    with Engine(cpu_settings) as engine:
+        engine.index([str(folder)])
+        assert not engine.clip.load().raw_jpeg
+        reference = {Path(p).name: v for p, v in _vectors(engine).items()}
+    assert served.keys() == reference.keys()
+    for name in served:
+        assert float(served[name] @ reference[name]) >= 0.99, name
+
+
+def _vectors(engine: Engine) -> dict[str, np.ndarray]:
+    from clipgit.core.vectors import from_blob
+
+    rows = engine.catalog().conn.execute(
+        "SELECT i.path, e.vector FROM images i JOIN embeddings e ON e.image_id = i.id").fetchall()
+    return {os.fsdecode(path): from_blob(blob) for path, blob in rows}
