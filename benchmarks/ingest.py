@@ -35,6 +35,8 @@ def main() -> None:
     ap.add_argument("--naive-n", type=int, default=12, help="images for the (slow) naive loop")
     ap.add_argument("--decode-n", type=int, default=0, help="files for each decode-alone row (0: all)")
     ap.add_argument("--batch-sizes", default="", help="model-alone batch sizes (default 8,16,32 CPU; 256,1024 GPU)")
+    ap.add_argument("--stages", action="store_true", help="also time the stages of ours, and variants of it")
+    ap.add_argument("--variants", default="", help="with --stages: WORKERS:BATCH pairs for ours, e.g. 16:256,32:512")
     args = ap.parse_args()
     cuda = args.device.startswith("cuda")
     sizes = [tuple(int(v) for v in s.split("x")) for s in (args.sizes or ("640x480,4000x3000" if cuda else
@@ -74,6 +76,15 @@ def main() -> None:
             ours = engine_index(model_dir, folder, len(files), args.device, args.precision)
         except Exception:
             traceback.print_exc()
+        if args.stages:
+            try:
+                rows["read + fingerprint + JPEG header alone: threads"] = read_alone(decode_files, cores)
+                for variant in [v for v in args.variants.split(",") if v]:
+                    workers, batch = (int(x) for x in variant.split(":"))
+                    engine_index(model_dir, folder, len(files), args.device, args.precision, stages=True,
+                                 workers=workers, batch=batch)
+            except Exception:
+                traceback.print_exc()
         naive = naive_loop(model_dir, files[: args.naive_n], args.device)
         if cuda:
             limit = min(model_rate, max(rows.values()))
@@ -191,10 +202,49 @@ def decode_gpu(files: list[str], device: str, batch: int = 256) -> float:
     return len(raws) / t.wall
 
 
-def engine_index(model_dir: Path, folder: Path, n: int, device: str, precision: str) -> float:
+def read_alone(files: list[str], workers: int) -> float:
+    from clipgit.core.images import fingerprint, raw_jpeg, read_bytes
+    from clipgit.core.pipeline import decoded
+
+    def work(path: str) -> Any:
+        data = read_bytes(path)
+        fingerprint(data)
+        return raw_jpeg(data, 10**9)
+
+    with Timer() as t:
+        for _ in decoded(files, work, workers=workers):
+            pass
+    return len(files) / t.wall
+
+
+def engine_index(model_dir: Path, folder: Path, n: int, device: str, precision: str, *, stages: bool = False,
+                 workers: int = 0, batch: int = 0) -> float:
     """A whole Engine.index into a fresh data dir, the model loaded (and, on CUDA, warmed up) first."""
+    import threading
+    import time
+
     from clipgit.core.config import Settings
     from clipgit.core.engine import Engine
+    from clipgit.core.indexer import IndexRun
+
+    spent = {"prepare": 0.0, "commit": 0.0, "encode": 0.0}
+    lock = threading.Lock()
+
+    def timed(name: str, fn: Any) -> Any:
+        def run(*a: Any, **k: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                with lock:
+                    spent[name] += time.perf_counter() - t0
+        return run
+
+    patched = {}
+    if stages:
+        patched = {"_prepare": IndexRun._prepare, "_commit": IndexRun._commit}
+        IndexRun._prepare = timed("prepare", IndexRun._prepare)  # type: ignore[method-assign]
+        IndexRun._commit = timed("commit", IndexRun._commit)  # type: ignore[method-assign]
 
     warm = CACHE / "warm-up"
     if not warm.exists():
@@ -202,17 +252,31 @@ def engine_index(model_dir: Path, folder: Path, n: int, device: str, precision: 
     rate = 0.0
     for source in (warm, folder):
         data_dir = tempfile.mkdtemp(prefix="clipgit-bench-")
-        settings = Settings(data_dir=Path(data_dir), clip_model=str(model_dir), device=device, precision=precision)
+        settings = Settings(data_dir=Path(data_dir), clip_model=str(model_dir), device=device, precision=precision,
+                            decode_workers=workers, batch_size=batch)
         with Engine(settings) as engine:
             engine.load_model()
+            if stages:
+                engine.clip.encode_items = timed("encode", engine.clip.encode_items)  # type: ignore[method-assign]
+            for key in spent:
+                spent[key] = 0.0
+            scanned = 0.0
             with Timer() as t:
-                report = engine.index([str(source)])
+                for event in engine.index_iter([str(source)]):
+                    if event.phase == "embedding" and not scanned:
+                        scanned = time.perf_counter() - t.wall0
+                    report = event.report
             if source == folder:
-                assert report.embedded == n and not report.skipped, report
+                assert report is not None and report.embedded == n and not report.skipped, report
                 rate = n / t.wall
-                print(f"ours: {n} in {t.wall:.2f} s, batch {engine.batch_size()}, "
-                      f"GPU decode {'on' if engine.clip.load().raw_jpeg else 'off'}", flush=True)
+                print(f"ours: {n} in {t.wall:.2f} s ({rate:,.0f}/s), batch {engine.batch_size()}, workers "
+                      f"{workers or 'auto'}, GPU decode {'on' if engine.clip.load().raw_jpeg else 'off'}", flush=True)
+                if stages:
+                    print(f"  stages: scan {scanned:.2f} s; prepare {spent['prepare']:.2f} thread-s; inference thread "
+                          f"busy {spent['encode']:.2f} s; commit {spent['commit']:.2f} s", flush=True)
         shutil.rmtree(data_dir, ignore_errors=True)
+    for name, fn in patched.items():
+        setattr(IndexRun, name, fn)
     return rate
 
 
