@@ -48,6 +48,7 @@ class IndexReport:
         }
 
 
+HYBRID_MIN_PIXELS = 2_000_000  # JPEGs this big are decoded by idle cores while the GPU has a backlog
 Encoded = tuple[np.ndarray, list["str | None"]]  # vectors, and per image None or why it could not be decoded
 IndexProgress = Progress[IndexReport]  # phase "scanning" | "embedding" | "done"; report: the run so far
 
@@ -91,6 +92,8 @@ class IndexRun:
         self.backend = backend
         self.decode = decode
         self._processes: ProcessDecoder | None = None
+        self._gpu_pending = 0  # JPEGs handed to the GPU and not yet embedded
+        self._gpu_lock = threading.Lock()
         self._missing: dict[bytes, list[tuple[ImageRow, bool]]] = {}
         self._missing_lock = threading.Lock()
 
@@ -177,6 +180,8 @@ class IndexRun:
         def commit(embedded: list[_Result], encoded: Encoded | None) -> IndexProgress:
             nonlocal done
             done += len(embedded) + len(writes)
+            with self._gpu_lock:
+                self._gpu_pending -= sum(isinstance(r.pixels, RawJpeg) for r in embedded)
             self._commit(embedded, encoded, writes, report)
             writes.clear()
             return meter.at("embedding", done, counted=report.embedded, folder=folder, report=report)
@@ -251,10 +256,23 @@ class IndexRun:
             return done
         preprocess = self._get_preprocess()
         raw = raw_jpeg(data, self.max_pixels) if preprocess.raw_jpeg else None
-        if raw is not None:
+        if raw is not None and not self._gpu_is_behind(raw):
             return _Result("embed", item, fp, raw.width, raw.height, raw, moved_from=moved_from)
         image, width, height = decode(data, draft_size=preprocess.draft_size, max_pixels=self.max_pixels)
         return _Result("embed", item, fp, width, height, preprocess(image), moved_from=moved_from)
+
+    def _gpu_is_behind(self, raw: RawJpeg) -> bool:
+        """Whether this big JPEG is better decoded here: the GPU has two batches of JPEGs waiting already.
+
+        Why: nvJPEG decodes 12 MP photos at a few hundred a second, which idle cores can add to; small
+        pictures it decodes far faster than the cores could, so they always go to it. Counts the JPEG as
+        the GPU's when it is not behind.
+        """
+        with self._gpu_lock:
+            if raw.width * raw.height >= HYBRID_MIN_PIXELS and self._gpu_pending >= 2 * self.batch_size:
+                return True
+            self._gpu_pending += 1
+            return False
 
     def _by_content(self, item: _Item, fp: bytes) -> tuple[_Result | None, ImageRow | None]:
         """A file whose content the catalog has embedded needs no model: touch it, or move its row (the first
