@@ -18,6 +18,7 @@ import argparse
 import io
 import os
 import shutil
+import sys
 import tempfile
 import traceback
 from pathlib import Path
@@ -36,7 +37,8 @@ def main() -> None:
     ap.add_argument("--decode-n", type=int, default=0, help="files for each decode-alone row (0: all)")
     ap.add_argument("--batch-sizes", default="", help="model-alone batch sizes (default 8,16,32 CPU; 256,1024 GPU)")
     ap.add_argument("--stages", action="store_true", help="also time the stages of ours, and variants of it")
-    ap.add_argument("--variants", default="", help="with --stages: WORKERS:BATCH pairs for ours, e.g. 16:256,32:512")
+    ap.add_argument("--variants", default="",
+                    help="with --stages: WORKERS:BATCH[:GIL-SWITCH-S] for ours, e.g. 16:256,16:512:0.0005")
     args = ap.parse_args()
     cuda = args.device.startswith("cuda")
     sizes = [tuple(int(v) for v in s.split("x")) for s in (args.sizes or ("640x480,4000x3000" if cuda else
@@ -80,9 +82,16 @@ def main() -> None:
             try:
                 rows["read + fingerprint + JPEG header alone: threads"] = read_alone(decode_files, cores)
                 for variant in [v for v in args.variants.split(",") if v]:
-                    workers, batch = (int(x) for x in variant.split(":"))
-                    engine_index(model_dir, folder, len(files), args.device, args.precision, stages=True,
-                                 workers=workers, batch=batch)
+                    workers, batch, *switch = variant.split(":")
+                    old = sys.getswitchinterval()
+                    sys.setswitchinterval(float(switch[0]) if switch else old)
+                    try:
+                        engine_index(model_dir, folder, len(files), args.device, args.precision, stages=True,
+                                     workers=int(workers), batch=int(batch))
+                    finally:
+                        sys.setswitchinterval(old)
+                    if switch:
+                        print(f"  (GIL switch interval {switch[0]} s)")
             except Exception:
                 traceback.print_exc()
         naive = naive_loop(model_dir, files[: args.naive_n], args.device)
