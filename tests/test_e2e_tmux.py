@@ -68,7 +68,12 @@ def test_type_a_query_see_results_and_quit(settings: Settings, tmp_path: Path) -
         for key in ("Down", "Enter"):  # at a person's pace
             subprocess.run(["tmux", "send-keys", "-t", session, key], check=True)
             time.sleep(0.3)
-        _wait_screen(session, lambda s: "score" in s and "pixels" in s and "o Open" in s)  # detail, focused
+        screen = _wait_screen(session, lambda s: "match" in s and "pixels" in s and "o Open" in s)  # detail
+        # the half-block preview keeps the picture's 4:3: a cell is two square half-cells tall here
+        detail = [line.split("│")[-1] for line in screen.splitlines() if line.count("│") >= 2]
+        picture = [line for line in detail if "▀▀▀" in line]
+        cols = max(len(line.strip()) for line in picture)
+        assert abs(cols / (2 * len(picture)) - 96 / 72) < 0.1, (cols, len(picture))
         subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
         _wait_exit(session, marker)
     finally:

@@ -35,6 +35,7 @@ from .messages import (
     CaptionRequested,
     DetailRequested,
     FoldersLoaded,
+    GridRequested,
     IndexFinished,
     IndexProgressed,
     IndexRequested,
@@ -294,7 +295,10 @@ class ClipGitApp(LibraryActions, App[None]):
             pass  # the app is closing: its panes are already gone
 
     async def on_results_list_highlighted(self, event: ResultsList.Highlighted) -> None:
-        await self.query_one(DetailPane).show(event.result)
+        try:
+            await self.query_one(DetailPane).show(event.result)
+        except NoMatches:
+            pass  # the app is closing: its panes are already gone
 
     def on_results_list_selected(self, event: ResultsList.Selected) -> None:
         self.open_detail()
@@ -304,6 +308,9 @@ class ClipGitApp(LibraryActions, App[None]):
 
     def on_similar_requested(self, message: SimilarRequested) -> None:
         self.search_similar(message.path)
+
+    async def on_grid_requested(self, message: GridRequested) -> None:
+        await self.query_one(SearchPane).action_toggle_grid()
 
     def on_index_requested(self, message: IndexRequested) -> None:
         self.start_index(message.paths)

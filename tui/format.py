@@ -9,8 +9,23 @@ from rich.text import Text
 
 from clipgit.core.names import display_name
 from clipgit.core.progress import duration
+from clipgit.core.search import SearchResult
 
-__all__ = ["bar", "duration", "human_size", "safe", "short_folder", "when"]
+__all__ = ["bar", "duration", "human_size", "match", "safe", "short_folder", "when"]
+
+MATCH_HELP = ("match: how close the picture is to the query, as CLIP's cosine similarity (about 0.2-0.35 is a "
+              "good match for real photos with OpenAI's models); in caption mode, how well the caption's words "
+              "match (BM25, higher is better)")
+
+
+def match(result: SearchResult) -> str:
+    """A figure a person can read: the CLIP cosine whenever there is one (hybrid ranks by fused rank, whose
+    values of about 0.03 read as a poor match), else the caption words' score."""
+    if result.clip_score is not None:
+        return f"{result.clip_score:.3f}"
+    if result.mode == "clip":
+        return f"{result.score:.3f}"
+    return f"w{result.caption_score if result.caption_score is not None else result.score:.1f}"
 
 
 def safe(path: str, style: str = "") -> Text:

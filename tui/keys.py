@@ -18,7 +18,7 @@ KEYS: list[tuple[str, str, str]] = [
     ("Results", "j / k, arrows", "move through the results"),
     ("Results", "Enter", "open the detail of the selected image"),
     ("Results", "s", "find images similar to the selected one"),
-    ("Results", "g", "switch between list and grid of thumbnails"),
+    ("Results, Detail", "g", "switch between list and grid of thumbnails"),
     ("Results, Detail", "o", "open the image in the system viewer"),
     ("Results, Detail", "y", "copy the image's path (OSC 52 clipboard)"),
     ("Detail", "s", "find images similar to this one"),

@@ -97,3 +97,7 @@ class IndexRequested(Message):
 
 class DetailRequested(Message):
     """Move focus to the detail pane."""
+
+
+class GridRequested(Message):
+    """Switch the results between list and grid (asked from a pane that does not own them)."""

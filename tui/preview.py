@@ -1,20 +1,29 @@
-"""The image widget: textual-image's best method for this terminal, with our sixel fix.
+"""The image widget: textual-image's best method for this terminal, drawn true to the picture.
 
 textual-image probes the terminal when `textual_image.widget` is imported,
-so run_app imports this module before App.run().
+so run_app imports this module before App.run(). What we add: sixels whose
+colour registers are selected before use and drawn from a 256-colour palette
+(tui/sixel.py), and pictures that keep their aspect ratio in every mode: the
+widget is sized in cells from the terminal's real cell size in pixels, and a
+sixel is scaled to fit inside that box rather than stretched to fill it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from rich.control import Control
 from rich.segment import Segment
 from rich.style import Style
 from textual.app import ComposeResult
+from textual.widget import Widget
+from textual_image._terminal import get_cell_size
 from textual_image.widget import Image as _AutoImage
 from textual_image.widget import SixelImage
 from textual_image.widget.sixel import _ImageSixelImpl, _NoopRenderable
+
+from .sixel import image_to_sixels
 
 
 class _FixedSixelImpl(_ImageSixelImpl):
@@ -27,6 +36,18 @@ class _FixedSixelImpl(_ImageSixelImpl):
                                style=Style())
         return segments
 
+    def _image_to_sixels(self, image: Any, sixel_options: Any = None, background: Any = None) -> str:
+        return image_to_sixels(image, background or (0, 0, 0, 1.0))
+
+    def _scale_image(self, image_data: Any, terminal_sizes: Any) -> Any:
+        """Fit inside the widget's box in pixels, keeping the picture's aspect ratio (whole cells would not)."""
+        box_w = self.content_size.width * terminal_sizes.width
+        box_h = self.content_size.height * terminal_sizes.height
+        if not (box_w and box_h and image_data.width and image_data.height):
+            return image_data
+        scale = min(box_w / image_data.width, box_h / image_data.height)
+        return image_data.scaled(max(1, round(image_data.width * scale)), max(1, round(image_data.height * scale)))
+
 
 class FixedSixelImage(SixelImage, Renderable=_NoopRenderable):
     def compose(self) -> ComposeResult:
@@ -35,3 +56,28 @@ class FixedSixelImage(SixelImage, Renderable=_NoopRenderable):
 
 ImageWidget: type = FixedSixelImage if _AutoImage is SixelImage else _AutoImage
 SHOWS_PIXELS = _AutoImage is SixelImage or _AutoImage.__name__ == "TGPImage"
+
+
+def fit_cells(width: int, height: int, max_cols: int, max_rows: int) -> tuple[int, int]:
+    """The cells (columns, rows) a width x height picture fills at most, aspect kept, in this terminal's cells."""
+    cell = get_cell_size()
+    if width <= 0 or height <= 0 or max_cols <= 0 or max_rows <= 0:
+        return max(1, max_cols), max(1, max_rows)
+    scale = min(max_cols * cell.width / width, max_rows * cell.height / height)
+    cols = min(max_cols, max(1, round(width * scale / cell.width)))
+    rows = min(max_rows, max(1, round(height * scale / cell.height)))
+    return cols, rows
+
+
+def fitted(image: Any, max_cols: int, max_rows: int, **kwargs: Any) -> Widget:
+    """An image widget sized to the picture inside a box of cells."""
+    widget: Widget = ImageWidget(image, **kwargs)
+    refit(widget, image, max_cols, max_rows)
+    return widget
+
+
+def refit(widget: Widget, image: Any, max_cols: int, max_rows: int) -> None:
+    """Size (or size again, when its box changed) an image widget to its picture, aspect kept."""
+    width, height = image.size
+    cols, rows = fit_cells(width, height, max_cols, max_rows)
+    widget.styles.width, widget.styles.height = cols, rows

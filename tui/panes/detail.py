@@ -15,13 +15,14 @@ from textual.widgets import Label, Static
 
 from clipgit.core.engine import SearchResult
 
-from ..format import human_size, safe, when
-from ..messages import CaptionRequested
+from ..format import human_size, match, safe, when
+from ..messages import CaptionRequested, GridRequested
 from ..thumbs import ThumbnailCache
 from .image_actions import ImageActions
 
 PIXEL_PREVIEW_PX = 768  # sixel / Kitty graphics draw real pixels
 CELL_PREVIEW_PX = 200  # half-blocks show about 2 pixels a cell: decode no more than that
+PREVIEW_ROWS = 20  # the detail picture's box is the pane's width and this many rows
 
 
 def preview_px() -> int:
@@ -35,6 +36,7 @@ class DetailPane(ImageActions, VerticalScroll, can_focus=True):
         Binding("o", "open", "Open"),
         Binding("y", "copy_path", "Copy path"),
         Binding("s", "similar", "Similar"),
+        Binding("g", "toggle_grid", "List/grid"),
     ]
 
     def __init__(self, thumbs: ThumbnailCache, show_images: bool = True, **kwargs: Any) -> None:
@@ -44,6 +46,7 @@ class DetailPane(ImageActions, VerticalScroll, can_focus=True):
         self.result: SearchResult | None = None
         self.caption: str | None = None
         self.unavailable: str | None = None  # why captions cannot be written, once the captioner said so
+        self._image: Image.Image | None = None  # the picture shown, to fit it again when the pane resizes
 
     def compose(self) -> ComposeResult:
         yield Label("Detail", classes="pane-title")
@@ -80,9 +83,22 @@ class DetailPane(ImageActions, VerticalScroll, can_focus=True):
         if isinstance(img, str):
             await preview.mount(Static(Text(f"cannot show this image: {img}", style="yellow")))
             return
-        from ..preview import ImageWidget
+        from ..preview import fitted
 
-        await preview.mount(ImageWidget(img, id="preview-image"))
+        self._image = img
+        await preview.mount(fitted(img, preview.content_size.width or 40, PREVIEW_ROWS, id="preview-image"))
+
+    def action_toggle_grid(self) -> None:
+        """The results beside this pane switch between list and grid (the key works here too)."""
+        self.post_message(GridRequested())
+
+    def on_resize(self) -> None:
+        """The pane's width changed: the picture is fitted again, aspect kept."""
+        from ..preview import refit
+
+        widgets = self.query("#preview-image")
+        if self._image is not None and widgets:
+            refit(widgets.first(), self._image, self.query_one("#preview").content_size.width or 40, PREVIEW_ROWS)
 
     def set_caption(self, path: str, caption: str | None) -> None:
         if self.result is not None and self.result.path == path:
@@ -110,7 +126,8 @@ class DetailPane(ImageActions, VerticalScroll, can_focus=True):
             table.add_row("pixels", f"{r.width} × {r.height}")
         table.add_row("size", human_size(r.size))
         table.add_row("date", when(r.mtime_ns / 1e9 if r.mtime_ns > 0 else None))
-        table.add_row("score", f"{r.score:.4f}")
+        table.add_row("match", match(r) + (" (CLIP cosine; ranked with the caption words)" if r.mode == "hybrid"
+                                           else ""))
         if self.caption:
             table.add_row("caption", Text(self.caption, style="italic"))
         meta.update(table)

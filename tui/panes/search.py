@@ -18,7 +18,7 @@ from textual.widgets import ContentSwitcher, Input, Label, Static
 
 from clipgit.core.engine import SearchResult
 
-from ..format import safe, short_folder
+from ..format import match, safe, short_folder
 from ..halfblock import halfblock, placeholder
 from ..messages import DetailRequested
 from ..thumbs import ThumbnailCache
@@ -36,6 +36,7 @@ class Thumb(Static):
     def __init__(self, path: str, px: int, thumbs: ThumbnailCache | None, **kwargs: Any) -> None:
         super().__init__("", **kwargs)
         self.path, self.px, self.thumbs = path, px, thumbs
+        self._image: Image.Image | None = None
 
     def on_mount(self) -> None:
         if self.thumbs is not None:
@@ -48,12 +49,21 @@ class Thumb(Static):
             self.update(Text("⚠", style="yellow"))
             self.tooltip = img
             return
-        from ..preview import ImageWidget
+        from ..preview import fitted
 
-        await self.mount(ImageWidget(img, classes="thumb-image"))
+        self._image = img
+        await self.mount(fitted(img, self.content_size.width or TILE_COLS, TILE_ROWS, classes="thumb-image"))
+
+    def on_resize(self) -> None:
+        """Laid out (or resized): the picture fits the tile's real width, aspect kept."""
+        from ..preview import refit
+
+        if self._image is not None and self.children and self.content_size.width:
+            refit(self.children[0], self._image, self.content_size.width, TILE_ROWS)
 
 
 THUMB_COLS, THUMB_ROWS = 6, 3
+TILE_COLS, TILE_ROWS = 14, 7  # a grid tile's picture box (its columns follow the tile's width)
 
 
 def result_prompt(result: SearchResult, thumb: Text | None) -> Text:
@@ -61,7 +71,7 @@ def result_prompt(result: SearchResult, thumb: Text | None) -> Text:
     the score comes first so a long name is what gets cut. Names are text, never markup."""
     thumb = thumb or placeholder(THUMB_COLS, THUMB_ROWS)
     rows = thumb.split("\n")
-    score = f" {result.score:.3f}  "
+    score = f" {match(result)}  "
     line1 = Text()
     line1.append(score, style="green")
     line1.append_text(safe(os.path.basename(result.path), "bold"))
@@ -123,7 +133,7 @@ class Tile(Vertical, can_focus=True):
     def compose(self) -> ComposeResult:
         yield Thumb(self.result.path, TILE_PX, self.thumbs, classes="tile-thumb")
         label = safe(os.path.basename(self.result.path))
-        label.append(f" {self.result.score:.2f}", style="dim")
+        label.append(f" {match(self.result)}", style="dim")
         label.truncate(24, overflow="ellipsis")
         yield Static(label, classes="tile-label")
 
@@ -178,7 +188,8 @@ class SearchPane(ImageActions, Vertical):
         self._rows: ResultRows | None = None
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="search: words, an image path, or  beach + 2:sunset - people", id="query")
+        yield Label("Results", classes="pane-title")
+        yield Input(placeholder="words, an image path, or beach + 2:sunset", id="query")
         yield Label("type to search", id="results-info")
         with ContentSwitcher(initial="results-list", id="results-switcher"):
             yield ResultsList(keep_cols=THUMB_COLS, id="results-list")

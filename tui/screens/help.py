@@ -9,6 +9,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
+from ..format import MATCH_HELP
 from ..keys import KEYS
 
 
@@ -25,4 +26,5 @@ class HelpScreen(ModalScreen[None]):
         with Vertical(id="help-box", classes="dialog"):
             yield Label("Keys", classes="pane-title")
             yield Static(table)
+            yield Static(MATCH_HELP, classes="dim")
             yield Label("Esc closes this help", classes="dim")
