@@ -18,6 +18,8 @@ import time
 
 
 async def probe(spawned: float, query: str) -> dict[str, object]:
+    from textual.widgets import Input
+
     from clipgit.core.config import Settings
     from clipgit.core.engine import Engine
     from clipgit.core.service.client import ServiceClient
@@ -30,8 +32,9 @@ async def probe(spawned: float, query: str) -> dict[str, object]:
     app = ClipGitApp(engine, show_images=False)
     try:
         async with app.run_test(size=(140, 40)) as pilot:
-            for key in query:
-                await pilot.press("space" if key == " " else key)
+            # the query arrives at once, as keys typed ahead (or pasted) do; pressing them one by one through
+            # the test driver would time the driver
+            app.query_one("#query", Input).insert_text_at_cursor(query)
             await pilot.press("enter")
             pane = app.query_one(SearchPane)
             while not pane.results:

@@ -248,3 +248,38 @@ async def test_unavailable_caption_model_is_said_once_and_search_goes_on(setting
             await pilot.pause(0.3)
             assert sum("Captions unavailable" in (n.title or "") for n in app._notifications) == 1
             assert len(results(app)) == 3
+
+
+async def test_keys_typed_ahead_act_on_the_results_and_the_slash_rule(engine: Engine, tmp_path: Path,
+                                                                       monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """`/`, a query, Enter and `q` in one burst while the model still loads: the query is not a path, the app quits."""
+    import threading
+
+    make_photos(tmp_path / "pics", 4)
+    engine.index([str(tmp_path / "pics")])
+    gate = threading.Event()
+    load = engine.load_model
+    monkeypatch.setattr(engine, "load_model", lambda: (gate.wait(20), load()))
+    app = ClipGitApp(engine)
+    try:
+        async with app.run_test(size=(140, 45)) as pilot:
+            await pilot.press("slash", *"a red circle", "enter")
+            assert app.query_one("#query", Input).value == "a red circle"  # the jump `/` was not typed
+            assert isinstance(app.focused, ResultsList)  # at once, while the model loads
+            assert "loading model" in str(app.query_one("#results-info", Static).content)
+            await pilot.press("q")
+            await pilot.pause(0.1)
+            assert not app.is_running
+    finally:
+        gate.set()
+
+    app = ClipGitApp(engine)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_for(pilot, lambda: app.model_state == "ready")
+        box = app.query_one("#query", Input)
+        await pilot.press("slash", "slash", *"tmp")  # the first `/` jumps (the box had focus), the second is typed
+        assert box.value == "/tmp"
+        await pilot.press("tab", "slash")  # from elsewhere `/` jumps; in the empty box the next `/` is typed
+        box.value = ""
+        await pilot.press("slash", *"x")
+        assert app.focused is box and box.value == "/x"

@@ -78,3 +78,22 @@ def test_type_a_query_see_results_and_quit(settings: Settings, tmp_path: Path) -
         _wait_exit(session, marker)
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+def test_slash_query_enter_q_in_one_burst_quits(settings: Settings, tmp_path: Path) -> None:
+    """Typed ahead before the model is ready: `q` lands on the results (not in the box) and the app exits 0."""
+    make_photos(tmp_path / "pics", 3, ext="jpg")
+    env = cli_env(settings)
+    subprocess.run([cli_path(), "index", str(tmp_path / "pics"), "-q"], env=env, check=True, capture_output=True)
+    session = f"clipgit-{uuid.uuid4().hex[:8]}"
+    marker = tmp_path / "exit-code"
+    exports = " ".join(f"{k}={shlex.quote(env[k])}" for k in env if k.startswith(("CLIPGIT_", "HF_")))
+    script = f"env {exports} TERM=xterm-256color {shlex.quote(cli_path())}; echo $? > {shlex.quote(str(marker))}"
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "150", "-y", "40", script], env=env,
+                   check=True)
+    try:
+        _wait_screen(session, lambda s: "Results" in s)  # painted; the model may still be loading
+        subprocess.run(["tmux", "send-keys", "-t", session, "/a red circle", "Enter", "q"], check=True)
+        _wait_exit(session, marker)
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)

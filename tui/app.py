@@ -14,6 +14,7 @@ import time
 
 from rich.text import Text
 from textual import work
+from textual.actions import SkipAction
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -47,7 +48,7 @@ from .messages import (
 from .panes.detail import DetailPane
 from .panes.library import LibraryPane
 from .panes.results_list import ResultsList
-from .panes.search import SearchPane
+from .panes.search import SearchInput, SearchPane
 from .panes.status import StatusLine
 from .screens.help import HelpScreen
 from .thumbs import ThumbnailCache
@@ -70,6 +71,9 @@ class ClipGitApp(LibraryActions, App[None]):
         Binding("a", "add_folder", "Add folder"),
         Binding("p", "pause_captions", "Pause captions", show=False),
         Binding("escape", "go_back", "Back", show=False),
+        # Enter in the search box is handled here, as the app takes each key in turn, so focus is on the
+        # results before the next key typed ahead is routed (the box's own Submitted came too late for it)
+        Binding("enter", "submit_search", show=False, priority=True),
     ]
 
     model_state: reactive[str] = reactive("loading")  # loading | ready | failed
@@ -230,13 +234,14 @@ class ClipGitApp(LibraryActions, App[None]):
         value = event.value
         self._debounce = self.set_timer(DEBOUNCE_S, lambda: self.run_search(value))
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id != "query":
-            return
+    def action_submit_search(self) -> None:
+        field = self.focused
+        if not isinstance(field, SearchInput):
+            raise SkipAction()  # Enter anywhere else does what it does there
         if self._debounce is not None:
             self._debounce.stop()
-        self.run_search(event.value)
         self.query_one(SearchPane).focus_results()
+        self.run_search(field.value)
 
     def run_search(self, query: str, *, quiet: bool = False) -> None:
         pane = self.query_one(SearchPane)
@@ -368,7 +373,10 @@ class ClipGitApp(LibraryActions, App[None]):
         self.push_screen(HelpScreen())
 
     def action_focus_search(self) -> None:
-        self.set_focus(self.query_one("#query", Input))
+        field = self.query_one("#query", SearchInput)
+        if self.focused is not field:
+            field.jumped = True  # this `/` was the jump: the next one in an empty box is typed
+        self.set_focus(field)
 
     def action_go_back(self) -> None:
         focused = self.focused

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 KEYS: list[tuple[str, str, str]] = [
-    ("Anywhere", "/", "jump to the search input"),
+    ("Anywhere", "/", "jump to the search box; a / that only jumps is never typed (also at launch, when the "
+                      "box has focus): press / again to start an absolute path, as in / /home/me/x.jpg"),
     ("Anywhere", "Tab / Shift+Tab", "move between panes"),
     ("Anywhere", "?", "show all keys"),
     ("Anywhere", "Esc", "go back (detail -> results -> search)"),
@@ -13,7 +14,7 @@ KEYS: list[tuple[str, str, str]] = [
     ("Library", "d", "remove the selected folder from the library (asks first)"),
     ("Library", "r", "rescan the selected folder (R: all folders)"),
     ("Library", "e / Enter", "list the files skipped in the selected folder, with reasons"),
-    ("Search", "Enter", "search now (results also appear as you type)"),
+    ("Search", "Enter", "search now and move to the results at once (keys typed ahead act on them)"),
     ("Search", "Down", "move into the results"),
     ("Results", "j / k, arrows", "move through the results"),
     ("Results", "Enter", "open the detail of the selected image"),

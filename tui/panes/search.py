@@ -62,6 +62,30 @@ class Thumb(Static):
             refit(self.children[0], self._image, self.content_size.width, TILE_ROWS)
 
 
+class SearchInput(Input):
+    """The search box, with the `/` rule: a `/` that only jumps here is never typed.
+
+    Why: pressing `/` first is the habit the footer teaches, also when the box already has focus (at
+    launch); then `/a red circle` would search for a path. So in an empty box the first `/` since it got
+    focus is the jump key; the next one is typed, so `/` `/home/me/x.jpg` still searches an absolute path.
+    The app's `/` binding counts as that first `/`.
+    """
+
+    jumped = False
+
+    async def _on_key(self, event: events.Key) -> None:
+        if event.key == "slash" and not self.value and not self.jumped:
+            self.jumped = True
+            event.stop()
+            event.prevent_default()
+            return
+        await super()._on_key(event)
+
+    def _on_blur(self, event: events.Blur) -> None:
+        self.jumped = False
+        super()._on_blur(event)
+
+
 THUMB_COLS, THUMB_ROWS = 6, 3
 TILE_COLS, TILE_ROWS = 14, 7  # a grid tile's picture box (its columns follow the tile's width)
 
@@ -189,7 +213,7 @@ class SearchPane(ImageActions, Vertical):
 
     def compose(self) -> ComposeResult:
         yield Label("Results", classes="pane-title")
-        yield Input(placeholder="words, an image path, or beach + 2:sunset", id="query")
+        yield SearchInput(placeholder="words, an image path, or beach + 2:sunset", id="query")
         yield Label("type to search", id="results-info")
         with ContentSwitcher(initial="results-list", id="results-switcher"):
             yield ResultsList(keep_cols=THUMB_COLS, id="results-list")
