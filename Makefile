@@ -6,7 +6,12 @@ PYTHON ?= python3
 VENV ?= .venv
 TORCH ?= torch==2.13.0
 GPU := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo yes)
-TORCH_INDEX ?= $(if $(GPU),,--index-url https://download.pytorch.org/whl/cpu)
+CPU_INDEX := https://download.pytorch.org/whl/cpu
+# PyTorch's CPU index where there is no GPU and it can be reached; else the configured index (a mirror or
+# wheelhouse: it decides which build torch==2.13.0 is)
+CPU_INDEX_UP = $(shell $(PYTHON) -c "import urllib.request as u; u.urlopen('$(CPU_INDEX)/', timeout=5)" \
+                 >/dev/null 2>&1 && echo yes)
+TORCH_INDEX ?= $(if $(GPU),,$(if $(CPU_INDEX_UP),--index-url $(CPU_INDEX)))
 EXTRAS ?= $(if $(GPU),dev$(,)cuda,dev)
 , := ,
 STAMP := $(VENV)/.installed

@@ -174,14 +174,16 @@ def decode_processes(files: list[str], workers: int) -> tuple[float, float]:
     from clipgit.core.decode_pool import ProcessDecoder
     from clipgit.core.images import Preprocess
     from clipgit.core.pipeline import decoded
+    from clipgit.core.scan import FileStat
 
     pool = ProcessDecoder(workers)
     pp = Preprocess()
     try:
-        for f in [pool.submit(files[0], pp, 10**9) for _ in range(2 * workers)]:
+        stats = [FileStat(f, 0, 0) for f in files]
+        for f in [pool.submit(stats[0], pp, 10**9) for _ in range(2 * workers)]:
             f.result()
         with Timer() as t:
-            for _ in decoded(files, lambda p: pp.normalize(pool.submit(p, pp, 10**9).result()[3]),
+            for _ in decoded(stats, lambda st: pp.normalize(pool.submit(st, pp, 10**9).result()[3]),
                              workers=2 * workers):
                 pass
     finally:

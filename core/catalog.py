@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .migrations import connect
 from .names import from_db, to_db
@@ -29,6 +29,10 @@ class ImageRow:
     width: int | None
     height: int | None
     error: str | None
+    taken: float | None = None
+    taken_from: str | None = None  # None: never read since facts were kept (an older library)
+    camera: str | None = None
+    gps: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -39,13 +43,18 @@ class FolderRow:
     last_scan: float | None
 
 
-_IMAGE_COLUMNS = "id, folder_id, path, size, mtime_ns, fingerprint, width, height, error"
+_IMAGE_COLUMNS = ("id, folder_id, path, size, mtime_ns, fingerprint, width, height, error, "
+                  "taken, taken_from, camera, gps")
 
 
 def _under(column: str, root: str) -> tuple[str, list[object]]:
     """SQL condition and its arguments: `column` (a path) lies inside folder `root`."""
     prefix = to_db(root.rstrip("/") + "/")
     return f"substr({column}, 1, ?) = ?", [len(prefix), prefix]
+
+
+if TYPE_CHECKING:
+    from .photo_facts import PhotoFacts
 
 
 class Catalog:
@@ -106,11 +115,12 @@ class Catalog:
         cond, args = _under("i.path", root)
         rows = self.conn.execute(
             "SELECT i.id, i.folder_id, i.path, i.size, i.mtime_ns, i.fingerprint, i.width, i.height, i.error, "
+            "i.taken, i.taken_from, i.camera, i.gps, "
             "e.seq IS NOT NULL FROM images i LEFT JOIN embeddings e ON e.image_id = i.id AND e.model = ? "
             f"WHERE {cond}",
             [model, *args],
         )
-        return {from_db(r[2]): (ImageRow(r[0], r[1], from_db(r[2]), *r[3:9]), bool(r[9])) for r in rows}
+        return {from_db(r[2]): (ImageRow(r[0], r[1], from_db(r[2]), *r[3:13]), bool(r[13])) for r in rows}
 
     def image_by_path(self, path: str) -> ImageRow | None:
         r = self.conn.execute(
@@ -148,6 +158,10 @@ class Catalog:
             (folder_id, size, mtime_ns, fingerprint, width, height, error, image_id),
         )
         return int(image_id)
+
+    def set_facts(self, image_id: int, facts: PhotoFacts) -> None:
+        self.conn.execute("UPDATE images SET taken = ?, taken_from = ?, camera = ?, gps = ? WHERE id = ?",
+                          (facts.taken, facts.taken_from, facts.camera, int(facts.gps), image_id))
 
     def touch_image(self, image_id: int, size: int, mtime_ns: int) -> None:
         self.conn.execute("UPDATE images SET size = ?, mtime_ns = ? WHERE id = ?", (size, mtime_ns, image_id))

@@ -18,6 +18,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 import numpy as np
 
 from .images import Preprocess, decode, fingerprint, read_bytes
+from .photo_facts import PhotoFacts, photo_facts
+from .scan import FileStat
 
 PROCESS_MIN_CORES = 8  # below this, threads decode as fast (measured: benchmarks/ingest.py)
 PROCESS_MIN_FILES = 1_000  # below this, starting the workers costs more than they save
@@ -31,11 +33,15 @@ def use_processes(setting: str, files: int, cores: int | None = None) -> bool:
     return (cores or os.cpu_count() or 1) >= PROCESS_MIN_CORES and files >= PROCESS_MIN_FILES
 
 
-def read_and_crop(path: str, pp: Preprocess, max_pixels: int) -> tuple[bytes, int, int, np.ndarray]:
-    """In a worker: fingerprint, stored width and height, and the uint8 crop (raises ImageUnreadable)."""
-    data = read_bytes(path)
+Prepared = tuple[bytes, int, int, np.ndarray, PhotoFacts]
+
+
+def read_and_crop(stat: FileStat, pp: Preprocess, max_pixels: int) -> Prepared:
+    """In a worker: fingerprint, stored width and height, the uint8 crop and the photo's facts (raises
+    ImageUnreadable)."""
+    data = read_bytes(stat.path)
     image, width, height = decode(data, draft_size=pp.draft_size, max_pixels=max_pixels)
-    return fingerprint(data), width, height, pp.crop(image)
+    return fingerprint(data), width, height, pp.crop(image), photo_facts(data, stat.mtime_ns)
 
 
 class ProcessDecoder:
@@ -44,8 +50,8 @@ class ProcessDecoder:
         self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
                                          initializer=_nice)
 
-    def submit(self, path: str, pp: Preprocess, max_pixels: int) -> Future[tuple[bytes, int, int, np.ndarray]]:
-        return self._pool.submit(read_and_crop, path, pp, max_pixels)
+    def submit(self, stat: FileStat, pp: Preprocess, max_pixels: int) -> Future[Prepared]:
+        return self._pool.submit(read_and_crop, stat, pp, max_pixels)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -21,6 +21,7 @@ import numpy as np
 from .catalog import Catalog, ImageRow
 from .decode_pool import ProcessDecoder, use_processes
 from .images import Preprocess, RawJpeg, decode, fingerprint, raw_jpeg, read_bytes
+from .photo_facts import PhotoFacts, photo_facts
 from .pipeline import DecodeBackend, decoded
 from .progress import Meter, Progress
 from .scan import FileStat, is_image_name, walk
@@ -71,6 +72,7 @@ class _Result:
     pixels: np.ndarray | RawJpeg | None = None  # RawJpeg: decoded by the model's device (nvJPEG)
     moved_from: ImageRow | None = None
     reason: str = ""
+    facts: PhotoFacts | None = None
 
 
 class IndexRun:
@@ -150,9 +152,9 @@ class IndexRun:
                     if row.error is not None:
                         report.skipped.append((f.path, row.error))
                         continue
-                    if embedded:
+                    if embedded and row.taken_from is not None:
                         report.unchanged += 1
-                        continue
+                        continue  # unchanged, and its facts are kept: nothing to read
                 items.append(_Item(f, folder_id, row, embedded))
             else:
                 items.append(_Item(f, folder_id, None, False))
@@ -244,22 +246,24 @@ class IndexRun:
         processes = self._processes
         if processes is not None:
             preprocess = self._get_preprocess()
-            fp, width, height, crop = processes.submit(item.stat.path, preprocess, self.max_pixels).result()
-            done, moved_from = self._by_content(item, fp)
+            fp, width, height, crop, facts = processes.submit(item.stat, preprocess, self.max_pixels).result()
+            done, moved_from = self._by_content(item, fp, facts)
             if done is not None:
                 return done
-            return _Result("embed", item, fp, width, height, preprocess.normalize(crop), moved_from=moved_from)
+            return _Result("embed", item, fp, width, height, preprocess.normalize(crop), moved_from=moved_from,
+                           facts=facts)
         data = read_bytes(item.stat.path)  # ImageUnreadable: the pipeline hands back the reason
         fp = fingerprint(data)
-        done, moved_from = self._by_content(item, fp)
+        facts = photo_facts(data, item.stat.mtime_ns)
+        done, moved_from = self._by_content(item, fp, facts)
         if done is not None:
             return done
         preprocess = self._get_preprocess()
         raw = raw_jpeg(data, self.max_pixels) if preprocess.raw_jpeg else None
         if raw is not None and not self._gpu_is_behind(raw):
-            return _Result("embed", item, fp, raw.width, raw.height, raw, moved_from=moved_from)
+            return _Result("embed", item, fp, raw.width, raw.height, raw, moved_from=moved_from, facts=facts)
         image, width, height = decode(data, draft_size=preprocess.draft_size, max_pixels=self.max_pixels)
-        return _Result("embed", item, fp, width, height, preprocess(image), moved_from=moved_from)
+        return _Result("embed", item, fp, width, height, preprocess(image), moved_from=moved_from, facts=facts)
 
     def _gpu_is_behind(self, raw: RawJpeg) -> bool:
         """Whether this big JPEG is better decoded here: the GPU has two batches of JPEGs waiting already.
@@ -274,15 +278,16 @@ class IndexRun:
             self._gpu_pending += 1
             return False
 
-    def _by_content(self, item: _Item, fp: bytes) -> tuple[_Result | None, ImageRow | None]:
+    def _by_content(self, item: _Item, fp: bytes,
+                    facts: PhotoFacts | None) -> tuple[_Result | None, ImageRow | None]:
         """A file whose content the catalog has embedded needs no model: touch it, or move its row (the first
         answer). Otherwise it is embedded, under a moved file's old row if it has one (the second)."""
         row = item.row
         if row is not None and row.fingerprint == fp and row.error is None and item.embedded:
-            return _Result("touch", item, fp), None
+            return _Result("touch", item, fp, facts=facts), None
         claimed = self._claim_move(fp) if row is None or row.fingerprint != fp else None
         if claimed is not None and claimed[1]:
-            return _Result("move", item, fp, moved_from=claimed[0]), None
+            return _Result("move", item, fp, moved_from=claimed[0], facts=facts), None
         return None, claimed[0] if claimed is not None else None
 
     def _claim_move(self, fp: bytes) -> tuple[ImageRow, bool] | None:
@@ -311,10 +316,14 @@ class IndexRun:
                 if r.kind == "touch":
                     assert r.item.row is not None
                     cat.touch_image(r.item.row.id, st.size, st.mtime_ns)
+                    if r.facts is not None:
+                        cat.set_facts(r.item.row.id, r.facts)
                     report.unchanged += 1
                 elif r.kind == "move":
                     assert r.moved_from is not None
                     cat.move_image(r.moved_from.id, r.item.folder_id, st.path, st.size, st.mtime_ns)
+                    if r.facts is not None:
+                        cat.set_facts(r.moved_from.id, r.facts)
                     report.moved += 1
                 elif r.kind == "skip":
                     cat.upsert_image(r.item.folder_id, st.path, st.size, st.mtime_ns, None, None, None, r.reason)
@@ -326,6 +335,8 @@ class IndexRun:
                 image_id = cat.upsert_image(r.item.folder_id, st.path, st.size, st.mtime_ns, r.fingerprint,
                                             r.width, r.height, None)
                 cat.add_embedding(image_id, self.model, as_blob(vector))
+                if r.facts is not None:
+                    cat.set_facts(image_id, r.facts)
                 report.embedded += 1
                 row = r.item.row
                 if r.moved_from is not None:

@@ -74,6 +74,15 @@ MIGRATIONS: list[str] = [
         INSERT INTO captions_fts (rowid, caption) VALUES (new.id, new.caption);
     END;
     """,
+    # 3: what a photo says about itself (capture date, camera, GPS). NULL until the file is next read: an
+    #    existing library fills them in on its next rescan, without embedding anything again.
+    """
+    ALTER TABLE images ADD COLUMN taken REAL;
+    ALTER TABLE images ADD COLUMN taken_from TEXT;
+    ALTER TABLE images ADD COLUMN camera TEXT;
+    ALTER TABLE images ADD COLUMN gps INTEGER;
+    CREATE INDEX images_taken ON images(taken);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
