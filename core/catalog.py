@@ -54,7 +54,31 @@ def _under(column: str, root: str) -> tuple[str, list[object]]:
 
 
 if TYPE_CHECKING:
+    from .filters import Filters
     from .photo_facts import PhotoFacts
+
+
+def _filtered(alias: str, filters: Filters) -> tuple[str, list[object]]:
+    """SQL condition and its arguments for the filters, on the images table under `alias`."""
+    conds: list[str] = ["1"]
+    args: list[object] = []
+    if filters.after is not None:
+        conds.append(f"{alias}.taken >= ?")
+        args.append(filters.after)
+    if filters.before is not None:
+        conds.append(f"{alias}.taken < ?")
+        args.append(filters.before)
+    if filters.camera:
+        conds.append(f"lower({alias}.camera) LIKE ?")
+        args.append(f"%{filters.camera}%")
+    if filters.folder:
+        cond, more = _under(f"{alias}.path", filters.folder)
+        conds.append(cond)
+        args += more
+    if filters.ext:
+        conds.append("(" + " OR ".join(f"lower(CAST({alias}.path AS TEXT)) LIKE ?" for _ in filters.ext) + ")")
+        args += [f"%.{e}" for e in filters.ext]
+    return " AND ".join(conds), args
 
 
 class Catalog:
@@ -132,6 +156,20 @@ class Catalog:
     def images_by_ids(self, ids: Iterable[int]) -> dict[int, ImageRow]:
         rows = self._where_in(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE id IN ({{ids}})", ids)
         return {r[0]: ImageRow(r[0], r[1], from_db(r[2]), *r[3:]) for r in rows}
+
+    def filtered_ids(self, filters: Filters, model: str) -> list[int]:
+        """Images with a vector of `model` that pass the filters."""
+        cond, args = _filtered("i", filters)
+        return [r[0] for r in self.conn.execute(
+            "SELECT i.id FROM images i JOIN embeddings e ON e.image_id = i.id AND e.model = ? "
+            f"WHERE {cond}", [model, *args])]
+
+    def browse(self, filters: Filters, model: str, limit: int) -> list[int]:
+        """Images that pass the filters, newest capture first (filters with no words to search for)."""
+        cond, args = _filtered("i", filters)
+        return [r[0] for r in self.conn.execute(
+            "SELECT i.id FROM images i JOIN embeddings e ON e.image_id = i.id AND e.model = ? "
+            f"WHERE {cond} ORDER BY i.taken IS NULL, i.taken DESC, i.path LIMIT ?", [model, *args, limit])]
 
     def ids_under(self, root: str) -> list[int]:
         cond, args = _under("path", root)
@@ -235,14 +273,14 @@ class Catalog:
         return int(self.conn.execute("SELECT count(*) FROM captions WHERE model = ?", (model,)).fetchone()[0])
 
     def search_captions(self, fts_query: str, model: str, limit: int,
-                        allow_prefix: str | None = None) -> list[tuple[int, float]]:
+                        filters: Filters | None = None) -> list[tuple[int, float]]:
         """(image id, bm25 rank; lower is better) for captions matching an FTS5 query."""
         sql = ("SELECT c.image_id, bm25(captions_fts) AS rank FROM captions_fts JOIN captions c "
                "ON c.id = captions_fts.rowid JOIN images i ON i.id = c.image_id "
                "WHERE captions_fts MATCH ? AND c.model = ?")
         args: list[object] = [fts_query, model]
-        if allow_prefix is not None:
-            cond, more = _under("i.path", allow_prefix)
+        if filters is not None and filters.active:
+            cond, more = _filtered("i", filters)
             sql, args = f"{sql} AND {cond}", args + more
         sql += " ORDER BY rank LIMIT ?"
         args.append(limit)

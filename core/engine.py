@@ -185,13 +185,16 @@ class Engine:
         self._vectors.refresh(cat)
 
     # searching ------------------------------------------------------------
-    def search(self, query: str, top: int = 10, folder: str | None = None, mode: str = "auto") -> list[SearchResult]:
+    def search(self, query: str, top: int = 10, folder: str | None = None, mode: str = "auto",
+               sort: str = "score") -> list[SearchResult]:
         """Text and image terms combined (see query.py); query images leave their own results.
 
         mode: clip (CLIP similarity), caption (caption words), hybrid (both fused), or auto: hybrid
-        once the library has captions from the current caption model, else clip.
+        once the library has captions from the current caption model, else clip. Filters in the query
+        (core/filters.py) narrow the library first; alone, they list matching images newest first.
+        sort: score (default), date (capture date, newest first) or name, applied to the top results.
         """
-        return self._searcher.search(query, top, folder, mode)
+        return self._searcher.search(query, top, folder, mode, sort)
 
     def similar(self, path: str, top: int = 10, folder: str | None = None) -> list[SearchResult]:
         return self._searcher.similar(path, top, folder)

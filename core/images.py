@@ -24,6 +24,7 @@ from .errors import ImageUnreadable
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+warnings.filterwarnings("ignore", message="Corrupt EXIF data", category=UserWarning)  # its date: photo_facts
 
 try:  # optional HEIC/HEIF support
     import pillow_heif

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 
@@ -18,6 +19,7 @@ from .catalog import Catalog, ImageRow
 from .clip import ClipEncoder
 from .config import Settings
 from .errors import QueryError
+from .filters import SORTS, Filters, split_filters
 from .images import load as load_image
 from .inference import INTERACTIVE, InferenceThread
 from .query import Term, parse
@@ -40,16 +42,24 @@ class SearchResult:
     caption: str | None = None
     clip_score: float | None = None
     caption_score: float | None = None
-    mode: str = "clip"
+    mode: str = "clip"  # clip | caption | hybrid | browse (filters alone: no score)
+    taken: float | None = None  # capture date, seconds since the epoch
+    taken_from: str | None = None  # exif | exif-local | mtime (see photo_facts)
+    camera: str | None = None
 
     def as_dict(self) -> dict[str, object]:
         out: dict[str, object] = {"path": self.path, "score": round(self.score, 6), "width": self.width,
-                                  "height": self.height, "size": self.size, "mode": self.mode}
+                                  "height": self.height, "size": self.size, "mode": self.mode,
+                                  "taken": _iso(self.taken), "camera": self.camera}
         if self.mode != "clip" or self.caption is not None:
             out["caption"] = self.caption
             out["clip_score"] = None if self.clip_score is None else round(self.clip_score, 6)
             out["caption_score"] = None if self.caption_score is None else round(self.caption_score, 6)
         return out
+
+
+def _iso(taken: float | None) -> str | None:
+    return None if taken is None else datetime.fromtimestamp(taken).astimezone().isoformat(timespec="seconds")
 
 
 class Searcher:
@@ -58,19 +68,26 @@ class Searcher:
         self.settings, self.clip, self.infer, self.vectors, self.catalog = settings, clip, infer, vectors, catalog
 
     # entry points ------------------------------------------------------------------
-    def search(self, query: str, top: int, folder: str | None, mode: str) -> list[SearchResult]:
+    def search(self, query: str, top: int, folder: str | None, mode: str, sort: str = "score") -> list[SearchResult]:
         if mode not in MODES:
             raise QueryError(f"search mode must be one of {', '.join(MODES)}, not {mode!r}")
-        terms = parse(query)
+        if sort not in SORTS:
+            raise QueryError(f"sort must be one of {', '.join(SORTS)}, not {sort!r}")
+        words, scope = split_filters(query)
+        scope = scope.within(folder)
+        if not words.strip() and scope.active:  # filters alone: the matching images, newest first
+            found = self._browse(scope, top)
+            return found if sort == "date" else sorted_by(found, sort)
+        terms = parse(words)
         if mode == "auto":
             has_text = any(t.kind == "text" and t.weight > 0 for t in terms)
             mode = "hybrid" if has_text and self.catalog().caption_count(self.settings.caption_model) else "clip"
         if mode == "caption":
-            return self._caption_only(terms, top, folder)
+            return sorted_by(self._caption_only(terms, top, scope), sort)
         vector, exclude = self.query_vector(terms)
         if mode == "clip":
-            return self.top(vector, top, folder, exclude)
-        return self._hybrid(terms, vector, exclude, top, folder)
+            return sorted_by(self._top(vector, top, scope, exclude), sort)
+        return sorted_by(self._hybrid(terms, vector, exclude, top, scope), sort)
 
     def similar(self, path: str, top: int, folder: str | None) -> list[SearchResult]:
         full = os.path.abspath(os.path.expanduser(path))
@@ -78,6 +95,10 @@ class Searcher:
             raise QueryError(f"image file not found: {path}")
         vector, exclude = self.query_vector([Term("image", full, 1.0)])
         return self.top(vector, top, folder, exclude)
+
+    def _browse(self, scope: Filters, top: int) -> list[SearchResult]:
+        ids = self.catalog().browse(scope, self.settings.clip_model, top)
+        return self._results([(i, 0.0, None, None) for i in ids], "browse")
 
     # CLIP ---------------------------------------------------------------------------
     def query_vector(self, terms: list[Term]) -> tuple[np.ndarray, set[int]]:
@@ -111,38 +132,41 @@ class Searcher:
         vectors = self.infer.call(self.clip.encode_pixels, preprocess(loaded.image)[None], priority=INTERACTIVE)
         return np.asarray(vectors[0])
 
-    def _ranked(self, vector: np.ndarray, top: int, folder: str | None, exclude: set[int]) -> list[tuple[int, float]]:
-        """(id, exact cosine) best first: fp16 finds the candidates, float32 from the catalog orders them."""
+    def _ranked(self, vector: np.ndarray, top: int, scope: Filters, exclude: set[int]) -> list[tuple[int, float]]:
+        """(id, exact cosine) best first: fp16 finds the candidates, float32 from the catalog orders them.
+        The filters narrow the candidates first, so the best matches inside them come back."""
         cat = self.catalog()
         self.vectors.refresh(cat)
         allow = None
-        if folder is not None:
-            allow = np.asarray(cat.ids_under(os.path.abspath(os.path.expanduser(folder))), dtype=np.int64)
+        if scope.active:
+            allow = np.asarray(cat.filtered_ids(scope, self.settings.clip_model), dtype=np.int64)
         candidates = self.vectors.top_k(vector, top + 16, allow=allow, exclude=exclude)
         stored = cat.embeddings_for([i for i, _ in candidates], self.settings.clip_model)
         hits = [(i, float(from_blob(stored[i]) @ vector)) for i, _ in candidates if i in stored]
         return sorted(hits, key=lambda h: -h[1])[:top]
 
     def top(self, vector: np.ndarray, top: int, folder: str | None, exclude: set[int]) -> list[SearchResult]:
-        hits = self._ranked(vector, top, folder, exclude)
+        return self._top(vector, top, Filters().within(folder), exclude)
+
+    def _top(self, vector: np.ndarray, top: int, scope: Filters, exclude: set[int]) -> list[SearchResult]:
+        hits = self._ranked(vector, top, scope, exclude)
         return self._results([(i, s, s, None) for i, s in hits], "clip", with_captions=False)
 
     # captions -------------------------------------------------------------------------
-    def _caption_hits(self, terms: list[Term], limit: int, folder: str | None) -> list[tuple[int, float]]:
+    def _caption_hits(self, terms: list[Term], limit: int, scope: Filters) -> list[tuple[int, float]]:
         """(id, caption score) best first; the score is -BM25, higher is better."""
-        root = os.path.abspath(os.path.expanduser(folder)) if folder else None
-        rows = self.catalog().search_captions(fts_query(terms), self.settings.caption_model, limit, root)
+        rows = self.catalog().search_captions(fts_query(terms), self.settings.caption_model, limit, scope)
         return [(i, -rank) for i, rank in rows]
 
-    def _caption_only(self, terms: list[Term], top: int, folder: str | None) -> list[SearchResult]:
-        hits = self._caption_hits(terms, top, folder)
+    def _caption_only(self, terms: list[Term], top: int, scope: Filters) -> list[SearchResult]:
+        hits = self._caption_hits(terms, top, scope)
         return self._results([(i, s, None, s) for i, s in hits], "caption")
 
     def _hybrid(self, terms: list[Term], vector: np.ndarray, exclude: set[int], top: int,
-                folder: str | None) -> list[SearchResult]:
+                scope: Filters) -> list[SearchResult]:
         limit = max(CANDIDATES, top)
-        clip_hits = self._ranked(vector, limit, folder, exclude)
-        caption_hits = [h for h in self._caption_hits(terms, limit, folder) if h[0] not in exclude]
+        clip_hits = self._ranked(vector, limit, scope, exclude)
+        caption_hits = [h for h in self._caption_hits(terms, limit, scope) if h[0] not in exclude]
         fused = fuse([i for i, _ in clip_hits], [i for i, _ in caption_hits])[:top]
         cosines = dict(clip_hits)
         missing = [i for i, _ in fused if i not in cosines]
@@ -159,9 +183,19 @@ class Searcher:
         captions = cat.captions_for(ids, self.settings.caption_model) if with_captions else {}
         return [
             SearchResult(i, rows[i].path, score, rows[i].width, rows[i].height, rows[i].size, rows[i].mtime_ns,
-                         captions.get(i), clip_score, caption_score, mode)
+                         captions.get(i), clip_score, caption_score, mode, rows[i].taken, rows[i].taken_from,
+                         rows[i].camera)
             for i, score, clip_score, caption_score in hits if i in rows
         ]
+
+
+def sorted_by(results: list[SearchResult], sort: str) -> list[SearchResult]:
+    """The top results in another order: by capture date (newest first) or by file name."""
+    if sort == "date":
+        return sorted(results, key=lambda r: -(r.taken if r.taken is not None else r.mtime_ns / 1e9))
+    if sort == "name":
+        return sorted(results, key=lambda r: (os.path.basename(r.path).lower(), r.path))
+    return results
 
 
 def stored_vector(cat: Catalog, row: ImageRow, path: str, model: str) -> np.ndarray | None:

@@ -26,6 +26,7 @@ from textual.worker import Worker, WorkerState
 
 from clipgit.core.engine import Engine
 from clipgit.core.errors import ClipgitError
+from clipgit.core.filters import SORTS
 from clipgit.core.names import display_name
 from clipgit.core.service.served_engine import ServedEngine
 
@@ -70,6 +71,7 @@ class ClipGitApp(LibraryActions, App[None]):
         Binding("slash", "focus_search", "Search"),
         Binding("a", "add_folder", "Add folder"),
         Binding("p", "pause_captions", "Pause captions", show=False),
+        Binding("t", "cycle_sort", "Sort", show=False),
         Binding("escape", "go_back", "Back", show=False),
         # Enter in the search box is handled here, as the app takes each key in turn, so focus is on the
         # results before the next key typed ahead is routed (the box's own Submitted came too late for it)
@@ -81,6 +83,7 @@ class ClipGitApp(LibraryActions, App[None]):
     images: reactive[int] = reactive(0)
     index_status: reactive[str] = reactive("")
     caption_status: reactive[str] = reactive("")
+    sort: reactive[str] = reactive("score")  # score | date | name: the order of the results shown
 
     def __init__(self, engine: Engine, paths: list[str] | None = None, *, show_images: bool = True,
                  top: int = 100, show_timings: bool = True) -> None:
@@ -279,7 +282,7 @@ class ClipGitApp(LibraryActions, App[None]):
             results = self.engine.similar(similar_to, top=self.top)
             title = f"like {display_name(os.path.basename(similar_to))}"
         else:
-            results = self.engine.search(query, top=self.top)
+            results = self.engine.search(query, top=self.top, sort=self.sort)
             title = ""
         self.post_message(SearchDone(query, results, time.perf_counter() - started, title))
 
@@ -369,6 +372,12 @@ class ClipGitApp(LibraryActions, App[None]):
             self.notify(text, title="Error", severity="error")
 
     # actions -----------------------------------------------------------------------------------
+    def action_cycle_sort(self) -> None:
+        self.sort = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]
+        self.notify(f"results sorted by {self.sort}", title="Sort")
+        if self.current_query:
+            self.run_search(self.current_query, quiet=True)
+
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 

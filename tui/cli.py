@@ -12,9 +12,11 @@ import json
 import os
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
+FILTER_FLAGS = ("after", "before", "year", "camera", "ext")
 SUBCOMMANDS = ("index", "search", "similar", "caption", "eval", "train", "status", "forget", "app", "demo", "service")
 
 
@@ -65,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "search":
             p.add_argument("--mode", choices=("auto", "clip", "caption", "hybrid"), default="auto",
                            help="clip similarity, caption words, or both fused; auto: hybrid once captions exist")
+            for flag, example in (("after", "2024-06-01"), ("before", "2024-09"), ("year", "2023"),
+                                  ("camera", "pixel"), ("ext", "png,jpg")):
+                p.add_argument(f"--{flag}", metavar=example.upper() if flag != "camera" else "TEXT",
+                               help=f"filter, as {flag}:{example} in the query")
+            p.add_argument("--sort", choices=("score", "date", "name"), default="score",
+                           help="order of the results (filters alone list by date)")
         _common(p)
 
     p = sub.add_parser("caption", help="caption image files with GIT (library images come from the cache)")
@@ -261,7 +269,9 @@ def _search(engine: Any, args: argparse.Namespace) -> int:
     from clipgit.core.names import display_name
 
     if args.command == "search":
-        results = engine.search(" ".join(args.query), top=args.top, folder=args.folder, mode=args.mode)
+        query = " ".join([*args.query, *(f'{flag}:"{getattr(args, flag)}"' for flag in FILTER_FLAGS
+                                         if getattr(args, flag))])
+        results = engine.search(query, top=args.top, folder=args.folder, mode=args.mode, sort=args.sort)
     else:
         results = engine.similar(args.query, top=args.top, folder=args.folder)
     if args.json:
@@ -272,7 +282,11 @@ def _search(engine: Any, args: argparse.Namespace) -> int:
                   file=sys.stderr)
         for r in results:
             caption = f"  ({display_name(r.caption)})" if r.caption else ""
-            print(f"{r.score:.4f}  {display_name(r.path)}{caption}")
+            if r.mode == "browse" or getattr(args, "sort", "score") == "date":
+                when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.taken)) if r.taken else "-" * 16
+                print(f"{when}  {display_name(r.path)}{caption}")
+            else:
+                print(f"{r.score:.4f}  {display_name(r.path)}{caption}")
     return 0
 
 

@@ -11,7 +11,7 @@ from clipgit.core.names import display_name
 from clipgit.core.progress import duration
 from clipgit.core.search import SearchResult
 
-__all__ = ["bar", "duration", "human_size", "match", "safe", "short_folder", "when"]
+__all__ = ["bar", "duration", "human_size", "match", "safe", "short_folder", "taken", "when"]
 
 MATCH_HELP = ("match: how close the picture is to the query, as CLIP's cosine similarity (about 0.2-0.35 is a "
               "good match for real photos with OpenAI's models); in caption mode, how well the caption's words "
@@ -20,7 +20,9 @@ MATCH_HELP = ("match: how close the picture is to the query, as CLIP's cosine si
 
 def match(result: SearchResult) -> str:
     """A figure a person can read: the CLIP cosine whenever there is one (hybrid ranks by fused rank, whose
-    values of about 0.03 read as a poor match), else the caption words' score."""
+    values of about 0.03 read as a poor match), else the caption words' score; none when browsing."""
+    if result.mode == "browse":
+        return "  -  "
     if result.clip_score is not None:
         return f"{result.clip_score:.3f}"
     if result.mode == "clip":
@@ -45,6 +47,16 @@ def human_size(size: int) -> str:
 def bar(fraction: float, width: int = 12) -> str:
     filled = round(max(0.0, min(1.0, fraction)) * width)
     return "█" * filled + "░" * (width - filled)
+
+
+TAKEN_FROM = {"exif": "", "exif-local": " (camera clock)", "mtime": " (file date: no capture date in the file)"}
+
+
+def taken(result: SearchResult) -> str:
+    """The capture date and where it came from."""
+    if result.taken is None:
+        return "not read yet (rescan the folder)"
+    return when(result.taken) + TAKEN_FROM.get(result.taken_from or "", "")
 
 
 def when(timestamp: float | None) -> str:

@@ -11,6 +11,7 @@ KEYS: list[tuple[str, str, str]] = [
     ("Anywhere", "q / Ctrl+Q", "quit (indexing stops cleanly; the next run resumes)"),
     ("Anywhere", "a", "add a folder to the library (Tab completes the path)"),
     ("Anywhere", "p", "pause or resume captioning the library in the background"),
+    ("Anywhere", "t", "sort the results by score, capture date or name (in turn)"),
     ("Library", "d", "remove the selected folder from the library (asks first)"),
     ("Library", "r", "rescan the selected folder (R: all folders)"),
     ("Library", "e / Enter", "list the files skipped in the selected folder, with reasons"),

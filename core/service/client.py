@@ -215,9 +215,10 @@ class RemoteEngine:
         self.client = client
         self.settings = client.settings
 
-    def search(self, query: str, top: int = 10, folder: str | None = None, mode: str = "auto") -> list[Any]:
+    def search(self, query: str, top: int = 10, folder: str | None = None, mode: str = "auto",
+               sort: str = "score") -> list[Any]:
         answer = self.client.call("POST", "/v1/search", {"query": query, "top": top, "folder": _abs(folder),
-                                                         "mode": mode, "cwd": os.getcwd()})
+                                                         "mode": mode, "sort": sort, "cwd": os.getcwd()})
         return _results(answer)
 
     def similar(self, path: str, top: int = 10, folder: str | None = None) -> list[Any]:

@@ -86,9 +86,10 @@ class ServedEngine(Engine):
                 pass  # busy: it is warm anyway
 
     # answers --------------------------------------------------------------------------
-    def search(self, query: str, top: int = 10, folder: str | None = None, mode: str = "auto") -> list[SearchResult]:
-        return self._remote(lambda r: r.search(query, top, folder, mode),
-                            lambda: super(ServedEngine, self).search(query, top, folder, mode))
+    def search(self, query: str, top: int = 10, folder: str | None = None, mode: str = "auto",
+               sort: str = "score") -> list[SearchResult]:
+        return self._remote(lambda r: r.search(query, top, folder, mode, sort),
+                            lambda: super(ServedEngine, self).search(query, top, folder, mode, sort))
 
     def similar(self, path: str, top: int = 10, folder: str | None = None) -> list[SearchResult]:
         return self._remote(lambda r: r.similar(path, top, folder),

@@ -15,7 +15,7 @@ from textual.widgets import Label, Static
 
 from clipgit.core.engine import SearchResult
 
-from ..format import human_size, match, safe, when
+from ..format import human_size, match, safe, taken, when
 from ..messages import CaptionRequested, GridRequested
 from ..thumbs import ThumbnailCache
 from .image_actions import ImageActions
@@ -125,7 +125,10 @@ class DetailPane(ImageActions, VerticalScroll, can_focus=True):
         if r.width and r.height:
             table.add_row("pixels", f"{r.width} × {r.height}")
         table.add_row("size", human_size(r.size))
-        table.add_row("date", when(r.mtime_ns / 1e9 if r.mtime_ns > 0 else None))
+        table.add_row("taken", taken(r))
+        if r.camera:
+            table.add_row("camera", safe(r.camera))
+        table.add_row("modified", when(r.mtime_ns / 1e9 if r.mtime_ns > 0 else None))
         table.add_row("match", match(r) + (" (CLIP cosine; ranked with the caption words)" if r.mode == "hybrid"
                                            else ""))
         if self.caption:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import os
+import time
 from typing import Any
 
 from PIL import Image
@@ -100,6 +101,8 @@ def result_prompt(result: SearchResult, thumb: Text | None) -> Text:
     line1.append(score, style="green")
     line1.append_text(safe(os.path.basename(result.path), "bold"))
     line2 = Text(" " * len(score))
+    if result.taken is not None:  # the capture date first: a long folder is what gets cut
+        line2.append(time.strftime("%Y-%m-%d  ", time.localtime(result.taken)), style="cyan")
     line2.append_text(safe(short_folder(os.path.dirname(result.path)), "dim"))
     out = Text(no_wrap=True, overflow="ellipsis", end="")
     for i, row in enumerate(rows):
