@@ -37,6 +37,7 @@ ENV_VARS = {
     "service_idle": "CLIPGIT_SERVICE_IDLE",
     "decode": "CLIPGIT_DECODE",
     "gpu_decode": "CLIPGIT_GPU_DECODE",
+    "watch": "CLIPGIT_WATCH",
 }
 
 
@@ -71,6 +72,7 @@ class Settings:
     decode_workers: int = 0  # 0: one per core
     decode: str = "auto"  # CPU decode pool: threads, processes, or auto (processes for big runs on 8+ cores)
     gpu_decode: bool = True  # on CUDA, decode JPEGs on the GPU (nvJPEG, needs torchvision: the cuda extra)
+    watch: bool = True  # the open app picks up new, changed and deleted files in library folders
     max_image_pixels: int = 120_000_000
     include_hidden: bool = False
     exclude_dirs: tuple[str, ...] = (".git", "node_modules", "@eaDir", "__pycache__", ".thumbnails", "#recycle")
@@ -139,7 +141,7 @@ def _coerce(values: dict[str, Any]) -> dict[str, Any]:
             out["exclude_dirs"] = tuple(out["exclude_dirs"])
         if "service_idle" in out:
             out["service_idle"] = float(out["service_idle"])
-        for name in ("include_hidden", "captions", "service", "gpu_decode"):
+        for name in ("include_hidden", "captions", "service", "gpu_decode", "watch"):
             if name in out and isinstance(out[name], str):
                 out[name] = out[name].lower() in ("1", "true", "yes", "on")
         for name, demo_dir in DEMO_DIRS.items():

@@ -21,6 +21,7 @@ from .caption_jobs import Captioned, CaptionProgress, caption_files, caption_lib
 from .catalog import Catalog
 from .clip import ClipEncoder
 from .config import Settings
+from .dupes import DupeGroup, find_duplicates
 from .errors import ClipgitError, NotInLibrary, QueryError
 from .git_captioner import GitCaptioner
 from .indexer import IndexProgress, IndexReport, IndexRun
@@ -207,6 +208,15 @@ class Engine:
         if vec.ndim != 1 or norm < 1e-9:
             raise QueryError("the query vector must be one non-zero vector")
         return self._searcher.top(vec / norm, top, folder, set(exclude))
+
+    def duplicates(self, threshold: float = 0.95, folder: str | None = None,
+                   cancel: threading.Event | None = None) -> list[DupeGroup]:
+        """Groups of near-identical images (CLIP cosine >= threshold) and exact copies; needs no model."""
+        cat = self.catalog()
+        self._vectors.refresh(cat)
+        ids, vectors = self._vectors.live()
+        return find_duplicates(cat, self.settings.clip_model, ids, vectors, threshold=threshold, folder=folder,
+                               cancel=cancel)
 
     # captions -----------------------------------------------------------------
     def load_captioner(self) -> None:

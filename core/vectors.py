@@ -138,6 +138,12 @@ class VectorIndex:
             os.replace(tmp, str(self._base) + ".json")
             self._delta = 0
 
+    def live(self) -> tuple[np.ndarray, np.ndarray]:
+        """(image ids, fp16 vectors) of every live row: a copy, for whole-library work such as duplicates."""
+        with self._lock:
+            keep = np.flatnonzero(self._alive[: self._n])
+            return self._ids[keep].copy(), self._mat[keep].copy()
+
     # search --------------------------------------------------------------
     def top_k(self, query: np.ndarray, k: int, *, allow: np.ndarray | None = None,
               exclude: set[int] | frozenset[int] = frozenset()) -> list[tuple[int, float]]:

@@ -41,6 +41,7 @@ from .messages import (
     IndexFinished,
     IndexProgressed,
     IndexRequested,
+    LibraryChanged,
     ModelFailed,
     ModelReady,
     SearchDone,
@@ -102,6 +103,8 @@ class ClipGitApp(LibraryActions, App[None]):
         self._index_queue: list[str] = []
         self._indexing = False
         self._cancel = threading.Event()
+        self._watch_cancel = threading.Event()
+        self._watched: list[str] = []
         self.captions = Captioner(engine)
 
     # layout ------------------------------------------------------------------
@@ -170,9 +173,25 @@ class ClipGitApp(LibraryActions, App[None]):
 
     async def on_folders_loaded(self, message: FoldersLoaded) -> None:
         self.images = message.images
+        watched = sorted(f.path for f in message.folders if f.exists)
+        if self.engine.settings.watch and watched != self._watched:
+            self._watched = watched
+            self._watch_cancel.set()  # the old watcher ends; one for the library as it is now starts
+            self._watch_cancel = threading.Event()
+            self._watch(watched, self._watch_cancel)
         library = self.query_one(LibraryPane)
         await library.set_folders(message.folders)
         library.mark_queued(self._index_queue)
+
+    @work(thread=True, group="watch", exit_on_error=False)
+    def _watch(self, folders: list[str], cancel: threading.Event) -> None:
+        from clipgit.core.watch import watch_folders
+
+        for changed in watch_folders(folders, cancel):
+            self.post_message(LibraryChanged(changed))
+
+    def on_library_changed(self, message: LibraryChanged) -> None:
+        self.start_index(message.folders)  # cheap for what did not change: a stat and a lookup a file
 
     def start_index(self, paths: list[str]) -> None:
         for path in paths:
@@ -398,6 +417,7 @@ class ClipGitApp(LibraryActions, App[None]):
 
     async def action_quit(self) -> None:
         self._cancel.set()  # the index run commits its batch in flight and stops
+        self._watch_cancel.set()
         self.captions.stop()
         self.exit()
 
@@ -411,5 +431,6 @@ class ClipGitApp(LibraryActions, App[None]):
 
     def on_unmount(self) -> None:
         self._cancel.set()
+        self._watch_cancel.set()
         self.captions.stop()
         self.thumbs.close()

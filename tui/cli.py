@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from typing import Any
 
 FILTER_FLAGS = ("after", "before", "year", "camera", "ext")
-SUBCOMMANDS = ("index", "search", "similar", "caption", "eval", "train", "status", "forget", "app", "demo", "service")
+SUBCOMMANDS = ("index", "search", "similar", "dupes", "caption", "eval", "train", "status", "forget", "app", "demo",
+               "service")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -53,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.add_argument("--captions", action="store_true", default=None,
                    help="then caption every image with GIT (config: captions = true)")
+    p.add_argument("--watch", action="store_true",
+                   help="then keep watching: index new, changed, moved and deleted images as they happen")
     _common(p)
 
     for name, helptext, what in (
@@ -113,6 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
                        "DATA_DIR/demo.")
     p.add_argument("--dir", metavar="DIR", help="gallery folder (default DATA_DIR/demo/gallery); new or a demo gallery")
     p.add_argument("--count", type=_positive, default=200, help="pictures to draw in a new gallery (200)")
+    _common(p)
+
+    p = sub.add_parser("dupes", help="groups of near-identical images and exact copies (never deletes anything)")
+    p.add_argument("--in", dest="folder", metavar="FOLDER", help="only images under this folder")
+    p.add_argument("--threshold", type=float, default=0.95,
+                   help="CLIP cosine at or above which two images count as near-identical (default 0.95)")
+    p.add_argument("--json", action="store_true", help="print a JSON array of groups")
     _common(p)
 
     p = sub.add_parser("status", help="data dir, models, device, folders and counts")
@@ -201,7 +211,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     from .cli_models import caption, evaluate
 
     handler = {"index": _index, "search": _search, "similar": _search, "status": _status,
-               "forget": _forget, "caption": caption, "eval": evaluate}[args.command]
+               "forget": _forget, "caption": caption, "eval": evaluate, "dupes": _dupes}[args.command]
     if args.command in ("index", "search", "similar", "caption", "eval"):
         from .cli_service import remote_engine
 
@@ -215,6 +225,27 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _index(engine: Any, args: argparse.Namespace) -> int:
+    code = _index_once(engine, args, args.paths)
+    if code != 0 or not args.watch:
+        return code
+    from clipgit.core.watch import watch_folders
+
+    roots = [os.path.abspath(os.path.expanduser(p)) for p in args.paths]
+    print(f"watching {len(roots)} folder(s) for new, changed, moved and deleted images (Ctrl-C stops)",
+          file=sys.stderr, flush=True)
+    try:
+        for changed in watch_folders(roots, threading.Event()):
+            code = _index_once(engine, args, changed)
+            if code != 0:
+                return code
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        pass
+    print("clipgit-tui: stopped watching", file=sys.stderr)
+    return 0
+
+
+def _index_once(engine: Any, args: argparse.Namespace, paths: list[str]) -> int:
     from clipgit.core.names import display_name
 
     from .progress import ProgressBar
@@ -223,7 +254,7 @@ def _index(engine: Any, args: argparse.Namespace) -> int:
     cancel = threading.Event()
     report = None
     try:
-        for event in engine.index_iter(args.paths, cancel):
+        for event in engine.index_iter(paths, cancel):
             report = event.report
             bar.update(event)
     except KeyboardInterrupt:
@@ -287,6 +318,27 @@ def _search(engine: Any, args: argparse.Namespace) -> int:
                 print(f"{when}  {display_name(r.path)}{caption}")
             else:
                 print(f"{r.score:.4f}  {display_name(r.path)}{caption}")
+    return 0
+
+
+def _dupes(engine: Any, args: argparse.Namespace) -> int:
+    from clipgit.core.names import display_name
+
+    from .format import human_size
+
+    groups = engine.duplicates(threshold=args.threshold, folder=args.folder)
+    if args.json:
+        print(json.dumps([g.as_dict() for g in groups]))
+        return 0
+    if not groups:
+        print(f"no near-identical images (cosine >= {args.threshold})", file=sys.stderr)
+    for number, group in enumerate(groups, 1):
+        kind = "exact copies" if group.exact else f"near-identical, cosine >= {group.similarity:.3f}"
+        print(f"group {number}: {len(group.files)} files, {kind}")
+        for f in group.files:
+            pixels = f"{f.width}x{f.height}" if f.width and f.height else "?"
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(f.taken)) if f.taken else "-"
+            print(f"  {pixels:>11}  {human_size(f.size):>9}  {when}  {display_name(f.path)}")
     return 0
 
 

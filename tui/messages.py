@@ -101,3 +101,11 @@ class DetailRequested(Message):
 
 class GridRequested(Message):
     """Switch the results between list and grid (asked from a pane that does not own them)."""
+
+
+class LibraryChanged(Message):
+    """Files changed under these library folders (the watcher saw them): index them again."""
+
+    def __init__(self, folders: list[str]) -> None:
+        super().__init__()
+        self.folders = folders

@@ -1,0 +1,45 @@
+"""A live library: which library folders changed, as it happens, so they can be indexed again.
+
+Why watchfiles: a maintained watcher over the operating system's events
+(inotify, FSEvents, ReadDirectoryChangesW) that groups bursts of changes
+(a camera import is hundreds of files) into one answer. Where events cannot be
+had (network shares, some containers) it polls. Either way the caller gets the
+library folders that changed, and indexing them again is cheap for what did not
+(a stat and a lookup per unchanged file); moves, deletions and edits are the
+index run's to sort out.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable, Iterator
+
+from .scan import is_image_name
+
+DEBOUNCE_MS = 1_500  # changes within this long come as one answer
+
+
+def watch_folders(folders: Iterable[str], cancel: threading.Event, *, poll: bool | None = None,
+                  debounce_ms: int = DEBOUNCE_MS) -> Iterator[list[str]]:
+    """Yields the library folders (of `folders`) under which image files were added, changed, moved or
+    deleted; returns when `cancel` is set. poll=None: the watcher decides (it polls where it must)."""
+    import watchfiles
+
+    roots = sorted({os.path.abspath(f).rstrip("/") or "/" for f in folders if os.path.isdir(f)})
+    if not roots:
+        return
+    for changes in watchfiles.watch(*roots, watch_filter=_images, debounce=debounce_ms, stop_event=cancel,
+                                    force_polling=poll, raise_interrupt=False, ignore_permission_denied=True):
+        touched = sorted({root for _, path in changes for root in roots if _under(path, root)})
+        if touched:
+            yield touched
+
+
+def _images(change: object, path: str) -> bool:
+    """Image files, and folders (a folder moved or deleted takes its images with it)."""
+    return is_image_name(path) or not os.path.splitext(path)[1]
+
+
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")

@@ -1,0 +1,87 @@
+"""Near-duplicates: re-encoded, resized, brightened and exact copies group together; other pictures do not."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageEnhance
+
+from clipgit.core.config import DEMO_DIRS, Settings
+from clipgit.core.dupes import groups_of, similar_pairs
+from clipgit.core.engine import Engine
+from clipgit.core.errors import QueryError
+from clipgit.core.lab.shapes import picture
+from tests.conftest import cli_env, cli_path
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    rng = random.Random(5)
+    for k in range(6):
+        picture(rng, (192, 192))[0].save(folder / f"shape{k}.png")
+    original = Image.open(folder / "shape0.png").convert("RGB")
+    original.save(folder / "a_reencoded.jpg", quality=60)
+    original.resize((96, 96)).save(folder / "a_small.png")
+    ImageEnhance.Brightness(original).enhance(1.1).save(folder / "a_brighter.png")
+    shutil.copy(folder / "shape0.png", folder / "a_copy.png")
+    shutil.copy(folder / "shape3.png", folder / "b_copy.png")
+    return folder
+
+
+@pytest.fixture
+def demo_settings(settings: Settings) -> Settings:
+    """The shipped demo CLIP: trained on shapes, so different pictures are far apart, as a real model's are."""
+    return dataclasses.replace(settings, clip_model=str(DEMO_DIRS["clip_model"]))
+
+
+def test_groups_copies_and_edits_and_nothing_else(demo_settings: Settings, shots: Path) -> None:
+    with Engine(demo_settings) as engine:
+        engine.index([str(shots)])
+        groups = engine.duplicates(threshold=0.95)
+        in_folder = engine.duplicates(threshold=0.95, folder=str(shots / "nowhere"))
+        with pytest.raises(QueryError):
+            engine.duplicates(threshold=1.5)
+    found = [[Path(f.path).name for f in g.files] for g in groups]
+    assert found[0][:2] in (["a_copy.png", "shape0.png"], ["shape0.png", "a_copy.png"])  # largest first
+    assert set(found[0]) == {"shape0.png", "a_copy.png", "a_reencoded.jpg", "a_small.png", "a_brighter.png"}
+    assert found[0][-1] == "a_small.png" and not groups[0].exact and 0.95 <= groups[0].similarity < 1.0
+    assert set(found[1]) == {"shape3.png", "b_copy.png"} and groups[1].exact and len(groups) == 2
+    assert in_folder == []
+
+
+def test_pairs_are_blockwise_exact_and_groups_are_components() -> None:
+    rng = np.random.default_rng(1)
+    vecs = rng.standard_normal((1300, 64)).astype(np.float32)
+    vecs[700] = vecs[3] + 0.01 * rng.standard_normal(64)  # across blocks of 512
+    vecs[1299] = vecs[700] + 0.01 * rng.standard_normal(64)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    first, second, scores = similar_pairs(vecs, 0.9)
+    brute = np.argwhere(np.triu(vecs @ vecs.T, 1) >= 0.9)
+    assert sorted(zip(first.tolist(), second.tolist())) == sorted(map(tuple, brute.tolist()))
+    assert np.all(scores >= 0.9)
+    assert groups_of(1300, list(zip(first.tolist(), second.tolist()))) == [[3, 700, 1299]]
+
+
+def test_dupes_command_needs_no_torch_and_prints_json(demo_settings: Settings, shots: Path) -> None:
+    env = cli_env(demo_settings)
+    subprocess.run([cli_path(), "index", str(shots), "-q"], env=env, check=True, capture_output=True)
+    code = ("import sys; from clipgit.tui.cli import main; rc = main(['dupes', '--json']); "
+            "print('torch' in sys.modules, rc, file=sys.stderr)")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert out.stderr.strip() == "False 0"
+    groups = json.loads(out.stdout)
+    assert [len(g["files"]) for g in groups] == [5, 2] and groups[1]["exact"] is True
+    assert {"path", "size", "width", "height", "taken"} <= set(groups[0]["files"][0])
+    text = subprocess.run([cli_path(), "dupes"], env=env, capture_output=True, text=True)
+    assert text.returncode == 0 and "group 1: 5 files, near-identical" in text.stdout
+    assert "group 2: 2 files, exact copies" in text.stdout

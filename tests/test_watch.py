@@ -1,0 +1,73 @@
+"""The live library: new, changed and deleted files are picked up within seconds, by the app and `index --watch`."""
+
+from __future__ import annotations
+
+import queue
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from clipgit.core.config import Settings
+from clipgit.core.engine import Engine
+from clipgit.core.watch import watch_folders
+from clipgit.tui.app import ClipGitApp
+from tests.conftest import cli_env, cli_path, make_photos, photo
+from tests.test_app import wait_for
+
+
+def test_the_watcher_names_the_folders_whose_images_changed(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    cancel, seen = threading.Event(), queue.Queue()  # type: ignore[var-annotated]
+    thread = threading.Thread(target=lambda: [seen.put(x) for x in watch_folders([str(a), str(b)], cancel,
+                                                                                 debounce_ms=300)])
+    thread.start()
+    try:
+        time.sleep(0.5)
+        (b / "notes.txt").write_text("not an image")
+        photo(1).save(b / "new.png")
+        assert seen.get(timeout=10) == [str(b)]
+        (b / "new.png").unlink()
+        assert seen.get(timeout=10) == [str(b)]
+        (a / "notes.txt").write_text("still not an image")
+        time.sleep(1.0)
+        assert seen.empty()
+    finally:
+        cancel.set()
+        thread.join(10)
+    assert not thread.is_alive()
+
+
+async def test_the_open_app_indexes_new_and_deleted_files(engine: Engine, tmp_path: Path) -> None:
+    pics = tmp_path / "pics"
+    make_photos(pics, 3)
+    engine.index([str(pics)])
+    app = ClipGitApp(engine)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_for(pilot, lambda: app.model_state == "ready" and app.images == 3 and bool(app._watched))
+        await pilot.pause(0.5)
+        make_photos(pics, 2, start=3)
+        await wait_for(pilot, lambda: app.images == 5, timeout=20)
+        (pics / "img_0000.png").unlink()
+        await wait_for(pilot, lambda: app.images == 4, timeout=20)
+
+
+def test_index_watch_from_the_command_line(settings: Settings, tmp_path: Path) -> None:
+    pics = tmp_path / "pics"
+    make_photos(pics, 2)
+    proc = subprocess.Popen([cli_path(), "index", str(pics), "--watch", "-q"], env=cli_env(settings),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout.readline().startswith("new 2,")
+        assert "watching 1 folder" in proc.stderr.readline()
+        make_photos(pics, 1, start=7)
+        line = proc.stdout.readline()
+        assert line.startswith("new 1,") and "unchanged 2" in line, line
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0 and "stopped watching" in err
