@@ -129,3 +129,41 @@ def find_duplicates(catalog: Catalog, model: str, ids: np.ndarray, vectors: np.n
                              1.0 if exact or not joined else min(joined)))
     out.sort(key=lambda g: (-len(g.files), -g.files[0].size, g.files[0].path))
     return out
+
+
+def write_list(paths: list[str], target: str) -> str:
+    """Write the paths, one a line, to `target` (a new or existing file); returns its absolute path."""
+    full = os.path.abspath(os.path.expanduser(target))
+    if os.path.isdir(full):
+        raise QueryError(f"{target} is a folder: name a file to write the list to")
+    try:
+        with open(full, "w", encoding="utf-8", errors="surrogateescape") as fh:
+            fh.writelines(p + "\n" for p in paths)
+    except OSError as exc:
+        raise QueryError(f"cannot write {target}: {exc.strerror or exc}") from None
+    return full
+
+
+def move_files(paths: list[str], folder: str) -> list[tuple[str, str]]:
+    """Move the files into `folder` (made if missing), never over another file: a name already there gets
+    " (2)", " (3)" ... Returns (from, to) for each file moved; a file that cannot move raises, after the
+    ones before it moved."""
+    import shutil
+
+    target = os.path.abspath(os.path.expanduser(folder))
+    try:
+        os.makedirs(target, exist_ok=True)
+    except OSError as exc:
+        raise QueryError(f"cannot make folder {folder}: {exc.strerror or exc}") from None
+    moved: list[tuple[str, str]] = []
+    for path in paths:
+        stem, ext = os.path.splitext(os.path.basename(path))
+        dest, n = os.path.join(target, stem + ext), 2
+        while os.path.exists(dest):
+            dest, n = os.path.join(target, f"{stem} ({n}){ext}"), n + 1
+        try:
+            shutil.move(path, dest)
+        except OSError as exc:
+            raise QueryError(f"cannot move {path}: {exc.strerror or exc} ({len(moved)} moved before it)") from None
+        moved.append((path, dest))
+    return moved

@@ -85,3 +85,44 @@ def test_dupes_command_needs_no_torch_and_prints_json(demo_settings: Settings, s
     text = subprocess.run([cli_path(), "dupes"], env=env, capture_output=True, text=True)
     assert text.returncode == 0 and "group 1: 5 files, near-identical" in text.stdout
     assert "group 2: 2 files, exact copies" in text.stdout
+
+
+async def test_the_duplicates_screen_marks_lists_and_moves_never_deleting(demo_settings: Settings, shots: Path,
+                                                                          tmp_path: Path) -> None:
+    from textual.widgets import Input
+
+    from clipgit.tui.app import ClipGitApp
+    from clipgit.tui.screens.dupes import DupesScreen, DupeTile
+    from tests.test_app import wait_for
+
+    files_before = sorted(p.name for p in shots.iterdir())
+    with Engine(demo_settings) as engine:
+        engine.index([str(shots)])
+        app = ClipGitApp(engine, show_images=False)
+        async with app.run_test(size=(150, 45)) as pilot:
+            await wait_for(pilot, lambda: app.model_state == "ready")
+            await pilot.press("tab", "D")
+            await wait_for(pilot, lambda: isinstance(app.screen, DupesScreen) and bool(app.screen.query(DupeTile)))
+            screen = app.screen
+            assert isinstance(screen, DupesScreen)
+            tiles = list(screen.query(DupeTile))
+            assert len(tiles) == 7 and app.focused is tiles[0]
+            await pilot.press("right", "m", "right", "m")  # the second and third of the first group
+            marked = screen.marked()
+            assert marked == [tiles[1].file.path, tiles[2].file.path]
+            await pilot.press("w")
+            await wait_for(pilot, lambda: app.screen.query("#folder-input"))
+            app.screen.query_one(Input).value = str(tmp_path / "marked.txt")
+            await pilot.press("enter")
+            await pilot.press("y")  # confirm
+            await wait_for(pilot, lambda: (tmp_path / "marked.txt").exists())
+            assert (tmp_path / "marked.txt").read_text().splitlines() == marked
+            await pilot.press("v")
+            await wait_for(pilot, lambda: app.screen.query("#folder-input"))
+            app.screen.query_one(Input).value = str(tmp_path / "moved")
+            await pilot.press("enter", "y")
+            moved_dir = tmp_path / "moved"
+            await wait_for(pilot, lambda: moved_dir.is_dir() and len(list(moved_dir.iterdir())) == 2)
+            await wait_for(pilot, lambda: len(screen.query(DupeTile)) == 5)
+    moved = sorted(p.name for p in (tmp_path / "moved").iterdir())
+    assert sorted([*moved, *(p.name for p in shots.iterdir())]) == files_before  # moved, nothing deleted

@@ -73,6 +73,7 @@ class ClipGitApp(LibraryActions, App[None]):
         Binding("a", "add_folder", "Add folder"),
         Binding("p", "pause_captions", "Pause captions", show=False),
         Binding("t", "cycle_sort", "Sort", show=False),
+        Binding("D", "duplicates", "Duplicates", show=False),
         Binding("escape", "go_back", "Back", show=False),
         # Enter in the search box is handled here, as the app takes each key in turn, so focus is on the
         # results before the next key typed ahead is routed (the box's own Submitted came too late for it)
@@ -391,6 +392,11 @@ class ClipGitApp(LibraryActions, App[None]):
             self.notify(text, title="Error", severity="error")
 
     # actions -----------------------------------------------------------------------------------
+    def action_duplicates(self) -> None:
+        from .screens.dupes import DupesScreen
+
+        self.push_screen(DupesScreen(self.engine, self.thumbs if self.show_images else None))
+
     def action_cycle_sort(self) -> None:
         self.sort = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]
         self.notify(f"results sorted by {self.sort}", title="Sort")

@@ -12,6 +12,8 @@ KEYS: list[tuple[str, str, str]] = [
     ("Anywhere", "a", "add a folder to the library (Tab completes the path)"),
     ("Anywhere", "p", "pause or resume captioning the library in the background"),
     ("Anywhere", "t", "sort the results by score, capture date or name (in turn)"),
+    ("Anywhere", "D", "near-duplicates: groups side by side; m marks, o opens, y copies a path, w writes the "
+                      "marked paths to a list, v moves the marked files to a folder (never deletes)"),
     ("Library", "d", "remove the selected folder from the library (asks first)"),
     ("Library", "r", "rescan the selected folder (R: all folders)"),
     ("Library", "e / Enter", "list the files skipped in the selected folder, with reasons"),

@@ -39,14 +39,21 @@ class PathSuggester(Suggester):
         return completed
 
 
-class AddFolderScreen(ModalScreen[str | None]):
+class PathScreen(ModalScreen[str | None]):
+    """Asks for a path: an existing folder, or a file to write (its folder must exist)."""
+
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("tab", "complete", "Complete", priority=True)]
+
+    def __init__(self, title: str, *, placeholder: str = "~/Pictures", want: str = "folder",
+                 hint: str = "Tab completes · Enter adds and indexes · Esc cancels") -> None:
+        super().__init__()
+        self.title_text, self.placeholder, self.want, self.hint = title, placeholder, want, hint
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label("Add a folder to the library", classes="pane-title")
-            yield Input(placeholder="~/Pictures", suggester=PathSuggester(), id="folder-input")
-            yield Label("Tab completes · Enter adds and indexes · Esc cancels", classes="dim")
+            yield Label(self.title_text, classes="pane-title")
+            yield Input(placeholder=self.placeholder, suggester=PathSuggester(), id="folder-input")
+            yield Label(self.hint, classes="dim")
             yield Label("", id="folder-error")
 
     def action_complete(self) -> None:
@@ -57,14 +64,26 @@ class AddFolderScreen(ModalScreen[str | None]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         path = os.path.abspath(os.path.expanduser(event.value.strip()))
-        if not event.value.strip() or not os.path.isdir(path):
-            self.query_one("#folder-error", Label).update(Text(f"not a folder: {display_name(event.value)}",
+        if self.want == "folder":
+            problem = "" if event.value.strip() and os.path.isdir(path) else "not a folder"
+        elif self.want == "new-folder":
+            problem = "" if event.value.strip() and not os.path.isfile(path) else "not a folder"
+        else:
+            problem = "" if event.value.strip() and os.path.isdir(os.path.dirname(path)) and \
+                not os.path.isdir(path) else "not a file in an existing folder"
+        if problem:
+            self.query_one("#folder-error", Label).update(Text(f"{problem}: {display_name(event.value)}",
                                                                style="red"))
             return
         self.dismiss(path)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class AddFolderScreen(PathScreen):
+    def __init__(self) -> None:
+        super().__init__("Add a folder to the library")
 
 
 class ConfirmScreen(ModalScreen[bool]):

@@ -1,0 +1,184 @@
+"""The duplicates screen: groups of near-identical images side by side; mark some, then list or move them.
+
+Why it never deletes: a person's photos are not ours to lose. Marked files are
+written to a list, or moved to a folder the person names, after a
+confirmation; moved files leave the library folders they were in, and those
+are indexed again.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Label, Static
+
+from clipgit.core.dupes import DupeFile, DupeGroup, move_files, write_list
+from clipgit.core.errors import ClipgitError
+
+from ..format import human_size, safe
+from ..messages import CopyPathRequested, IndexRequested, OpenRequested
+from ..panes.search import TILE_PX, Thumb
+from .dialogs import ConfirmScreen, PathScreen
+
+GROUPS_SHOWN = 200  # tiles are widgets: the screen shows the largest groups first, this many
+
+
+class DupeTile(Vertical, can_focus=True):
+    def __init__(self, file: DupeFile, thumbs: Any) -> None:
+        super().__init__(classes="tile dupe-tile")
+        self.file = file
+        self.thumbs = thumbs
+        self.marked = False
+
+    def compose(self) -> ComposeResult:
+        yield Thumb(self.file.path, TILE_PX, self.thumbs, classes="tile-thumb")
+        yield Static(self._label(), classes="dupe-label")
+
+    def _label(self) -> Text:
+        f = self.file
+        text = Text("✓ marked\n" if self.marked else "", style="bold yellow")
+        text.append_text(safe(os.path.basename(f.path), "bold"))
+        pixels = f"{f.width}×{f.height}" if f.width and f.height else "?"
+        taken = time.strftime("%Y-%m-%d", time.localtime(f.taken)) if f.taken else ""
+        text.append(f"\n{pixels} · {human_size(f.size)}\n{taken}", style="dim")
+        return text
+
+    def toggle(self) -> None:
+        self.marked = not self.marked
+        self.set_class(self.marked, "-marked")
+        self.query_one(".dupe-label", Static).update(self._label())
+
+
+class DupesScreen(Screen[None]):
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("m,space", "mark", "Mark"),
+        Binding("o", "open", "Open"),
+        Binding("y", "copy_path", "Copy path"),
+        Binding("w", "write_list", "Write marked to a list"),
+        Binding("v", "move", "Move marked"),
+        Binding("right,l", "app.focus_next", "Next", show=False),
+        Binding("left,h", "app.focus_previous", "Previous", show=False),
+    ]
+
+    class Found(Message):
+        def __init__(self, groups: list[DupeGroup]) -> None:
+            super().__init__()
+            self.groups = groups
+
+    def __init__(self, engine: Any, thumbs: Any, *, threshold: float = 0.95) -> None:
+        super().__init__()
+        self.engine, self.thumbs, self.threshold = engine, thumbs, threshold
+
+    def compose(self) -> ComposeResult:
+        yield Label("Near-duplicates", classes="pane-title")
+        yield Label(f"looking for near-identical images (cosine ≥ {self.threshold}) and exact copies…",
+                    id="dupes-info")
+        yield VerticalScroll(id="dupes-groups")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._find()
+
+    @work(thread=True, exit_on_error=False, group="dupes")
+    def _find(self) -> None:
+        self.post_message(self.Found(self.engine.duplicates(threshold=self.threshold)))
+
+    async def on_dupes_screen_found(self, message: Found) -> None:
+        groups = message.groups
+        info = self.query_one("#dupes-info", Label)
+        if not groups:
+            info.update("no near-identical images in the library")
+            return
+        info.update(f"{len(groups)} groups · m marks · w writes the marked paths to a list · v moves the marked "
+                    "files to a folder · clipgit never deletes a file")
+        box = self.query_one("#dupes-groups", VerticalScroll)
+        for number, group in enumerate(groups[:GROUPS_SHOWN], 1):
+            kind = "exact copies" if group.exact else f"near-identical (cosine ≥ {group.similarity:.3f})"
+            await box.mount(Vertical(Label(f"group {number}: {len(group.files)} files, {kind}", classes="dim"),
+                                     Horizontal(*(DupeTile(f, self.thumbs) for f in group.files),
+                                                classes="dupe-row"),
+                                     classes="dupe-group"))
+        tiles = list(self.query(DupeTile))
+        if tiles:
+            self.set_focus(tiles[0])
+
+    def _tile(self) -> DupeTile | None:
+        return self.focused if isinstance(self.focused, DupeTile) else None
+
+    def marked(self) -> list[str]:
+        return [t.file.path for t in self.query(DupeTile) if t.marked]
+
+    def action_mark(self) -> None:
+        if (tile := self._tile()) is not None:
+            tile.toggle()
+
+    def action_open(self) -> None:
+        if (tile := self._tile()) is not None:
+            self.post_message(OpenRequested(tile.file.path))
+
+    def action_copy_path(self) -> None:
+        if (tile := self._tile()) is not None:
+            self.post_message(CopyPathRequested(tile.file.path))
+
+    def action_write_list(self) -> None:
+        paths = self.marked()
+        if not paths:
+            self.notify("mark some files first (m)", title="Duplicates")
+            return
+
+        def chosen(target: str | None) -> None:
+            if target:
+                self._confirm(f"Write {len(paths)} marked paths to {target}?", lambda: self._write(paths, target))
+
+        self.app.push_screen(PathScreen("Write the marked paths to a file", placeholder="~/duplicates.txt",
+                                        want="file", hint="Enter writes (after a confirmation) · Esc cancels"),
+                             chosen)
+
+    def action_move(self) -> None:
+        paths = self.marked()
+        if not paths:
+            self.notify("mark some files first (m)", title="Duplicates")
+            return
+
+        def chosen(folder: str | None) -> None:
+            if folder:
+                self._confirm(f"Move {len(paths)} marked files into {folder}? (nothing is deleted)",
+                              lambda: self._move(paths, folder))
+
+        self.app.push_screen(PathScreen("Move the marked files into a folder", placeholder="~/duplicates",
+                                        want="new-folder", hint="Enter moves (after a confirmation) · Esc cancels"),
+                             chosen)
+
+    def _confirm(self, question: str, then: Any) -> None:
+        self.app.push_screen(ConfirmScreen(Text(question)), lambda yes: then() if yes else None)
+
+    def _write(self, paths: list[str], target: str) -> None:
+        try:
+            written = write_list(paths, target)
+        except ClipgitError as exc:
+            self.notify(str(exc), title="Duplicates", severity="error")
+            return
+        self.notify(f"wrote {len(paths)} paths to {written}", title="Duplicates")
+
+    def _move(self, paths: list[str], folder: str) -> None:
+        try:
+            moved = move_files(paths, folder)
+        except ClipgitError as exc:
+            self.notify(str(exc), title="Duplicates", severity="error")
+            moved = []
+        for tile in list(self.query(DupeTile)):
+            if tile.file.path in {src for src, _ in moved}:
+                tile.remove()
+        if moved:
+            self.notify(f"moved {len(moved)} files into {folder}", title="Duplicates")
+            self.post_message(IndexRequested(sorted({os.path.dirname(src) for src, _ in moved})))
