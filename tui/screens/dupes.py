@@ -131,36 +131,31 @@ class DupesScreen(Screen[None]):
             self.post_message(CopyPathRequested(tile.file.path))
 
     def action_write_list(self) -> None:
-        paths = self.marked()
-        if not paths:
-            self.notify("mark some files first (m)", title="Duplicates")
-            return
-
-        def chosen(target: str | None) -> None:
-            if target:
-                self._confirm(f"Write {len(paths)} marked paths to {target}?", lambda: self._write(paths, target))
-
-        self.app.push_screen(PathScreen("Write the marked paths to a file", placeholder="~/duplicates.txt",
-                                        want="file", hint="Enter writes (after a confirmation) · Esc cancels"),
-                             chosen)
+        self._ask_then("Write the marked paths to a file", "~/duplicates.txt", "file",
+                       "Write {n} marked paths to {path}?", self._write)
 
     def action_move(self) -> None:
+        self._ask_then("Move the marked files into a folder", "~/duplicates", "new-folder",
+                       "Move {n} marked files into {path}? (nothing is deleted)", self._move)
+
+    def _ask_then(self, title: str, placeholder: str, want: str, question: str, act: Any) -> None:
+        """Ask for a path, then for a confirmation, then act on the marked files."""
         paths = self.marked()
         if not paths:
             self.notify("mark some files first (m)", title="Duplicates")
             return
 
-        def chosen(folder: str | None) -> None:
-            if folder:
-                self._confirm(f"Move {len(paths)} marked files into {folder}? (nothing is deleted)",
-                              lambda: self._move(paths, folder))
+        def confirmed(path: str, yes: bool | None) -> None:
+            if yes:
+                act(paths, path)
 
-        self.app.push_screen(PathScreen("Move the marked files into a folder", placeholder="~/duplicates",
-                                        want="new-folder", hint="Enter moves (after a confirmation) · Esc cancels"),
-                             chosen)
+        def chosen(path: str | None) -> None:
+            if path:
+                self.app.push_screen(ConfirmScreen(Text(question.format(n=len(paths), path=path))),
+                                     lambda yes: confirmed(path, yes))
 
-    def _confirm(self, question: str, then: Any) -> None:
-        self.app.push_screen(ConfirmScreen(Text(question)), lambda yes: then() if yes else None)
+        self.app.push_screen(PathScreen(title, placeholder=placeholder, want=want,
+                                        hint="Enter goes on (a confirmation comes first) · Esc cancels"), chosen)
 
     def _write(self, paths: list[str], target: str) -> None:
         try:
