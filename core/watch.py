@@ -29,11 +29,37 @@ def watch_folders(folders: Iterable[str], cancel: threading.Event, *, poll: bool
     roots = sorted({os.path.abspath(f).rstrip("/") or "/" for f in folders if os.path.isdir(f)})
     if not roots:
         return
-    for changes in watchfiles.watch(*roots, watch_filter=_images, debounce=debounce_ms, stop_event=cancel,
-                                    force_polling=poll, raise_interrupt=False, ignore_permission_denied=True):
-        touched = sorted({root for _, path in changes for root in roots if _under(path, root)})
-        if touched:
-            yield touched
+    if poll is None and any(on_network_share(r) for r in roots):
+        poll = True  # the system sends no events for changes made on another machine
+    try:
+        for changes in watchfiles.watch(*roots, watch_filter=_images, debounce=debounce_ms, stop_event=cancel,
+                                        force_polling=poll, raise_interrupt=False, ignore_permission_denied=True):
+            touched = sorted({root for _, path in changes for root in roots if _under(path, root)})
+            if touched:
+                yield touched
+    except OSError:  # no more watches to be had (inotify's limit): poll instead
+        if poll:
+            raise
+        yield from watch_folders(roots, cancel, poll=True, debounce_ms=debounce_ms)
+
+
+NETWORK_FILESYSTEMS = {"nfs", "nfs4", "cifs", "smbfs", "smb3", "9p", "afs", "fuse.sshfs", "fuse.rclone", "davfs",
+                       "fuse.davfs2", "ceph", "glusterfs", "fuse.glusterfs"}
+
+
+def on_network_share(path: str) -> bool:
+    """Whether `path` lies on a network file system (read from /proc/mounts; False where there is none)."""
+    try:
+        with open("/proc/mounts", encoding="utf-8", errors="replace") as fh:
+            mounts = [line.split()[1:3] for line in fh if len(line.split()) >= 3]
+    except OSError:
+        return False
+    best, kind = "", ""
+    for point, fstype in mounts:
+        point = point.replace("\\040", " ")
+        if _under(path, point) and len(point) > len(best):
+            best, kind = point, fstype
+    return kind in NETWORK_FILESYSTEMS
 
 
 def _images(change: object, path: str) -> bool:

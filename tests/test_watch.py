@@ -71,3 +71,26 @@ def test_index_watch_from_the_command_line(settings: Settings, tmp_path: Path) -
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=20)
     assert proc.returncode == 0 and "stopped watching" in err
+
+
+def test_network_shares_are_polled(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import builtins
+    import io
+
+    import watchfiles
+
+    from clipgit.core import watch
+
+    real_open = builtins.open
+    mounts = f"server:/photos {tmp_path} nfs4 rw 0 0\n/dev/sda1 / ext4 rw 0 0\n"
+    monkeypatch.setattr(builtins, "open", lambda f, *a, **k: io.StringIO(mounts) if f == "/proc/mounts"
+                        else real_open(f, *a, **k))
+    assert watch.on_network_share(str(tmp_path / "x")) and not watch.on_network_share("/home")
+    asked: list[object] = []
+
+    def fake_watch(*roots: str, **options: object) -> list[object]:
+        asked.append(options["force_polling"])
+        return []
+
+    monkeypatch.setattr(watchfiles, "watch", fake_watch)
+    assert list(watch_folders([str(tmp_path)], threading.Event())) == [] and asked == [True]
