@@ -13,7 +13,10 @@ from typing import Any
 import numpy as np
 
 from .hub import dtype_name, load, quiet_transformers, resolve_device, resolve_dtype
+from .errors import ModelUnavailable
 from .images import Preprocess, RawJpeg
+
+FAMILIES = ("clip", "siglip")  # dual encoders whose image and text features share one space
 
 
 class ClipEncoder:
@@ -28,6 +31,7 @@ class ClipEncoder:
         self.device = "not loaded"
         self.precision = "not loaded"
         self.dim = 0
+        self.family = ""  # clip | siglip, once loaded
         self._lock = threading.Lock()
 
     @property
@@ -42,17 +46,24 @@ class ClipEncoder:
                 return self._preprocess
             quiet_transformers()
             import torch
-            from transformers import AutoImageProcessor, AutoTokenizer, CLIPModel
+            from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoTokenizer
 
             flag = "--clip-model"
+            family = load(AutoConfig, self.model_id, flag).model_type
+            if family not in FAMILIES:
+                raise ModelUnavailable(f"{self.model_id} is a {family!r} model; --clip-model takes CLIP and SigLIP "
+                                       f"dual encoders (SigLIP 2 at a fixed resolution: its NaFlex variants are "
+                                       f"not supported yet)")
             tokenizer = load(AutoTokenizer, self.model_id, flag)
-            if not tokenizer.model_max_length or tokenizer.model_max_length > 10_000:
-                tokenizer.model_max_length = 77
             image_processor = load(AutoImageProcessor, self.model_id, flag, backend="pil")
             device = resolve_device(self._device_setting)
             dtype = resolve_dtype(self._precision_setting, device)
-            model = load(CLIPModel, self.model_id, flag, use_safetensors=True, dtype=dtype)
+            model = load(AutoModel, self.model_id, flag, use_safetensors=True, dtype=dtype)
             model = model.to(device).eval()
+            positions = int(model.config.text_config.max_position_embeddings)
+            if not tokenizer.model_max_length or tokenizer.model_max_length > positions:
+                tokenizer.model_max_length = positions
+            self.family = family
             self._preprocess = Preprocess.from_image_processor(image_processor)
             if self._gpu_decode:
                 from .gpu_decode import gpu_decode_available
@@ -61,7 +72,7 @@ class ClipEncoder:
                     self._preprocess = dataclasses.replace(self._preprocess, raw_jpeg=True)
             self._tokenizer = tokenizer
             self.device, self.precision = device, dtype_name(dtype)
-            self.dim = int(model.config.projection_dim)
+            self.dim = int(getattr(model.config, "projection_dim", 0) or model.config.vision_config.hidden_size)
             self._dtype = dtype
             self._torch = torch
             self._model = model
@@ -97,7 +108,11 @@ class ClipEncoder:
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         self.load()
         torch = self._torch
-        enc = self._tokenizer(list(texts), padding=True, truncation=True, return_tensors="pt")
+        if self.family == "siglip":  # as it was trained: padded to full length, no attention mask
+            enc = self._tokenizer(list(texts), padding="max_length", truncation=True, return_tensors="pt")
+            enc = {"input_ids": enc["input_ids"]}
+        else:
+            enc = self._tokenizer(list(texts), padding=True, truncation=True, return_tensors="pt")
         with torch.inference_mode():
             enc = {k: v.to(self.device) for k, v in enc.items()}
             out = self._model.get_text_features(**enc)

@@ -156,6 +156,14 @@ def load(path: str, *, draft_size: int | None = None, max_pixels: int = 120_000_
     return Loaded(img, fingerprint(data), width, height)
 
 
+def _field(value: object, name: str) -> int | None:
+    """A size's field, from a dict or from transformers' SizeDict."""
+    if value is None:
+        return None
+    found = value.get(name) if isinstance(value, dict) else getattr(value, name, None)
+    return None if found is None else int(found)
+
+
 @dataclass(frozen=True)
 class RawJpeg:
     """A JPEG left undecoded for the GPU: its bytes and EXIF orientation (1-8), read from the header only."""
@@ -240,25 +248,29 @@ class Preprocess:
     std: tuple[float, float, float] = OPENAI_STD
     resample: int = Image.Resampling.BICUBIC
     raw_jpeg: bool = False
+    center_crop: bool = True  # False: resized straight to crop_width x crop_height, as SigLIP's processor does
 
     @classmethod
     def from_image_processor(cls, proc: object) -> Preprocess:
-        size = getattr(proc, "size", None) or {}
-        crop = getattr(proc, "crop_size", None) or {}
-        edge = size.get("shortest_edge") or size.get("height") or 224
+        """The model family's own preprocessing: CLIP resizes the short side and crops the centre; SigLIP
+        squashes the whole picture to a fixed size (and normalises to [-1, 1])."""
+        size, crop = getattr(proc, "size", None), getattr(proc, "crop_size", None)
         resample = getattr(proc, "resample", Image.Resampling.BICUBIC)
-        return cls(
-            shortest_edge=int(edge),
-            crop_height=int(crop.get("height", edge)),
-            crop_width=int(crop.get("width", edge)),
-            mean=tuple(getattr(proc, "image_mean", None) or OPENAI_MEAN),
-            std=tuple(getattr(proc, "image_std", None) or OPENAI_STD),
-            resample=int(resample) if resample is not None else Image.Resampling.BICUBIC,
-        )
+        common = dict(mean=tuple(getattr(proc, "image_mean", None) or OPENAI_MEAN),
+                      std=tuple(getattr(proc, "image_std", None) or OPENAI_STD),
+                      resample=int(resample) if resample is not None else Image.Resampling.BICUBIC)
+        edge = _field(size, "shortest_edge")
+        if edge is None and getattr(proc, "do_center_crop", None) is not True:
+            height, width = int(_field(size, "height") or 224), int(_field(size, "width") or 224)
+            return cls(shortest_edge=min(height, width), crop_height=height, crop_width=width, center_crop=False,
+                       **common)  # type: ignore[arg-type]
+        edge = int(edge or _field(size, "height") or 224)
+        return cls(shortest_edge=edge, crop_height=int(_field(crop, "height") or edge),
+                   crop_width=int(_field(crop, "width") or edge), **common)  # type: ignore[arg-type]
 
     @property
     def draft_size(self) -> int:
-        return 2 * self.shortest_edge
+        return 2 * (self.shortest_edge if self.center_crop else max(self.crop_width, self.crop_height))
 
     def __call__(self, img: Image.Image) -> np.ndarray:
         """RGB image -> float32 array (3, crop_height, crop_width)."""
@@ -273,6 +285,9 @@ class Preprocess:
     def crop(self, img: Image.Image) -> np.ndarray:
         """RGB image -> resized and centre-cropped uint8 (crop_height, crop_width, 3): a quarter of the floats'
         size, which is what a worker process sends back."""
+        if not self.center_crop:
+            return np.asarray(img.resize((self.crop_width, self.crop_height), resample=self.resample),
+                              dtype=np.uint8)
         w, h = img.size
         short, long = (w, h) if w <= h else (h, w)
         new_short = self.shortest_edge

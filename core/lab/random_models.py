@@ -94,6 +94,45 @@ def build_clip(directory: Path, *, tiny: bool = True, image_size: int | None = N
     return _save(directory, model, processor, tok_dir)
 
 
+MULTILINGUAL = ["un", "una", "el", "la", "en", "perro", "gato", "playa", "rojo", "der", "die", "am", "hund", "katze",
+                "strand", "une", "le", "sur", "chien", "chat", "plage", "rouge", "犬", "猫", "海", "赤"]
+
+
+def build_siglip(directory: Path, *, tiny: bool = True, image_size: int | None = None, seed: int = 0) -> Path:
+    """Save a random SigLIP (the architecture of SigLIP 2's fixed-resolution checkpoints) with a multilingual
+    word-level vocabulary (the `tokenizers` library: no sentencepiece), and SigLIP's image processor."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast, SiglipConfig, SiglipModel
+    from transformers.models.siglip.image_processing_pil_siglip import SiglipImageProcessorPil
+
+    directory = Path(directory)
+    specials = ["<pad>", "<unk>", "</s>"]
+    vocab = {tok: i for i, tok in enumerate(specials + sorted(set(WORDS) | set(MULTILINGUAL)))}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Whitespace()])
+    length = 16 if tiny else 64
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", pad_token="<pad>",
+                                        eos_token="</s>", model_max_length=length)
+    ids = dict(pad_token_id=0, bos_token_id=2, eos_token_id=2)
+    if tiny:
+        size = image_size or 32
+        text = dict(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                    num_attention_heads=2, max_position_embeddings=length, **ids)
+        vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                      image_size=size, patch_size=8)
+    else:
+        size = image_size or 224
+        text = dict(vocab_size=max(len(vocab), 32_000), max_position_embeddings=length, **ids)
+        vision = dict(image_size=size, patch_size=16)
+    torch.manual_seed(seed)
+    model = SiglipModel(SiglipConfig(text_config=text, vision_config=vision)).eval()
+    model.save_pretrained(directory, safe_serialization=True)
+    tokenizer.save_pretrained(directory)
+    SiglipImageProcessorPil(size={"height": size, "width": size}).save_pretrained(directory)
+    return directory
+
+
 def _save(directory: Path, model: Any, processor: Any, tok_dir: Path) -> Path:
     """save_pretrained both (safetensors), and drop the scratch tokenizer files."""
     model.save_pretrained(directory, safe_serialization=True)

@@ -1,0 +1,87 @@
+"""CLIP-family models beyond CLIP: SigLIP (and SigLIP 2's fixed-resolution checkpoints), multilingual queries."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from clipgit.core.config import Settings
+from clipgit.core.engine import Engine
+from clipgit.core.errors import ModelUnavailable
+from clipgit.core.images import Preprocess, decode
+from clipgit.core.lab.random_models import build_siglip
+from tests.conftest import make_photos, photo
+
+
+@pytest.fixture(scope="session")
+def tiny_siglip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_siglip(tmp_path_factory.mktemp("models") / "tiny-siglip", tiny=True)
+
+
+def test_a_siglip_library_indexes_and_answers_queries_in_other_languages(settings: Settings, tiny_siglip: Path,
+                                                                         tmp_path: Path) -> None:
+    make_photos(tmp_path / "pics", 6, ext="jpg", size=(120, 80))
+    s = dataclasses.replace(settings, clip_model=str(tiny_siglip))
+    with Engine(s) as engine:
+        assert engine.index([str(tmp_path / "pics")]).embedded == 6
+        assert engine.clip.family == "siglip" and not engine.clip.load().center_crop
+        tokenizer = engine.clip._tokenizer
+        for query in ("un perro en la playa", "der hund am strand", "chien sur la plage", "犬 海"):
+            ids = tokenizer(query)["input_ids"]
+            assert tokenizer.unk_token_id not in ids, query  # every word is known: no query collapses to <unk>
+            assert len(engine.search(query, top=3)) == 3
+        spanish, chinese, english = engine.clip.encode_texts(["un perro en la playa", "犬 海", "a dog on a beach"])
+        assert float(spanish @ chinese) < 0.999 and float(spanish @ english) < 0.999
+        # text is padded to the full length, as SigLIP was trained: the same words give the same vector
+        # whatever else is in the batch
+        alone = engine.clip.encode_texts(["un perro"])[0]
+        batched = engine.clip.encode_texts(["un perro", "un perro en la playa con un gato rojo"])[0]
+        assert np.allclose(alone, batched, atol=1e-5)
+
+
+def test_a_model_that_is_not_a_dual_encoder_is_refused_with_the_reason(settings: Settings) -> None:
+    s = dataclasses.replace(settings, clip_model=settings.caption_model)  # a GIT captioner
+    with Engine(s) as engine, pytest.raises(ModelUnavailable, match="takes CLIP and SigLIP"):
+        engine.load_model()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("size", [(4000, 3000), (3000, 4000), (1920, 1080), (640, 480)])
+def test_siglip_fast_paths_cosine_to_its_processor(size: tuple[int, int]) -> None:
+    """SigLIP squashes the picture to 224 x 224 (no crop) and normalises to [-1, 1]: both our CPU path (draft
+    decode) and the torch path (as on the GPU) stay at cosine >= 0.999 to its own processor."""
+    from transformers import SiglipVisionConfig, SiglipVisionModel
+    from transformers.models.siglip.image_processing_pil_siglip import SiglipImageProcessorPil
+
+    from clipgit.core.gpu_decode import preprocess_batch
+
+    torch.manual_seed(0)
+    model = SiglipVisionModel(SiglipVisionConfig()).eval()
+
+    def features(pixels: torch.Tensor) -> np.ndarray:
+        with torch.no_grad():
+            out = model(pixel_values=pixels).pooler_output.numpy()
+        unit: np.ndarray = out / np.linalg.norm(out, axis=1, keepdims=True)
+        return unit
+
+    big = photo(42, (size[0] // 8, size[1] // 8)).resize(size, Image.Resampling.BICUBIC)
+    buf = io.BytesIO()
+    big.save(buf, format="JPEG", quality=90)
+    data = buf.getvalue()
+    reference = SiglipImageProcessorPil()
+    ref = features(reference(images=Image.open(io.BytesIO(data)).convert("RGB"), return_tensors="pt").pixel_values)
+    pp = Preprocess.from_image_processor(reference)
+    assert not pp.center_crop and (pp.crop_width, pp.crop_height) == (224, 224)
+    img, _, _ = decode(data, draft_size=pp.draft_size)
+    cpu = features(torch.from_numpy(pp(img)[None]))
+    full = torch.from_numpy(np.array(Image.open(io.BytesIO(data)).convert("RGB"))).permute(2, 0, 1)
+    gpu = features(preprocess_batch([full], pp))
+    for name, ours in (("CPU path", cpu), ("torch path", gpu)):
+        cos = float((ref * ours).sum())
+        assert cos >= 0.999, f"{name}: cosine {cos:.5f} at {size}"
