@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from .hub import dtype_name, load, quiet_transformers, resolve_device, resolve_dtype
 from .errors import ModelUnavailable
+from .hub import dtype_name, load, quiet_transformers, resolve_device, resolve_dtype
 from .images import Preprocess, RawJpeg
 
 FAMILIES = ("clip", "siglip")  # dual encoders whose image and text features share one space
