@@ -157,6 +157,10 @@ class Catalog:
         rows = self._where_in(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE id IN ({{ids}})", ids)
         return {r[0]: ImageRow(r[0], r[1], from_db(r[2]), *r[3:]) for r in rows}
 
+    def vector_counts(self) -> dict[str, int]:
+        """How many vectors the library holds for each model."""
+        return {m: n for m, n in self.conn.execute("SELECT model, count(*) FROM embeddings GROUP BY model")}
+
     def filtered_ids(self, filters: Filters, model: str) -> list[int]:
         """Images with a vector of `model` that pass the filters."""
         cond, args = _filtered("i", filters)

@@ -85,3 +85,27 @@ def test_siglip_fast_paths_cosine_to_its_processor(size: tuple[int, int]) -> Non
     for name, ours in (("CPU path", cpu), ("torch path", gpu)):
         cos = float((ref * ours).sum())
         assert cos >= 0.999, f"{name}: cosine {cos:.5f} at {size}"
+
+
+def test_models_lists_recommendations_with_figures_and_needs_no_torch(settings: Settings, tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import cli_env, cli_path
+
+    env = cli_env(settings)
+    make_photos(tmp_path / "pics", 3)
+    subprocess.run([cli_path(), "index", str(tmp_path / "pics"), "-q"], env=env, check=True, capture_output=True)
+    code = ("import sys; from clipgit.tui.cli import main; rc = main(['models', '--json']); "
+            "print('torch' in sys.modules, rc, file=sys.stderr)")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert out.stderr.strip() == "False 0"
+    rows = json.loads(out.stdout)
+    ids = [r["id"] for r in rows]
+    assert ids[:3] == ["openai/clip-vit-base-patch32", "google/siglip2-base-patch32-256",
+                       "google/siglip2-base-patch16-224"]
+    assert all(r["retrieval"] and r["images_per_s"] > 0 and r["download_mb"] > 0 for r in rows[:3])
+    assert rows[-1] == {"id": settings.clip_model, "in_use": True, "vectors_in_library": 3}  # the tiny test model
+    text = subprocess.run([cli_path(), "models"], env=env, capture_output=True, text=True)
+    assert text.returncode == 0 and "google/siglip2-base-patch16-224" in text.stdout and "Immich" in text.stdout

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from typing import Any
 
 FILTER_FLAGS = ("after", "before", "year", "camera", "ext")
-SUBCOMMANDS = ("index", "search", "similar", "dupes", "caption", "eval", "train", "status", "forget", "app", "demo",
-               "service")
+SUBCOMMANDS = ("index", "search", "similar", "dupes", "models", "caption", "eval", "train", "status", "forget",
+               "app", "demo", "service")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -118,6 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=_positive, default=200, help="pictures to draw in a new gallery (200)")
     _common(p)
 
+    p = sub.add_parser("models", help="recommended CLIP-family models: size, speed here, published quality")
+    p.add_argument("--json", action="store_true", help="print a JSON array")
+    _common(p)
+
     p = sub.add_parser("dupes", help="groups of near-identical images and exact copies (never deletes anything)")
     p.add_argument("--in", dest="folder", metavar="FOLDER", help="only images under this folder")
     p.add_argument("--threshold", type=float, default=0.95,
@@ -211,7 +215,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     from .cli_models import caption, evaluate
 
     handler = {"index": _index, "search": _search, "similar": _search, "status": _status,
-               "forget": _forget, "caption": caption, "eval": evaluate, "dupes": _dupes}[args.command]
+               "forget": _forget, "caption": caption, "eval": evaluate, "dupes": _dupes,
+               "models": _models}[args.command]
     if args.command in ("index", "search", "similar", "caption", "eval"):
         from .cli_service import remote_engine
 
@@ -318,6 +323,40 @@ def _search(engine: Any, args: argparse.Namespace) -> int:
                 print(f"{when}  {display_name(r.path)}{caption}")
             else:
                 print(f"{r.score:.4f}  {display_name(r.path)}{caption}")
+    return 0
+
+
+def _models(engine: Any, args: argparse.Namespace) -> int:
+    from clipgit.core.models_catalog import IMMICH, RECOMMENDED, measured
+
+    figures = measured()
+    counts = engine.catalog().vector_counts()
+    in_use = engine.settings.clip_model
+    rows = []
+    for m in RECOMMENDED:
+        f = figures.get(m.id, {})
+        rows.append({"id": m.id, "family": m.family, "languages": m.languages, "in_use": m.id == in_use,
+                     "vectors_in_library": counts.get(m.id, 0), "retrieval": m.retrieval, "retrieval_source": IMMICH,
+                     "published_as": m.architecture, "note": m.note, **f})
+    if in_use not in {m.id for m in RECOMMENDED}:
+        rows.append({"id": in_use, "in_use": True, "vectors_in_library": counts.get(in_use, 0)})
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    print(f"{'':2}{'model':34}{'langs':14}{'dim':>5}{'download':>10}{'img/s':>8}{'query':>8}{'quality':>9}"
+          f"{'vectors':>9}")
+    for r in rows:
+        mark = "* " if r["in_use"] else "  "
+        print(f"{mark}{r['id']:34}{r.get('languages', '?'):14}{r.get('dim', '?'):>5}"
+              f"{str(r.get('download_mb', '?')) + ' MB':>10}{r.get('images_per_s', '?'):>8}"
+              f"{str(r.get('text_ms', '?')) + ' ms':>8}{r.get('retrieval') or '?':>9}{r['vectors_in_library']:>9}")
+    device = next((r["device"] for r in rows if "device" in r), "")
+    print(f"\n* in use. img/s and query: measured here ({device}) by benchmarks/models.py on full-size random "
+          f"weights. quality: {IMMICH} (higher is better). Switch with --clip-model ID (or clip_model in the "
+          "config); vectors of each model are kept, so switching back is instant.")
+    for r in rows:
+        if r.get("note"):
+            print(f"  {r['id']}: {r['note']}")
     return 0
 
 
