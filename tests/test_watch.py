@@ -48,7 +48,7 @@ async def test_the_open_app_indexes_new_and_deleted_files(engine: Engine, tmp_pa
     app = ClipGitApp(engine)
     async with app.run_test(size=(140, 45)) as pilot:
         await wait_for(pilot, lambda: app.model_state == "ready" and app.images == 3 and bool(app._watched))
-        await pilot.pause(0.5)
+        await pilot.pause(1.5)  # the watcher's thread has started it
         make_photos(pics, 2, start=3)
         await wait_for(pilot, lambda: app.images == 5, timeout=20)
         (pics / "img_0000.png").unlink()
@@ -60,12 +60,15 @@ def test_index_watch_from_the_command_line(settings: Settings, tmp_path: Path) -
     make_photos(pics, 2)
     proc = subprocess.Popen([cli_path(), "index", str(pics), "--watch", "-q"], env=cli_env(settings),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: queue.Queue[str] = queue.Queue()
     try:
         assert proc.stdout is not None and proc.stderr is not None
-        assert proc.stdout.readline().startswith("new 2,")
+        threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True).start()  # type: ignore[union-attr]
+        assert lines.get(timeout=60).startswith("new 2,")
         assert "watching 1 folder" in proc.stderr.readline()
+        time.sleep(1.5)  # the watcher starts just after it says so
         make_photos(pics, 1, start=7)
-        line = proc.stdout.readline()
+        line = lines.get(timeout=30)
         assert line.startswith("new 1,") and "unchanged 2" in line, line
     finally:
         proc.send_signal(signal.SIGINT)
