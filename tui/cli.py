@@ -321,8 +321,9 @@ def _search(engine: Any, args: argparse.Namespace) -> int:
             if r.mode == "browse" or getattr(args, "sort", "score") == "date":
                 when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.taken)) if r.taken else "-" * 16
                 print(f"{when}  {display_name(r.path)}{caption}")
-            else:
-                print(f"{r.score:.4f}  {display_name(r.path)}{caption}")
+            else:  # the CLIP cosine where there is one (hybrid orders by fused rank, ~0.03, unreadable)
+                shown = r.clip_score if r.clip_score is not None else r.score
+                print(f"{shown:.4f}  {display_name(r.path)}{caption}")
     return 0
 
 
