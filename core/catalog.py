@@ -299,14 +299,15 @@ class Catalog:
             "images": c.execute("SELECT count(*) FROM embeddings WHERE model = ?", (model,)).fetchone()[0],
         }
 
-    def folder_counts(self, model: str) -> dict[int, tuple[int, int]]:
-        """folder id -> (images embedded for `model`, files skipped)."""
+    def folder_counts(self, model: str) -> dict[int, tuple[int, int, int]]:
+        """folder id -> (images embedded for `model`, files skipped, readable files with no vector of `model`)."""
         rows = self.conn.execute(
-            "SELECT i.folder_id, count(e.seq), sum(i.error IS NOT NULL) FROM images i "
+            "SELECT i.folder_id, count(e.seq), sum(i.error IS NOT NULL), "
+            "sum(i.error IS NULL AND e.seq IS NULL) FROM images i "
             "LEFT JOIN embeddings e ON e.image_id = i.id AND e.model = ? GROUP BY i.folder_id",
             (model,),
         )
-        return {r[0]: (r[1], r[2] or 0) for r in rows}
+        return {r[0]: (r[1], r[2] or 0, r[3] or 0) for r in rows}
 
 
 class _Transaction:

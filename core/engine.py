@@ -41,6 +41,7 @@ class FolderInfo:
     skipped: int
     last_scan: float | None
     exists: bool
+    unembedded: int = 0  # readable files with no vector of the current model (another model indexed them)
 
 
 @dataclass(frozen=True)
@@ -276,10 +277,11 @@ class Engine:
     def folders(self) -> list[FolderInfo]:
         cat = self.catalog()
         counts = cat.folder_counts(self.settings.clip_model)
-        return [
-            FolderInfo(f.id, f.path, *counts.get(f.id, (0, 0)), f.last_scan, os.path.isdir(f.path))
-            for f in cat.folders()
-        ]
+        out = []
+        for f in cat.folders():
+            images, skipped, unembedded = counts.get(f.id, (0, 0, 0))
+            out.append(FolderInfo(f.id, f.path, images, skipped, f.last_scan, os.path.isdir(f.path), unembedded))
+        return out
 
     def skipped(self, folder: str) -> list[tuple[str, str]]:
         return self.catalog().skipped_under(folder)

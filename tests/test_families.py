@@ -109,3 +109,25 @@ def test_models_lists_recommendations_with_figures_and_needs_no_torch(settings: 
     assert rows[-1] == {"id": settings.clip_model, "in_use": True, "vectors_in_library": 3}  # the tiny test model
     text = subprocess.run([cli_path(), "models"], env=env, capture_output=True, text=True)
     assert text.returncode == 0 and "google/siglip2-base-patch16-224" in text.stdout and "Immich" in text.stdout
+
+
+async def test_the_app_embeds_a_library_for_a_newly_chosen_model_and_keeps_the_old_vectors(
+        settings: Settings, tiny_siglip: Path, tmp_path: Path) -> None:
+    from clipgit.core.catalog import Catalog
+    from clipgit.tui.app import ClipGitApp
+    from tests.test_app import wait_for
+
+    make_photos(tmp_path / "pics", 5)
+    with Engine(settings) as clip_engine:
+        clip_engine.index([str(tmp_path / "pics")])
+    switched = dataclasses.replace(settings, clip_model=str(tiny_siglip))
+    with Engine(switched) as engine:
+        app = ClipGitApp(engine, show_images=False)
+        async with app.run_test(size=(140, 45)) as pilot:
+            await wait_for(pilot, lambda: app.images == 5 and not app._indexing, timeout=60)
+            assert any("no vectors for this model" in str(n.message) for n in app._notifications)
+    cat = Catalog(settings.db_path)
+    try:
+        assert cat.vector_counts() == {settings.clip_model: 5, str(tiny_siglip): 5}
+    finally:
+        cat.close()

@@ -24,7 +24,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input
 from textual.worker import Worker, WorkerState
 
-from clipgit.core.engine import Engine
+from clipgit.core.engine import Engine, FolderInfo
 from clipgit.core.errors import ClipgitError
 from clipgit.core.filters import SORTS
 from clipgit.core.names import display_name
@@ -106,6 +106,7 @@ class ClipGitApp(LibraryActions, App[None]):
         self._cancel = threading.Event()
         self._watch_cancel = threading.Event()
         self._watched: list[str] = []
+        self._behind: list[FolderInfo] | None = None  # folders with images this model has not embedded yet
         self.captions = Captioner(engine)
 
     # layout ------------------------------------------------------------------
@@ -153,6 +154,7 @@ class ClipGitApp(LibraryActions, App[None]):
         if self.pending_query is not None:
             query, self.pending_query = self.pending_query, None
             self.run_search(query)
+        self._catch_up()
 
     @work(thread=True, group="keep-warm", exclusive=True, exit_on_error=False)
     def _keep_warm(self) -> None:
@@ -174,6 +176,9 @@ class ClipGitApp(LibraryActions, App[None]):
 
     async def on_folders_loaded(self, message: FoldersLoaded) -> None:
         self.images = message.images
+        if self._behind is None:  # once a session: folders indexed with another model, embedded for this one
+            self._behind = [f for f in message.folders if f.exists and f.unembedded]
+            self._catch_up()
         watched = sorted(f.path for f in message.folders if f.exists)
         if self.engine.settings.watch and watched != self._watched:
             self._watched = watched
@@ -183,6 +188,17 @@ class ClipGitApp(LibraryActions, App[None]):
         library = self.query_one(LibraryPane)
         await library.set_folders(message.folders)
         library.mark_queued(self._index_queue)
+
+    def _catch_up(self) -> None:
+        """Embed, in the background, what another model indexed: once the model is ready and the folders known."""
+        if self.model_state != "ready" or not self._behind:
+            return
+        behind, self._behind = self._behind, []
+        missing = sum(f.unembedded for f in behind)
+        self.notify(f"{missing} images have no vectors for this model yet: embedding them in the background; until "
+                    f"then search covers the {self.images} that have them (vectors of other models are kept: "
+                    "switching back is instant)", title="Model switched", timeout=15)
+        self.start_index([f.path for f in behind])
 
     @work(thread=True, group="watch", exit_on_error=False)
     def _watch(self, folders: list[str], cancel: threading.Event) -> None:
