@@ -104,8 +104,7 @@ def find_duplicates(catalog: Catalog, model: str, ids: np.ndarray, vectors: np.n
     if not 0.0 < threshold <= 1.0:
         raise QueryError(f"the threshold is a cosine between 0 and 1, not {threshold}")
     if folder is not None:
-        root = os.path.abspath(os.path.expanduser(folder)).rstrip("/") or "/"
-        keep = np.isin(ids, np.asarray(catalog.filtered_ids(Filters(folder=root), model), dtype=np.int64))
+        keep = np.isin(ids, np.asarray(catalog.filtered_ids(Filters().within(folder), model), dtype=np.int64))
         ids, vectors = ids[keep], vectors[keep]
     rows = catalog.images_by_ids(int(i) for i in ids)
     by_content: dict[bytes, list[int]] = defaultdict(list)

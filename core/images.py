@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from .errors import ImageUnreadable
+from .photo_facts import ORIENTATION, tiff_tags
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
@@ -197,7 +198,8 @@ def raw_jpeg(data: bytes, max_pixels: int) -> RawJpeg | None:
             length = int.from_bytes(data[pos + 2:pos + 4], "big")
             segment = data[pos + 4:pos + 2 + length]
             if marker == 0xE1 and segment[:6] == b"Exif\0\0":
-                orientation = _exif_orientation(segment[6:])
+                found = tiff_tags(segment[6:], {ORIENTATION}).get(ORIENTATION, 1)
+                orientation = found if isinstance(found, int) else 1
             elif marker in _SOF:
                 precision, height, width, components = segment[0], *struct.unpack(">HH", segment[1:5]), segment[5]
                 if precision != 8 or components not in (1, 3) or marker not in _SOF_GPU:
@@ -217,20 +219,6 @@ def raw_jpeg(data: bytes, max_pixels: int) -> RawJpeg | None:
 
 _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 _SOF_GPU = {0xC0, 0xC1, 0xC2}  # baseline, extended and progressive Huffman: what nvJPEG decodes
-
-
-def _exif_orientation(tiff: bytes) -> int:
-    """Tag 0x0112 of the first IFD; 1 when absent or out of range."""
-    order = "<" if tiff[:2] == b"II" else ">"
-    (ifd,) = struct.unpack(order + "I", tiff[4:8])
-    (count,) = struct.unpack(order + "H", tiff[ifd:ifd + 2])
-    for i in range(count):
-        entry = ifd + 2 + 12 * i
-        tag, kind = struct.unpack(order + "HH", tiff[entry:entry + 4])
-        if tag == 0x0112:
-            value = struct.unpack(order + "H", tiff[entry + 8:entry + 10])[0] if kind == 3 else 1
-            return value if 1 <= value <= 8 else 1
-    return 1
 
 
 @dataclass(frozen=True)

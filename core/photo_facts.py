@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 _DATETIME_ORIGINAL, _OFFSET_ORIGINAL, _EXIF_IFD, _GPS_IFD, _MAKE, _MODEL = 0x9003, 0x9011, 0x8769, 0x8825, 0x10F, 0x110
+ORIENTATION = 0x112
 
 
 @dataclass(frozen=True)
@@ -67,13 +68,15 @@ def _jpeg_tags(data: bytes) -> dict[int, object]:
             break
         length = int.from_bytes(data[pos + 2:pos + 4], "big")
         if marker == 0xE1 and data[pos + 4:pos + 10] == b"Exif\0\0":
-            return _tiff_tags(data[pos + 10:pos + 2 + length])
+            return tiff_tags(data[pos + 10:pos + 2 + length], {_MAKE, _MODEL, _EXIF_IFD, _GPS_IFD},
+                             {_DATETIME_ORIGINAL, _OFFSET_ORIGINAL})
         pos += 2 + length
     return {}
 
 
-def _tiff_tags(tiff: bytes) -> dict[int, object]:
-    """IFD0 (make, model, pointers) and the Exif IFD (date, offset); ASCII values only, pointers as ints."""
+def tiff_tags(tiff: bytes, first: set[int], exif: set[int] | None = None) -> dict[int, object]:
+    """The wanted tags of an EXIF block's first IFD and (when `exif` names some) of its Exif IFD: ASCII values
+    as text, SHORT values and pointers as ints. Raises IndexError or struct.error on a broken block."""
     order = "<" if tiff[:2] == b"II" else ">"
     tags: dict[int, object] = {}
 
@@ -87,13 +90,15 @@ def _tiff_tags(tiff: bytes) -> dict[int, object]:
             if kind == 2:  # ASCII
                 start = entry + 8 if n <= 4 else struct.unpack(order + "I", tiff[entry + 8:entry + 12])[0]
                 tags[tag] = tiff[start:start + n].decode("ascii", "replace")
+            elif kind == 3:  # SHORT (an orientation)
+                tags[tag] = struct.unpack(order + "H", tiff[entry + 8:entry + 10])[0]
             elif kind in (4, 13):  # LONG / IFD: a pointer
                 tags[tag] = struct.unpack(order + "I", tiff[entry + 8:entry + 12])[0]
 
-    ifd(struct.unpack(order + "I", tiff[4:8])[0], {_MAKE, _MODEL, _EXIF_IFD, _GPS_IFD})
-    exif = tags.get(_EXIF_IFD)
-    if isinstance(exif, int) and 0 < exif < len(tiff):
-        ifd(exif, {_DATETIME_ORIGINAL, _OFFSET_ORIGINAL})
+    ifd(struct.unpack(order + "I", tiff[4:8])[0], first | ({_EXIF_IFD} if exif else set()))
+    pointer = tags.get(_EXIF_IFD)
+    if exif and isinstance(pointer, int) and 0 < pointer < len(tiff):
+        ifd(pointer, exif)
     return tags
 
 

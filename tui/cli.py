@@ -319,8 +319,9 @@ def _search(engine: Any, args: argparse.Namespace) -> int:
         for r in results:
             caption = f"  ({display_name(r.caption)})" if r.caption else ""
             if r.mode == "browse" or getattr(args, "sort", "score") == "date":
-                when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.taken)) if r.taken else "-" * 16
-                print(f"{when}  {display_name(r.path)}{caption}")
+                # as format.when, without importing rich on the hot path of every search
+                taken = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.taken)) if r.taken else "-" * 16
+                print(f"{taken}  {display_name(r.path)}{caption}")
             else:  # the CLIP cosine where there is one (hybrid orders by fused rank, ~0.03, unreadable)
                 shown = r.clip_score if r.clip_score is not None else r.score
                 print(f"{shown:.4f}  {display_name(r.path)}{caption}")
@@ -364,7 +365,7 @@ def _models(engine: Any, args: argparse.Namespace) -> int:
 def _dupes(engine: Any, args: argparse.Namespace) -> int:
     from clipgit.core.names import display_name
 
-    from .format import human_size
+    from .format import human_size, when
 
     groups = engine.duplicates(threshold=args.threshold, folder=args.folder)
     if args.json:
@@ -377,8 +378,8 @@ def _dupes(engine: Any, args: argparse.Namespace) -> int:
         print(f"group {number}: {len(group.files)} files, {kind}")
         for f in group.files:
             pixels = f"{f.width}x{f.height}" if f.width and f.height else "?"
-            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(f.taken)) if f.taken else "-"
-            print(f"  {pixels:>11}  {human_size(f.size):>9}  {when}  {display_name(f.path)}")
+            taken = when(f.taken) if f.taken else "-"
+            print(f"  {pixels:>11}  {human_size(f.size):>9}  {taken}  {display_name(f.path)}")
     return 0
 
 

@@ -24,11 +24,8 @@ BackgroundColor = tuple[int, int, int, float]
 
 def quantize(image: Image.Image, background: BackgroundColor) -> Image.Image:
     """Paletted, at most 256 colours: median cut for the palette, error diffusion for the pixels."""
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        r, g, b, alpha = background
-        under = Image.new("RGBA", rgba.size, (r, g, b, int(alpha * 255)))
-        image = Image.alpha_composite(under, rgba)
+    if encoder._has_transparency(image):
+        image = encoder._composite_on_background(image, background)
     rgb = image.convert("RGB")
     if rgb.getcolors(REGISTERS) is not None:  # few colours (a drawing, a gradient): each its own register
         # mapped here: Pillow's palette lookup works at reduced precision and merges near colours

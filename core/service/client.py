@@ -71,17 +71,14 @@ class ServiceClient:
         """One request; raises the engine's typed error, or ServiceUnavailable when nobody answers."""
         conn = _UnixConnection(str(self.path), timeout or 24 * 3600.0)
         try:
-            data = json.dumps(body).encode() if body is not None else None
-            conn.request(method, route, body=data, headers={"Content-Type": "application/json"})
-            answer = json.loads(conn.getresponse().read() or b"{}")
-        except (ConnectionRefusedError, FileNotFoundError) as exc:
-            raise ServiceGone(f"no clipgit service listens: {exc}") from None
-        except (OSError, http.client.HTTPException, ValueError) as exc:  # busy past the timeout, or broken
-            raise ServiceUnavailable(f"the clipgit service did not answer: {exc}") from None
+            response = _send(conn, method, route, body)
+            try:
+                raw = response.read()
+            except (OSError, http.client.HTTPException) as exc:  # busy past the timeout, or broken
+                raise ServiceUnavailable(f"the clipgit service did not answer: {exc}") from None
         finally:
             conn.close()
-        if not isinstance(answer, dict):
-            raise ServiceUnavailable("the clipgit service sent something that is not a JSON object")
+        answer = _json_object(raw)
         raise_error(answer)
         return answer
 
@@ -91,14 +88,7 @@ class ServiceClient:
         the job in the service, which commits what it has done and ends."""
         conn = _UnixConnection(str(self.path), 24 * 3600.0)
         try:
-            try:
-                conn.request("POST", route, body=json.dumps(body).encode(),
-                             headers={"Content-Type": "application/json"})
-                response = conn.getresponse()
-            except (ConnectionRefusedError, FileNotFoundError) as exc:
-                raise ServiceGone(f"no clipgit service listens: {exc}") from None
-            except (OSError, http.client.HTTPException) as exc:
-                raise ServiceUnavailable(f"the clipgit service did not answer: {exc}") from None
+            response = _send(conn, "POST", route, body)
             if response.status != 200:
                 raise_error(_json_object(response.read()))
                 raise ServiceUnavailable(f"the clipgit service answered {response.status}")
@@ -296,6 +286,20 @@ def _watch(pause: threading.Event, cancel: threading.Event, halt: threading.Even
             halt.set()
             return
         halt.wait(0.2)
+
+
+def _send(conn: http.client.HTTPConnection, method: str, route: str,
+          body: dict[str, Any] | None) -> http.client.HTTPResponse:
+    """The request sent and the answer's head read: ServiceGone when nobody listens, ServiceUnavailable when
+    the service does not answer (busy past the timeout, or broken)."""
+    try:
+        data = json.dumps(body).encode() if body is not None else None
+        conn.request(method, route, body=data, headers={"Content-Type": "application/json"})
+        return conn.getresponse()
+    except (ConnectionRefusedError, FileNotFoundError) as exc:
+        raise ServiceGone(f"no clipgit service listens: {exc}") from None
+    except (OSError, http.client.HTTPException) as exc:
+        raise ServiceUnavailable(f"the clipgit service did not answer: {exc}") from None
 
 
 def _json_object(raw: bytes) -> dict[str, Any]:

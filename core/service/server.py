@@ -83,12 +83,8 @@ class Service:
     def handle(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         try:
             return 200, self._route(method, path, body)
-        except ClipgitError as exc:
-            return 200, error_body(exc)
-        except (KeyError, TypeError, ValueError) as exc:
-            return 400, error_body(QueryError(f"bad request: {exc}"))
-        except Exception as exc:  # a bug answers as an error; the service stays up
-            return 500, error_body(exc)
+        except Exception as exc:  # a bug answers as an error too; the service stays up
+            return _failure(exc)
 
     def _route(self, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
         e = self.engine
@@ -125,12 +121,8 @@ class Service:
         try:
             for event in self._events(path, body, cancel):
                 yield progress_to_json(event)
-        except ClipgitError as exc:
-            yield error_body(exc)
-        except (KeyError, TypeError, ValueError) as exc:
-            yield error_body(QueryError(f"bad request: {exc}"))
-        except Exception as exc:  # a bug ends this job with an error; the service stays up
-            yield error_body(exc)
+        except Exception as exc:  # a bug ends this job with an error too; the service stays up
+            yield _failure(exc)[1]
 
     def _events(self, path: str, body: dict[str, Any], cancel: threading.Event) -> Iterator[Any]:
         e = self.engine
@@ -140,6 +132,16 @@ class Service:
             root = body.get("root")
             return e.caption_library_iter(cancel, root=None if root is None else str(root))
         return e.evaluate_iter(str(body["dataset"]), captions=bool(body.get("captions", True)), cancel=cancel)
+
+
+def _failure(exc: Exception) -> tuple[int, dict[str, Any]]:
+    """The HTTP status and JSON answer for a request that failed: the engine's typed error (200, as
+    in-process), a request of the wrong shape (400), or a bug (500)."""
+    if isinstance(exc, ClipgitError):
+        return 200, error_body(exc)
+    if isinstance(exc, (KeyError, TypeError, ValueError)):
+        return 400, error_body(QueryError(f"bad request: {exc}"))
+    return 500, error_body(exc)
 
 
 class _Handler(BaseHTTPRequestHandler):
