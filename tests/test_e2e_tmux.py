@@ -44,20 +44,24 @@ def _wait_exit(session: str, marker: Path, timeout: float = 20.0) -> None:
     assert marker.read_text().strip() == "0"
 
 
+def _open_app(env: dict[str, str], marker: Path) -> str:
+    """The installed app in a new tmux session (150 x 40); its exit code lands in MARKER. Returns the session."""
+    session = f"clipgit-{uuid.uuid4().hex[:8]}"
+    # pass the settings on the command line: a tmux server that is already running would not see `env`
+    exports = " ".join(f"{k}={shlex.quote(env[k])}" for k in env if k.startswith(("CLIPGIT_", "HF_")))
+    script = f"env {exports} TERM=xterm-256color {shlex.quote(cli_path())}; echo $? > {shlex.quote(str(marker))}"
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "150", "-y", "40", script],
+                   env=dict(env, TERM="xterm-256color"), check=True)
+    return session
+
+
 def test_type_a_query_see_results_and_quit(settings: Settings, tmp_path: Path) -> None:
     pics = tmp_path / "pics"
     make_photos(pics, 6, ext="jpg")
     with Engine(settings) as engine:
         expected = [os.path.basename(r.path) for r in engine.index([str(pics)]) and engine.search("sunset", top=6)]
-    env = cli_env(settings)
-    env["TERM"] = "xterm-256color"
-    session = f"clipgit-{uuid.uuid4().hex[:8]}"
     marker = tmp_path / "exit-code"
-    # pass the settings on the command line: a tmux server that is already running would not see `env`
-    exports = " ".join(f"{k}={shlex.quote(env[k])}" for k in env if k.startswith(("CLIPGIT_", "HF_")))
-    script = f"env {exports} TERM=xterm-256color {shlex.quote(cli_path())}; echo $? > {shlex.quote(str(marker))}"
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "150", "-y", "40", script], env=env,
-                   check=True)
+    session = _open_app(cli_env(settings), marker)
     try:
         _wait_screen(session, lambda s: "6 images" in s and "cpu" in s)
         subprocess.run(["tmux", "send-keys", "-t", session, "sunset"], check=True)
@@ -85,12 +89,8 @@ def test_slash_query_enter_q_in_one_burst_quits(settings: Settings, tmp_path: Pa
     make_photos(tmp_path / "pics", 3, ext="jpg")
     env = cli_env(settings)
     subprocess.run([cli_path(), "index", str(tmp_path / "pics"), "-q"], env=env, check=True, capture_output=True)
-    session = f"clipgit-{uuid.uuid4().hex[:8]}"
     marker = tmp_path / "exit-code"
-    exports = " ".join(f"{k}={shlex.quote(env[k])}" for k in env if k.startswith(("CLIPGIT_", "HF_")))
-    script = f"env {exports} TERM=xterm-256color {shlex.quote(cli_path())}; echo $? > {shlex.quote(str(marker))}"
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "150", "-y", "40", script], env=env,
-                   check=True)
+    session = _open_app(env, marker)
     try:
         _wait_screen(session, lambda s: "Results" in s)  # painted; the model may still be loading
         subprocess.run(["tmux", "send-keys", "-t", session, "/a red circle", "Enter", "q"], check=True)
