@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gc
 import os
-import threading
 import time
 
 from rich.text import Text
@@ -24,24 +23,18 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input
 from textual.worker import Worker, WorkerState
 
-from clipgit.core.engine import Engine, FolderInfo
+from clipgit.core.engine import Engine
 from clipgit.core.errors import ClipgitError
 from clipgit.core.filters import SORTS
 from clipgit.core.names import display_name
 from clipgit.core.service.served_engine import ServedEngine
 
 from .captioner import Captioner
-from .format import duration
 from .library_actions import LibraryActions
 from .messages import (
     CaptionRequested,
     DetailRequested,
-    FoldersLoaded,
     GridRequested,
-    IndexFinished,
-    IndexProgressed,
-    IndexRequested,
-    LibraryChanged,
     ModelFailed,
     ModelReady,
     SearchDone,
@@ -56,7 +49,6 @@ from .screens.help import HelpScreen
 from .thumbs import ThumbnailCache
 
 DEBOUNCE_S = 0.3
-LIVE_REFRESH_S = 2.0
 KEEP_WARM_S = 60.0  # the service's idle exit is minutes away; the open app keeps it warm
 
 
@@ -101,12 +93,6 @@ class ClipGitApp(LibraryActions, App[None]):
         self.similar_to: str | None = None
         self.last_search = 0.0
         self._debounce: Timer | None = None
-        self._index_queue: list[str] = []
-        self._indexing = False
-        self._cancel = threading.Event()
-        self._watch_cancel = threading.Event()
-        self._watched: list[str] = []
-        self._behind: list[FolderInfo] | None = None  # folders with images this model has not embedded yet
         self.captions = Captioner(engine)
 
     # layout ------------------------------------------------------------------
@@ -167,102 +153,6 @@ class ClipGitApp(LibraryActions, App[None]):
         if self.pending_query is not None:
             self.pending_query = None
             self.query_one(SearchPane).set_info(Text(f"cannot search: {message.error}", style="red"))
-
-    # folders and indexing --------------------------------------------------------
-    @work(thread=True, group="folders", exclusive=True, exit_on_error=False)
-    def _load_folders(self) -> None:
-        folders = self.engine.folders()
-        self.post_message(FoldersLoaded(folders, sum(f.images for f in folders)))
-
-    async def on_folders_loaded(self, message: FoldersLoaded) -> None:
-        self.images = message.images
-        if self._behind is None:  # once a session: folders indexed with another model, embedded for this one
-            self._behind = [f for f in message.folders if f.exists and f.unembedded]
-            self._catch_up()
-        watched = sorted(f.path for f in message.folders if f.exists)
-        if self.engine.settings.watch and watched != self._watched:
-            self._watched = watched
-            self._watch_cancel.set()  # the old watcher ends; one for the library as it is now starts
-            self._watch_cancel = threading.Event()
-            self._watch(watched, self._watch_cancel)
-        library = self.query_one(LibraryPane)
-        await library.set_folders(message.folders)
-        library.mark_queued(self._index_queue)
-
-    def _catch_up(self) -> None:
-        """Embed, in the background, what another model indexed: once the model is ready and the folders known."""
-        if self.model_state != "ready" or not self._behind:
-            return
-        behind, self._behind = self._behind, []
-        missing = sum(f.unembedded for f in behind)
-        self.notify(f"{missing} images have no vectors for this model yet: embedding them in the background; until "
-                    f"then search covers the {self.images} that have them (vectors of other models are kept: "
-                    "switching back is instant)", title="Model switched", timeout=15)
-        self.start_index([f.path for f in behind])
-
-    @work(thread=True, group="watch", exit_on_error=False)
-    def _watch(self, folders: list[str], cancel: threading.Event) -> None:
-        from clipgit.core.watch import watch_folders
-
-        for changed in watch_folders(folders, cancel):
-            self.post_message(LibraryChanged(changed))
-
-    def on_library_changed(self, message: LibraryChanged) -> None:
-        self.start_index(message.folders)  # cheap for what did not change: a stat and a lookup a file
-
-    def start_index(self, paths: list[str]) -> None:
-        for path in paths:
-            if path not in self._index_queue:
-                self._index_queue.append(path)
-        self.query_one(LibraryPane).mark_queued(self._index_queue)
-        if not self._indexing:
-            self._next_index()
-
-    def _next_index(self) -> None:
-        if not self._index_queue or self._cancel.is_set():
-            self._indexing = False
-            self.index_status = ""
-            if self.model_state == "ready" and not self._cancel.is_set():
-                self.captions.start_background()  # captions follow embeddings
-            return
-        self._indexing = True
-        self.captions.stop()  # embeddings first; captioning resumes when indexing is done
-        paths, self._index_queue = list(self._index_queue), []
-        self._index_worker(paths)
-
-    @work(thread=True, group="index", exit_on_error=False)
-    def _index_worker(self, paths: list[str]) -> None:
-        report = None
-        for event in self.engine.index_iter(paths, self._cancel):
-            report = event.report
-            self.post_message(IndexProgressed(event))
-        if report is not None:
-            self.post_message(IndexFinished(report))
-
-    def on_index_progressed(self, message: IndexProgressed) -> None:
-        event = message.event
-        library = self.query_one(LibraryPane)
-        if event.phase == "scanning" and not any(i.info.path == event.folder for i in library.items()):
-            self._load_folders()
-        library.show_progress(event)
-        if event.phase == "embedding" and event.total:
-            self.index_status = f"indexing {event.done}/{event.total} · {event.rate:.1f} img/s · " \
-                                f"{duration(event.eta)} left"
-            if self.current_query and time.monotonic() - self.last_search > LIVE_REFRESH_S:
-                self.run_search(self.current_query, quiet=True)
-
-    def on_index_finished(self, message: IndexFinished) -> None:
-        r = message.report
-        if not r.cancelled:
-            self.notify(f"new {r.new}, changed {r.changed}, moved {r.moved}, removed {r.removed}, "
-                        f"unchanged {r.unchanged}, skipped {len(r.skipped)}", title="Indexed")
-        self._after_index()
-
-    def _after_index(self) -> None:
-        self._load_folders()
-        if self.current_query:
-            self.run_search(self.current_query, quiet=True)
-        self._next_index()
 
     # search ----------------------------------------------------------------------------
     def on_input_changed(self, event: Input.Changed) -> None:
@@ -356,9 +246,6 @@ class ClipGitApp(LibraryActions, App[None]):
     async def on_grid_requested(self, message: GridRequested) -> None:
         await self.query_one(SearchPane).action_toggle_grid()
 
-    def on_index_requested(self, message: IndexRequested) -> None:
-        self.start_index(message.paths)
-
     def open_detail(self) -> None:
         self.set_focus(self.query_one(DetailPane))
 
@@ -438,8 +325,7 @@ class ClipGitApp(LibraryActions, App[None]):
             self.action_focus_search()
 
     async def action_quit(self) -> None:
-        self._cancel.set()  # the index run commits its batch in flight and stops
-        self._watch_cancel.set()
+        self.stop_syncing()  # the index run commits its batch in flight and stops
         self.captions.stop()
         self.exit()
 
@@ -452,7 +338,6 @@ class ClipGitApp(LibraryActions, App[None]):
         return os.path.basename(clip_model.rstrip("/")) or clip_model
 
     def on_unmount(self) -> None:
-        self._cancel.set()
-        self._watch_cancel.set()
+        self.stop_syncing()
         self.captions.stop()
         self.thumbs.close()

@@ -212,11 +212,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         from .cli_service import service
 
         return service(settings, args)
+    from .cli_library import dupes, models
     from .cli_models import caption, evaluate
 
     handler = {"index": _index, "search": _search, "similar": _search, "status": _status,
-               "forget": _forget, "caption": caption, "eval": evaluate, "dupes": _dupes,
-               "models": _models}[args.command]
+               "forget": _forget, "caption": caption, "eval": evaluate, "dupes": dupes,
+               "models": models}[args.command]
     if args.command in ("index", "search", "similar", "caption", "eval"):
         from .cli_service import remote_engine
 
@@ -325,61 +326,6 @@ def _search(engine: Any, args: argparse.Namespace) -> int:
             else:  # the CLIP cosine where there is one (hybrid orders by fused rank, ~0.03, unreadable)
                 shown = r.clip_score if r.clip_score is not None else r.score
                 print(f"{shown:.4f}  {display_name(r.path)}{caption}")
-    return 0
-
-
-def _models(engine: Any, args: argparse.Namespace) -> int:
-    from clipgit.core.models_catalog import IMMICH, RECOMMENDED, measured
-
-    figures = measured()
-    counts = engine.catalog().vector_counts()
-    in_use = engine.settings.clip_model
-    rows = []
-    for m in RECOMMENDED:
-        f = figures.get(m.id, {})
-        rows.append({"id": m.id, "family": m.family, "languages": m.languages, "in_use": m.id == in_use,
-                     "vectors_in_library": counts.get(m.id, 0), "retrieval": m.retrieval, "retrieval_source": IMMICH,
-                     "published_as": m.architecture, "note": m.note, **f})
-    if in_use not in {m.id for m in RECOMMENDED}:
-        rows.append({"id": in_use, "in_use": True, "vectors_in_library": counts.get(in_use, 0)})
-    if args.json:
-        print(json.dumps(rows))
-        return 0
-    print(f"{'':2}{'model':34}{'langs':14}{'dim':>5}{'download':>10}{'img/s':>8}{'query':>8}{'quality':>9}"
-          f"{'vectors':>9}")
-    for r in rows:
-        mark = "* " if r["in_use"] else "  "
-        print(f"{mark}{r['id']:34}{r.get('languages', '?'):14}{r.get('dim', '?'):>5}"
-              f"{str(r.get('download_mb', '?')) + ' MB':>10}{r.get('images_per_s', '?'):>8}"
-              f"{str(r.get('text_ms', '?')) + ' ms':>8}{r.get('retrieval') or '?':>9}{r['vectors_in_library']:>9}")
-    device = next((r["device"] for r in rows if "device" in r), "")
-    print(f"\n* in use. img/s and query: measured here ({device}) by benchmarks/models.py on full-size random "
-          f"weights. quality: {IMMICH} (higher is better). Switch with --clip-model ID (or clip_model in the "
-          "config); vectors of each model are kept, so switching back is instant.")
-    for r in rows:
-        if r.get("note"):
-            print(f"  {r['id']}: {r['note']}")
-    return 0
-
-
-def _dupes(engine: Any, args: argparse.Namespace) -> int:
-    from clipgit.core.names import display_name
-
-    from .format import human_size, when
-
-    groups = engine.duplicates(threshold=args.threshold, folder=args.folder)
-    if args.json:
-        print(json.dumps([g.as_dict() for g in groups]))
-        return 0
-    if not groups:
-        print(f"no near-identical images (cosine >= {args.threshold})", file=sys.stderr)
-    for number, group in enumerate(groups, 1):
-        kind = "exact copies" if group.exact else f"near-identical, cosine >= {group.similarity:.3f}"
-        print(f"group {number}: {len(group.files)} files, {kind}")
-        for f in group.files:
-            pixels = f"{f.width}x{f.height}" if f.width and f.height else "?"
-            taken = when(f.taken) if f.taken else "-"
-            print(f"  {pixels:>11}  {human_size(f.size):>9}  {taken}  {display_name(f.path)}")
     return 0
 
 

@@ -12,33 +12,25 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import work
-from textual.app import App
 
 from clipgit.core.engine import Engine
 from clipgit.core.names import display_name
 
 from .format import safe
+from .library_sync import LibrarySync
 from .messages import CopyPathRequested, OpenRequested, RemoveFolderRequested, SkippedRequested
 from .screens.dialogs import AddFolderScreen, ConfirmScreen, SkippedScreen
 
-if TYPE_CHECKING:
-    _AppBase = App[None]
-else:
-    _AppBase = object
 
-
-class LibraryActions(_AppBase):
+class LibraryActions(LibrarySync):
     """Handles the panes' requests about folders and files (they bubble up to the app this is mixed into)."""
 
     engine: Engine
     current_query: str
-    start_index: Callable[[list[str]], None]
     run_search: Callable[..., None]
-    _load_folders: Callable[[], object]
 
     def on_remove_folder_requested(self, message: RemoveFolderRequested) -> None:
         self.confirm_remove(message.path)
