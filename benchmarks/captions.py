@@ -16,7 +16,7 @@ import argparse
 import os
 import tempfile
 
-from common import CACHE, Timer, photo_folder, table
+from common import CACHE, Timer, photo_folder, table, unique_jpegs
 
 
 def git_dir():  # type: ignore[no-untyped-def]
@@ -36,6 +36,8 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=30)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--precision", default="auto")
+    ap.add_argument("--copies", action="store_true",
+                    help="n copies of 16 photos (unique bytes each): thousands of files in seconds, for a GPU")
     args = ap.parse_args()
 
     import torch
@@ -47,19 +49,24 @@ def main() -> None:
     from clipgit.core.hub import dtype_name, resolve_dtype
 
     model_dir = git_dir()
-    files = sorted(str(p) for p in photo_folder(args.n).iterdir())[: args.n]
+    folder = unique_jpegs((4000, 3000), args.n) if args.copies else photo_folder(args.n)
+    files = sorted(str(p) for p in folder.iterdir())[: args.n]
     dtype = resolve_dtype(args.precision, args.device)
 
-    settings = Settings(data_dir=tempfile.mkdtemp(prefix="clipgit-cap-"), caption_model=str(model_dir),
-                        device=args.device, precision=args.precision, caption_batch_size=args.batch,
-                        max_tokens=args.max_tokens)
-    with Engine(settings) as engine:
-        engine.load_captioner()
-        engine.caption(files[:1])  # warm-up
-        with Timer() as t:
-            captions = engine.caption(files)
-        assert all(c.caption is not None for c in captions)
-    ours = len(files) / t.wall
+    ours: dict[str, float] = {}
+    for gpu_decode in ((True, False) if args.device.startswith("cuda") else (False,)):
+        settings = Settings(data_dir=tempfile.mkdtemp(prefix="clipgit-cap-"), caption_model=str(model_dir),
+                            device=args.device, precision=args.precision, caption_batch_size=args.batch,
+                            max_tokens=args.max_tokens, gpu_decode=gpu_decode)
+        with Engine(settings) as engine:
+            engine.load_captioner()
+            engine.caption(files[:1])  # warm-up
+            with Timer() as t:
+                captions = engine.caption(files)
+            assert all(c.caption is not None for c in captions)
+        name = "JPEGs decoded on the GPU" if gpu_decode else "decoded by the CPU"
+        ours[name] = len(files) / t.wall
+        print(f"ours, {name}: {ours[name]:.2f} captions/s", flush=True)
 
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(args.device).eval()
     processor = AutoProcessor.from_pretrained(model_dir)
@@ -82,15 +89,16 @@ def main() -> None:
     print()
     print(f"git-base (random weights), 4000x3000 JPEGs, {args.max_tokens} new tokens, device {args.device}, "
           f"{os.cpu_count()} cores")
+    best = max(ours.values())
     print(table([
         ("", "captions/s", "s/caption", "vs naive"),
-        (f"ours (Engine.caption, batch {args.batch}, {dtype_name(dtype)})", f"{ours:.2f}", f"{1 / ours:.2f}",
-         f"{ours / naive:.1f}x"),
+        *[(f"ours (Engine.caption, batch {args.batch}, {dtype_name(dtype)}, {name})", f"{rate:.2f}", f"{1 / rate:.2f}",
+           f"{rate / naive:.1f}x") for name, rate in ours.items()],
         ("naive (one at a time, fp32)", f"{naive:.2f}", f"{1 / naive:.2f}", "1.0x"),
         (f"model alone (batch {args.batch}, {dtype_name(dtype)}, pre-made pixels)", f"{limit:.2f}",
          f"{1 / limit:.2f}", f"{limit / naive:.1f}x"),
     ]))
-    print(f"target: >= 4x naive ({'met' if ours >= 4 * naive else 'NOT met'})")
+    print(f"target: >= 4x naive ({'met' if best >= 4 * naive else 'NOT met'})")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from common import CACHE, Timer, full_clip_dir, table, unique_jpegs
+from ingest_parts import (
+    decode_gpu,
+    decode_processes,
+    decode_threads,
+    feed_alone,
+    model_alone,
+    read_alone,
+)
 
 
 def main() -> None:
@@ -39,6 +47,7 @@ def main() -> None:
     ap.add_argument("--stages", action="store_true", help="also time the stages of ours, and variants of it")
     ap.add_argument("--variants", default="",
                     help="with --stages: WORKERS:BATCH[:GIL-SWITCH-S] for ours, e.g. 16:256,16:512:0.0005")
+    ap.add_argument("--no-faithful", action="store_true", help="skip the vectors check on CUDA")
     args = ap.parse_args()
     cuda = args.device.startswith("cuda")
     sizes = [tuple(int(v) for v in s.split("x")) for s in (args.sizes or ("640x480,4000x3000" if cuda else
@@ -57,30 +66,46 @@ def main() -> None:
     print(f"model alone: {model_rate:,.0f} img/s at batch {model_bs} {dtype_name(dtype)} "
           f"({model_cpu * 1000:.2f} CPU-ms/img)", flush=True)
     device_name = torch.cuda.get_device_name() if cuda else "CPU"
+    decoders = gpu_decoders() if cuda else [""]
+    print(f"GPU JPEG decoders here: {decoders}", flush=True)
     for size, n in zip(sizes, counts):
         folder = unique_jpegs(size, n)  # type: ignore[arg-type]
         files = sorted(str(p) for p in folder.iterdir())[:n]
         decode_files = files[: args.decode_n or n]
         rows: dict[str, float] = {}
+        ours: dict[str, float] = {}
         cpu_per_image = {}
+
+        def measure(name: str, fn: Any, *a: Any, rows: dict[str, float] = rows, label: str = f"{size[0]}x{size[1]}",
+                    ) -> None:
+            try:
+                rows[name] = fn(*a)
+                print(f"{label} {name}: {rows[name]:,.0f}/s", flush=True)
+            except Exception:
+                traceback.print_exc()
+
+        for decoder in decoders:  # ours first: the figure that matters, before anything can run out of time
+            use_decoder(decoder)
+            try:
+                ours[decoder] = engine_index(model_dir, folder, len(files), args.device, args.precision)
+            except Exception:
+                traceback.print_exc()
+            if cuda:
+                measure(f"decode alone: GPU, {decoder} + torch resize (batch 256)", decode_gpu, decode_files,
+                        args.device)
+        use_decoder(decoders[0])
         for name, fn in (("threads", decode_threads), ("processes", decode_processes)):
             try:
-                rows[f"decode alone: {name} ({cores})"], cpu_per_image[name] = fn(decode_files, cores)
+                rate, cpu_per_image[name] = fn(decode_files, cores)
+                rows[f"decode alone: {name} ({cores})"] = rate
+                print(f"{size[0]}x{size[1]} decode alone: {name}: {rate:,.0f}/s", flush=True)
             except Exception:
                 traceback.print_exc()
-        if cuda:
-            try:
-                rows["decode alone: GPU (nvJPEG + torch resize, batch 256)"] = decode_gpu(decode_files, args.device)
-            except Exception:
-                traceback.print_exc()
-        ours = float("nan")
-        try:
-            ours = engine_index(model_dir, folder, len(files), args.device, args.precision)
-        except Exception:
-            traceback.print_exc()
         if args.stages:
+            measure("read + fingerprint + JPEG header alone: threads", read_alone, decode_files, cores)
+            measure("feed alone: Engine.index with a model that answers at once", feed_alone, folder, len(files),
+                    model_dir, args.device)
             try:
-                rows["read + fingerprint + JPEG header alone: threads"] = read_alone(decode_files, cores)
                 for variant in [v for v in args.variants.split(",") if v]:
                     workers, batch, *switch = variant.split(":")
                     old = sys.getswitchinterval()
@@ -95,8 +120,9 @@ def main() -> None:
             except Exception:
                 traceback.print_exc()
         naive = naive_loop(model_dir, files[: args.naive_n], args.device)
+        decode_rows = [rate for name, rate in rows.items() if name.startswith("decode alone")]
         if cuda:
-            limit = min(model_rate, max(rows.values()))
+            limit = min(model_rate, max(decode_rows))
             limit_name = "limit: the slower of the model alone and the best decode path alone"
         else:
             limit = cores / (model_cpu + cpu_per_image["threads"])
@@ -104,128 +130,38 @@ def main() -> None:
         print()
         print(f"{len(files)} JPEGs of {size[0]}x{size[1]}, ViT-B/32 (random weights), {device_name}, {cores} cores, "
               f"{dtype_name(dtype)}")
-        lines = [("", "images/s", "vs naive", "of limit"),
-                 ("ours (Engine.index, whole run)", f"{ours:,.1f}", f"{ours / naive:.1f}x", f"{ours / limit:.0%}"),
-                 ("naive loop (full decode, CLIPProcessor, fp32, batch 1)", f"{naive:,.1f}", "1.0x",
-                  f"{naive / limit:.0%}"),
-                 (f"model alone (batch {model_bs}, {dtype_name(dtype)})", f"{model_rate:,.0f}", "", "")]
+        lines = [("", "images/s", "vs naive", "of limit")]
+        lines += [(f"ours (Engine.index, whole run{', ' + d if d else ''})", f"{rate:,.1f}", f"{rate / naive:.1f}x",
+                   f"{rate / limit:.0%}") for d, rate in ours.items()]
+        lines += [("naive loop (full decode, CLIPProcessor, fp32, batch 1)", f"{naive:,.1f}", "1.0x",
+                   f"{naive / limit:.0%}"),
+                  (f"model alone (batch {model_bs}, {dtype_name(dtype)})", f"{model_rate:,.0f}", "", "")]
         lines += [(name, f"{rate:,.0f}", "", "") for name, rate in rows.items()]
         lines.append((limit_name, f"{limit:,.1f}", f"{limit / naive:.1f}x", "100%"))
         print(table(lines), flush=True)
-    if cuda:
-        try:
-            faithful_on_device(model_dir, args.device, args.precision)
-        except Exception:
-            traceback.print_exc()
+    if cuda and not args.no_faithful:
+        for decoder in decoders:
+            use_decoder(decoder)
+            try:
+                faithful_on_device(model_dir, args.device, args.precision)
+            except Exception:
+                traceback.print_exc()
 
 
-def model_alone(model_dir: Path, device: str, dtype: Any, batch_sizes: list[int]) -> tuple[float, int, float]:
-    import torch
-    from transformers import CLIPModel
+def gpu_decoders() -> list[str]:
+    """The GPU JPEG decoders that import here, the one clipgit picks first."""
 
-    model = CLIPModel.from_pretrained(model_dir, dtype=dtype).to(device).eval()
-    best = (0.0, 0, 0.0)
-    for bs in batch_sizes:
-        x = torch.randn(bs, 3, 224, 224).to(device, dtype=dtype)
-        with torch.inference_mode():
-            model.get_image_features(pixel_values=x)  # warm-up
-            reps = max(2, 2048 // bs) if device.startswith("cuda") else max(1, 64 // bs)
-            _sync(device)
-            with Timer() as t:
-                for _ in range(reps):
-                    model.get_image_features(pixel_values=x)
-                _sync(device)
-        rate = reps * bs / t.wall
-        if rate > best[0]:
-            best = (rate, bs, t.cpu / (reps * bs))
-    del model
-    return best
+    names = [name for name in ("nvimgcodec", "torchvision") if use_decoder(name) == name]
+    use_decoder("auto")
+    return names
 
 
-def _sync(device: str) -> None:
-    import torch
+def use_decoder(name: str) -> str | None:
+    from clipgit.core import gpu_decode
 
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-def _fast_decode(path: str) -> Any:
-    from clipgit.core.images import Preprocess, decode, fingerprint, read_bytes
-
-    data = read_bytes(path)
-    fingerprint(data)
-    pp = Preprocess()
-    img, _, _ = decode(data, draft_size=pp.draft_size)
-    return pp(img)
-
-
-def decode_threads(files: list[str], workers: int) -> tuple[float, float]:
-    """Read, fingerprint, draft decode, resize, normalise: the CPU path of the pipeline, threads."""
-    from clipgit.core.pipeline import decoded
-
-    with Timer() as t:
-        for _ in decoded(files, _fast_decode, workers=workers):
-            pass
-    return len(files) / t.wall, t.cpu / len(files)
-
-
-def decode_processes(files: list[str], workers: int) -> tuple[float, float]:
-    """The same work in the process pool (workers started and warmed up before the clock)."""
-    from clipgit.core.decode_pool import ProcessDecoder
-    from clipgit.core.images import Preprocess
-    from clipgit.core.pipeline import decoded
-    from clipgit.core.scan import FileStat
-
-    pool = ProcessDecoder(workers)
-    pp = Preprocess()
-    try:
-        stats = [FileStat(f, 0, 0) for f in files]
-        for f in [pool.submit(stats[0], pp, 10**9) for _ in range(2 * workers)]:
-            f.result()
-        with Timer() as t:
-            for _ in decoded(stats, lambda st: pp.normalize(pool.submit(st, pp, 10**9).result()[3]),
-                             workers=2 * workers):
-                pass
-    finally:
-        pool.close()
-    return len(files) / t.wall, float("nan")
-
-
-def decode_gpu(files: list[str], device: str, batch: int = 256) -> float:
-    """nvJPEG + orientation + torch resize/crop/normalise, from bytes already in memory (as the pool reads them)."""
-    from clipgit.core.gpu_decode import decode_jpegs, orient, preprocess_batch
-    from clipgit.core.images import Preprocess, raw_jpeg
-
-    raws = [raw_jpeg(Path(f).read_bytes(), 10**9) for f in files]
-    assert all(r is not None for r in raws), "a benchmark JPEG the GPU path refuses"
-    pp = Preprocess()
-
-    def run(chunk: list[Any]) -> None:
-        images = [orient(t, r.orientation) for t, r in zip(decode_jpegs(chunk, device), chunk)]
-        preprocess_batch(images, pp)
-
-    run(raws[:batch])  # warm-up: nvJPEG and the kernels
-    _sync(device)
-    with Timer() as t:
-        for start in range(0, len(raws), batch):
-            run(raws[start:start + batch])
-        _sync(device)
-    return len(raws) / t.wall
-
-
-def read_alone(files: list[str], workers: int) -> float:
-    from clipgit.core.images import fingerprint, raw_jpeg, read_bytes
-    from clipgit.core.pipeline import decoded
-
-    def work(path: str) -> Any:
-        data = read_bytes(path)
-        fingerprint(data)
-        return raw_jpeg(data, 10**9)
-
-    with Timer() as t:
-        for _ in decoded(files, work, workers=workers):
-            pass
-    return len(files) / t.wall
+    os.environ[gpu_decode.DECODER_ENV] = name or "auto"
+    gpu_decode.jpeg_decoder.cache_clear()
+    return gpu_decode.jpeg_decoder()
 
 
 def engine_index(model_dir: Path, folder: Path, n: int, device: str, precision: str, *, stages: bool = False,

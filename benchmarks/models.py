@@ -40,8 +40,12 @@ def build(family: str, vision: dict[str, int], vocab: int, length: int, device: 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--images", type=int, default=64)
+    ap.add_argument("--images", type=int, default=0, help="images to time (default 64 on a CPU, 8192 on a GPU)")
+    ap.add_argument("--batch", type=int, default=0, help="batch size (default 32 on a CPU, 256 on a GPU)")
     args = ap.parse_args()
+    cuda = args.device.startswith("cuda")
+    per_batch = args.batch or (256 if cuda else 32)
+    images = args.images or (8192 if cuda else 64)
     import torch
 
     from clipgit.core.hub import dtype_name, resolve_dtype
@@ -55,20 +59,24 @@ def main() -> None:
         torch.manual_seed(0)
         model = build(family, vision, vocab, length, device="cpu").to(args.device, dtype=dtype).eval()  # type: ignore[attr-defined]
         size = vision["image_size"]
-        batch = torch.randn(32, 3, size, size, device=args.device, dtype=dtype)
+        batch = torch.randn(per_batch, 3, size, size, device=args.device, dtype=dtype)
         tokens = torch.randint(0, 1000, (1, length), device=args.device)
         with torch.inference_mode():
-            model.get_image_features(pixel_values=batch[:4])
-            started = time.perf_counter()
-            for _ in range(max(1, args.images // 32)):
-                model.get_image_features(pixel_values=batch)
-            if args.device.startswith("cuda"):
+            model.get_image_features(pixel_values=batch)
+            if cuda:
                 torch.cuda.synchronize()
-            rate = max(1, args.images // 32) * 32 / (time.perf_counter() - started)
+            started = time.perf_counter()
+            for _ in range(max(1, images // per_batch)):
+                model.get_image_features(pixel_values=batch)
+            if cuda:
+                torch.cuda.synchronize()
+            rate = max(1, images // per_batch) * per_batch / (time.perf_counter() - started)
             text = []
             for _ in range(7):
                 started = time.perf_counter()
                 model.get_text_features(input_ids=tokens)
+                if cuda:
+                    torch.cuda.synchronize()
                 text.append(time.perf_counter() - started)
         dim = int(getattr(model.config, "projection_dim", 0) or model.config.vision_config.hidden_size)
         weights_mb = params * torch.finfo(dtype).bits / 8 / 2**20
@@ -80,7 +88,8 @@ def main() -> None:
         rows.append((model_id, f"{params / 1e6:.0f} M", f"{download_mb:,.0f} MB", str(dim), f"{rate:.1f}",
                      f"{median(text) * 1000:.0f} ms", f"{weights_mb:,.0f} MB ({dtype_name(dtype)})"))
         del model, meta
-    print(f"full-size architectures, random weights, {args.device} {dtype_name(dtype)}, {os.cpu_count()} cores")
+    where = torch.cuda.get_device_name() if cuda else f"{os.cpu_count()} cores"
+    print(f"full-size architectures, random weights, {args.device} {dtype_name(dtype)}, {where}, batch {per_batch}")
     print(table(rows))
     if args.device == "cpu":
         (ROOT / "core" / "model_figures.json").write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")

@@ -14,14 +14,14 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 
-from PIL import Image
-
 from .catalog import Catalog, ImageRow
-from .images import load as load_image
+from .git_captioner import CaptionInput
 from .pipeline import batches
 from .progress import Meter, Progress
 
-CaptionFn = Callable[[list[Image.Image]], "Future[list[str]]"]
+CaptionFn = Callable[[list[CaptionInput]], "Future[list[str | None]]"]
+Reader = Callable[[], Callable[[str], CaptionInput]]  # loads the model; what the pool makes of a file for it
+UNDECODABLE = "the image could not be decoded"
 
 
 CaptionProgress = Progress[None]  # phase "captioning"; `paused` while the face holds it
@@ -49,8 +49,8 @@ def _unchanged(row: ImageRow, path: str) -> bool:
     return st.st_size == row.size and st.st_mtime_ns == row.mtime_ns and row.error is None
 
 
-def caption_files(catalog: Catalog, model: str, paths: Sequence[str], caption: CaptionFn, draft: Callable[[], int],
-                  *, batch_size: int, max_pixels: int, use_cache: bool, workers: int = 0) -> list[Captioned]:
+def caption_files(catalog: Catalog, model: str, paths: Sequence[str], caption: CaptionFn, reader: Reader,
+                  *, batch_size: int, use_cache: bool, workers: int = 0) -> list[Captioned]:
     """Captions for any files, library or not; library captions come from (and go to) the cache."""
     order = list(dict.fromkeys(os.path.abspath(os.path.expanduser(p)) for p in paths))
     out: dict[str, Captioned] = {}
@@ -66,8 +66,8 @@ def caption_files(catalog: Catalog, model: str, paths: Sequence[str], caption: C
         todo.append((path, fresh))
     if not todo:
         return [out[p] for p in order]
-    load = _loader(draft(), max_pixels)  # loads the caption model: only when something needs a caption
-    for batch in batches(todo, lambda item: load(item[0]), batch_size, workers=workers or min(4, len(todo) or 1)):
+    read = reader()  # loads the caption model: only when something needs a caption
+    for batch in batches(todo, lambda item: read(item[0]), batch_size, workers=workers or min(4, len(todo) or 1)):
         for one in batch:
             if not one.ok:
                 out[one.item[0]] = Captioned(one.item[0], None, one.error)
@@ -78,14 +78,14 @@ def caption_files(catalog: Catalog, model: str, paths: Sequence[str], caption: C
         with catalog.transaction():
             for one, text in zip(good, texts):
                 path, row = one.item
-                out[path] = Captioned(path, text)
-                if row is not None and use_cache:
+                out[path] = Captioned(path, text, None if text is not None else UNDECODABLE)
+                if row is not None and use_cache and text is not None:
                     catalog.set_caption(row.id, model, text)
     return [out[p] for p in order]
 
 
-def caption_library(catalog: Catalog, model: str, clip_model: str, caption: CaptionFn, draft: Callable[[], int],
-                    *, batch_size: int, max_pixels: int, workers: int, cancel: threading.Event,
+def caption_library(catalog: Catalog, model: str, clip_model: str, caption: CaptionFn, reader: Reader,
+                    *, batch_size: int, workers: int, cancel: threading.Event,
                     pause: threading.Event | None = None, root: str | None = None) -> Iterator[CaptionProgress]:
     """Caption every embedded image that has no caption from `model`; one transaction per batch."""
     todo = catalog.uncaptioned(model, clip_model, root)
@@ -94,8 +94,8 @@ def caption_library(catalog: Catalog, model: str, clip_model: str, caption: Capt
     yield meter.at("captioning", 0)
     if not todo:
         return
-    load = _loader(draft(), max_pixels)  # loads the caption model: only when something needs a caption
-    for batch in batches(todo, lambda item: load(item[1]), batch_size, workers=workers, cancel=cancel):
+    read = reader()  # loads the caption model: only when something needs a caption
+    for batch in batches(todo, lambda item: read(item[1]), batch_size, workers=workers, cancel=cancel):
         if pause is not None and pause.is_set():
             meter.pause()
             yield meter.at("captioning", done)
@@ -108,10 +108,7 @@ def caption_library(catalog: Catalog, model: str, clip_model: str, caption: Capt
         texts = caption([one.value for one in good if one.value is not None]).result() if good else []
         with catalog.transaction():
             for one, text in zip(good, texts):
-                catalog.set_caption(one.item[0], model, text)
+                if text is not None:  # undecodable: the next index run records why
+                    catalog.set_caption(one.item[0], model, text)
         done += len(batch)
         yield meter.at("captioning", done)
-
-
-def _loader(draft: int, max_pixels: int) -> Callable[[str], Image.Image]:
-    return lambda path: load_image(path, draft_size=draft, max_pixels=max_pixels).image

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +41,21 @@ class FolderRow:
     path: str
     added_at: float
     last_scan: float | None
+
+
+@dataclass(frozen=True)
+class NewImage:
+    """A file the catalog has not seen, embedded: what `add_new_images` writes."""
+
+    folder_id: int
+    path: str
+    size: int
+    mtime_ns: int
+    fingerprint: bytes | None
+    width: int | None
+    height: int | None
+    vector: bytes
+    facts: PhotoFacts | None
 
 
 _IMAGE_COLUMNS = ("id, folder_id, path, size, mtime_ns, fingerprint, width, height, error, "
@@ -200,6 +215,30 @@ class Catalog:
             (folder_id, size, mtime_ns, fingerprint, width, height, error, image_id),
         )
         return int(image_id)
+
+    def add_new_images(self, rows: Sequence[NewImage], model: str) -> None:
+        """Files the catalog has not seen, each with its vector and facts: three statements for a whole batch.
+
+        Why: four statements an image (look up, insert, vector, facts) took half of an index run's main thread
+        at thousands of images a second. A path that is there after all is updated in place.
+        """
+        self.conn.executemany(
+            "INSERT INTO images (folder_id, path, size, mtime_ns, fingerprint, width, height, error, taken, "
+            "taken_from, camera, gps) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE "
+            "SET folder_id=excluded.folder_id, size=excluded.size, mtime_ns=excluded.mtime_ns, "
+            "fingerprint=excluded.fingerprint, width=excluded.width, height=excluded.height, error=NULL, "
+            "taken=excluded.taken, taken_from=excluded.taken_from, camera=excluded.camera, gps=excluded.gps",
+            [(r.folder_id, to_db(r.path), r.size, r.mtime_ns, r.fingerprint, r.width, r.height,
+              *((r.facts.taken, r.facts.taken_from, r.facts.camera, int(r.facts.gps)) if r.facts else (None,) * 4))
+             for r in rows])
+        ids: dict[bytes, int] = {}
+        paths = [to_db(r.path) for r in rows]
+        for start in range(0, len(paths), 500):
+            chunk = paths[start:start + 500]
+            ids.update((p, i) for i, p in self.conn.execute(
+                f"SELECT id, path FROM images WHERE path IN ({','.join('?' * len(chunk))})", chunk))
+        self.conn.executemany("INSERT OR REPLACE INTO embeddings (image_id, model, vector) VALUES (?, ?, ?)",
+                              [(ids[p], model, r.vector) for p, r in zip(paths, rows)])
 
     def set_facts(self, image_id: int, facts: PhotoFacts) -> None:
         self.conn.execute("UPDATE images SET taken = ?, taken_from = ?, camera = ?, gps = ? WHERE id = ?",

@@ -1,6 +1,8 @@
 """CLIP encoder: batches of preprocessed images or texts -> L2-normalised float32 vectors.
 
-Loaded lazily on first use, and only ever called on the inference thread.
+Loaded lazily on first use. The model only ever runs on the inference thread;
+on a GPU, `device_input` (JPEG decode and resize on the card) runs on a thread
+of its own, so the next batch decodes while the model embeds this one.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from .errors import ModelUnavailable
 from .hub import dtype_name, load, quiet_transformers, resolve_device, resolve_dtype
 from .images import Preprocess, RawJpeg
 
+DeviceBatch = tuple[Any, list["str | None"]]  # the model's input on its device, and per item None or why not decoded
 FAMILIES = ("clip", "siglip")  # dual encoders whose image and text features share one space
 
 
@@ -33,6 +36,7 @@ class ClipEncoder:
         self.dim = 0
         self.family = ""  # clip | siglip, once loaded
         self._lock = threading.Lock()
+        self._side_stream: Any = None  # the CUDA stream device_input runs on
 
     @property
     def loaded(self) -> bool:
@@ -93,16 +97,42 @@ class ClipEncoder:
     def encode_items(self, items: Sequence[np.ndarray | RawJpeg],
                      max_pixels: int = 120_000_000) -> tuple[np.ndarray, list[str | None]]:
         """Preprocessed pixels and undecoded JPEGs (decoded on the GPU) -> (B, dim) unit vectors, and per item
-        None or why it could not be decoded (its row is then meaningless)."""
-        pp = self.load()
+        None or why it could not be decoded (its row is then meaningless). Both stages on this thread."""
+        self.load()
         if all(isinstance(item, np.ndarray) for item in items):
             return self.encode_pixels(np.stack(items)), [None] * len(items)  # type: ignore[arg-type]
+        return self.embed_input(self.device_input(items, max_pixels))
+
+    def device_input(self, items: Sequence[np.ndarray | RawJpeg], max_pixels: int = 120_000_000) -> DeviceBatch:
+        """Stage one: the batch decoded and preprocessed on the model's device, in the model's dtype.
+
+        On CUDA it runs on a side stream and waits for it, so the tensor is ready when the inference thread
+        takes it: nvJPEG's CPU half and the resize then overlap the model's work on the batch before.
+        """
+        pp = self.load()
         from .gpu_decode import model_input
 
         torch = self._torch
         with torch.inference_mode():
-            batch, errors = model_input(items, pp, self.device, max_pixels)
-            out = self._model.get_image_features(pixel_values=batch.to(dtype=self._dtype))
+            if not self.device.startswith("cuda"):
+                batch, errors = model_input(items, pp, self.device, max_pixels)
+                return batch.to(dtype=self._dtype), errors
+            if self._side_stream is None:
+                self._side_stream = torch.cuda.Stream(device=self.device)
+            with torch.cuda.stream(self._side_stream):
+                batch, errors = model_input(items, pp, self.device, max_pixels)
+                batch = batch.to(dtype=self._dtype)
+            self._side_stream.synchronize()
+            return batch, errors
+
+    def embed_input(self, prepared: DeviceBatch) -> tuple[np.ndarray, list[str | None]]:
+        """Stage two, on the inference thread: the model on a batch `device_input` prepared."""
+        batch, errors = prepared
+        torch = self._torch
+        with torch.inference_mode():
+            if batch.is_cuda:  # made on the side stream: keep its memory until this stream is done with it
+                batch.record_stream(torch.cuda.current_stream())
+            out = self._model.get_image_features(pixel_values=batch)
             return _unit(_pooled(out).float().cpu().numpy()), errors
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 
 import numpy as np
 
+from .errors import ImageUnreadable
 from .images import Preprocess, decode, fingerprint, read_bytes
 from .photo_facts import PhotoFacts, photo_facts
 from .scan import FileStat
@@ -34,6 +37,7 @@ def use_processes(setting: str, files: int, cores: int | None = None) -> bool:
 
 
 Prepared = tuple[bytes, int, int, np.ndarray, PhotoFacts]
+CHUNK = 16  # files a worker takes at once: one message each way for 16 files, not for each
 
 
 def read_and_crop(stat: FileStat, pp: Preprocess, max_pixels: int) -> Prepared:
@@ -44,17 +48,70 @@ def read_and_crop(stat: FileStat, pp: Preprocess, max_pixels: int) -> Prepared:
     return fingerprint(data), width, height, pp.crop(image), photo_facts(data, stat.mtime_ns)
 
 
+def read_and_crop_many(stats: list[FileStat], pp: Preprocess, max_pixels: int) -> list[Prepared | str]:
+    """In a worker: `read_and_crop` for each file, or why it could not be read."""
+    out: list[Prepared | str] = []
+    for stat in stats:
+        try:
+            out.append(read_and_crop(stat, pp, max_pixels))
+        except ImageUnreadable as exc:
+            out.append(str(exc))
+    return out
+
+
 class ProcessDecoder:
-    def __init__(self, workers: int) -> None:
+    """Worker processes that decode a run's files in chunks, in the order the run will ask for them.
+
+    Why chunks: a task per file cost a round trip through the pool's queues and its parent-side threads
+    each time (the measured pool reached half of what its cores could); 16 files a task keep the parent's
+    share small. `result` may be called from any thread, in roughly the run's order.
+    """
+
+    def __init__(self, workers: int, stats: list[FileStat], pp: Preprocess, max_pixels: int) -> None:
         self.workers = max(1, workers)
         self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
                                          initializer=_nice)
+        self._stats, self._pp, self._max_pixels = stats, pp, max_pixels
+        self._order = {stat.path: i for i, stat in enumerate(stats)}
+        self._chunks: dict[int, Future[list[Prepared | str]]] = {}
+        self._taken: dict[int, int] = {}
+        self._next = 0  # the next chunk to hand to the workers
+        self._ahead = 2 * self.workers  # chunks queued beyond the one asked for: every worker has the next
+        self._lock = threading.Lock()
 
-    def submit(self, stat: FileStat, pp: Preprocess, max_pixels: int) -> Future[Prepared]:
-        return self._pool.submit(read_and_crop, stat, pp, max_pixels)
+    def result(self, stat: FileStat) -> Prepared:
+        """The prepared file (raises ImageUnreadable with the worker's reason)."""
+        index = self._order[stat.path]
+        chunk = index // CHUNK
+        with self._lock:
+            while self._next <= chunk + self._ahead and self._next * CHUNK < len(self._stats):
+                start = self._next * CHUNK
+                self._chunks[self._next] = self._pool.submit(read_and_crop_many, self._stats[start:start + CHUNK],
+                                                             self._pp, self._max_pixels)
+                self._next += 1
+            future = self._chunks[chunk]
+        values = future.result()
+        with self._lock:  # the chunk is dropped once each of its files was asked for
+            self._taken[chunk] = self._taken.get(chunk, 0) + 1
+            if self._taken[chunk] == len(values):
+                del self._chunks[chunk], self._taken[chunk]
+        value = values[index - chunk * CHUNK]
+        if isinstance(value, str):
+            raise ImageUnreadable(value)
+        return value
+
+    def warm_up(self) -> None:
+        """Start every worker and wait until each has imported what it needs (benchmarks time decoding alone)."""
+        for future in [self._pool.submit(_started, 0.2) for _ in range(self.workers)]:
+            future.result()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _started(pause: float) -> int:
+    time.sleep(pause)  # held long enough that the next warm-up task goes to another worker
+    return os.getpid()
 
 
 def _nice() -> None:

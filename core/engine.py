@@ -11,21 +11,21 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
 
-from .caption_jobs import Captioned, CaptionProgress, caption_files, caption_library
+from .caption_jobs import Captioned, CaptionFn, CaptionProgress, caption_files, caption_library
 from .catalog import Catalog
 from .clip import ClipEncoder
 from .config import Settings
 from .dupes import DupeGroup, find_duplicates
 from .errors import ClipgitError, NotInLibrary, QueryError
-from .git_captioner import GitCaptioner
-from .indexer import IndexProgress, IndexReport, IndexRun
-from .inference import BATCH, INTERACTIVE, InferenceThread
+from .git_captioner import CaptionInput, GitCaptioner
+from .images import RawJpeg
+from .indexer import Encoded, IndexProgress, IndexReport, IndexRun
+from .inference import BATCH, INTERACTIVE, InferenceThread, lower_thread_priority, then
 from .lab.dataset import load_dataset
 from .lab.evaluate import EvalProgress, run_eval
 from .pipeline import default_workers
@@ -76,11 +76,14 @@ class Engine:
         self.clip = ClipEncoder(self.settings.clip_model, self.settings.device, self.settings.precision,
                                 gpu_decode=self.settings.gpu_decode)
         self._infer = InferenceThread()
+        self._device_stage: ThreadPoolExecutor | None = None  # GPU decode, one batch ahead of the model
+        self._stage_lock = threading.Lock()
         self._local = threading.local()
         self._connections: list[tuple[threading.Thread, Catalog]] = []
         self._conn_lock = threading.Lock()
         self._vectors = VectorIndex(self.settings.clip_model, self.settings.data_dir)
-        self.captioner = GitCaptioner(self.settings.caption_model, self.settings.device, self.settings.precision)
+        self.captioner = GitCaptioner(self.settings.caption_model, self.settings.device, self.settings.precision,
+                                      gpu_decode=self.settings.gpu_decode)
         self._searcher = Searcher(self.settings, self.clip, self._infer, self._vectors, self.catalog)
         self.catalog()  # create and migrate the database now: errors surface at once
 
@@ -104,6 +107,8 @@ class Engine:
 
     def close(self) -> None:
         self._infer.close()
+        if self._device_stage is not None:
+            self._device_stage.shutdown(wait=True, cancel_futures=True)
         with self._conn_lock:
             for _, cat in self._connections:
                 try:
@@ -146,8 +151,7 @@ class Engine:
         s = self.settings
         run = IndexRun(
             self.catalog(), s.clip_model,
-            encode=lambda items: self._infer.submit(self.clip.encode_items, items, s.max_image_pixels,
-                                                    priority=BATCH),
+            encode=self._encode_items,
             preprocess=lambda: self._infer.call(self.clip.load),
             batch_size=self.batch_size(), workers=workers, max_pixels=s.max_image_pixels,
             include_hidden=s.include_hidden, exclude_dirs=s.exclude_dirs, decode=s.decode,
@@ -157,6 +161,19 @@ class Engine:
         finally:
             self._vectors.refresh(self.catalog())
             self._vectors.save_if_changed()
+
+    def _encode_items(self, items: list[np.ndarray | RawJpeg]) -> Future[Encoded]:
+        """A batch of an index run: on the inference thread, or with JPEGs for the GPU, decoded first on the
+        device-decode thread (which then works on the next batch while the model embeds this one)."""
+        limit = self.settings.max_image_pixels
+        if not any(isinstance(item, RawJpeg) for item in items):
+            return self._infer.submit(self.clip.encode_items, items, limit, priority=BATCH)
+        with self._stage_lock:
+            if self._device_stage is None:
+                self._device_stage = ThreadPoolExecutor(1, thread_name_prefix="clipgit-device-decode",
+                                                        initializer=lower_thread_priority)
+            prepared = self._device_stage.submit(self.clip.device_input, items, limit)
+        return then(prepared, lambda batch: self._infer.submit(self.clip.embed_input, batch, priority=BATCH))
 
     def index(self, paths: Iterable[str], progress: Callable[[IndexProgress], None] | None = None,
               cancel: threading.Event | None = None) -> IndexReport:
@@ -225,9 +242,15 @@ class Engine:
         self._caption_draft()
 
     def _caption_batch(self, priority: int, max_tokens: int | None = None,
-                       beams: int | None = None) -> Callable[[list[Image.Image]], Future[list[str]]]:
+                       beams: int | None = None) -> CaptionFn:
         tokens, n_beams = max_tokens or self.settings.max_tokens, beams or self.settings.beams
-        return lambda images: self._infer.submit(self.captioner.caption, images, tokens, n_beams, priority=priority)
+        limit = self.settings.max_image_pixels
+        return lambda images: self._infer.submit(self.captioner.caption, images, tokens, n_beams, limit,
+                                                 priority=priority)
+
+    def _caption_reader(self) -> Callable[[str], CaptionInput]:
+        """Load GIT if needed; what the decode pool makes of a file for it."""
+        return self._infer.call(self.captioner.reader, self.settings.max_image_pixels)
 
     def _caption_draft(self) -> int:
         """Load GIT if needed; the JPEG draft size its images are decoded at."""
@@ -239,16 +262,16 @@ class Engine:
         s = self.settings
         default = (max_tokens or s.max_tokens, beams or s.beams) == (s.max_tokens, s.beams)
         run = self._caption_batch(INTERACTIVE, max_tokens, beams)
-        return caption_files(self.catalog(), s.caption_model, paths, run, self._caption_draft,
-                             batch_size=s.caption_batch_size, max_pixels=s.max_image_pixels, use_cache=default)
+        return caption_files(self.catalog(), s.caption_model, paths, run, self._caption_reader,
+                             batch_size=s.caption_batch_size, use_cache=default)
 
     def caption_library_iter(self, cancel: threading.Event | None = None, pause: threading.Event | None = None,
                              root: str | None = None) -> Iterator[CaptionProgress]:
         """Caption every indexed image that has no caption yet (background priority)."""
         s = self.settings
         return caption_library(self.catalog(), s.caption_model, s.clip_model, self._caption_batch(BATCH),
-                               self._caption_draft, batch_size=s.caption_batch_size,
-                               max_pixels=s.max_image_pixels, workers=s.decode_workers or default_workers(),
+                               self._caption_reader, batch_size=s.caption_batch_size,
+                               workers=s.decode_workers or default_workers(),
                                cancel=cancel or threading.Event(), pause=pause, root=root)
 
     def evaluate_iter(self, folder: str, *, captions: bool = True,

@@ -9,22 +9,28 @@ the reference `generate` call gives for the same decoded image.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from .hub import dtype_name, load, quiet_transformers, resolve_device, resolve_dtype
-from .images import Preprocess
+from .images import Preprocess, RawJpeg, decode, raw_jpeg, read_bytes
+from .images import load as load_image
 
 DEFAULT_MAX_TOKENS = 30
+CaptionInput = Image.Image | np.ndarray | RawJpeg  # a decoded image; on a GPU, JPEG bytes or preprocessed pixels
 
 
 class GitCaptioner:
-    def __init__(self, model_id: str, device: str = "auto", precision: str = "auto") -> None:
+    def __init__(self, model_id: str, device: str = "auto", precision: str = "auto", gpu_decode: bool = True) -> None:
         self.model_id = model_id
+        self._gpu_decode = gpu_decode
+        self._preprocess: Preprocess | None = None
         self._device_setting = device
         self._precision_setting = precision
         self._model: Any = None
@@ -55,22 +61,57 @@ class GitCaptioner:
                 self._processor = processor
                 self._model = model.to(device).eval()
                 self.device, self.precision = device, dtype_name(dtype)
-                self._draft = Preprocess.from_image_processor(processor.image_processor).draft_size
+                pp = Preprocess.from_image_processor(processor.image_processor)
+                self._draft = pp.draft_size
+                if self._gpu_decode:
+                    from .gpu_decode import gpu_decode_available
+
+                    if gpu_decode_available(device):  # JPEGs decode on the card, as for CLIP
+                        pp = dataclasses.replace(pp, raw_jpeg=True)
+                self._preprocess = pp
             return self._draft
 
-    def caption(self, images: Sequence[Image.Image], max_tokens: int = DEFAULT_MAX_TOKENS,
-                beams: int = 1) -> list[str]:
-        """RGB images -> one caption each (greedy unless beams > 1)."""
+    def reader(self, max_pixels: int) -> Callable[[str], CaptionInput]:
+        """What the decode pool makes of a file for `caption` (loads the model first).
+
+        On a GPU: a JPEG's bytes (the card decodes and resizes them, as for CLIP) or other files' pixels,
+        preprocessed. Elsewhere: the decoded image, which the model's own processor prepares.
+        """
+        draft = self.load()
+        pp = self._preprocess
+        if pp is None or not pp.raw_jpeg:
+            return lambda path: load_image(path, draft_size=draft, max_pixels=max_pixels).image
+
+        def read(path: str) -> CaptionInput:
+            data = read_bytes(path)
+            raw = raw_jpeg(data, max_pixels)
+            return raw if raw is not None else pp(decode(data, draft_size=draft, max_pixels=max_pixels)[0])
+
+        return read
+
+    def caption(self, images: Sequence[CaptionInput], max_tokens: int = DEFAULT_MAX_TOKENS,
+                beams: int = 1, max_pixels: int = 120_000_000) -> list[str | None]:
+        """Images (or what `reader` made of files) -> one caption each (greedy unless beams > 1); None for a
+        JPEG that neither the card nor Pillow could decode (the reader had only checked its header)."""
         self.load()
         if not images:
             return []
         torch = self._torch
-        pixels = self._processor(images=list(images), return_tensors="pt").pixel_values
+        errors: list[str | None] = [None] * len(images)
         with torch.inference_mode():
+            if all(isinstance(image, Image.Image) for image in images):
+                pixels = self._processor(images=list(images), return_tensors="pt").pixel_values
+            else:
+                from .gpu_decode import model_input
+
+                assert self._preprocess is not None
+                pp = self._preprocess
+                items = [pp(image) if isinstance(image, Image.Image) else image for image in images]
+                pixels, errors = model_input(items, pp, self.device, max_pixels)
             ids = self._model.generate(pixel_values=pixels.to(self.device, dtype=self._dtype),
                                        max_new_tokens=max_tokens, num_beams=beams, do_sample=False)
         texts = self._processor.batch_decode(ids, skip_special_tokens=True)
-        return [tidy(t) for t in texts]
+        return [None if error else tidy(t) for t, error in zip(texts, errors)]
 
 
 def tidy(text: str) -> str:

@@ -1,16 +1,18 @@
 """CLIP's resize, crop and normalise in torch, and JPEG decode on the GPU: bytes in, model input out.
 
 Why: a card embeds tens of thousands of images a second, but a CPU decode
-pool feeds it a few hundred. On a CUDA device, JPEG bytes go to nvJPEG
-(torchvision's `decode_jpeg(device="cuda")`, batched), and the decoded
+pool feeds it a few hundred. On a CUDA device, JPEG bytes go to the card's decoder
+(nvImageCodec where installed, else torchvision's nvJPEG, batched), and the decoded
 pixels are oriented, resized, cropped and normalised where they already are,
 with no trip through host memory. The torch ops run on CPU tensors as well,
 so their faithfulness to the model's own processor is tested without a GPU.
-Only ever called on the inference thread (it owns torch).
+Called on the device-decode thread (or, on a CPU, the inference thread).
 """
 
 from __future__ import annotations
 
+import functools
+import os
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -23,16 +25,32 @@ from .images import Preprocess, RawJpeg, decode
 CHUNK_PIXELS = 1 << 27  # pixels resized at once: 1.5 GB of float32 RGB
 
 
+DECODER_ENV = "CLIPGIT_JPEG_DECODER"  # auto | nvimgcodec | torchvision: which GPU JPEG decoder (benchmarks compare)
+
+
 def gpu_decode_available(device: str) -> bool:
-    """nvJPEG through torchvision: only on CUDA, and only if torchvision imports cleanly (it is optional:
-    a CPU torch beside a mismatched torchvision breaks transformers, so it is never required)."""
-    if not device.startswith("cuda"):
-        return False
-    try:
-        from torchvision.io import decode_jpeg  # noqa: F401
-    except Exception:
-        return False
-    return True
+    """A GPU JPEG decoder: only on CUDA, and only if nvImageCodec or torchvision imports cleanly (both are
+    optional: a CPU torch beside a mismatched torchvision breaks transformers, so neither is required)."""
+    return device.startswith("cuda") and jpeg_decoder() is not None
+
+
+@functools.cache
+def jpeg_decoder() -> str | None:
+    """nvImageCodec where it is installed (it drives the card's hardware JPEG engines, with nvJPEG's CUDA
+    decoder behind them), else torchvision's nvJPEG; the environment can pick one."""
+    wanted = os.environ.get(DECODER_ENV, "auto")
+    for name in ("nvimgcodec", "torchvision"):
+        if wanted not in ("auto", name):
+            continue
+        try:
+            if name == "nvimgcodec":
+                from nvidia import nvimgcodec  # noqa: F401
+            else:
+                from torchvision.io import decode_jpeg  # noqa: F401
+        except Exception:
+            continue
+        return name
+    return None
 
 
 def orient(image: Any, orientation: int) -> Any:
@@ -105,6 +123,60 @@ def _crop(batch: Any, top: int, left: int, height: int, width: int) -> Any:
 
 
 def decode_jpegs(raws: Sequence[RawJpeg], device: str) -> list[Any | None]:
+    """RGB uint8 (3, H, W) tensors on the device, EXIF not applied; None where the decoder refused a file."""
+    if jpeg_decoder() == "nvimgcodec":
+        return _nvimgcodec_decode(raws, device)
+    return _torchvision_decode(raws, device)
+
+
+@functools.cache
+def _nvimgcodec_state(device: str) -> tuple[Any, Any]:
+    from nvidia import nvimgcodec
+
+    index = int(device.split(":")[1]) if ":" in device else 0
+    kinds = [nvimgcodec.BackendKind.HW_GPU_ONLY, nvimgcodec.BackendKind.GPU_ONLY]
+    decoder = nvimgcodec.Decoder(device_id=index, backend_kinds=kinds)
+    params = nvimgcodec.DecodeParams(apply_exif_orientation=False, color_spec=nvimgcodec.ColorSpec.RGB)
+    return decoder, params
+
+
+def _nvimgcodec_decode(raws: Sequence[RawJpeg], device: str) -> list[Any | None]:
+    """The batch in one call to nvImageCodec, on the current CUDA stream; None where it could not decode."""
+    import torch
+
+    decoder, params = _nvimgcodec_state(device)
+    stream = torch.cuda.current_stream(device).cuda_stream
+    try:
+        images = decoder.decode([r.data for r in raws], params=params, cuda_stream=stream)
+    except TypeError:  # versions that want code streams, not bytes
+        from nvidia import nvimgcodec
+
+        images = decoder.decode([nvimgcodec.CodeStream(r.data) for r in raws], params=params, cuda_stream=stream)
+    except RuntimeError:
+        return _torchvision_decode(raws, device) if _has_torchvision() else [None] * len(raws)
+    out: list[Any | None] = []
+    for image in images:
+        if image is None:
+            out.append(None)
+            continue
+        tensor = torch.as_tensor(image, device=device)  # (H, W, C) uint8, nvImageCodec's memory
+        if tensor.ndim == 2:
+            tensor = tensor[:, :, None]
+        if tensor.shape[2] == 1:
+            tensor = tensor.expand(-1, -1, 3)
+        out.append(tensor[:, :, :3].permute(2, 0, 1))
+    return out
+
+
+def _has_torchvision() -> bool:
+    try:
+        from torchvision.io import decode_jpeg  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
+def _torchvision_decode(raws: Sequence[RawJpeg], device: str) -> list[Any | None]:
     """nvJPEG, the whole batch in one call; where it refuses the batch, one file at a time (None: refused)."""
     import torch
     from torchvision.io import ImageReadMode, decode_jpeg

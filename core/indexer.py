@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .catalog import Catalog, ImageRow
+from .catalog import Catalog, ImageRow, NewImage
 from .decode_pool import ProcessDecoder, use_processes
 from .images import Preprocess, RawJpeg, decode, fingerprint, raw_jpeg, read_bytes
 from .photo_facts import PhotoFacts, photo_facts
@@ -193,7 +193,8 @@ class IndexRun:
         window = max(2 * self.batch_size, 2 * self.workers)
         if use_processes(self.decode, len(items)) and not self._get_preprocess().raw_jpeg:
             # processes decode; twice as many threads keep them fed and do the bookkeeping
-            self._processes = ProcessDecoder(self.workers)
+            self._processes = ProcessDecoder(self.workers, [item.stat for item in items], self._get_preprocess(),
+                                             self.max_pixels)
             workers, window = 2 * self.workers, max(window, 4 * self.workers)
         else:
             workers = self.workers
@@ -217,7 +218,7 @@ class IndexRun:
             if len(batch) >= self.batch_size:
                 inflight.append((self._encode([r.pixels for r in batch if r.pixels is not None]), batch))
                 batch = []
-            while inflight and (len(inflight) > 1 or inflight[0][0].done()):
+            while inflight and (len(inflight) >= self._depth() or inflight[0][0].done()):
                 future, embedded = inflight.popleft()
                 yield commit(embedded, future.result())
             if len(writes) >= 256:
@@ -229,6 +230,12 @@ class IndexRun:
             yield commit(embedded, future.result())
         if writes:
             yield commit([], None)
+
+    def _depth(self) -> int:
+        """Batches in flight: one embedding while the next is gathered; with GPU decode, a stage more. (Only
+        asked once a batch was sent: the preprocessing is known then, and a rescan with nothing to embed
+        never loads the model.)"""
+        return 3 if self._preprocess is not None and self._preprocess.raw_jpeg else 2
 
     def _get_preprocess(self) -> Preprocess:
         with self._pp_lock:
@@ -246,7 +253,7 @@ class IndexRun:
         processes = self._processes
         if processes is not None:
             preprocess = self._get_preprocess()
-            fp, width, height, crop, facts = processes.submit(item.stat, preprocess, self.max_pixels).result()
+            fp, width, height, crop, facts = processes.result(item.stat)
             done, moved_from = self._by_content(item, fp, facts)
             if done is not None:
                 return done
@@ -328,7 +335,16 @@ class IndexRun:
                 elif r.kind == "skip":
                     cat.upsert_image(r.item.folder_id, st.path, st.size, st.mtime_ns, None, None, None, r.reason)
                     report.skipped.append((st.path, r.reason))
+            fresh = [(r, vector) for r, vector in zip(batch, vectors if vectors is not None else [])
+                     if r.item.row is None and r.moved_from is None]
+            cat.add_new_images([NewImage(r.item.folder_id, r.item.stat.path, r.item.stat.size, r.item.stat.mtime_ns,
+                                         r.fingerprint, r.width, r.height, as_blob(vector), r.facts)
+                                for r, vector in fresh], self.model)
+            report.new += len(fresh)
+            report.embedded += len(fresh)
             for r, vector in zip(batch, vectors if vectors is not None else []):
+                if r.item.row is None and r.moved_from is None:
+                    continue
                 st = r.item.stat
                 if r.moved_from is not None:
                     cat.move_image(r.moved_from.id, r.item.folder_id, st.path, st.size, st.mtime_ns)

@@ -18,6 +18,7 @@ from concurrent.futures import Future
 from typing import Any, TypeVar
 
 R = TypeVar("R")
+A = TypeVar("A")
 
 INTERACTIVE = 0
 BATCH = 10
@@ -38,6 +39,34 @@ def lower_thread_priority() -> None:
         os.setpriority(os.PRIO_PROCESS, tid, max(os.getpriority(os.PRIO_PROCESS, tid), BACKGROUND_NICE))
     except (AttributeError, OSError):
         pass
+
+def then(first: Future[A], next_step: Callable[[A], Future[R]]) -> Future[R]:
+    """A future of `next_step(first's result)`, chained without a thread waiting in between.
+
+    Why: two pipeline stages on two threads (GPU decode, then the model) with nobody blocked on the first.
+    A failure in either stage ends in the returned future.
+    """
+    out: Future[R] = Future()
+
+    def copy(done: Future[R]) -> None:
+        if done.cancelled():
+            out.cancel()
+        elif done.exception() is not None:
+            out.set_exception(done.exception())
+        else:
+            out.set_result(done.result())
+
+    def on_first(done: Future[A]) -> None:
+        try:
+            step = next_step(done.result())
+        except BaseException as exc:  # the first stage's failure, or the second's refusal to start
+            out.set_exception(exc)
+            return
+        step.add_done_callback(copy)
+
+    first.add_done_callback(on_first)
+    return out
+
 
 _STOP = object()
 

@@ -150,3 +150,35 @@ def _vectors(engine: Engine) -> dict[str, np.ndarray]:
     rows = engine.catalog().conn.execute(
         "SELECT i.path, e.vector FROM images i JOIN embeddings e ON e.image_id = i.id").fetchall()
     return {os.fsdecode(path): from_blob(blob) for path, blob in rows}
+
+
+def test_captions_through_the_gpu_path(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a 'CUDA' device captions take JPEG bytes to the card too; a file nobody can decode gets its reason."""
+    from clipgit.core.git_captioner import GitCaptioner
+
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    (folder / "plain.jpg").write_bytes(jpeg(photo(20, (96, 72))))
+    (folder / "rotated.jpg").write_bytes(jpeg(photo(21, (96, 72)), orientation=6))
+    refused = jpeg(photo(24, (80, 80)))  # the card refuses it: Pillow decodes it instead
+    (folder / "refused.jpg").write_bytes(refused)
+    photo(22, (90, 60)).save(folder / "drawing.png")
+    good = jpeg(photo(23, (96, 72)))
+    (folder / "broken.jpg").write_bytes(good[:400] + b"\x00" * 2000 + b"\xff\xd9")
+    given: list[str] = []
+    real = GitCaptioner.caption
+
+    def spy(self: GitCaptioner, images: Any, *args: Any) -> Any:
+        given.extend(type(image).__name__ for image in images)
+        return real(self, images, *args)
+
+    monkeypatch.setattr(gpu, "gpu_decode_available", lambda device: True)
+    monkeypatch.setattr(gpu, "decode_jpegs", lambda raws, device: [
+        None if len(r.data) == len(refused) else t for r, t in zip(raws, as_nvjpeg(raws, device))])
+    monkeypatch.setattr(GitCaptioner, "caption", spy)
+    with Engine(settings) as engine:
+        out = {Path(c.path).name: c for c in engine.caption(sorted(str(p) for p in folder.iterdir()))}
+    assert sorted(given) == ["RawJpeg", "RawJpeg", "RawJpeg", "ndarray"]  # the PNG comes preprocessed
+    for name in ("plain.jpg", "rotated.jpg", "refused.jpg", "drawing.png"):
+        assert isinstance(out[name].caption, str) and out[name].error is None, name
+    assert out["broken.jpg"].caption is None and out["broken.jpg"].error

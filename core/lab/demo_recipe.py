@@ -30,7 +30,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-IMAGE = 64
+IMAGE = 96
+PATCH = 12  # 8 x 8 patches, as many as the first demo's 64 px with patches of 8: the same cost
 
 
 def build_small(work: Path) -> tuple[Path, Path]:
@@ -53,12 +54,13 @@ def build_small(work: Path) -> tuple[Path, Path]:
     tok = work / "clip-tok"
     vocab_size, bos, eos = write_clip_tokenizer_files(tok)
     vision = dict(hidden_size=128, intermediate_size=256, num_hidden_layers=3, num_attention_heads=4,
-                  image_size=IMAGE, patch_size=8)
+                  image_size=IMAGE, patch_size=PATCH)
     text = dict(vocab_size=vocab_size, hidden_size=128, intermediate_size=256, num_hidden_layers=3,
                 num_attention_heads=4, max_position_embeddings=77, bos_token_id=bos, eos_token_id=eos,
                 pad_token_id=eos)
     clip = CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=128))
-    images = CLIPImageProcessorPil(size={"shortest_edge": IMAGE}, crop_size={"height": IMAGE, "width": IMAGE})
+    # squashed, not centre-cropped: a wide picture's shapes sit at its ends, where a crop would cut them off
+    images = CLIPImageProcessorPil(size={"height": IMAGE, "width": IMAGE}, do_center_crop=False)
     processor = CLIPProcessor(image_processor=images, tokenizer=CLIPTokenizer.from_pretrained(tok, model_max_length=77))
     clip_dir = _save(work / "clip-base", clip, processor, tok)
 
@@ -76,14 +78,17 @@ def build_small(work: Path) -> tuple[Path, Path]:
 
 
 def make_training_set(folder: Path, count: int) -> None:
-    """Three quarters drawn at the model's size, a quarter larger (the app's gallery is larger and gets shrunk)."""
+    """Half drawn the many ways of `varied_picture`; the rest plain, most at 64 px, some at 160 px."""
     import json
 
     from clipgit.core.lab.shapes import make_gallery
 
     lines = []
-    for name, n, seed, side in (("a", count - count // 4, 1, IMAGE), ("b", count // 4, 2, 160)):
-        for path, caption in make_gallery(folder / name, n, seed=seed, size=(side, side), two_shape_fraction=0.5):
+    plain = count // 2
+    for name, n, seed, side, varied in (("a", plain - plain // 4, 1, 64, False), ("b", plain // 4, 2, 160, False),
+                                        ("c", count - plain, 3, 0, True)):
+        for path, caption in make_gallery(folder / name, n, seed=seed, size=(side, side), two_shape_fraction=0.5,
+                                          varied=varied):
             lines.append(json.dumps({"image": f"{name}/{path.name}", "caption": caption}))
         (folder / name / "captions.jsonl").unlink()
     (folder / "captions.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -96,8 +101,9 @@ def measure(clip_dir: Path, git_dir: Path, work: Path) -> dict[str, dict[str, fl
     from clipgit.core.lab.shapes import make_gallery
 
     figures = {}
-    for name, seed, two in (("single", 777, 0.0), ("two", 778, 1.0)):
-        make_gallery(work / f"fresh-{name}", 400, seed=seed, size=(IMAGE, IMAGE), two_shape_fraction=two)
+    for name, seed, two, varied in (("single", 777, 0.0, False), ("two", 778, 1.0, False),
+                                    ("varied single", 779, 0.0, True), ("varied two", 780, 1.0, True)):
+        make_gallery(work / f"fresh-{name}", 400, seed=seed, size=(64, 64), two_shape_fraction=two, varied=varied)
         settings = Settings(data_dir=work / "eval-data", clip_model=str(clip_dir), caption_model=str(git_dir),
                             device="cpu", precision="fp32")
         with Engine(settings) as engine:

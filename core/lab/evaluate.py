@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import Cancelled, ImageUnreadable
+from ..git_captioner import CaptionInput
 from ..images import Preprocess, load
 from ..pipeline import batches
 from ..progress import Meter, Progress
@@ -109,7 +110,7 @@ def caption_scores(predicted: Sequence[str], references: Sequence[Sequence[str]]
 
 def run_eval(data: Dataset, *, encode_pixels: Callable[[np.ndarray], Future[np.ndarray]],
              encode_texts: Callable[[list[str]], Future[np.ndarray]], preprocess: Callable[[], Preprocess],
-             caption: Callable[[list[Image.Image]], Future[list[str]]] | None, caption_draft: Callable[[], int],
+             caption: Callable[[list[CaptionInput]], Future[list[str | None]]] | None, caption_draft: Callable[[], int],
              batch_size: int, caption_batch_size: int, workers: int, max_pixels: int,
              cancel: threading.Event) -> Iterator[EvalProgress]:
     problems = list(data.problems)
@@ -159,7 +160,7 @@ def run_eval(data: Dataset, *, encode_pixels: Callable[[np.ndarray], Future[np.n
 
         for images in batches(kept, image, caption_batch_size, workers=workers, cancel=cancel, cancelled=stopped):
             written = iter(caption([one.value for one in images if one.value is not None]).result())
-            predicted += [next(written) if one.value is not None else "" for one in images]
+            predicted += [(next(written) or "") if one.value is not None else "" for one in images]
             yield meter.at("captions", len(predicted))
         report.captioning = caption_scores(predicted, refs)
         report.captioning["exact"] = float(np.mean([p in r for p, r in zip(predicted, refs)]))

@@ -3,17 +3,22 @@
 Caption grammar, exactly: one shape, "a {color} {shape}", or two, "a {color} {shape} and a {color}
 {shape}" (left one first). Any size, position, background (plain, gradient or noisy, never the
 colour of a shape on it) and picture size.
+
+`varied=True` draws them the many ways a person's editor would: any rotation, any aspect ratio,
+smaller shapes, anti-aliased or not, with or without an outline, some blurred, some saved as JPEG.
+The demo models were trained on both kinds, so "a red square" finds a red square however drawn.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import random
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter
 
 COLORS: dict[str, tuple[int, int, int]] = {
     "red": (220, 30, 30), "green": (30, 170, 50), "blue": (30, 60, 220), "yellow": (240, 220, 30),
@@ -49,23 +54,36 @@ def _background(rng: random.Random, size: tuple[int, int], avoid: list[tuple[int
     return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
 
 
+def _outline_points(shape: str, box: tuple[float, float, float, float], turn: float) -> list[tuple[float, float]]:
+    """A square, triangle or star's corners inside `box`, turned by `turn` radians about its centre."""
+    x0, y0, x1, y1 = box
+    cx, cy, r = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2
+    # corners on the circle of radius r: turned any way, the shape stays inside its box
+    if shape in ("square", "triangle"):
+        n = 4 if shape == "square" else 3
+        corners = [(r * math.cos(a), r * math.sin(a)) for a in (-math.pi / 2 + 2 * math.pi * j / n for j in range(n))]
+    else:
+        corners = [((r if j % 2 == 0 else r * 0.45) * math.cos(-math.pi / 2 + j * math.pi / 5),
+                    (r if j % 2 == 0 else r * 0.45) * math.sin(-math.pi / 2 + j * math.pi / 5)) for j in range(10)]
+    c, s = math.cos(turn), math.sin(turn)
+    return [(cx + x * c - y * s, cy + x * s + y * c) for x, y in corners]
+
+
 def _draw(draw: ImageDraw.ImageDraw, shape: str, box: tuple[float, float, float, float],
-          color: tuple[int, int, int]) -> None:
+          color: tuple[int, int, int], turn: float | None = None, outline: tuple[int, int, int] | None = None,
+          line: int = 0) -> None:
+    """turn None: upright and filling the box (the plain pictures); else corners on its circle, turned."""
     x0, y0, x1, y1 = box
     if shape == "circle":
-        draw.ellipse(box, fill=color)
+        draw.ellipse(box, fill=color, outline=outline, width=line)
+    elif turn is not None:
+        draw.polygon(_outline_points(shape, box, turn), fill=color, outline=outline, width=line)
     elif shape == "square":
         draw.rectangle(box, fill=color)
     elif shape == "triangle":
         draw.polygon([((x0 + x1) / 2, y0), (x1, y1), (x0, y1)], fill=color)
     else:
-        cx, cy, r = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2
-        points = []
-        for k in range(10):
-            radius = r if k % 2 == 0 else r * 0.45
-            angle = -math.pi / 2 + k * math.pi / 5
-            points.append((cx + radius * math.cos(angle), cy + radius * math.sin(angle)))
-        draw.polygon(points, fill=color)
+        draw.polygon(_outline_points(shape, box, 0.0), fill=color)
 
 
 def picture(rng: random.Random, size: tuple[int, int] = (128, 128), shapes: int = 1) -> tuple[Image.Image, str]:
@@ -87,15 +105,54 @@ def picture(rng: random.Random, size: tuple[int, int] = (128, 128), shapes: int 
     return img, caption
 
 
+def varied_picture(rng: random.Random, shapes: int = 1, sides: tuple[int, int] = (96, 300)) -> tuple[Image.Image, str]:
+    """One picture drawn another way, and its caption (left shape first): see the module's docstring."""
+    w, h = rng.randint(*sides), rng.randint(*sides)
+    picks = [(rng.choice(list(COLORS)), rng.choice(SHAPES)) for _ in range(shapes)]
+    while shapes == 2 and picks[0] == picks[1]:
+        picks[1] = (rng.choice(list(COLORS)), rng.choice(SHAPES))
+    smooth = rng.random() < 0.6  # anti-aliased: drawn at 4x and shrunk
+    k = 4 if smooth else 1
+    img = _background(rng, (w * k, h * k), [COLORS[c] for c, _ in picks])
+    draw = ImageDraw.Draw(img)
+    slots = [(0.0, 1.0)] if shapes == 1 else [(0.0, 0.5), (0.5, 1.0)]
+    for (color, shape), (left, right) in zip(picks, slots):
+        span = (right - left) * w * k
+        side = rng.uniform(0.3, 0.85) * min(span, h * k)
+        x0 = left * w * k + rng.uniform(0, span - side)
+        y0 = rng.uniform(0, h * k - side)
+        rgb = COLORS[color]
+        outline, line = None, 0
+        if rng.random() < 0.3:  # an outline a shade darker or lighter than the fill
+            shade = 0.55 if sum(rgb) > 200 else 1.6
+            r, g, b = (min(255, int(v * shade) + (30 if shade > 1 else 0)) for v in rgb)
+            outline = (r, g, b)
+            line = max(1, int(side * rng.uniform(0.02, 0.08)))
+        _draw(draw, shape, (x0, y0, x0 + side, y0 + side), rgb, rng.uniform(0, 2 * math.pi), outline, line)
+    if smooth:
+        img = img.resize((w, h), Image.Resampling.LANCZOS)
+    if rng.random() < 0.3:
+        img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 2.0) * min(w, h) / 128))
+    if rng.random() < 0.4:  # JPEG artefacts
+        buf = io.BytesIO()
+        img.save(buf, "JPEG", quality=rng.randint(30, 90))
+        img = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+    return img, " and ".join(f"a {c} {s}" for c, s in picks)
+
+
 def make_gallery(folder: Path, count: int, *, seed: int = 0, size: tuple[int, int] = (128, 128),
-                 two_shape_fraction: float = 0.5) -> list[tuple[Path, str]]:
-    """Write `count` pictures and a captions.jsonl (an `eval` / `train` dataset) into `folder`."""
+                 two_shape_fraction: float = 0.5, varied: bool = False) -> list[tuple[Path, str]]:
+    """Write `count` pictures and a captions.jsonl (an `eval` / `train` dataset) into `folder`.
+
+    varied: pictures of 96 to 300 px a side drawn the many ways `varied_picture` does (`size` is then unused).
+    """
     rng = random.Random(seed)
     folder.mkdir(parents=True, exist_ok=True)
     out = []
     with (folder / "captions.jsonl").open("w", encoding="utf-8") as fh:
         for i in range(count):
-            img, caption = picture(rng, size, 2 if rng.random() < two_shape_fraction else 1)
+            shapes = 2 if rng.random() < two_shape_fraction else 1
+            img, caption = varied_picture(rng, shapes) if varied else picture(rng, size, shapes)
             path = folder / f"shape_{i:05d}.png"
             img.save(path)
             fh.write(json.dumps({"image": path.name, "caption": caption}) + "\n")

@@ -1,0 +1,145 @@
+"""The pieces of benchmarks/ingest.py that time one stage alone: the model, each decode path, reading, the feed.
+
+Each returns images per second (some also CPU-seconds per image), measured after a warm-up.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from common import Timer
+
+
+def model_alone(model_dir: Path, device: str, dtype: Any, batch_sizes: list[int]) -> tuple[float, int, float]:
+    import torch
+    from transformers import CLIPModel
+
+    model = CLIPModel.from_pretrained(model_dir, dtype=dtype).to(device).eval()
+    best = (0.0, 0, 0.0)
+    for bs in batch_sizes:
+        x = torch.randn(bs, 3, 224, 224).to(device, dtype=dtype)
+        with torch.inference_mode():
+            model.get_image_features(pixel_values=x)  # warm-up
+            reps = max(2, 2048 // bs) if device.startswith("cuda") else max(1, 64 // bs)
+            _sync(device)
+            with Timer() as t:
+                for _ in range(reps):
+                    model.get_image_features(pixel_values=x)
+                _sync(device)
+        rate = reps * bs / t.wall
+        if rate > best[0]:
+            best = (rate, bs, t.cpu / (reps * bs))
+    del model
+    return best
+
+
+def _sync(device: str) -> None:
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def _fast_decode(path: str) -> Any:
+    from clipgit.core.images import Preprocess, decode, fingerprint, read_bytes
+
+    data = read_bytes(path)
+    fingerprint(data)
+    pp = Preprocess()
+    img, _, _ = decode(data, draft_size=pp.draft_size)
+    return pp(img)
+
+
+def decode_threads(files: list[str], workers: int) -> tuple[float, float]:
+    """Read, fingerprint, draft decode, resize, normalise: the CPU path of the pipeline, threads."""
+    from clipgit.core.pipeline import decoded
+
+    with Timer() as t:
+        for _ in decoded(files, _fast_decode, workers=workers):
+            pass
+    return len(files) / t.wall, t.cpu / len(files)
+
+
+def decode_processes(files: list[str], workers: int) -> tuple[float, float]:
+    """The same work in the process pool (workers started and warmed up before the clock)."""
+    from clipgit.core.decode_pool import ProcessDecoder
+    from clipgit.core.images import Preprocess
+    from clipgit.core.pipeline import decoded
+    from clipgit.core.scan import FileStat
+
+    pp = Preprocess()
+    stats = [FileStat(f, 0, 0) for f in files]
+    pool = ProcessDecoder(workers, stats, pp, 10**9)
+    try:
+        pool.warm_up()
+        with Timer() as t:
+            for _ in decoded(stats, lambda st: pp.normalize(pool.result(st)[3]), workers=2 * workers):
+                pass
+    finally:
+        pool.close()
+    return len(files) / t.wall, float("nan")
+
+
+def decode_gpu(files: list[str], device: str, batch: int = 256) -> float:
+    """nvJPEG + orientation + torch resize/crop/normalise, from bytes already in memory (as the pool reads them)."""
+    from clipgit.core.gpu_decode import decode_jpegs, orient, preprocess_batch
+    from clipgit.core.images import Preprocess, raw_jpeg
+
+    raws = [raw_jpeg(Path(f).read_bytes(), 10**9) for f in files]
+    assert all(r is not None for r in raws), "a benchmark JPEG the GPU path refuses"
+    pp = Preprocess()
+
+    def run(chunk: list[Any]) -> None:
+        images = [orient(t, r.orientation) for t, r in zip(decode_jpegs(chunk, device), chunk)]
+        preprocess_batch(images, pp)
+
+    run(raws[:batch])  # warm-up: nvJPEG and the kernels
+    _sync(device)
+    with Timer() as t:
+        for start in range(0, len(raws), batch):
+            run(raws[start:start + batch])
+        _sync(device)
+    return len(raws) / t.wall
+
+
+def read_alone(files: list[str], workers: int) -> float:
+    from clipgit.core.images import fingerprint, raw_jpeg, read_bytes
+    from clipgit.core.pipeline import decoded
+
+    def work(path: str) -> Any:
+        data = read_bytes(path)
+        fingerprint(data)
+        return raw_jpeg(data, 10**9)
+
+    with Timer() as t:
+        for _ in decoded(files, work, workers=workers):
+            pass
+    return len(files) / t.wall
+
+
+def feed_alone(folder: Path, n: int, model_dir: Path, device: str) -> float:
+    """A whole Engine.index with a model that answers at once: what scan, read, fingerprint, sorting and
+    commits can deliver to an infinitely fast card (JPEGs handed on undecoded, as on CUDA)."""
+    import dataclasses
+
+    import numpy as np
+
+    from clipgit.core.config import Settings
+    from clipgit.core.engine import Engine
+
+    settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="clipgit-bench-")), clip_model=str(model_dir),
+                        device=device)
+    with Engine(settings) as engine:
+        clip: Any = engine.clip
+        clip.load()
+        clip._preprocess = dataclasses.replace(clip._preprocess, raw_jpeg=True)
+        clip.device_input = lambda items, limit=0: (None, [None] * len(items))
+        clip.embed_input = lambda prepared: (np.zeros((len(prepared[1]), clip.dim), np.float32), prepared[1])
+        started = time.perf_counter()
+        report = engine.index([str(folder)])
+        seconds = time.perf_counter() - started
+    assert report.embedded == n, report
+    return n / seconds
