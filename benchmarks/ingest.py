@@ -86,10 +86,13 @@ def main() -> None:
 
         for decoder in decoders:  # ours first: the figure that matters, before anything can run out of time
             use_decoder(decoder)
-            try:
-                ours[decoder] = engine_index(model_dir, folder, len(files), args.device, args.precision)
-            except Exception:
-                traceback.print_exc()
+            for mode in (("processes", "threads") if cuda and cores >= 8 else ("auto",)):
+                try:
+                    label = ", ".join(x for x in (decoder, "" if mode == "auto" else f"{mode} read") if x)
+                    ours[label] = engine_index(model_dir, folder, len(files), args.device, args.precision,
+                                               decode=mode)
+                except Exception:
+                    traceback.print_exc()
             if cuda:
                 measure(f"decode alone: GPU, {decoder} + torch resize (batch 256)", decode_gpu, decode_files,
                         args.device)
@@ -165,7 +168,7 @@ def use_decoder(name: str) -> str | None:
 
 
 def engine_index(model_dir: Path, folder: Path, n: int, device: str, precision: str, *, stages: bool = False,
-                 workers: int = 0, batch: int = 0) -> float:
+                 workers: int = 0, batch: int = 0, decode: str = "auto") -> float:
     """A whole Engine.index into a fresh data dir, the model loaded (and, on CUDA, warmed up) first."""
     import threading
     import time
@@ -200,7 +203,7 @@ def engine_index(model_dir: Path, folder: Path, n: int, device: str, precision: 
     for source in (warm, folder):
         data_dir = tempfile.mkdtemp(prefix="clipgit-bench-")
         settings = Settings(data_dir=Path(data_dir), clip_model=str(model_dir), device=device, precision=precision,
-                            decode_workers=workers, batch_size=batch)
+                            decode_workers=workers, batch_size=batch, decode=decode)
         with Engine(settings) as engine:
             engine.load_model()
             if stages:
@@ -217,7 +220,9 @@ def engine_index(model_dir: Path, folder: Path, n: int, device: str, precision: 
                 assert report is not None and report.embedded == n and not report.skipped, report
                 rate = n / t.wall
                 print(f"ours: {n} in {t.wall:.2f} s ({rate:,.0f}/s), batch {engine.batch_size()}, workers "
-                      f"{workers or 'auto'}, GPU decode {'on' if engine.clip.load().raw_jpeg else 'off'}", flush=True)
+                      f"{workers or 'auto'} ({decode}), GPU decode "
+                      f"{os.environ.get('CLIPGIT_JPEG_DECODER', 'auto') if engine.clip.load().raw_jpeg else 'off'}",
+                      flush=True)
                 if stages:
                     print(f"  stages: scan {scanned:.2f} s; prepare {spent['prepare']:.2f} thread-s; inference thread "
                           f"busy {spent['encode']:.2f} s; commit {spent['commit']:.2f} s", flush=True)

@@ -2,15 +2,19 @@
 
 Why: decode threads hold the GIL for everything around PIL's C code, so on
 16 cores a thread pool decodes 640x480 JPEGs at a third of what processes
-reach. Each worker reads the file itself (no bytes cross a pipe), fingerprints
-it, decodes at draft size and sends back only the resized, cropped 8-bit
-pixels: a quarter of the floats the model takes. Processes start with
-`spawn` (safe beside threads and CUDA) and cost a moment each, so they are
-used for large runs on machines with many cores; threads everywhere else.
+reach. Each worker reads the file itself, fingerprints it, decodes at draft
+size and sends back only the resized, cropped 8-bit pixels: a quarter of the
+floats the model takes. With GPU decode the workers read, fingerprint and
+parse headers, and hand JPEG bytes back undecoded: in a sandbox where each
+read is a costly system call, threads doing that fed the card at most 3,700
+files a second. Processes start with `spawn` (safe beside threads and CUDA)
+and cost a moment each, so they are used for large runs on machines with
+many cores; threads everywhere else.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 import threading
@@ -20,7 +24,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 import numpy as np
 
 from .errors import ImageUnreadable
-from .images import Preprocess, decode, fingerprint, read_bytes
+from .images import Preprocess, RawJpeg, decode, fingerprint, raw_jpeg, read_bytes
 from .photo_facts import PhotoFacts, photo_facts
 from .scan import FileStat
 
@@ -36,14 +40,22 @@ def use_processes(setting: str, files: int, cores: int | None = None) -> bool:
     return (cores or os.cpu_count() or 1) >= PROCESS_MIN_CORES and files >= PROCESS_MIN_FILES
 
 
-Prepared = tuple[bytes, int, int, np.ndarray, PhotoFacts]
+Prepared = tuple[bytes, int, int, "np.ndarray | RawJpeg", PhotoFacts]
 CHUNK = 16  # files a worker takes at once: one message each way for 16 files, not for each
+SHIP_BYTES = 2 << 20  # JPEGs up to this size travel back whole; the parent reads bigger ones from the page cache
 
 
 def read_and_crop(stat: FileStat, pp: Preprocess, max_pixels: int) -> Prepared:
     """In a worker: fingerprint, stored width and height, the uint8 crop and the photo's facts (raises
-    ImageUnreadable)."""
+    ImageUnreadable). With GPU decode, a JPEG the card takes comes back undecoded instead of a crop (its
+    bytes empty when it is big: shipping megabytes through a pipe costs more than reading them again)."""
     data = read_bytes(stat.path)
+    if pp.raw_jpeg:
+        raw = raw_jpeg(data, max_pixels)
+        if raw is not None:
+            if len(data) > SHIP_BYTES:
+                raw = dataclasses.replace(raw, data=b"")
+            return fingerprint(data), raw.width, raw.height, raw, photo_facts(data, stat.mtime_ns)
     image, width, height = decode(data, draft_size=pp.draft_size, max_pixels=max_pixels)
     return fingerprint(data), width, height, pp.crop(image), photo_facts(data, stat.mtime_ns)
 

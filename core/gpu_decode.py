@@ -124,48 +124,71 @@ def _crop(batch: Any, top: int, left: int, height: int, width: int) -> Any:
 
 def decode_jpegs(raws: Sequence[RawJpeg], device: str) -> list[Any | None]:
     """RGB uint8 (3, H, W) tensors on the device, EXIF not applied; None where the decoder refused a file."""
-    if jpeg_decoder() == "nvimgcodec":
-        return _nvimgcodec_decode(raws, device)
-    return _torchvision_decode(raws, device)
+    if jpeg_decoder() == "nvimgcodec" and device not in _NVIMGCODEC_FAILED:
+        images = _nvimgcodec_decode(raws, device)
+        if images is not None:
+            return images
+    return _torchvision_decode(raws, device) if _has_torchvision() else [None] * len(raws)
+
+
+_NVIMGCODEC_FAILED: set[str] = set()  # devices where nvImageCodec failed once: the next decoder takes over
 
 
 @functools.cache
-def _nvimgcodec_state(device: str) -> tuple[Any, Any]:
-    from nvidia import nvimgcodec
+def _nvimgcodec_state(device: str) -> tuple[Any, Any] | None:
+    """The decoder (hardware engines first, then CUDA) and its parameters; None if it will not start."""
+    try:
+        from nvidia import nvimgcodec
 
-    index = int(device.split(":")[1]) if ":" in device else 0
-    kinds = [nvimgcodec.BackendKind.HW_GPU_ONLY, nvimgcodec.BackendKind.GPU_ONLY]
-    decoder = nvimgcodec.Decoder(device_id=index, backend_kinds=kinds)
-    params = nvimgcodec.DecodeParams(apply_exif_orientation=False, color_spec=nvimgcodec.ColorSpec.RGB)
+        index = int(device.split(":")[1]) if ":" in device else 0
+        backends = [nvimgcodec.Backend(nvimgcodec.BackendKind.HW_GPU_ONLY),
+                    nvimgcodec.Backend(nvimgcodec.BackendKind.GPU_ONLY)]
+        decoder = nvimgcodec.Decoder(device_id=index, backends=backends)
+        params = nvimgcodec.DecodeParams(apply_exif_orientation=False, color_spec=nvimgcodec.ColorSpec.RGB)
+    except Exception as exc:  # an API or library mismatch: torchvision's nvJPEG, or the CPU, decodes instead
+        warnings.warn(f"nvImageCodec did not start ({exc}); using the next decoder", stacklevel=2)
+        return None
     return decoder, params
 
 
-def _nvimgcodec_decode(raws: Sequence[RawJpeg], device: str) -> list[Any | None]:
-    """The batch in one call to nvImageCodec, on the current CUDA stream; None where it could not decode."""
+def _nvimgcodec_decode(raws: Sequence[RawJpeg], device: str) -> list[Any | None] | None:
+    """The batch in one call to nvImageCodec, on the current CUDA stream; None in the list where it could not
+    decode a file, None for the whole batch where the library itself failed."""
     import torch
 
-    decoder, params = _nvimgcodec_state(device)
+    state = _nvimgcodec_state(device)
+    if state is None:
+        _NVIMGCODEC_FAILED.add(device)
+        return None
+    decoder, params = state
     stream = torch.cuda.current_stream(device).cuda_stream
     try:
-        images = decoder.decode([r.data for r in raws], params=params, cuda_stream=stream)
-    except TypeError:  # versions that want code streams, not bytes
-        from nvidia import nvimgcodec
+        try:
+            images = decoder.decode([r.data for r in raws], params=params, cuda_stream=stream)
+        except TypeError:  # versions that want decode sources, not bytes
+            from nvidia import nvimgcodec
 
-        images = decoder.decode([nvimgcodec.CodeStream(r.data) for r in raws], params=params, cuda_stream=stream)
-    except RuntimeError:
-        return _torchvision_decode(raws, device) if _has_torchvision() else [None] * len(raws)
-    out: list[Any | None] = []
-    for image in images:
-        if image is None:
-            out.append(None)
-            continue
-        tensor = torch.as_tensor(image, device=device)  # (H, W, C) uint8, nvImageCodec's memory
-        if tensor.ndim == 2:
-            tensor = tensor[:, :, None]
-        if tensor.shape[2] == 1:
-            tensor = tensor.expand(-1, -1, 3)
-        out.append(tensor[:, :, :3].permute(2, 0, 1))
-    return out
+            sources = [nvimgcodec.DecodeSource(nvimgcodec.CodeStream(r.data)) for r in raws]
+            images = decoder.decode(sources, params=params, cuda_stream=stream)
+        return [_as_chw(image, device) for image in images]
+    except Exception as exc:  # the library failed, not a file: stop using it
+        warnings.warn(f"nvImageCodec failed ({exc}); using the next decoder", stacklevel=2)
+        _NVIMGCODEC_FAILED.add(device)
+        return None
+
+
+def _as_chw(image: Any, device: str) -> Any | None:
+    """nvImageCodec's (H, W, C) image as a (3, H, W) uint8 tensor on the device (None stays None)."""
+    import torch
+
+    if image is None:
+        return None
+    tensor = torch.as_tensor(image, device=device)  # nvImageCodec's memory, kept alive by the tensor
+    if tensor.ndim == 2:
+        tensor = tensor[:, :, None]
+    if tensor.shape[2] == 1:
+        tensor = tensor.expand(-1, -1, 3)
+    return tensor[:, :, :3].permute(2, 0, 1)
 
 
 def _has_torchvision() -> bool:

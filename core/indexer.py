@@ -8,6 +8,7 @@ resumes; an unchanged file costs a stat and one dict lookup.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections import deque
@@ -191,8 +192,8 @@ class IndexRun:
         if items:
             yield meter.at("embedding", 0, folder=folder, report=report)
         window = max(2 * self.batch_size, 2 * self.workers)
-        if use_processes(self.decode, len(items)) and not self._get_preprocess().raw_jpeg:
-            # processes decode; twice as many threads keep them fed and do the bookkeeping
+        if use_processes(self.decode, len(items)):
+            # processes read and decode (or, for the GPU, read); twice as many threads do the bookkeeping
             self._processes = ProcessDecoder(self.workers, [item.stat for item in items], self._get_preprocess(),
                                              self.max_pixels)
             workers, window = 2 * self.workers, max(window, 4 * self.workers)
@@ -253,12 +254,15 @@ class IndexRun:
         processes = self._processes
         if processes is not None:
             preprocess = self._get_preprocess()
-            fp, width, height, crop, facts = processes.result(item.stat)
+            fp, width, height, got, facts = processes.result(item.stat)
             done, moved_from = self._by_content(item, fp, facts)
             if done is not None:
                 return done
-            return _Result("embed", item, fp, width, height, preprocess.normalize(crop), moved_from=moved_from,
-                           facts=facts)
+            if isinstance(got, np.ndarray):
+                return _Result("embed", item, fp, width, height, preprocess.normalize(got), moved_from=moved_from,
+                               facts=facts)
+            shipped = got if got.data else dataclasses.replace(got, data=read_bytes(item.stat.path))  # a big one
+            return self._gpu_or_here(item, fp, shipped, preprocess, moved_from, facts)
         data = read_bytes(item.stat.path)  # ImageUnreadable: the pipeline hands back the reason
         fp = fingerprint(data)
         facts = photo_facts(data, item.stat.mtime_ns)
@@ -267,9 +271,17 @@ class IndexRun:
             return done
         preprocess = self._get_preprocess()
         raw = raw_jpeg(data, self.max_pixels) if preprocess.raw_jpeg else None
-        if raw is not None and not self._gpu_is_behind(raw):
-            return _Result("embed", item, fp, raw.width, raw.height, raw, moved_from=moved_from, facts=facts)
+        if raw is not None:
+            return self._gpu_or_here(item, fp, raw, preprocess, moved_from, facts)
         image, width, height = decode(data, draft_size=preprocess.draft_size, max_pixels=self.max_pixels)
+        return _Result("embed", item, fp, width, height, preprocess(image), moved_from=moved_from, facts=facts)
+
+    def _gpu_or_here(self, item: _Item, fp: bytes, raw: RawJpeg, preprocess: Preprocess,
+                     moved_from: ImageRow | None, facts: PhotoFacts) -> _Result:
+        """A JPEG for the card, or, when the card is behind on big ones, decoded on this thread."""
+        if not self._gpu_is_behind(raw):
+            return _Result("embed", item, fp, raw.width, raw.height, raw, moved_from=moved_from, facts=facts)
+        image, width, height = decode(raw.data, draft_size=preprocess.draft_size, max_pixels=self.max_pixels)
         return _Result("embed", item, fp, width, height, preprocess(image), moved_from=moved_from, facts=facts)
 
     def _gpu_is_behind(self, raw: RawJpeg) -> bool:

@@ -7,9 +7,11 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pytest
+from PIL import Image
 
 from clipgit.core.config import Settings
-from clipgit.core.decode_pool import use_processes
+from clipgit.core.decode_pool import SHIP_BYTES, use_processes
 from clipgit.core.engine import Engine
 from clipgit.core.vectors import from_blob
 from tests.conftest import make_photos
@@ -40,3 +42,32 @@ def test_processes_index_like_threads(settings: Settings, tmp_path: Path) -> Non
     assert threads.keys() == procs.keys()
     for path in threads:
         assert np.allclose(threads[path], procs[path], atol=1e-5), path
+
+
+def test_processes_feed_the_gpu_path(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With GPU decode, workers hand JPEGs back undecoded (a big one by path alone) and crop the rest."""
+    import clipgit.core.gpu_decode as gpu
+    from tests.test_gpu_decode import as_nvjpeg
+
+    folder = tmp_path / "pics"
+    make_photos(folder, 4, ext="jpg", size=(320, 240))
+    make_photos(folder, 2, start=4, ext="png")
+    noise = np.random.default_rng(0).integers(0, 256, (1500, 2000, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(folder / "big.jpg", quality=100)
+    assert (folder / "big.jpg").stat().st_size > SHIP_BYTES
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    monkeypatch.setattr(gpu, "gpu_decode_available", lambda device: True)
+    monkeypatch.setattr(gpu, "decode_jpegs", as_nvjpeg)
+    answers = {}
+    for decode in ("threads", "processes"):
+        s = dataclasses.replace(settings, data_dir=tmp_path / decode, decode=decode)
+        with Engine(s) as engine:
+            report = engine.index([str(folder)])
+            assert engine.clip.load().raw_jpeg
+            rows = engine.catalog().conn.execute(
+                "SELECT i.path, e.vector FROM images i JOIN embeddings e ON e.image_id = i.id").fetchall()
+            answers[decode] = (report.embedded, report.skipped, {os.fsdecode(p): from_blob(v) for p, v in rows})
+    assert answers["threads"][0] == answers["processes"][0] == 7
+    assert answers["threads"][1] == answers["processes"][1] and len(answers["processes"][1]) == 1
+    for path, vector in answers["threads"][2].items():
+        assert np.allclose(vector, answers["processes"][2][path], atol=1e-5), path
