@@ -48,6 +48,9 @@ def main() -> None:
     ap.add_argument("--variants", default="",
                     help="with --stages: WORKERS:BATCH[:GIL-SWITCH-S] for ours, e.g. 16:256,16:512:0.0005")
     ap.add_argument("--no-faithful", action="store_true", help="skip the vectors check on CUDA")
+    ap.add_argument("--read-modes", default="", help="on CUDA: how files are read for the card, e.g. threads "
+                    "(default: processes,threads on 8+ cores)")
+    ap.add_argument("--no-cpu-decode", action="store_true", help="skip the CPU decode-alone rows")
     args = ap.parse_args()
     cuda = args.device.startswith("cuda")
     sizes = [tuple(int(v) for v in s.split("x")) for s in (args.sizes or ("640x480,4000x3000" if cuda else
@@ -86,7 +89,9 @@ def main() -> None:
 
         for decoder in decoders:  # ours first: the figure that matters, before anything can run out of time
             use_decoder(decoder)
-            for mode in (("processes", "threads") if cuda and cores >= 8 else ("auto",)):
+            modes = args.read_modes.split(",") if args.read_modes else (
+                ["processes", "threads"] if cuda and cores >= 8 else ["auto"])
+            for mode in modes:
                 try:
                     label = ", ".join(x for x in (decoder, "" if mode == "auto" else f"{mode} read") if x)
                     ours[label] = engine_index(model_dir, folder, len(files), args.device, args.precision,
@@ -97,7 +102,7 @@ def main() -> None:
                 measure(f"decode alone: GPU, {decoder} + torch resize (batch 256)", decode_gpu, decode_files,
                         args.device)
         use_decoder(decoders[0])
-        for name, fn in (("threads", decode_threads), ("processes", decode_processes)):
+        for name, fn in (() if args.no_cpu_decode else (("threads", decode_threads), ("processes", decode_processes))):
             try:
                 rate, cpu_per_image[name] = fn(decode_files, cores)
                 rows[f"decode alone: {name} ({cores})"] = rate
@@ -128,7 +133,7 @@ def main() -> None:
             limit = min(model_rate, max(decode_rows))
             limit_name = "limit: the slower of the model alone and the best decode path alone"
         else:
-            limit = cores / (model_cpu + cpu_per_image["threads"])
+            limit = cores / (model_cpu + cpu_per_image.get("threads", float("nan")))
             limit_name = f"limit: {cores} cores / (model + fast decode CPU time per image)"
         print()
         print(f"{len(files)} JPEGs of {size[0]}x{size[1]}, ViT-B/32 (random weights), {device_name}, {cores} cores, "
@@ -177,7 +182,7 @@ def engine_index(model_dir: Path, folder: Path, n: int, device: str, precision: 
     from clipgit.core.engine import Engine
     from clipgit.core.indexer import IndexRun
 
-    spent = {"prepare": 0.0, "commit": 0.0, "encode": 0.0}
+    spent = {"prepare": 0.0, "commit": 0.0, "encode": 0.0, "device": 0.0}
     lock = threading.Lock()
 
     def timed(name: str, fn: Any) -> Any:
@@ -207,7 +212,10 @@ def engine_index(model_dir: Path, folder: Path, n: int, device: str, precision: 
         with Engine(settings) as engine:
             engine.load_model()
             if stages:
-                engine.clip.encode_items = timed("encode", engine.clip.encode_items)  # type: ignore[method-assign]
+                clip: Any = engine.clip
+                clip.encode_items = timed("encode", clip.encode_items)
+                clip.embed_input = timed("encode", clip.embed_input)
+                clip.device_input = timed("device", clip.device_input)
             for key in spent:
                 spent[key] = 0.0
             scanned = 0.0
@@ -224,8 +232,9 @@ def engine_index(model_dir: Path, folder: Path, n: int, device: str, precision: 
                       f"{os.environ.get('CLIPGIT_JPEG_DECODER', 'auto') if engine.clip.load().raw_jpeg else 'off'}",
                       flush=True)
                 if stages:
-                    print(f"  stages: scan {scanned:.2f} s; prepare {spent['prepare']:.2f} thread-s; inference thread "
-                          f"busy {spent['encode']:.2f} s; commit {spent['commit']:.2f} s", flush=True)
+                    print(f"  stages: scan {scanned:.2f} s; prepare {spent['prepare']:.2f} thread-s; device decode "
+                          f"thread busy {spent['device']:.2f} s; inference thread busy {spent['encode']:.2f} s; "
+                          f"commit {spent['commit']:.2f} s", flush=True)
         shutil.rmtree(data_dir, ignore_errors=True)
     for name, fn in patched.items():
         setattr(IndexRun, name, fn)

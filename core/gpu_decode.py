@@ -144,7 +144,8 @@ def _nvimgcodec_state(device: str) -> tuple[Any, Any] | None:
         backends = [nvimgcodec.Backend(nvimgcodec.BackendKind.HW_GPU_ONLY),
                     nvimgcodec.Backend(nvimgcodec.BackendKind.GPU_ONLY)]
         decoder = nvimgcodec.Decoder(device_id=index, backends=backends)
-        params = nvimgcodec.DecodeParams(apply_exif_orientation=False, color_spec=nvimgcodec.ColorSpec.RGB)
+        rgb = getattr(nvimgcodec.ColorSpec, "SRGB", None) or nvimgcodec.ColorSpec.RGB  # 0.9 / earlier names
+        params = nvimgcodec.DecodeParams(apply_exif_orientation=False, color_spec=rgb)
     except Exception as exc:  # an API or library mismatch: torchvision's nvJPEG, or the CPU, decodes instead
         warnings.warn(f"nvImageCodec did not start ({exc}); using the next decoder", stacklevel=2)
         return None
@@ -165,11 +166,11 @@ def _nvimgcodec_decode(raws: Sequence[RawJpeg], device: str) -> list[Any | None]
     try:
         try:
             images = decoder.decode([r.data for r in raws], params=params, cuda_stream=stream)
-        except TypeError:  # versions that want decode sources, not bytes
+        except TypeError:  # versions that want code streams, not bytes
             from nvidia import nvimgcodec
 
-            sources = [nvimgcodec.DecodeSource(nvimgcodec.CodeStream(r.data)) for r in raws]
-            images = decoder.decode(sources, params=params, cuda_stream=stream)
+            streams = [nvimgcodec.CodeStream(r.data) for r in raws]
+            images = decoder.decode(streams, params=params, cuda_stream=stream)
         return [_as_chw(image, device) for image in images]
     except Exception as exc:  # the library failed, not a file: stop using it
         warnings.warn(f"nvImageCodec failed ({exc}); using the next decoder", stacklevel=2)
