@@ -159,7 +159,7 @@ def main() -> None:
 def gpu_decoders() -> list[str]:
     """The GPU JPEG decoders that import here, the one clipgit picks first."""
 
-    names = [name for name in ("nvimgcodec", "torchvision") if use_decoder(name) == name]
+    names = [name for name in ("torchvision", "nvimgcodec") if use_decoder(name) == name]
     use_decoder("auto")
     return names
 
