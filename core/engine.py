@@ -85,6 +85,7 @@ class Engine:
         self.captioner = GitCaptioner(self.settings.caption_model, self.settings.device, self.settings.precision,
                                       gpu_decode=self.settings.gpu_decode)
         self._searcher = Searcher(self.settings, self.clip, self._infer, self._vectors, self.catalog)
+        self._previous: Searcher | None = None  # another model's, answering during a switch (_answering)
         self.catalog()  # create and migrate the database now: errors surface at once
 
     # plumbing -------------------------------------------------------------
@@ -213,10 +214,30 @@ class Engine:
         (core/filters.py) narrow the library first; alone, they list matching images newest first.
         sort: score (default), date (capture date, newest first) or name, applied to the top results.
         """
-        return self._searcher.search(query, top, folder, mode, sort)
+        return self._answering().search(query, top, folder, mode, sort)
 
     def similar(self, path: str, top: int = 10, folder: str | None = None) -> list[SearchResult]:
-        return self._searcher.similar(path, top, folder)
+        return self._answering().similar(path, top, folder)
+
+    def _answering(self) -> Searcher:
+        """This model's searcher; while another model's vectors cover more of the library (a switch to this
+        model in progress), that model's, which then answers (each result names its model).
+
+        Why: after a switch the new model embeds the library in the background; until it has caught up, the
+        old vectors find more than the new ones. It costs the old model in memory meanwhile.
+        """
+        counts = self.catalog().vector_counts()
+        mine = counts.get(self.settings.clip_model, 0)
+        others = [(n, m) for m, n in counts.items() if m != self.settings.clip_model and n > mine]
+        if not others:
+            return self._searcher
+        _, model = max(others)
+        with self._stage_lock:
+            if self._previous is None or self._previous.settings.clip_model != model:
+                s = self.settings.with_(clip_model=model)
+                clip = ClipEncoder(model, s.device, s.precision, gpu_decode=s.gpu_decode)
+                self._previous = Searcher(s, clip, self._infer, VectorIndex(model, s.data_dir), self.catalog)
+            return self._previous
 
     def search_vector(self, vector: np.ndarray, top: int = 10, folder: str | None = None,
                       exclude: Iterable[int] = ()) -> list[SearchResult]:

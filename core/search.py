@@ -46,11 +46,12 @@ class SearchResult:
     taken: float | None = None  # capture date, seconds since the epoch
     taken_from: str | None = None  # exif | exif-local | mtime (see photo_facts)
     camera: str | None = None
+    model: str = ""  # the CLIP model whose vectors answered (during a switch, the previous one)
 
     def as_dict(self) -> dict[str, object]:
         out: dict[str, object] = {"path": self.path, "score": round(self.score, 6), "width": self.width,
                                   "height": self.height, "size": self.size, "mode": self.mode,
-                                  "taken": _iso(self.taken), "camera": self.camera}
+                                  "taken": _iso(self.taken), "camera": self.camera, "model": self.model}
         if self.mode != "clip" or self.caption is not None:
             out["caption"] = self.caption
             out["clip_score"] = None if self.clip_score is None else round(self.clip_score, 6)
@@ -184,7 +185,7 @@ class Searcher:
         return [
             SearchResult(i, rows[i].path, score, rows[i].width, rows[i].height, rows[i].size, rows[i].mtime_ns,
                          captions.get(i), clip_score, caption_score, mode, rows[i].taken, rows[i].taken_from,
-                         rows[i].camera)
+                         rows[i].camera, self.settings.clip_model)
             for i, score, clip_score, caption_score in hits if i in rows
         ]
 

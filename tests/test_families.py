@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -113,8 +114,11 @@ def test_models_lists_recommendations_with_figures_and_needs_no_torch(settings: 
 
 async def test_the_app_embeds_a_library_for_a_newly_chosen_model_and_keeps_the_old_vectors(
         settings: Settings, tiny_siglip: Path, tmp_path: Path) -> None:
+    from textual.widgets import Label
+
     from clipgit.core.catalog import Catalog
     from clipgit.tui.app import ClipGitApp
+    from clipgit.tui.messages import SearchDone
     from tests.test_app import wait_for
 
     make_photos(tmp_path / "pics", 5)
@@ -126,6 +130,14 @@ async def test_the_app_embeds_a_library_for_a_newly_chosen_model_and_keeps_the_o
         async with app.run_test(size=(140, 45)) as pilot:
             await wait_for(pilot, lambda: app.images == 5 and not app._indexing, timeout=60)
             assert any("no vectors for this model" in str(n.message) for n in app._notifications)
+            found = engine.search("a photo", top=5)
+            assert {r.model for r in found} == {str(tiny_siglip)}  # caught up: the new model answers
+            # results from the previous model's vectors (as during the catch-up) say which model answered
+            app.current_query = "a photo"
+            older = [dataclasses.replace(r, model=settings.clip_model) for r in found]
+            await app.on_search_done(SearchDone("a photo", older, 0.01, ""))
+            info = str(app.query_one("#results-info", Label).render())
+            assert f"answered by {os.path.basename(settings.clip_model)} until tiny-siglip" in info
     cat = Catalog(settings.db_path)
     try:
         assert cat.vector_counts() == {settings.clip_model: 5, str(tiny_siglip): 5}

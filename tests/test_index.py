@@ -161,3 +161,23 @@ def test_switching_models_keeps_vectors_apart(settings, tmp_path: Path) -> None:
     with Engine(settings) as a:
         assert a.status().images == 4
         assert a.index([str(tmp_path / "pics")]).embedded == 0
+
+
+def test_during_a_switch_the_previous_models_vectors_answer(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Until the new model has embedded as much of the library as the old one, the old one answers, and says so."""
+    from clipgit.core.lab.random_models import build_clip
+
+    other = build_clip(tmp_path / "other-clip", seed=1)
+    make_photos(tmp_path / "pics", 4)
+    make_photos(tmp_path / "more", 2, start=4)
+    with Engine(settings) as a:
+        a.index([str(tmp_path / "pics"), str(tmp_path / "more")])
+    with Engine(settings.with_(clip_model=str(other))) as b:
+        b.index([str(tmp_path / "pics")])  # 4 of 6: the switch is under way
+        found = b.search("a photo", top=10)
+        assert len(found) == 6 and {r.model for r in found} == {settings.clip_model}
+        assert b.search("a photo", top=10)[0].as_dict()["model"] == settings.clip_model
+        assert {r.model for r in b.similar(found[0].path, top=3)} == {settings.clip_model}
+        b.index([str(tmp_path / "more")])  # caught up: the new model answers
+        found = b.search("a photo", top=10)
+        assert len(found) == 6 and {r.model for r in found} == {str(other)}

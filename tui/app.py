@@ -30,6 +30,7 @@ from clipgit.core.names import display_name
 from clipgit.core.service.served_engine import ServedEngine
 
 from .captioner import Captioner
+from .format import model_name
 from .library_actions import LibraryActions
 from .messages import (
     CaptionRequested,
@@ -219,6 +220,9 @@ class ClipGitApp(LibraryActions, App[None]):
         info = f"{n} results" + (f" {message.title}" if message.title else "")
         if self.show_timings:
             info += f" · {message.seconds * 1000:.0f} ms"
+        answered = message.results[0].model if message.results else ""
+        if answered and answered != self.engine.settings.clip_model:  # a model switch still embedding
+            info += f" · answered by {model_name(answered)} until {self._model_label()} has embedded the library"
         if n == 0:
             info = "no results yet: add a folder with a" if self.images == 0 else "no results"
         try:
@@ -330,12 +334,7 @@ class ClipGitApp(LibraryActions, App[None]):
         self.exit()
 
     def _model_label(self) -> str:
-        from clipgit.core.config import DEMO, DEMO_DIRS
-
-        clip_model = self.engine.settings.clip_model
-        if clip_model == str(DEMO_DIRS["clip_model"]):
-            return f"{DEMO} model (colours and shapes only)"
-        return os.path.basename(clip_model.rstrip("/")) or clip_model
+        return model_name(self.engine.settings.clip_model)
 
     def on_unmount(self) -> None:
         self.stop_syncing()

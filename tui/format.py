@@ -68,3 +68,12 @@ def when(timestamp: float | None) -> str:
 def short_folder(path: str) -> str:
     home = os.path.expanduser("~")
     return "~" + path[len(home):] if path.startswith(home + "/") else path
+
+
+def model_name(model: str) -> str:
+    """A model's short name for the status line: the hub id's last part, or what the demo model is."""
+    from clipgit.core.config import DEMO, DEMO_DIRS
+
+    if model == str(DEMO_DIRS["clip_model"]):
+        return f"{DEMO} model (colours and shapes only)"
+    return os.path.basename(model.rstrip("/")) or model
