@@ -19,7 +19,7 @@ from .hub import dtype_name, load, quiet_transformers, resolve_device, resolve_d
 from .images import Preprocess, RawJpeg
 
 DeviceBatch = tuple[Any, list["str | None"]]  # the model's input on its device, and per item None or why not decoded
-FAMILIES = ("clip", "siglip")  # dual encoders whose image and text features share one space
+FAMILIES = ("clip", "siglip", "siglip2")  # dual encoders whose image and text features share one space
 
 
 class ClipEncoder:
@@ -55,9 +55,8 @@ class ClipEncoder:
             flag = "--clip-model"
             family = load(AutoConfig, self.model_id, flag).model_type
             if family not in FAMILIES:
-                raise ModelUnavailable(f"{self.model_id} is a {family!r} model; --clip-model takes CLIP and SigLIP "
-                                       f"dual encoders (SigLIP 2 at a fixed resolution: its NaFlex variants are "
-                                       f"not supported yet)")
+                raise ModelUnavailable(f"{self.model_id} is a {family!r} model; --clip-model takes CLIP, SigLIP "
+                                       f"and SigLIP 2 (fixed-resolution and NaFlex) dual encoders")
             tokenizer = load(AutoTokenizer, self.model_id, flag)
             image_processor = load(AutoImageProcessor, self.model_id, flag, backend="pil")
             device = resolve_device(self._device_setting)
@@ -69,7 +68,7 @@ class ClipEncoder:
                 tokenizer.model_max_length = positions
             self.family = family
             self._preprocess = Preprocess.from_image_processor(image_processor)
-            if self._gpu_decode:
+            if self._gpu_decode and not self._preprocess.max_patches:  # NaFlex pictures: the CPU path
                 from .gpu_decode import gpu_decode_available
 
                 if gpu_decode_available(device):  # the decode pool hands JPEG bytes to encode_items
@@ -91,7 +90,14 @@ class ClipEncoder:
             if self.device.startswith("cuda"):  # pinned pages copy without a staging buffer, asynchronously
                 batch = batch.pin_memory().to(self.device, non_blocking=True)
             batch = batch.to(self.device, dtype=self._dtype)
-            out = self._model.get_image_features(pixel_values=batch)
+            if self._preprocess is not None and self._preprocess.max_patches:  # NaFlex: patches, mask, shapes
+                from .images import naflex_unpack
+
+                patches, mask, shapes = naflex_unpack(batch)
+                out = self._model.get_image_features(pixel_values=patches, pixel_attention_mask=mask,
+                                                     spatial_shapes=shapes)
+            else:
+                out = self._model.get_image_features(pixel_values=batch)
             return _unit(_pooled(out).float().cpu().numpy())
 
     def encode_items(self, items: Sequence[np.ndarray | RawJpeg],
@@ -138,7 +144,7 @@ class ClipEncoder:
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         self.load()
         torch = self._torch
-        if self.family == "siglip":  # as it was trained: padded to full length, no attention mask
+        if self.family in ("siglip", "siglip2"):  # as it was trained: padded to full length, no attention mask
             enc = self._tokenizer(list(texts), padding="max_length", truncation=True, return_tensors="pt")
             enc = {"input_ids": enc["input_ids"]}
         else:

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import os
 import stat
 import struct
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
@@ -237,6 +239,8 @@ class Preprocess:
     resample: int = Image.Resampling.BICUBIC
     raw_jpeg: bool = False
     center_crop: bool = True  # False: resized straight to crop_width x crop_height, as SigLIP's processor does
+    patch: int = 0  # NaFlex (SigLIP 2): the picture keeps its aspect ratio in at most max_patches patches
+    max_patches: int = 0
 
     @classmethod
     def from_image_processor(cls, proc: object) -> Preprocess:
@@ -247,6 +251,10 @@ class Preprocess:
         common = dict(mean=tuple(getattr(proc, "image_mean", None) or OPENAI_MEAN),
                       std=tuple(getattr(proc, "image_std", None) or OPENAI_STD),
                       resample=int(resample) if resample is not None else Image.Resampling.BICUBIC)
+        if getattr(proc, "max_num_patches", None):  # NaFlex: no fixed size at all
+            patch, most = int(getattr(proc, "patch_size", 16)), int(getattr(proc, "max_num_patches", 256))
+            return cls(shortest_edge=patch, crop_height=patch, crop_width=patch, center_crop=False, patch=patch,
+                       max_patches=most, **common)  # type: ignore[arg-type]
         edge = _field(size, "shortest_edge")
         if edge is None and getattr(proc, "do_center_crop", None) is not True:
             height, width = int(_field(size, "height") or 224), int(_field(size, "width") or 224)
@@ -258,6 +266,8 @@ class Preprocess:
 
     @property
     def draft_size(self) -> int:
+        if self.max_patches:
+            return 2 * self.patch * math.isqrt(self.max_patches)
         return 2 * (self.shortest_edge if self.center_crop else max(self.crop_width, self.crop_height))
 
     def __call__(self, img: Image.Image) -> np.ndarray:
@@ -265,14 +275,20 @@ class Preprocess:
         return self.normalize(self.crop(img))
 
     def normalize(self, crop: np.ndarray) -> np.ndarray:
-        """uint8 (crop_height, crop_width, 3) -> the model's float32 (3, crop_height, crop_width)."""
+        """uint8 (crop_height, crop_width, 3) -> the model's float32 (3, crop_height, crop_width); for NaFlex,
+        the packed patches (see `naflex_pack`)."""
         scaled = crop.astype(np.float32) * np.float32(1.0 / 255.0)
         arr = (scaled - np.asarray(self.mean, dtype=np.float32)) / np.asarray(self.std, dtype=np.float32)
+        if self.max_patches:
+            return naflex_pack(arr, self.patch, self.max_patches)
         return np.ascontiguousarray(arr.transpose(2, 0, 1))
 
     def crop(self, img: Image.Image) -> np.ndarray:
         """RGB image -> resized and centre-cropped uint8 (crop_height, crop_width, 3): a quarter of the floats'
         size, which is what a worker process sends back."""
+        if self.max_patches:
+            height, width = naflex_size(img.height, img.width, self.patch, self.max_patches)
+            return np.asarray(img.resize((width, height), resample=self.resample), dtype=np.uint8)
         if not self.center_crop:
             return np.asarray(img.resize((self.crop_width, self.crop_height), resample=self.resample),
                               dtype=np.uint8)
@@ -286,3 +302,45 @@ class Preprocess:
         top = (size[1] - self.crop_height) // 2
         img = img.crop((left, top, left + self.crop_width, top + self.crop_height))
         return np.asarray(img, dtype=np.uint8)
+
+
+def naflex_size(height: int, width: int, patch: int, max_patches: int) -> tuple[int, int]:
+    """SigLIP 2 NaFlex's picture size: the largest scale whose sides, rounded up to whole patches, make at most
+    `max_patches` patches (the binary search of its processor, so sizes agree to the pixel)."""
+
+    def side(scale: float, size: int) -> int:
+        return max(patch, math.ceil(size * scale / patch) * patch)
+
+    low, high, eps = 1e-6, 100.0, 1e-5
+    while high - low >= eps:
+        scale = (low + high) / 2
+        if (side(scale, height) / patch) * (side(scale, width) / patch) <= max_patches:
+            low = scale
+        else:
+            high = scale
+    return side(low, height), side(low, width)
+
+
+def naflex_pack(image: np.ndarray, patch: int, max_patches: int) -> np.ndarray:
+    """Normalised (H, W, 3) floats -> (max_patches + 1, patch * patch * 3): the patches row by row, zero rows
+    up to max_patches, and a last row whose first two values are the patch grid's height and width.
+
+    Why one array: the decode pool and the batches it makes carry one array per picture; the model's mask
+    (the first height x width patches are real) and spatial shapes follow from that last row.
+    """
+    rows, cols = image.shape[0] // patch, image.shape[1] // patch
+    patches = image.reshape(rows, patch, cols, patch, 3).transpose(0, 2, 1, 3, 4).reshape(rows * cols, -1)
+    out = np.zeros((max_patches + 1, patch * patch * 3), dtype=np.float32)
+    out[: rows * cols] = patches
+    out[max_patches, :2] = (rows, cols)
+    return out
+
+
+def naflex_unpack(batch: Any) -> tuple[Any, Any, Any]:
+    """A torch batch of `naflex_pack` arrays -> the model's pixel_values, pixel_attention_mask, spatial_shapes."""
+    import torch
+
+    shapes = batch[:, -1, :2].round().long()
+    counts = shapes[:, 0] * shapes[:, 1]
+    mask = torch.arange(batch.shape[1] - 1, device=batch.device)[None, :] < counts[:, None]
+    return batch[:, :-1], mask.long(), shapes

@@ -1,4 +1,4 @@
-"""CLIP-family models beyond CLIP: SigLIP (and SigLIP 2's fixed-resolution checkpoints), multilingual queries."""
+"""CLIP-family models beyond CLIP: SigLIP, SigLIP 2 (fixed-resolution and NaFlex), multilingual queries."""
 
 from __future__ import annotations
 
@@ -48,11 +48,24 @@ def test_a_siglip_library_indexes_and_answers_queries_in_other_languages(setting
 
 def test_a_model_that_is_not_a_dual_encoder_is_refused_with_the_reason(settings: Settings) -> None:
     s = dataclasses.replace(settings, clip_model=settings.caption_model)  # a GIT captioner
-    with Engine(s) as engine, pytest.raises(ModelUnavailable, match="takes CLIP and SigLIP"):
+    with Engine(s) as engine, pytest.raises(ModelUnavailable, match="takes CLIP, SigLIP and SigLIP 2"):
         engine.load_model()
 
 
 @pytest.mark.slow
+def unit_rows(out: np.ndarray) -> np.ndarray:
+    unit: np.ndarray = out / np.linalg.norm(out, axis=1, keepdims=True)
+    return unit
+
+
+def jpeg_photo(seed: int, size: tuple[int, int]) -> bytes:
+    """A smooth photo-like JPEG of `size` (drawn small, enlarged: seconds, not minutes, at 12 MP)."""
+    buf = io.BytesIO()
+    photo(seed, (size[0] // 8, size[1] // 8)).resize(size, Image.Resampling.BICUBIC).save(buf, format="JPEG",
+                                                                                           quality=90)
+    return buf.getvalue()
+
+
 @pytest.mark.parametrize("size", [(4000, 3000), (3000, 4000), (1920, 1080), (640, 480)])
 def test_siglip_fast_paths_cosine_to_its_processor(size: tuple[int, int]) -> None:
     """SigLIP squashes the picture to 224 x 224 (no crop) and normalises to [-1, 1]: both our CPU path (draft
@@ -67,14 +80,9 @@ def test_siglip_fast_paths_cosine_to_its_processor(size: tuple[int, int]) -> Non
 
     def features(pixels: torch.Tensor) -> np.ndarray:
         with torch.no_grad():
-            out = model(pixel_values=pixels).pooler_output.numpy()
-        unit: np.ndarray = out / np.linalg.norm(out, axis=1, keepdims=True)
-        return unit
+            return unit_rows(model(pixel_values=pixels).pooler_output.numpy())
 
-    big = photo(42, (size[0] // 8, size[1] // 8)).resize(size, Image.Resampling.BICUBIC)
-    buf = io.BytesIO()
-    big.save(buf, format="JPEG", quality=90)
-    data = buf.getvalue()
+    data = jpeg_photo(42, size)
     reference = SiglipImageProcessorPil()
     ref = features(reference(images=Image.open(io.BytesIO(data)).convert("RGB"), return_tensors="pt").pixel_values)
     pp = Preprocess.from_image_processor(reference)
@@ -86,6 +94,56 @@ def test_siglip_fast_paths_cosine_to_its_processor(size: tuple[int, int]) -> Non
     for name, ours in (("CPU path", cpu), ("torch path", gpu)):
         cos = float((ref * ours).sum())
         assert cos >= 0.999, f"{name}: cosine {cos:.5f} at {size}"
+
+
+@pytest.mark.parametrize("size", [(4000, 3000), (1200, 300), (1920, 1080), (480, 640)])
+def test_siglip2_naflex_fast_path_cosine_to_its_processor(size: tuple[int, int]) -> None:
+    """NaFlex keeps the picture's aspect ratio in at most 256 patches of 16: our CPU path (draft decode, our
+    own patching) stays at cosine >= 0.999 to its processor, with a full-size random vision tower."""
+    from transformers import Siglip2VisionConfig, Siglip2VisionModel
+    from transformers.models.siglip2.image_processing_pil_siglip2 import Siglip2ImageProcessorPil
+
+    from clipgit.core.images import naflex_unpack
+
+    torch.manual_seed(0)
+    model = Siglip2VisionModel(Siglip2VisionConfig()).eval()
+
+    def features(pixels: torch.Tensor, mask: torch.Tensor, shapes: torch.Tensor) -> np.ndarray:
+        with torch.no_grad():
+            return unit_rows(model(pixel_values=pixels, pixel_attention_mask=mask,
+                                   spatial_shapes=shapes).pooler_output.numpy())
+
+    data = jpeg_photo(43, size)
+    reference = Siglip2ImageProcessorPil()
+    ref_in = reference(images=Image.open(io.BytesIO(data)).convert("RGB"), return_tensors="pt")
+    ref = features(ref_in["pixel_values"], ref_in["pixel_attention_mask"], ref_in["spatial_shapes"])
+    pp = Preprocess.from_image_processor(reference)
+    assert (pp.patch, pp.max_patches) == (16, 256)
+    img, _, _ = decode(data, draft_size=pp.draft_size)
+    pixels, mask, shapes = naflex_unpack(torch.from_numpy(pp(img)[None]))
+    assert shapes.tolist() == ref_in["spatial_shapes"].tolist()
+    cos = float((ref * features(pixels, mask, shapes)).sum())
+    assert cos >= 0.999, f"cosine {cos:.5f} at {size}"
+
+
+def test_a_siglip2_naflex_library_indexes_and_answers(settings: Settings, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """NaFlex pictures take the CPU path even where JPEGs could decode on a GPU (the card's path squashes)."""
+    import clipgit.core.gpu_decode as gpu
+    from clipgit.core.lab.random_models import build_siglip2_naflex
+
+    monkeypatch.setattr(gpu, "gpu_decode_available", lambda device: True)
+
+    naflex = build_siglip2_naflex(tmp_path / "naflex")
+    make_photos(tmp_path / "pics", 3, ext="jpg", size=(160, 90))
+    make_photos(tmp_path / "pics", 2, start=3, ext="png", size=(60, 200))
+    with Engine(dataclasses.replace(settings, clip_model=str(naflex))) as engine:
+        assert engine.index([str(tmp_path / "pics")]).embedded == 5
+        assert engine.clip.family == "siglip2" and engine.clip.load().max_patches == 64
+        assert not engine.clip.load().raw_jpeg
+        found = engine.search("un perro en la playa", top=5)
+        assert len(found) == 5 and {r.model for r in found} == {str(naflex)}
+        assert engine.similar(found[0].path, top=2)[0].path != found[0].path
 
 
 def test_models_lists_recommendations_with_figures_and_needs_no_torch(settings: Settings, tmp_path: Path) -> None:

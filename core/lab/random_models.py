@@ -102,28 +102,22 @@ def build_siglip(directory: Path, *, tiny: bool = True, image_size: int | None =
     """Save a random SigLIP (the architecture of SigLIP 2's fixed-resolution checkpoints) with a multilingual
     word-level vocabulary (the `tokenizers` library: no sentencepiece), and SigLIP's image processor."""
     import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast, SiglipConfig, SiglipModel
+    from transformers import SiglipConfig, SiglipModel
     from transformers.models.siglip.image_processing_pil_siglip import SiglipImageProcessorPil
 
     directory = Path(directory)
-    specials = ["<pad>", "<unk>", "</s>"]
-    vocab = {tok: i for i, tok in enumerate(specials + sorted(set(WORDS) | set(MULTILINGUAL)))}
-    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Whitespace()])
     length = 16 if tiny else 64
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", pad_token="<pad>",
-                                        eos_token="</s>", model_max_length=length)
+    tokenizer, vocab_size = _multilingual_tokenizer(length)
     ids = dict(pad_token_id=0, bos_token_id=2, eos_token_id=2)
     if tiny:
         size = image_size or 32
-        text = dict(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        text = dict(vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                     num_attention_heads=2, max_position_embeddings=length, **ids)
         vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
                       image_size=size, patch_size=8)
     else:
         size = image_size or 224
-        text = dict(vocab_size=max(len(vocab), 32_000), max_position_embeddings=length, **ids)
+        text = dict(vocab_size=max(vocab_size, 32_000), max_position_embeddings=length, **ids)
         vision = dict(image_size=size, patch_size=16)
     torch.manual_seed(seed)
     model = SiglipModel(SiglipConfig(text_config=text, vision_config=vision)).eval()
@@ -131,6 +125,42 @@ def build_siglip(directory: Path, *, tiny: bool = True, image_size: int | None =
     tokenizer.save_pretrained(directory)
     SiglipImageProcessorPil(size={"height": size, "width": size}).save_pretrained(directory)
     return directory
+
+
+def build_siglip2_naflex(directory: Path, *, seed: int = 0, patch: int = 8, max_patches: int = 64) -> Path:
+    """Save a tiny random SigLIP 2 NaFlex model (pictures keep their aspect ratio, in at most `max_patches`
+    patches) with the multilingual word-level vocabulary, and its image processor."""
+    import torch
+    from transformers import Siglip2Config, Siglip2Model
+    from transformers.models.siglip2.image_processing_pil_siglip2 import Siglip2ImageProcessorPil
+
+    directory = Path(directory)
+    tokenizer, vocab_size = _multilingual_tokenizer(16)
+    text = dict(vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                num_attention_heads=2, max_position_embeddings=16, pad_token_id=0, bos_token_id=2, eos_token_id=2)
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                  patch_size=patch, num_patches=max_patches)
+    torch.manual_seed(seed)
+    model = Siglip2Model(Siglip2Config(text_config=text, vision_config=vision)).eval()
+    model.save_pretrained(directory, safe_serialization=True)
+    tokenizer.save_pretrained(directory)
+    Siglip2ImageProcessorPil(patch_size=patch, max_num_patches=max_patches).save_pretrained(directory)
+    return directory
+
+
+def _multilingual_tokenizer(length: int) -> tuple[Any, int]:
+    """A word-level tokenizer (the `tokenizers` library: no sentencepiece) knowing the test words in several
+    languages; and its vocabulary size."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<pad>", "<unk>", "</s>"]
+    vocab = {tok: i for i, tok in enumerate(specials + sorted(set(WORDS) | set(MULTILINGUAL)))}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Whitespace()])
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", pad_token="<pad>",
+                                        eos_token="</s>", model_max_length=length)
+    return tokenizer, len(vocab)
 
 
 def _save(directory: Path, model: Any, processor: Any, tok_dir: Path) -> Path:
