@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 GALLERY_SEED = 2042  # not a training seed (those were 1 and 2); its first 40 pictures hold two red circles
-PICTURE_SIDE = 192  # square: the models see a centre crop, a square loses nothing
+PICTURE_SIDE = 192  # square: the demo CLIP squashes pictures to its 96 x 96, a square keeps its shapes
 
 
 def gallery_folder(settings: Any, requested: str | None) -> Path:
