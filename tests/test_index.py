@@ -178,6 +178,16 @@ def test_during_a_switch_the_previous_models_vectors_answer(settings, tmp_path: 
         assert len(found) == 6 and {r.model for r in found} == {settings.clip_model}
         assert b.search("a photo", top=10)[0].as_dict()["model"] == settings.clip_model
         assert {r.model for r in b.similar(found[0].path, top=3)} == {settings.clip_model}
+        import json
+        import subprocess
+
+        from tests.conftest import cli_env, cli_path
+
+        env = cli_env(settings.with_(clip_model=str(other)))
+        text = subprocess.run([cli_path(), "search", "a photo", "-n", "3"], env=env, capture_output=True, text=True)
+        assert text.returncode == 0 and f"answered by {settings.clip_model}'s vectors until" in text.stderr
+        out = subprocess.run([cli_path(), "search", "a photo", "--json"], env=env, capture_output=True, text=True)
+        assert {r["model"] for r in json.loads(out.stdout)} == {settings.clip_model}
         b.index([str(tmp_path / "more")])  # caught up: the new model answers
         found = b.search("a photo", top=10)
         assert len(found) == 6 and {r.model for r in found} == {str(other)}

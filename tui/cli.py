@@ -317,6 +317,9 @@ def _search(engine: Any, args: argparse.Namespace) -> int:
         if not results:
             print("no results: the library is empty for this model (run 'clipgit-tui index FOLDER')",
                   file=sys.stderr)
+        elif results[0].model and results[0].model != engine.settings.clip_model:  # a model switch under way
+            print(f"answered by {display_name(results[0].model)}'s vectors until "
+                  f"{display_name(engine.settings.clip_model)} has embedded the library", file=sys.stderr)
         for r in results:
             caption = f"  ({display_name(r.caption)})" if r.caption else ""
             if r.mode == "browse" or getattr(args, "sort", "score") == "date":
