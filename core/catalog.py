@@ -107,7 +107,7 @@ class Catalog:
     def close(self) -> None:
         self.conn.close()
 
-    def _where_in(self, sql: str, ids: Iterable[int], *args: object) -> Iterator[tuple[Any, ...]]:
+    def _where_in(self, sql: str, ids: Iterable[object], *args: object) -> Iterator[tuple[Any, ...]]:
         """Rows of `sql` (whose `{ids}` stands for a list of ids) in chunks SQLite's limits accept."""
         ids = list(ids)
         for start in range(0, len(ids), 500):
@@ -237,12 +237,8 @@ class Catalog:
             [(r.folder_id, to_db(r.path), r.size, r.mtime_ns, r.fingerprint, r.width, r.height,
               *((r.facts.taken, r.facts.taken_from, r.facts.camera, int(r.facts.gps)) if r.facts else (None,) * 4))
              for r in rows])
-        ids: dict[bytes, int] = {}
         paths = [to_db(r.path) for r in rows]
-        for start in range(0, len(paths), 500):
-            chunk = paths[start:start + 500]
-            ids.update((p, i) for i, p in self.conn.execute(
-                f"SELECT id, path FROM images WHERE path IN ({','.join('?' * len(chunk))})", chunk))
+        ids = {p: i for i, p in self._where_in("SELECT id, path FROM images WHERE path IN ({ids})", paths)}
         self.conn.executemany("INSERT OR REPLACE INTO embeddings (image_id, model, vector) VALUES (?, ?, ?)",
                               [(ids[p], model, r.vector) for p, r in zip(paths, rows)])
 

@@ -7,7 +7,6 @@ of its own, so the next batch decodes while the model embeds this one.
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -68,11 +67,10 @@ class ClipEncoder:
                 tokenizer.model_max_length = positions
             self.family = family
             self._preprocess = Preprocess.from_image_processor(image_processor)
-            if self._gpu_decode and not self._preprocess.max_patches:  # NaFlex pictures: the CPU path
-                from .gpu_decode import gpu_decode_available
+            if self._gpu_decode:  # the decode pool then hands JPEG bytes to encode_items
+                from .gpu_decode import on_card
 
-                if gpu_decode_available(device):  # the decode pool hands JPEG bytes to encode_items
-                    self._preprocess = dataclasses.replace(self._preprocess, raw_jpeg=True)
+                self._preprocess = on_card(self._preprocess, device)
             self._tokenizer = tokenizer
             self.device, self.precision = device, dtype_name(dtype)
             self.dim = int(getattr(model.config, "projection_dim", 0) or model.config.vision_config.hidden_size)
@@ -89,16 +87,7 @@ class ClipEncoder:
             batch = torch.from_numpy(pixels)
             if self.device.startswith("cuda"):  # pinned pages copy without a staging buffer, asynchronously
                 batch = batch.pin_memory().to(self.device, non_blocking=True)
-            batch = batch.to(self.device, dtype=self._dtype)
-            if self._preprocess is not None and self._preprocess.max_patches:  # NaFlex: patches, mask, shapes
-                from .images import naflex_unpack
-
-                patches, mask, shapes = naflex_unpack(batch)
-                out = self._model.get_image_features(pixel_values=patches, pixel_attention_mask=mask,
-                                                     spatial_shapes=shapes)
-            else:
-                out = self._model.get_image_features(pixel_values=batch)
-            return _unit(_pooled(out).float().cpu().numpy())
+            return self._image_features(batch.to(self.device))
 
     def encode_items(self, items: Sequence[np.ndarray | RawJpeg],
                      max_pixels: int = 120_000_000) -> tuple[np.ndarray, list[str | None]]:
@@ -138,8 +127,21 @@ class ClipEncoder:
         with torch.inference_mode():
             if batch.is_cuda:  # made on the side stream: keep its memory until this stream is done with it
                 batch.record_stream(torch.cuda.current_stream())
-            out = self._model.get_image_features(pixel_values=batch)
-            return _unit(_pooled(out).float().cpu().numpy()), errors
+            return self._image_features(batch), errors
+
+    def _image_features(self, batch: Any) -> np.ndarray:
+        """A batch on the model's device -> unit vectors. NaFlex batches (see images.naflex_pack) are unpacked
+        before the cast to the model's dtype: bf16 holds whole numbers exactly only up to 256, and the patch
+        grid's sides can be larger."""
+        if self._preprocess is not None and self._preprocess.max_patches:
+            from .images import naflex_unpack
+
+            patches, mask, shapes = naflex_unpack(batch)
+            out = self._model.get_image_features(pixel_values=patches.to(dtype=self._dtype),
+                                                 pixel_attention_mask=mask, spatial_shapes=shapes)
+        else:
+            out = self._model.get_image_features(pixel_values=batch.to(dtype=self._dtype))
+        return _unit(_pooled(out).float().cpu().numpy())
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         self.load()

@@ -9,7 +9,6 @@ the reference `generate` call gives for the same decoded image.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import threading
 from collections.abc import Callable, Sequence
@@ -63,11 +62,10 @@ class GitCaptioner:
                 self.device, self.precision = device, dtype_name(dtype)
                 pp = Preprocess.from_image_processor(processor.image_processor)
                 self._draft = pp.draft_size
-                if self._gpu_decode:
-                    from .gpu_decode import gpu_decode_available
+                if self._gpu_decode:  # JPEGs decode on the card, as for CLIP
+                    from .gpu_decode import on_card
 
-                    if gpu_decode_available(device):  # JPEGs decode on the card, as for CLIP
-                        pp = dataclasses.replace(pp, raw_jpeg=True)
+                    pp = on_card(pp, device)
                 self._preprocess = pp
             return self._draft
 

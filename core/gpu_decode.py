@@ -11,6 +11,7 @@ Called on the device-decode thread (or, on a CPU, the inference thread).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import warnings
@@ -34,6 +35,15 @@ def gpu_decode_available(device: str) -> bool:
     return device.startswith("cuda") and jpeg_decoder() is not None
 
 
+def on_card(pp: Preprocess, device: str) -> Preprocess:
+    """The model's preprocessing, with JPEGs decoded and resized on the card where that can be done: a GPU
+    decoder is there, and the pictures are not NaFlex ones (kept in their aspect ratio: the card's path
+    squashes or crops)."""
+    if pp.max_patches or not gpu_decode_available(device):
+        return pp
+    return dataclasses.replace(pp, raw_jpeg=True)
+
+
 @functools.cache
 def jpeg_decoder() -> str | None:
     """torchvision's nvJPEG where it is installed, else nvImageCodec; the environment can pick one.
@@ -46,15 +56,21 @@ def jpeg_decoder() -> str | None:
     for name in ("torchvision", "nvimgcodec"):
         if wanted not in ("auto", name):
             continue
-        try:
-            if name == "nvimgcodec":
-                from nvidia import nvimgcodec  # noqa: F401
-            else:
-                from torchvision.io import decode_jpeg  # noqa: F401
-        except Exception:
-            continue
-        return name
+        if _imports(name):
+            return name
     return None
+
+
+def _imports(name: str) -> bool:
+    """Whether the decoder's library imports cleanly (a mismatched build fails in more ways than ImportError)."""
+    try:
+        if name == "nvimgcodec":
+            from nvidia import nvimgcodec  # noqa: F401
+        else:
+            from torchvision.io import decode_jpeg  # noqa: F401
+    except Exception:
+        return False
+    return True
 
 
 def orient(image: Any, orientation: int) -> Any:
@@ -132,7 +148,7 @@ def decode_jpegs(raws: Sequence[RawJpeg], device: str) -> list[Any | None]:
         images = _nvimgcodec_decode(raws, device)
         if images is not None:
             return images
-    return _torchvision_decode(raws, device) if _has_torchvision() else [None] * len(raws)
+    return _torchvision_decode(raws, device) if _imports("torchvision") else [None] * len(raws)
 
 
 _NVIMGCODEC_FAILED: set[str] = set()  # devices where nvImageCodec failed once: the next decoder takes over
@@ -194,14 +210,6 @@ def _as_chw(image: Any, device: str) -> Any | None:
     if tensor.shape[2] == 1:
         tensor = tensor.expand(-1, -1, 3)
     return tensor[:, :, :3].permute(2, 0, 1)
-
-
-def _has_torchvision() -> bool:
-    try:
-        from torchvision.io import decode_jpeg  # noqa: F401
-    except Exception:
-        return False
-    return True
 
 
 def _torchvision_decode(raws: Sequence[RawJpeg], device: str) -> list[Any | None]:

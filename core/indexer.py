@@ -349,16 +349,16 @@ class IndexRun:
                 elif r.kind == "skip":
                     cat.upsert_image(r.item.folder_id, st.path, st.size, st.mtime_ns, None, None, None, r.reason)
                     report.skipped.append((st.path, r.reason))
-            fresh = [(r, vector) for r, vector in zip(batch, vectors if vectors is not None else [])
-                     if r.item.row is None and r.moved_from is None]
+            fresh: list[tuple[_Result, np.ndarray]] = []  # files the catalog has never seen: one batched write
+            known: list[tuple[_Result, np.ndarray]] = []
+            for r, vector in zip(batch, vectors if vectors is not None else []):
+                (fresh if r.item.row is None and r.moved_from is None else known).append((r, vector))
             cat.add_new_images([NewImage(r.item.folder_id, r.item.stat.path, r.item.stat.size, r.item.stat.mtime_ns,
                                          r.fingerprint, r.width, r.height, as_blob(vector), r.facts)
                                 for r, vector in fresh], self.model)
             report.new += len(fresh)
             report.embedded += len(fresh)
-            for r, vector in zip(batch, vectors if vectors is not None else []):
-                if r.item.row is None and r.moved_from is None:
-                    continue
+            for r, vector in known:
                 st = r.item.stat
                 if r.moved_from is not None:
                     cat.move_image(r.moved_from.id, r.item.folder_id, st.path, st.size, st.mtime_ns)
@@ -369,10 +369,8 @@ class IndexRun:
                     cat.set_facts(image_id, r.facts)
                 report.embedded += 1
                 row = r.item.row
-                if r.moved_from is not None:
+                if r.moved_from is not None or row is None:  # (no row and not moved: a fresh one, above)
                     report.moved += 1
-                elif row is None:
-                    report.new += 1
                 elif row.fingerprint == r.fingerprint and row.error is None:
                     report.unchanged += 1
                 else:

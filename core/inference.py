@@ -40,6 +40,7 @@ def lower_thread_priority() -> None:
     except (AttributeError, OSError):
         pass
 
+
 def then(first: Future[A], next_step: Callable[[A], Future[R]]) -> Future[R]:
     """A future of `next_step(first's result)`, chained without a thread waiting in between.
 
