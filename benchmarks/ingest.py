@@ -26,6 +26,7 @@ from typing import Any
 
 from common import CACHE, Timer, full_clip_dir, table, unique_jpegs
 from ingest_parts import (
+    card_alone,
     decode_gpu,
     decode_processes,
     decode_threads,
@@ -51,6 +52,8 @@ def main() -> None:
     ap.add_argument("--read-modes", default="", help="on CUDA: how files are read for the card, e.g. threads "
                     "(default: processes,threads on 8+ cores)")
     ap.add_argument("--no-cpu-decode", action="store_true", help="skip the CPU decode-alone rows")
+    ap.add_argument("--decoders", default="", help="on CUDA: which GPU JPEG decoders, e.g. torchvision "
+                    "(default: each that imports)")
     args = ap.parse_args()
     cuda = args.device.startswith("cuda")
     sizes = [tuple(int(v) for v in s.split("x")) for s in (args.sizes or ("640x480,4000x3000" if cuda else
@@ -69,7 +72,7 @@ def main() -> None:
     print(f"model alone: {model_rate:,.0f} img/s at batch {model_bs} {dtype_name(dtype)} "
           f"({model_cpu * 1000:.2f} CPU-ms/img)", flush=True)
     device_name = torch.cuda.get_device_name() if cuda else "CPU"
-    decoders = gpu_decoders() if cuda else [""]
+    decoders = (args.decoders.split(",") if args.decoders else gpu_decoders()) if cuda else [""]
     print(f"GPU JPEG decoders here: {decoders}", flush=True)
     for size, n in zip(sizes, counts):
         folder = unique_jpegs(size, n)  # type: ignore[arg-type]
@@ -101,8 +104,12 @@ def main() -> None:
             if cuda:
                 measure(f"decode alone: GPU, {decoder} + torch resize (batch 256)", decode_gpu, decode_files,
                         args.device)
+                measure(f"GPU decode ({decoder}) + model together, bytes in memory", card_alone, decode_files,
+                        model_dir, args.device, args.precision)
         use_decoder(decoders[0])
-        for name, fn in (() if args.no_cpu_decode else (("threads", decode_threads), ("processes", decode_processes))):
+        cpu_decoders: Any = (("threads", decode_threads), ("processes", decode_processes),
+                             ("processes, crops through pipes", lambda f, c: decode_processes(f, c, shared=False)))
+        for name, fn in (() if args.no_cpu_decode else cpu_decoders if cores >= 8 else cpu_decoders[:2]):
             try:
                 rate, cpu_per_image[name] = fn(decode_files, cores)
                 rows[f"decode alone: {name} ({cores})"] = rate
@@ -111,8 +118,9 @@ def main() -> None:
                 traceback.print_exc()
         if args.stages:
             measure("read + fingerprint + JPEG header alone: threads", read_alone, decode_files, cores)
-            measure("feed alone: Engine.index with a model that answers at once", feed_alone, folder, len(files),
-                    model_dir, args.device)
+            for mode in (["threads", "processes"] if cores >= 8 else ["auto"]):
+                measure(f"feed alone: Engine.index with a model that answers at once ({mode} read)", feed_alone,
+                        folder, len(files), model_dir, args.device, mode)
             try:
                 for variant in [v for v in args.variants.split(",") if v]:
                     workers, batch, *switch = variant.split(":")

@@ -63,20 +63,29 @@ def decode_threads(files: list[str], workers: int) -> tuple[float, float]:
     return len(files) / t.wall, t.cpu / len(files)
 
 
-def decode_processes(files: list[str], workers: int) -> tuple[float, float]:
-    """The same work in the process pool (workers started and warmed up before the clock)."""
+def decode_processes(files: list[str], workers: int, shared: bool = True) -> tuple[float, float]:
+    """The same work in the process pool (workers started and warmed up before the clock), crops written into
+    shared memory (or, not `shared`, sent through pipes)."""
     from clipgit.core.decode_pool import ProcessDecoder
     from clipgit.core.images import Preprocess
+    from clipgit.core.indexer import PARENT_THREADS
     from clipgit.core.pipeline import decoded
     from clipgit.core.scan import FileStat
 
     pp = Preprocess()
     stats = [FileStat(f, 0, 0) for f in files]
-    pool = ProcessDecoder(workers, stats, pp, 10**9)
+    pool = ProcessDecoder(workers, stats, pp, 10**9, regions=shared and 3 * workers + 8)
+    parent = PARENT_THREADS if pool.block is not None else 2 * workers
+
+    def crop(st: FileStat) -> Any:
+        pixels = pp.normalize(pool.result(st)[3])
+        pool.done_with(st)
+        return pixels
+
     try:
         pool.warm_up()
         with Timer() as t:
-            for _ in decoded(stats, lambda st: pp.normalize(pool.result(st)[3]), workers=2 * workers):
+            for _ in decoded(stats, crop, workers=parent, window=4 * workers):
                 pass
     finally:
         pool.close()
@@ -120,9 +129,10 @@ def read_alone(files: list[str], workers: int) -> float:
     return len(files) / t.wall
 
 
-def feed_alone(folder: Path, n: int, model_dir: Path, device: str) -> float:
+def feed_alone(folder: Path, n: int, model_dir: Path, device: str, decode: str = "auto") -> float:
     """A whole Engine.index with a model that answers at once: what scan, read, fingerprint, sorting and
-    commits can deliver to an infinitely fast card (JPEGs handed on undecoded, as on CUDA)."""
+    commits can deliver to an infinitely fast card (JPEGs handed on undecoded, as on CUDA), files read by
+    threads or processes as `decode` says."""
     import dataclasses
 
     import numpy as np
@@ -131,7 +141,7 @@ def feed_alone(folder: Path, n: int, model_dir: Path, device: str) -> float:
     from clipgit.core.engine import Engine
 
     settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="clipgit-bench-")), clip_model=str(model_dir),
-                        device=device)
+                        device=device, decode=decode)
     with Engine(settings) as engine:
         clip: Any = engine.clip
         clip.load()
@@ -143,3 +153,31 @@ def feed_alone(folder: Path, n: int, model_dir: Path, device: str) -> float:
         seconds = time.perf_counter() - started
     assert report.embedded == n, report
     return n / seconds
+
+
+def card_alone(files: list[str], model_dir: Path, device: str, precision: str) -> float:
+    """The engine's two GPU stages together (the device-decode thread, then the model on the inference
+    thread, three batches in flight as in a run) on JPEG bytes already in memory: what the card can take
+    when the feed costs nothing."""
+    from collections import deque
+
+    from clipgit.core.config import Settings
+    from clipgit.core.engine import Engine
+    from clipgit.core.images import raw_jpeg
+
+    raws = [raw_jpeg(Path(f).read_bytes(), 10**9) for f in files]
+    settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="clipgit-bench-")), clip_model=str(model_dir),
+                        device=device, precision=precision)
+    with Engine(settings) as engine:
+        engine.load_model()
+        batch = engine.batch_size()
+        engine._encode_items(raws[:batch]).result()  # warm-up
+        inflight: deque[Any] = deque()
+        with Timer() as t:
+            for start in range(0, len(raws), batch):
+                inflight.append(engine._encode_items(raws[start:start + batch]))
+                if len(inflight) >= 3:
+                    inflight.popleft().result()
+            while inflight:
+                inflight.popleft().result()
+    return len(raws) / t.wall

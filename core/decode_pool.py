@@ -19,14 +19,17 @@ import multiprocessing
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 
 import numpy as np
 
+from . import shared_block
 from .errors import ImageUnreadable
 from .images import Preprocess, RawJpeg, decode, fingerprint, raw_jpeg, read_bytes
 from .photo_facts import PhotoFacts, photo_facts
 from .scan import FileStat
+from .shared_block import SharedBlock
 
 PROCESS_MIN_CORES = 8  # below this, threads decode as fast (measured: benchmarks/ingest.py)
 PROCESS_MIN_FILES = 1_000  # below this, starting the workers costs more than they save
@@ -41,33 +44,68 @@ def use_processes(setting: str, files: int, cores: int | None = None) -> bool:
 
 
 Prepared = tuple[bytes, int, int, "np.ndarray | RawJpeg", PhotoFacts]
+Region = tuple[str, int, int]  # the shared block's path, the chunk's region and the regions' size
+
+
+@dataclasses.dataclass(frozen=True)
+class InBlock:
+    """Where a worker put a file's JPEG bytes (shape None) or its uint8 crop in the shared block."""
+
+    offset: int
+    length: int
+    shape: tuple[int, ...] | None = None
+HYBRID_MIN_PIXELS = 2_000_000  # JPEGs this big are decoded by idle cores while the GPU has a backlog
 CHUNK = 16  # files a worker takes at once: one message each way for 16 files, not for each
 SHIP_BYTES = 2 << 20  # JPEGs up to this size travel back whole; the parent reads bigger ones from the page cache
 
 
-def read_and_crop(stat: FileStat, pp: Preprocess, max_pixels: int) -> Prepared:
+def read_and_crop(stat: FileStat, pp: Preprocess, max_pixels: int, ship: int = SHIP_BYTES,
+                  big_here: bool = False) -> Prepared:
     """In a worker: fingerprint, stored width and height, the uint8 crop and the photo's facts (raises
     ImageUnreadable). With GPU decode, a JPEG the card takes comes back undecoded instead of a crop (its
     bytes empty when it is big: shipping megabytes through a pipe costs more than reading them again)."""
     data = read_bytes(stat.path)
     if pp.raw_jpeg:
         raw = raw_jpeg(data, max_pixels)
-        if raw is not None:
-            if len(data) > SHIP_BYTES:
+        if raw is not None and not (big_here and raw.width * raw.height >= HYBRID_MIN_PIXELS):
+            if len(data) > ship:
                 raw = dataclasses.replace(raw, data=b"")
             return fingerprint(data), raw.width, raw.height, raw, photo_facts(data, stat.mtime_ns)
     image, width, height = decode(data, draft_size=pp.draft_size, max_pixels=max_pixels)
     return fingerprint(data), width, height, pp.crop(image), photo_facts(data, stat.mtime_ns)
 
 
-def read_and_crop_many(stats: list[FileStat], pp: Preprocess, max_pixels: int) -> list[Prepared | str]:
-    """In a worker: `read_and_crop` for each file, or why it could not be read."""
-    out: list[Prepared | str] = []
+def read_and_crop_many(stats: list[FileStat], pp: Preprocess, max_pixels: int, region: Region | None = None,
+                       big_here: bool = False) -> list[Prepared | str | tuple[Prepared, InBlock]]:
+    """In a worker: `read_and_crop` for each file, or why it could not be read. Given a region of the shared
+    block, JPEG bytes and crops are written there and only where they are travels back. `big_here`: the
+    card has a backlog, so big JPEGs are decoded here."""
+    out: list[Prepared | str | tuple[Prepared, InBlock]] = []
+    used = 0
     for stat in stats:
         try:
-            out.append(read_and_crop(stat, pp, max_pixels))
+            prepared = read_and_crop(stat, pp, max_pixels, region[2] - used if region else SHIP_BYTES, big_here)
         except ImageUnreadable as exc:
             out.append(str(exc))
+            continue
+        got = prepared[3]
+        payload = got.data if isinstance(got, RawJpeg) else got
+        if region is None or not len(payload):
+            out.append(prepared)
+            continue
+        raw = payload if isinstance(payload, bytes) else np.ascontiguousarray(payload).data.cast("B")
+        offset = shared_block.write(region[0], region[1], region[2], used, raw)
+        if offset is None:  # the region is full: a crop travels through the pipe, the parent reads a JPEG
+            if isinstance(got, RawJpeg) and len(raw) > SHIP_BYTES:
+                got = dataclasses.replace(got, data=b"")
+            out.append((prepared[0], prepared[1], prepared[2], got, prepared[4]))
+            continue
+        used += len(raw)
+        shape = None if isinstance(got, RawJpeg) else tuple(got.shape)
+        placed = (prepared[0], prepared[1], prepared[2],
+                  dataclasses.replace(got, data=b"") if isinstance(got, RawJpeg) else np.empty(0, np.uint8),
+                  prepared[4])
+        out.append((placed, InBlock(offset, len(raw), shape)))
     return out
 
 
@@ -76,20 +114,32 @@ class ProcessDecoder:
 
     Why chunks: a task per file cost a round trip through the pool's queues and its parent-side threads
     each time (the measured pool reached half of what its cores could); 16 files a task keep the parent's
-    share small. `result` may be called from any thread, in roughly the run's order.
+    share small. `result` may be called from any thread, in roughly the run's order. With `regions`, the
+    workers write bytes and crops into a shared block (see shared_block): the caller says `done_with` each
+    file once nothing it was given for it is in use any more, and the chunk's region is written again.
     """
 
-    def __init__(self, workers: int, stats: list[FileStat], pp: Preprocess, max_pixels: int) -> None:
+    def __init__(self, workers: int, stats: list[FileStat], pp: Preprocess, max_pixels: int,
+                 regions: int = 0, cpu_wanted: Callable[[], bool] | None = None) -> None:
         self.workers = max(1, workers)
         self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
                                          initializer=_nice)
         self._stats, self._pp, self._max_pixels = stats, pp, max_pixels
+        self._cpu_wanted = cpu_wanted  # asked as each chunk is handed out: should its big JPEGs be decoded here
         self._order = {stat.path: i for i, stat in enumerate(stats)}
-        self._chunks: dict[int, Future[list[Prepared | str]]] = {}
+        self._chunks: dict[int, Future[list[Prepared | str | tuple[Prepared, InBlock]]]] = {}
         self._taken: dict[int, int] = {}
+        self._finished: dict[int, int] = {}  # files of a chunk done with, while its region is held
+        self._regions: dict[int, int] = {}  # chunk -> its region of the block
         self._next = 0  # the next chunk to hand to the workers
         self._ahead = 2 * self.workers  # chunks queued beyond the one asked for: every worker has the next
         self._lock = threading.Lock()
+        self.block: SharedBlock | None = None
+        if regions:
+            try:
+                self.block = SharedBlock(regions)
+            except OSError:  # no shared memory to be had: bytes travel through the pipes
+                self.block = None
 
     def result(self, stat: FileStat) -> Prepared:
         """The prepared file (raises ImageUnreadable with the worker's reason)."""
@@ -97,9 +147,7 @@ class ProcessDecoder:
         chunk = index // CHUNK
         with self._lock:
             while self._next <= chunk + self._ahead and self._next * CHUNK < len(self._stats):
-                start = self._next * CHUNK
-                self._chunks[self._next] = self._pool.submit(read_and_crop_many, self._stats[start:start + CHUNK],
-                                                             self._pp, self._max_pixels)
+                self._submit(self._next)
                 self._next += 1
             future = self._chunks[chunk]
         values = future.result()
@@ -110,7 +158,42 @@ class ProcessDecoder:
         value = values[index - chunk * CHUNK]
         if isinstance(value, str):
             raise ImageUnreadable(value)
+        if isinstance(value[1], InBlock):
+            return self._from_block(*value)
         return value
+
+    def done_with(self, stat: FileStat) -> None:
+        """Nothing read from the block for this file is used any more (each file once; the run's end closes
+        the block whatever is left)."""
+        chunk = self._order[stat.path] // CHUNK
+        with self._lock:
+            if chunk not in self._regions:
+                return
+            self._finished[chunk] = self._finished.get(chunk, 0) + 1
+            if self._finished[chunk] == len(self._stats[chunk * CHUNK:(chunk + 1) * CHUNK]):
+                del self._finished[chunk]
+                assert self.block is not None
+                self.block.give_back(self._regions.pop(chunk))
+
+    def _submit(self, chunk: int) -> None:
+        start = chunk * CHUNK
+        region = self.block.take() if self.block is not None else None
+        where: Region | None = None
+        if region is not None and self.block is not None:
+            self._regions[chunk] = region
+            where = (self.block.path, region, self.block.region_bytes)
+        big_here = self._pp.raw_jpeg and self._cpu_wanted is not None and self._cpu_wanted()
+        self._chunks[chunk] = self._pool.submit(read_and_crop_many, self._stats[start:start + CHUNK], self._pp,
+                                                self._max_pixels, where, big_here)
+
+    def _from_block(self, prepared: Prepared, placed: InBlock) -> Prepared:
+        assert self.block is not None
+        view = self.block.read(placed.offset, placed.length)
+        got = prepared[3]
+        if isinstance(got, RawJpeg):
+            return prepared[0], prepared[1], prepared[2], dataclasses.replace(got, data=view), prepared[4]
+        assert placed.shape is not None
+        return prepared[0], prepared[1], prepared[2], np.frombuffer(view, np.uint8).reshape(placed.shape), prepared[4]
 
     def warm_up(self) -> None:
         """Start every worker and wait until each has imported what it needs (benchmarks time decoding alone)."""
@@ -119,6 +202,8 @@ class ProcessDecoder:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+        if self.block is not None:
+            self.block.close()
 
 
 def _started(pause: float) -> int:

@@ -185,11 +185,11 @@ def _nvimgcodec_decode(raws: Sequence[RawJpeg], device: str) -> list[Any | None]
     stream = torch.cuda.current_stream(device).cuda_stream
     try:
         try:
-            images = decoder.decode([r.data for r in raws], params=params, cuda_stream=stream)
+            images = decoder.decode([bytes(r.data) for r in raws], params=params, cuda_stream=stream)
         except TypeError:  # versions that want code streams, not bytes
             from nvidia import nvimgcodec
 
-            streams = [nvimgcodec.CodeStream(r.data) for r in raws]
+            streams = [nvimgcodec.CodeStream(bytes(r.data)) for r in raws]
             images = decoder.decode(streams, params=params, cuda_stream=stream)
         return [_as_chw(image, device) for image in images]
     except Exception as exc:  # the library failed, not a file: stop using it

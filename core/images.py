@@ -104,7 +104,7 @@ def fingerprint(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=16).digest()
 
 
-def decode(data: bytes, *, draft_size: int | None = None,
+def decode(data: bytes | memoryview, *, draft_size: int | None = None,
            max_pixels: int = 120_000_000) -> tuple[Image.Image, int, int]:
     """Decode to RGB with EXIF orientation; JPEGs at the smallest scale >= draft_size."""
     try:
@@ -171,7 +171,7 @@ def _field(value: object, name: str) -> int | None:
 class RawJpeg:
     """A JPEG left undecoded for the GPU: its bytes and EXIF orientation (1-8), read from the header only."""
 
-    data: bytes
+    data: bytes | memoryview  # a memoryview: in the decode workers' shared block (see shared_block)
     orientation: int
     width: int
     height: int

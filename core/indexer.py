@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .catalog import Catalog, ImageRow, NewImage
-from .decode_pool import ProcessDecoder, use_processes
+from .decode_pool import CHUNK, HYBRID_MIN_PIXELS, ProcessDecoder, use_processes
 from .images import Preprocess, RawJpeg, decode, fingerprint, raw_jpeg, read_bytes
 from .photo_facts import PhotoFacts, photo_facts
 from .pipeline import DecodeBackend, decoded
@@ -50,7 +50,7 @@ class IndexReport:
         }
 
 
-HYBRID_MIN_PIXELS = 2_000_000  # JPEGs this big are decoded by idle cores while the GPU has a backlog
+PARENT_THREADS = 4  # with worker processes writing into shared memory: enough to sort what they send
 Encoded = tuple[np.ndarray, list["str | None"]]  # vectors, and per image None or why it could not be decoded
 IndexProgress = Progress[IndexReport]  # phase "scanning" | "embedding" | "done"; report: the run so far
 
@@ -185,20 +185,28 @@ class IndexRun:
             done += len(embedded) + len(writes)
             with self._gpu_lock:
                 self._gpu_pending -= sum(isinstance(r.pixels, RawJpeg) for r in embedded)
+            finished = [r.item.stat for r in (*embedded, *writes)]
             self._commit(embedded, encoded, writes, report)
             writes.clear()
+            if self._processes is not None:  # their bytes and crops were used: the workers may write over them
+                for stat in finished:
+                    self._processes.done_with(stat)
             return meter.at("embedding", done, counted=report.embedded, folder=folder, report=report)
 
         if items:
             yield meter.at("embedding", 0, folder=folder, report=report)
         window = max(2 * self.batch_size, 2 * self.workers)
-        # processes read and decode (or, for the card, read); twice as many threads do the bookkeeping. With GPU
+        # processes read and decode (or, for the card, read), into a shared block where one can be had; a few
+        # threads then do the bookkeeping (twice as many as workers where bytes come through pipes). With GPU
         # decode only when asked for: on the H100 they fed the card no faster at 640x480, and at 12 MP slower
         if use_processes(self.decode, len(items)) and (self.decode == "processes" or
                                                        not self._get_preprocess().raw_jpeg):
+            chunks_in_use = 2 * self.workers + 3 + (4 * self.workers + 4 * self.batch_size) // CHUNK
             self._processes = ProcessDecoder(self.workers, [item.stat for item in items], self._get_preprocess(),
-                                             self.max_pixels)
-            workers, window = 2 * self.workers, max(window, 4 * self.workers)
+                                             self.max_pixels, regions=chunks_in_use, cpu_wanted=self._gpu_has_backlog)
+            shared = self._processes.block is not None
+            workers = min(PARENT_THREADS, self.workers) if shared else 2 * self.workers
+            window = max(window, 4 * self.workers)
         else:
             workers = self.workers
         try:
@@ -294,10 +302,16 @@ class IndexRun:
         the GPU's when it is not behind.
         """
         with self._gpu_lock:
-            if raw.width * raw.height >= HYBRID_MIN_PIXELS and self._gpu_pending >= 2 * self.batch_size:
-                return True
+            big = raw.width * raw.height >= HYBRID_MIN_PIXELS
+            if big and self._processes is None and self._gpu_pending >= 2 * self.batch_size:
+                return True  # (with worker processes, they decode big ones: see _gpu_has_backlog)
             self._gpu_pending += 1
             return False
+
+    def _gpu_has_backlog(self) -> bool:
+        """Whether worker processes should decode the big JPEGs of the chunk they are given now themselves."""
+        with self._gpu_lock:
+            return self._gpu_pending >= 2 * self.batch_size
 
     def _by_content(self, item: _Item, fp: bytes,
                     facts: PhotoFacts | None) -> tuple[_Result | None, ImageRow | None]:

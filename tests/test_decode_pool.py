@@ -71,3 +71,67 @@ def test_processes_feed_the_gpu_path(settings: Settings, tmp_path: Path, monkeyp
     assert answers["threads"][1] == answers["processes"][1] and len(answers["processes"][1]) == 1
     for path, vector in answers["threads"][2].items():
         assert np.allclose(vector, answers["processes"][2][path], atol=1e-5), path
+
+
+def test_regions_of_the_shared_block_are_written_again(tmp_path: Path) -> None:
+    """More chunks than regions: a chunk gets a region once an earlier one is done with, the rest travel
+    through the pipe, and every crop is the one the thread path makes. The block's file goes at close."""
+    from clipgit.core.decode_pool import CHUNK, ProcessDecoder
+    from clipgit.core.images import Preprocess, decode, read_bytes
+    from clipgit.core.scan import FileStat
+
+    folder = tmp_path / "pics"
+    make_photos(folder, 3 * CHUNK + 5, ext="jpg", size=(96, 64))
+    stats = [FileStat(str(p), 0, 0) for p in sorted(folder.iterdir())]
+    pp = Preprocess(shortest_edge=32, crop_height=32, crop_width=32)
+    pool = ProcessDecoder(1, stats, pp, 10**9, regions=2)  # chunks 0-2 asked for at once, then one more
+    assert pool.block is not None
+    path = pool.block.path
+    in_block = 0
+    try:
+        for stat in stats:
+            got = pool.result(stat)[3]
+            assert isinstance(got, np.ndarray)
+            base = got
+            while isinstance(base, np.ndarray):
+                base = base.base
+            in_block += isinstance(base, memoryview)
+            expected = pp.crop(decode(read_bytes(stat.path), draft_size=pp.draft_size)[0])
+            assert np.array_equal(got, expected), stat.path
+            pool.done_with(stat)
+        assert in_block == 2 * CHUNK + 5  # chunks 0 and 1 in the block, 2 through the pipe, 3 where 0 was
+        assert sorted(pool.block._free) == [0, 1]  # every region given back
+    finally:
+        pool.close()
+    assert not os.path.exists(path)
+
+
+def test_without_shared_memory_bytes_travel_through_pipes(settings: Settings, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import clipgit.core.decode_pool as pool
+
+    def full(regions: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pool, "SharedBlock", full)
+    folder = tmp_path / "pics"
+    make_photos(folder, 5, ext="jpg", size=(320, 240))
+    with Engine(dataclasses.replace(settings, decode="processes")) as engine:
+        report = engine.index([str(folder)])
+    assert report.embedded == 5 and not report.skipped
+
+
+def test_workers_decode_big_jpegs_while_the_card_is_behind(tmp_path: Path) -> None:
+    from clipgit.core.decode_pool import HYBRID_MIN_PIXELS, read_and_crop
+    from clipgit.core.images import Preprocess, RawJpeg
+    from clipgit.core.scan import FileStat
+
+    folder = tmp_path / "pics"
+    make_photos(folder, 1, ext="jpg", size=(320, 240))
+    Image.new("RGB", (2000, 1500), (200, 40, 40)).save(folder / "big.jpg")
+    assert HYBRID_MIN_PIXELS <= 2000 * 1500
+    pp = dataclasses.replace(Preprocess(), raw_jpeg=True)
+    small, big = FileStat(str(next(folder.glob("img_*"))), 0, 0), FileStat(str(folder / "big.jpg"), 0, 0)
+    assert isinstance(read_and_crop(big, pp, 10**9)[3], RawJpeg)
+    assert isinstance(read_and_crop(big, pp, 10**9, big_here=True)[3], np.ndarray)  # cropped here
+    assert isinstance(read_and_crop(small, pp, 10**9, big_here=True)[3], RawJpeg)  # the card's, always

@@ -1,0 +1,92 @@
+"""One block of memory shared with the decode workers, cut into regions a chunk of files is written into.
+
+Why: a worker process that sends a chunk's JPEG bytes (or decoded crops)
+back through a pipe makes the parent copy and unpickle megabytes with the
+GIL held, beside the threads that feed the card; written into shared
+memory, they are read in place (nvJPEG takes them from there), and only a
+few numbers per file travel through the pipe. The block is a file in
+/dev/shm (the temporary folder where there is none) that every process
+maps; its space is reserved up front, so a full tmpfs fails here, cleanly,
+instead of killing a worker with SIGBUS on first touch. A region goes back
+to the free list once everything read from it has been used.
+"""
+
+from __future__ import annotations
+
+import functools
+import mmap
+import os
+import tempfile
+import threading
+import uuid
+from collections import deque
+
+REGION_BYTES = 4 << 20  # one chunk's files: 16 JPEGs of 640x480 take a fifth of it, 16 crops of 224x224 two thirds
+
+
+class SharedBlock:
+    """The parent's side: creates the block, hands out free regions, removes the file on close."""
+
+    def __init__(self, regions: int, region_bytes: int = REGION_BYTES) -> None:
+        folder = "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
+        self.path = os.path.join(folder, f"clipgit-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        self.region_bytes = region_bytes
+        size = regions * region_bytes
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.posix_fallocate(fd, 0, size)  # OSError (no space) here, not SIGBUS later
+            self._map = mmap.mmap(fd, size)
+        except BaseException:
+            os.close(fd)
+            os.unlink(self.path)
+            raise
+        os.close(fd)
+        self.view = memoryview(self._map)
+        self._free = deque(range(regions))
+        self._lock = threading.Lock()
+
+    def take(self) -> int | None:
+        """A free region's number, or None when all are in use (the caller then sends bytes the old way)."""
+        with self._lock:
+            return self._free.popleft() if self._free else None
+
+    def give_back(self, region: int) -> None:
+        with self._lock:
+            self._free.append(region)
+
+    def read(self, offset: int, length: int) -> memoryview:
+        """Bytes a worker wrote, in place (valid until their region is given back and written again)."""
+        return self.view[offset:offset + length]
+
+    def close(self) -> None:
+        """Removes the file; the memory goes once the last view of it is dropped."""
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+        self.view.release()
+        try:
+            self._map.close()
+        except BufferError:  # a view is still held somewhere: the mapping is freed with it
+            pass
+
+
+@functools.cache
+def attached(path: str) -> memoryview:
+    """In a worker: the block, mapped once per process (the file may be gone: then OSError)."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        size = os.fstat(fd).st_size
+        return memoryview(mmap.mmap(fd, size))
+    finally:
+        os.close(fd)
+
+
+def write(path: str, region: int, region_bytes: int, used: int, data: bytes | memoryview) -> int | None:
+    """In a worker: `data` copied into the region after its first `used` bytes; its offset in the block, or
+    None where it does not fit (it then travels through the pipe)."""
+    if used + len(data) > region_bytes:
+        return None
+    offset = region * region_bytes + used
+    attached(path)[offset:offset + len(data)] = data
+    return offset
