@@ -186,11 +186,20 @@ def engine_index(model_dir: Path, folder: Path, n: int, device: str, precision: 
     import threading
     import time
 
+    from clipgit.core import indexer
     from clipgit.core.config import Settings
     from clipgit.core.engine import Engine
     from clipgit.core.indexer import IndexRun
 
     spent = {"prepare": 0.0, "commit": 0.0, "encode": 0.0, "device": 0.0}
+    used: list[str] = []  # which read mode "auto" chose
+
+    class Counted(indexer.ProcessDecoder):  # type: ignore[misc,valid-type]
+        def __init__(self, *a: Any, **k: Any) -> None:
+            super().__init__(*a, **k)
+            used.append("processes" + ("" if self.block is not None else ", pipes"))
+
+    original, indexer.ProcessDecoder = indexer.ProcessDecoder, Counted
     lock = threading.Lock()
 
     def timed(name: str, fn: Any) -> Any:
@@ -236,7 +245,7 @@ def engine_index(model_dir: Path, folder: Path, n: int, device: str, precision: 
                 assert report is not None and report.embedded == n and not report.skipped, report
                 rate = n / t.wall
                 print(f"ours: {n} in {t.wall:.2f} s ({rate:,.0f}/s), batch {engine.batch_size()}, workers "
-                      f"{workers or 'auto'} ({decode}), GPU decode "
+                      f"{workers or 'auto'} ({decode}: {used[-1] if used else 'threads'} read), GPU decode "
                       f"{os.environ.get('CLIPGIT_JPEG_DECODER', 'auto') if engine.clip.load().raw_jpeg else 'off'}",
                       flush=True)
                 if stages:
@@ -246,6 +255,7 @@ def engine_index(model_dir: Path, folder: Path, n: int, device: str, precision: 
         shutil.rmtree(data_dir, ignore_errors=True)
     for name, fn in patched.items():
         setattr(IndexRun, name, fn)
+    indexer.ProcessDecoder = original  # type: ignore[misc]
     return rate
 
 

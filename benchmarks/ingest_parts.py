@@ -68,14 +68,12 @@ def decode_processes(files: list[str], workers: int, shared: bool = True) -> tup
     shared memory (or, not `shared`, sent through pipes)."""
     from clipgit.core.decode_pool import ProcessDecoder
     from clipgit.core.images import Preprocess
-    from clipgit.core.indexer import PARENT_THREADS
-    from clipgit.core.pipeline import decoded
+    from clipgit.core.pipeline import InlineBackend, decoded
     from clipgit.core.scan import FileStat
 
     pp = Preprocess()
     stats = [FileStat(f, 0, 0) for f in files]
     pool = ProcessDecoder(workers, stats, pp, 10**9, regions=shared and 3 * workers + 8)
-    parent = PARENT_THREADS if pool.block is not None else 2 * workers
 
     def crop(st: FileStat) -> Any:
         pixels = pp.normalize(pool.result(st)[3])
@@ -85,7 +83,9 @@ def decode_processes(files: list[str], workers: int, shared: bool = True) -> tup
     try:
         pool.warm_up()
         with Timer() as t:
-            for _ in decoded(stats, crop, workers=parent, window=4 * workers):
+            inline = pool.block is not None  # as an index run does: crops sorted on the consumer's thread
+            for _ in decoded(stats, crop, workers=2 * workers, window=1 if inline else 4 * workers,
+                             backend=InlineBackend() if inline else None):
                 pass
     finally:
         pool.close()

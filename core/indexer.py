@@ -9,6 +9,7 @@ resumes; an unchanged file costs a stat and one dict lookup.
 from __future__ import annotations
 
 import dataclasses
+import statistics
 import threading
 import time
 from collections import deque
@@ -20,10 +21,11 @@ from typing import Any
 import numpy as np
 
 from .catalog import Catalog, ImageRow, NewImage
-from .decode_pool import CHUNK, HYBRID_MIN_PIXELS, ProcessDecoder, use_processes
+from .decode_pool import CHUNK, ProcessDecoder, use_processes
+from .decode_split import DecodeSplit
 from .images import Preprocess, RawJpeg, decode, fingerprint, raw_jpeg, read_bytes
 from .photo_facts import PhotoFacts, photo_facts
-from .pipeline import DecodeBackend, decoded
+from .pipeline import DecodeBackend, InlineBackend, decoded
 from .progress import Meter, Progress
 from .scan import FileStat, is_image_name, walk
 from .vectors import as_blob
@@ -50,7 +52,7 @@ class IndexReport:
         }
 
 
-PARENT_THREADS = 4  # with worker processes writing into shared memory: enough to sort what they send
+SMALL_FILE = 1 << 20  # with GPU decode, worker processes read runs of files smaller than this (the median)
 Encoded = tuple[np.ndarray, list["str | None"]]  # vectors, and per image None or why it could not be decoded
 IndexProgress = Progress[IndexReport]  # phase "scanning" | "embedding" | "done"; report: the run so far
 
@@ -95,8 +97,7 @@ class IndexRun:
         self.backend = backend
         self.decode = decode
         self._processes: ProcessDecoder | None = None
-        self._gpu_pending = 0  # JPEGs handed to the GPU and not yet embedded
-        self._gpu_lock = threading.Lock()
+        self._split = DecodeSplit(workers)  # big JPEGs: the card's or the cores'
         self._missing: dict[bytes, list[tuple[ImageRow, bool]]] = {}
         self._missing_lock = threading.Lock()
 
@@ -183,8 +184,8 @@ class IndexRun:
         def commit(embedded: list[_Result], encoded: Encoded | None) -> IndexProgress:
             nonlocal done
             done += len(embedded) + len(writes)
-            with self._gpu_lock:
-                self._gpu_pending -= sum(isinstance(r.pixels, RawJpeg) for r in embedded)
+            self._split.gpu_done(sum(r.pixels.width * r.pixels.height for r in embedded
+                                     if isinstance(r.pixels, RawJpeg)))
             finished = [r.item.stat for r in (*embedded, *writes)]
             self._commit(embedded, encoded, writes, report)
             writes.clear()
@@ -196,34 +197,38 @@ class IndexRun:
         if items:
             yield meter.at("embedding", 0, folder=folder, report=report)
         window = max(2 * self.batch_size, 2 * self.workers)
-        # processes read and decode (or, for the card, read), into a shared block where one can be had; a few
-        # threads then do the bookkeeping (twice as many as workers where bytes come through pipes). With GPU
-        # decode only when asked for: on the H100 they fed the card no faster at 640x480, and at 12 MP slower
+        backend = self.backend
+        # processes read and decode (or, for the card, read), into a shared block where one can be had; this
+        # thread then sorts what they send (threads, twice as many as workers, where it comes through pipes).
+        # With GPU decode, for small files only: on an H200 they fed the card 4,073 640x480 JPEGs a second
+        # where threads fed 3,433, but 279 photos of 12 MP where threads fed 452 (threads decode big ones
+        # beside the card, see decode_split)
         if use_processes(self.decode, len(items)) and (self.decode == "processes" or
-                                                       not self._get_preprocess().raw_jpeg):
+                                                       not self._get_preprocess().raw_jpeg or
+                                                       statistics.median(i.stat.size for i in items) < SMALL_FILE):
             chunks_in_use = 2 * self.workers + 3 + (4 * self.workers + 4 * self.batch_size) // CHUNK
             self._processes = ProcessDecoder(self.workers, [item.stat for item in items], self._get_preprocess(),
-                                             self.max_pixels, regions=chunks_in_use, cpu_wanted=self._gpu_has_backlog)
-            shared = self._processes.block is not None
-            workers = min(PARENT_THREADS, self.workers) if shared else 2 * self.workers
-            window = max(window, 4 * self.workers)
+                                             self.max_pixels, regions=chunks_in_use, cpu_wanted=self._split.backlog)
+            if self._processes.block is not None:  # what the workers send is sorted on this thread
+                backend, workers, window = InlineBackend(), 1, 1
+            else:
+                workers, window = 2 * self.workers, max(window, 4 * self.workers)
         else:
             workers = self.workers
         try:
             # on cancel the stream stops: what is decoded but not embedded is redone by the next run
-            yield from self._stream(items, workers, window, cancel, writes, commit)
+            yield from self._stream(items, workers, window, cancel, writes, commit, backend)
         finally:
             if self._processes is not None:
                 self._processes.close()
                 self._processes = None
 
     def _stream(self, items: list[_Item], workers: int, window: int, cancel: threading.Event,
-                writes: list[_Result],
-                commit: Callable[[list[_Result], Encoded | None], IndexProgress]) -> Iterator[IndexProgress]:
+                writes: list[_Result], commit: Callable[[list[_Result], Encoded | None], IndexProgress],
+                backend: DecodeBackend | None) -> Iterator[IndexProgress]:
         batch: list[_Result] = []
         inflight: deque[tuple[Future[Encoded], list[_Result]]] = deque()
-        for one in decoded(items, self._prepare, workers=workers, window=window, cancel=cancel,
-                           backend=self.backend):
+        for one in decoded(items, self._prepare, workers=workers, window=window, cancel=cancel, backend=backend):
             result = one.value if one.value is not None else _Result("skip", one.item, reason=one.error or "")
             (batch if result.kind == "embed" else writes).append(result)
             if len(batch) >= self.batch_size:
@@ -288,30 +293,18 @@ class IndexRun:
 
     def _gpu_or_here(self, item: _Item, fp: bytes, raw: RawJpeg, preprocess: Preprocess,
                      moved_from: ImageRow | None, facts: PhotoFacts) -> _Result:
-        """A JPEG for the card, or, when the card is behind on big ones, decoded on this thread."""
-        if not self._gpu_is_behind(raw):
+        """A JPEG for the card, or a big one decoded on this thread where the cores will be done with it
+        sooner (see decode_split; with worker processes, the workers decide)."""
+        pixels = raw.width * raw.height
+        if self._split.to_gpu(pixels, may_decline=self._processes is None):
             return _Result("embed", item, fp, raw.width, raw.height, raw, moved_from=moved_from, facts=facts)
-        image, width, height = decode(raw.data, draft_size=preprocess.draft_size, max_pixels=self.max_pixels)
-        return _Result("embed", item, fp, width, height, preprocess(image), moved_from=moved_from, facts=facts)
-
-    def _gpu_is_behind(self, raw: RawJpeg) -> bool:
-        """Whether this big JPEG is better decoded here: the GPU has two batches of JPEGs waiting already.
-
-        Why: nvJPEG decodes 12 MP photos at a few hundred a second, which idle cores can add to; small
-        pictures it decodes far faster than the cores could, so they always go to it. Counts the JPEG as
-        the GPU's when it is not behind.
-        """
-        with self._gpu_lock:
-            big = raw.width * raw.height >= HYBRID_MIN_PIXELS
-            if big and self._processes is None and self._gpu_pending >= 2 * self.batch_size:
-                return True  # (with worker processes, they decode big ones: see _gpu_has_backlog)
-            self._gpu_pending += 1
-            return False
-
-    def _gpu_has_backlog(self) -> bool:
-        """Whether worker processes should decode the big JPEGs of the chunk they are given now themselves."""
-        with self._gpu_lock:
-            return self._gpu_pending >= 2 * self.batch_size
+        started = time.perf_counter()
+        try:
+            image, width, height = decode(raw.data, draft_size=preprocess.draft_size, max_pixels=self.max_pixels)
+            crop = preprocess(image)
+        finally:
+            self._split.cpu_done(pixels, time.perf_counter() - started)
+        return _Result("embed", item, fp, width, height, crop, moved_from=moved_from, facts=facts)
 
     def _by_content(self, item: _Item, fp: bytes,
                     facts: PhotoFacts | None) -> tuple[_Result | None, ImageRow | None]:

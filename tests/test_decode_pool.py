@@ -122,7 +122,8 @@ def test_without_shared_memory_bytes_travel_through_pipes(settings: Settings, tm
 
 
 def test_workers_decode_big_jpegs_while_the_card_is_behind(tmp_path: Path) -> None:
-    from clipgit.core.decode_pool import HYBRID_MIN_PIXELS, read_and_crop
+    from clipgit.core.decode_pool import read_and_crop
+    from clipgit.core.decode_split import HYBRID_MIN_PIXELS
     from clipgit.core.images import Preprocess, RawJpeg
     from clipgit.core.scan import FileStat
 
