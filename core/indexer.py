@@ -293,17 +293,16 @@ class IndexRun:
 
     def _gpu_or_here(self, item: _Item, fp: bytes, raw: RawJpeg, preprocess: Preprocess,
                      moved_from: ImageRow | None, facts: PhotoFacts) -> _Result:
-        """A JPEG for the card, or a big one decoded on this thread where the cores will be done with it
-        sooner (see decode_split; with worker processes, the workers decide)."""
+        """A JPEG for the card, or a big one decoded on this thread while the card has a backlog (see
+        decode_split; with worker processes, the workers decide)."""
         pixels = raw.width * raw.height
         if self._split.to_gpu(pixels, may_decline=self._processes is None):
             return _Result("embed", item, fp, raw.width, raw.height, raw, moved_from=moved_from, facts=facts)
-        started = time.perf_counter()
         try:
             image, width, height = decode(raw.data, draft_size=preprocess.draft_size, max_pixels=self.max_pixels)
             crop = preprocess(image)
         finally:
-            self._split.cpu_done(pixels, time.perf_counter() - started)
+            self._split.cpu_done()
         return _Result("embed", item, fp, width, height, crop, moved_from=moved_from, facts=facts)
 
     def _by_content(self, item: _Item, fp: bytes,
