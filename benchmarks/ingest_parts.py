@@ -68,7 +68,7 @@ def decode_processes(files: list[str], workers: int, shared: bool = True) -> tup
     shared memory (or, not `shared`, sent through pipes)."""
     from clipgit.core.decode_pool import ProcessDecoder
     from clipgit.core.images import Preprocess
-    from clipgit.core.pipeline import InlineBackend, decoded
+    from clipgit.core.indexer import CROP_THREADS, decoded
     from clipgit.core.scan import FileStat
 
     pp = Preprocess()
@@ -83,9 +83,8 @@ def decode_processes(files: list[str], workers: int, shared: bool = True) -> tup
     try:
         pool.warm_up()
         with Timer() as t:
-            inline = pool.block is not None  # as an index run does: crops sorted on the consumer's thread
-            for _ in decoded(stats, crop, workers=2 * workers, window=1 if inline else 4 * workers,
-                             backend=InlineBackend() if inline else None):
+            threads = CROP_THREADS if pool.block is not None else 2 * workers  # as an index run has
+            for _ in decoded(stats, crop, workers=threads, window=4 * workers):
                 pass
     finally:
         pool.close()
