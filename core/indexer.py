@@ -14,7 +14,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +24,6 @@ from .catalog import Catalog, ImageRow, NewImage
 from .decode_pool import CHUNK, ProcessDecoder, use_processes
 from .decode_split import DecodeSplit
 from .images import Preprocess, RawJpeg, decode, fingerprint, raw_jpeg, read_bytes
-from .inference import lower_thread_priority
 from .photo_facts import PhotoFacts, photo_facts
 from .pipeline import DecodeBackend, InlineBackend, decoded
 from .progress import Meter, Progress
@@ -189,21 +188,12 @@ class IndexRun:
             self._split.gpu_done(sum(r.pixels.width * r.pixels.height for r in embedded
                                      if isinstance(r.pixels, RawJpeg)))
             finished = [r.item.stat for r in (*embedded, *writes)]
-            if committing and committing[-1].done():
-                committing.popleft().result()  # a failed write ends the run here
-            committing.append(writer.submit(self._commit, embedded, encoded, list(writes), report))
-            while len(committing) > 2:  # at most two batches wait for the disk (and are lost to a kill -9)
-                committing.popleft().result()
+            self._commit(embedded, encoded, writes, report)
             writes.clear()
             if self._processes is not None:  # their bytes and crops were used: the workers may write over them
                 for stat in finished:
                     self._processes.done_with(stat)
             return meter.at("embedding", done, counted=report.embedded, folder=folder, report=report)
-
-        # batches are written in order by a thread of their own: SQLite releases the GIL while it writes, and
-        # this thread goes on sorting files meanwhile (on an H200, writes took a quarter of its time)
-        writer = ThreadPoolExecutor(1, thread_name_prefix="clipgit-commit", initializer=lower_thread_priority)
-        committing: deque[Future[None]] = deque()
 
         if items:
             yield meter.at("embedding", 0, folder=folder, report=report)
@@ -232,10 +222,7 @@ class IndexRun:
         try:
             # on cancel the stream stops: what is decoded but not embedded is redone by the next run
             yield from self._stream(items, workers, window, cancel, writes, commit, backend)
-            while committing:
-                committing.popleft().result()
         finally:
-            writer.shutdown(wait=True)  # nothing writes once the run returns, even when it failed
             if self._processes is not None:
                 self._processes.close()
                 self._processes = None
