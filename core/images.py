@@ -9,6 +9,7 @@ resizing from twice the target size keeps the embedding faithful (cosine
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import math
@@ -276,12 +277,24 @@ class Preprocess:
 
     def normalize(self, crop: np.ndarray) -> np.ndarray:
         """uint8 (crop_height, crop_width, 3) -> the model's float32 (3, crop_height, crop_width); for NaFlex,
-        the packed patches (see `naflex_pack`)."""
-        scaled = crop.astype(np.float32) * np.float32(1.0 / 255.0)
-        arr = (scaled - np.asarray(self.mean, dtype=np.float32)) / np.asarray(self.std, dtype=np.float32)
+        the packed patches (see `naflex_pack`).
+
+        Why a table: a uint8 has 256 values, so each channel's (v / 255 - mean) / std is computed once, with
+        the same float32 steps, and looked up: the same numbers at a quarter of the time (0.17 against
+        0.4-0.8 ms a crop), which a decode pool spends for every image.
+        """
+        table = self._table
         if self.max_patches:
-            return naflex_pack(arr, self.patch, self.max_patches)
-        return np.ascontiguousarray(arr.transpose(2, 0, 1))
+            return naflex_pack(table[np.arange(3), crop], self.patch, self.max_patches)
+        planes = crop.transpose(2, 0, 1)
+        return np.stack([table[c][planes[c]] for c in range(3)])
+
+    @functools.cached_property
+    def _table(self) -> np.ndarray:
+        """(3, 256) float32: each channel's normalised value of each 8-bit level."""
+        scaled = np.arange(256, dtype=np.float32)[:, None] * np.float32(1.0 / 255.0)
+        table = (scaled - np.asarray(self.mean, dtype=np.float32)) / np.asarray(self.std, np.float32)
+        return np.ascontiguousarray(table.T)
 
     def crop(self, img: Image.Image) -> np.ndarray:
         """RGB image -> resized and centre-cropped uint8 (crop_height, crop_width, 3): a quarter of the floats'
@@ -297,11 +310,18 @@ class Preprocess:
         new_short = self.shortest_edge
         new_long = int(new_short * long / short)
         size = (new_short, new_long) if w <= h else (new_long, new_short)
-        img = img.resize(size, resample=self.resample)
         left = (size[0] - self.crop_width) // 2
         top = (size[1] - self.crop_height) // 2
-        img = img.crop((left, top, left + self.crop_width, top + self.crop_height))
-        return np.asarray(img, dtype=np.uint8)
+        if left < 0 or top < 0:  # smaller than the crop: PIL's crop pads the resized picture with black
+            img = img.resize(size, resample=self.resample)
+            return np.asarray(img.crop((left, top, left + self.crop_width, top + self.crop_height)), np.uint8)
+        # only the part the crop keeps is resized (a quarter less work for a 4:3 photo): the box is the crop
+        # in the source's coordinates, and PIL's filter still reads the pixels around it, so levels differ
+        # from resizing the whole picture by at most 1
+        sx, sy = w / size[0], h / size[1]
+        box = (left * sx, top * sy, (left + self.crop_width) * sx, (top + self.crop_height) * sy)
+        return np.asarray(img.resize((self.crop_width, self.crop_height), resample=self.resample, box=box),
+                          dtype=np.uint8)
 
 
 def naflex_size(height: int, width: int, patch: int, max_patches: int) -> tuple[int, int]:

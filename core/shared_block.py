@@ -21,6 +21,7 @@ import threading
 import uuid
 from collections import deque
 
+PREFIX = "clipgit-block-"
 REGION_BYTES = 4 << 20  # one chunk's files: 16 JPEGs of 640x480 take a fifth of it, 16 crops of 224x224 two thirds
 
 
@@ -29,12 +30,16 @@ class SharedBlock:
 
     def __init__(self, regions: int, region_bytes: int = REGION_BYTES) -> None:
         folder = "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
-        self.path = os.path.join(folder, f"clipgit-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        _remove_orphans(folder)
+        self.path = os.path.join(folder, f"{PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}")
         self.region_bytes = region_bytes
         size = regions * region_bytes
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            os.posix_fallocate(fd, 0, size)  # OSError (no space) here, not SIGBUS later
+            if hasattr(os, "posix_fallocate"):
+                os.posix_fallocate(fd, 0, size)  # OSError (no space) here, not SIGBUS later
+            else:  # macOS: a sparse file in the temporary folder, on disk
+                os.ftruncate(fd, size)
             self._map = mmap.mmap(fd, size)
         except BaseException:
             os.close(fd)
@@ -69,6 +74,33 @@ class SharedBlock:
             self._map.close()
         except BufferError:  # a view is still held somewhere: the mapping is freed with it
             pass
+
+
+def _remove_orphans(folder: str) -> None:
+    """Blocks left by runs whose process is gone (killed before it could remove its own): in /dev/shm they
+    would hold their memory until the machine restarts."""
+    try:
+        names = [name for name in os.listdir(folder) if name.startswith(PREFIX)]
+    except OSError:
+        return
+    for name in names:
+        pid = name[len(PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        try:
+            os.unlink(os.path.join(folder, name))
+        except OSError:
+            pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: alive, and not ours to clean up
+        return True
+    return True
 
 
 @functools.cache

@@ -136,3 +136,25 @@ def test_workers_decode_big_jpegs_while_the_card_is_behind(tmp_path: Path) -> No
     assert isinstance(read_and_crop(big, pp, 10**9)[3], RawJpeg)
     assert isinstance(read_and_crop(big, pp, 10**9, big_here=True)[3], np.ndarray)  # cropped here
     assert isinstance(read_and_crop(small, pp, 10**9, big_here=True)[3], RawJpeg)  # the card's, always
+
+
+def test_a_killed_runs_block_is_removed_by_the_next(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+    import sys
+
+    from clipgit.core import shared_block
+
+    monkeypatch.setattr(shared_block.tempfile, "gettempdir", lambda: str(tmp_path))
+    monkeypatch.setattr(shared_block.os.path, "isdir", lambda path: False)  # no /dev/shm: the temporary folder
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    orphan = tmp_path / f"{shared_block.PREFIX}{int(gone.stdout)}-deadbeef"
+    orphan.write_bytes(b"\0" * 4096)
+    mine = tmp_path / f"{shared_block.PREFIX}{os.getpid()}-cafecafe"  # this process is alive: kept
+    mine.write_bytes(b"")
+    block = shared_block.SharedBlock(2, region_bytes=4096)
+    try:
+        assert not orphan.exists() and mine.exists() and os.path.exists(block.path)
+        assert block.take() == 0 and block.take() == 1 and block.take() is None
+    finally:
+        block.close()
+    assert not os.path.exists(block.path)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from clipgit.core.errors import ImageUnreadable
 from clipgit.core.images import decode, load, read_bytes
@@ -111,3 +111,37 @@ def test_folder_named_like_an_image(tmp_path: Path) -> None:
     (tmp_path / "dir.jpg").mkdir()
     with pytest.raises(ImageUnreadable, match="folder"):
         read_bytes(str(tmp_path / "dir.jpg"))
+
+
+@pytest.mark.parametrize("naflex", [False, True])
+def test_normalising_by_table_gives_the_formulas_numbers(naflex: bool) -> None:
+    from clipgit.core.images import Preprocess, naflex_pack
+
+    pp = Preprocess(shortest_edge=16, crop_height=16, crop_width=16, center_crop=False, patch=16,
+                    max_patches=64, mean=(0.5, 0.4, 0.3), std=(0.2, 0.3, 0.25)) if naflex else Preprocess()
+    crop = np.random.default_rng(1).integers(0, 256, (96, 128, 3) if naflex else (224, 224, 3), dtype=np.uint8)
+    scaled = crop.astype(np.float32) * np.float32(1.0 / 255.0)
+    arr = (scaled - np.asarray(pp.mean, dtype=np.float32)) / np.asarray(pp.std, dtype=np.float32)
+    expected = naflex_pack(arr, 16, 64) if naflex else arr.transpose(2, 0, 1)
+    got = pp.normalize(crop)
+    assert got.dtype == np.float32 and got.flags.c_contiguous and np.array_equal(got, expected)
+
+
+@pytest.mark.parametrize("size", [(640, 480), (480, 640), (300, 1000), (225, 224), (200, 120)])
+@pytest.mark.parametrize("edge", [224, 200])
+def test_the_crop_resizes_only_what_it_keeps(size: tuple[int, int], edge: int) -> None:
+    """Resizing the cropped box gives the levels of resizing the whole picture and cropping, within 1 (and
+    where the crop is larger than the resized picture, it is padded with black as before)."""
+    from clipgit.core.images import Preprocess
+
+    pp = Preprocess(shortest_edge=edge)
+    rng = np.random.default_rng(2)
+    img = Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).filter(
+        ImageFilter.GaussianBlur(2))
+    w, h = size
+    full = img.resize((int(edge * w / h), edge) if w > h else (edge, int(edge * h / w)), resample=pp.resample)
+    left, top = (full.width - 224) // 2, (full.height - 224) // 2
+    expected = np.asarray(full.crop((left, top, left + 224, top + 224)), dtype=np.int16)
+    got = pp.crop(img)
+    assert got.shape == (224, 224, 3) and got.dtype == np.uint8
+    assert np.abs(got.astype(np.int16) - expected).max() <= 1
