@@ -128,7 +128,7 @@ def read_alone(files: list[str], workers: int) -> float:
     return len(files) / t.wall
 
 
-def feed_alone(folder: Path, n: int, model_dir: Path, device: str, decode: str = "auto") -> float:
+def feed_alone(folder: Path, n: int, model_dir: Path, device: str, decode: str = "auto", batch: int = 0) -> float:
     """A whole Engine.index with a model that answers at once: what scan, read, fingerprint, sorting and
     commits can deliver to an infinitely fast card (JPEGs handed on undecoded, as on CUDA), files read by
     threads or processes as `decode` says."""
@@ -140,7 +140,7 @@ def feed_alone(folder: Path, n: int, model_dir: Path, device: str, decode: str =
     from clipgit.core.engine import Engine
 
     settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="clipgit-bench-")), clip_model=str(model_dir),
-                        device=device, decode=decode)
+                        device=device, decode=decode, batch_size=batch)
     with Engine(settings) as engine:
         clip: Any = engine.clip
         clip.load()

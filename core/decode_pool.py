@@ -32,7 +32,7 @@ from .errors import ImageUnreadable
 from .images import Preprocess, RawJpeg, decode, fingerprint, raw_jpeg, read_bytes
 from .photo_facts import PhotoFacts, photo_facts
 from .scan import FileStat
-from .shared_block import SharedBlock
+from .shared_block import REGION_BYTES, SharedBlock
 
 PROCESS_MIN_CORES = 8  # below this, threads decode as fast (measured: benchmarks/ingest.py)
 PROCESS_MIN_FILES = 1_000  # below this, starting the workers costs more than they save
@@ -58,6 +58,7 @@ class InBlock:
     length: int
     shape: tuple[int, ...] | None = None
 CHUNK = 16  # files a worker takes at once: one message each way for 16 files, not for each
+JPEG_CHUNK = 32  # JPEGs for the card: a few KB of numbers per chunk, and each chunk costs the parent wake-ups
 SHIP_BYTES = 2 << 20  # JPEGs up to this size travel back whole; the parent reads bigger ones from the page cache
 
 
@@ -122,8 +123,10 @@ class ProcessDecoder:
     """
 
     def __init__(self, workers: int, stats: list[FileStat], pp: Preprocess, max_pixels: int,
-                 regions: int = 0, cpu_wanted: Callable[[], bool] | None = None) -> None:
+                 regions: int = 0, cpu_wanted: Callable[[], bool] | None = None,
+                 region_bytes: int = REGION_BYTES, chunk: int = CHUNK) -> None:
         self.workers = max(1, workers)
+        self.chunk = chunk
         self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
                                          initializer=_nice)
         self._stats, self._pp, self._max_pixels = stats, pp, max_pixels
@@ -139,16 +142,16 @@ class ProcessDecoder:
         self.block: SharedBlock | None = None
         if regions:
             try:
-                self.block = SharedBlock(regions)
+                self.block = SharedBlock(regions, region_bytes)
             except OSError:  # no shared memory to be had: bytes travel through the pipes
                 self.block = None
 
     def result(self, stat: FileStat) -> Prepared:
         """The prepared file (raises ImageUnreadable with the worker's reason)."""
         index = self._order[stat.path]
-        chunk = index // CHUNK
+        chunk = index // self.chunk
         with self._lock:
-            while self._next <= chunk + self._ahead and self._next * CHUNK < len(self._stats):
+            while self._next <= chunk + self._ahead and self._next * self.chunk < len(self._stats):
                 self._submit(self._next)
                 self._next += 1
             future = self._chunks[chunk]
@@ -157,7 +160,7 @@ class ProcessDecoder:
             self._taken[chunk] = self._taken.get(chunk, 0) + 1
             if self._taken[chunk] == len(values):
                 del self._chunks[chunk], self._taken[chunk]
-        value = values[index - chunk * CHUNK]
+        value = values[index - chunk * self.chunk]
         if isinstance(value, str):
             raise ImageUnreadable(value)
         if isinstance(value[1], InBlock):
@@ -167,25 +170,25 @@ class ProcessDecoder:
     def done_with(self, stat: FileStat) -> None:
         """Nothing read from the block for this file is used any more (each file once; the run's end closes
         the block whatever is left)."""
-        chunk = self._order[stat.path] // CHUNK
+        chunk = self._order[stat.path] // self.chunk
         with self._lock:
             if chunk not in self._regions:
                 return
             self._finished[chunk] = self._finished.get(chunk, 0) + 1
-            if self._finished[chunk] == len(self._stats[chunk * CHUNK:(chunk + 1) * CHUNK]):
+            if self._finished[chunk] == len(self._stats[chunk * self.chunk:(chunk + 1) * self.chunk]):
                 del self._finished[chunk]
                 assert self.block is not None
                 self.block.give_back(self._regions.pop(chunk))
 
     def _submit(self, chunk: int) -> None:
-        start = chunk * CHUNK
+        start = chunk * self.chunk
         region = self.block.take() if self.block is not None else None
         where: Region | None = None
         if region is not None and self.block is not None:
             self._regions[chunk] = region
             where = (self.block.path, region, self.block.region_bytes)
         big_here = self._pp.raw_jpeg and self._cpu_wanted is not None and self._cpu_wanted()
-        self._chunks[chunk] = self._pool.submit(read_and_crop_many, self._stats[start:start + CHUNK], self._pp,
+        self._chunks[chunk] = self._pool.submit(read_and_crop_many, self._stats[start:start + self.chunk], self._pp,
                                                 self._max_pixels, where, big_here)
 
     def _from_block(self, prepared: Prepared, placed: InBlock) -> Prepared:
@@ -193,7 +196,8 @@ class ProcessDecoder:
         view = self.block.read(placed.offset, placed.length)
         got = prepared[3]
         if isinstance(got, RawJpeg):
-            return prepared[0], prepared[1], prepared[2], dataclasses.replace(got, data=view), prepared[4]
+            return prepared[0], prepared[1], prepared[2], RawJpeg(view, got.orientation, got.width, got.height), \
+                prepared[4]
         assert placed.shape is not None
         return prepared[0], prepared[1], prepared[2], np.frombuffer(view, np.uint8).reshape(placed.shape), prepared[4]
 

@@ -110,7 +110,7 @@ def test_without_shared_memory_bytes_travel_through_pipes(settings: Settings, tm
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     import clipgit.core.decode_pool as pool
 
-    def full(regions: int) -> None:
+    def full(regions: int, region_bytes: int) -> None:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(pool, "SharedBlock", full)
@@ -158,3 +158,26 @@ def test_a_killed_runs_block_is_removed_by_the_next(tmp_path: Path, monkeypatch:
     finally:
         block.close()
     assert not os.path.exists(block.path)
+
+
+def test_jpegs_for_the_card_come_back_in_place_in_bigger_chunks(tmp_path: Path) -> None:
+    from clipgit.core.decode_pool import JPEG_CHUNK, ProcessDecoder
+    from clipgit.core.images import Preprocess, RawJpeg
+    from clipgit.core.scan import FileStat
+
+    folder = tmp_path / "pics"
+    make_photos(folder, 2 * JPEG_CHUNK + 3, ext="jpg", size=(96, 64))
+    stats = [FileStat(str(p), 0, 0) for p in sorted(folder.iterdir())]
+    pp = dataclasses.replace(Preprocess(), raw_jpeg=True)
+    pool = ProcessDecoder(1, stats, pp, 10**9, regions=1, region_bytes=1 << 20, chunk=JPEG_CHUNK)
+    kinds = []
+    try:
+        for stat in stats:
+            got = pool.result(stat)[3]
+            assert isinstance(got, RawJpeg) and bytes(got.data) == Path(stat.path).read_bytes()
+            kinds.append(type(got.data))
+            pool.done_with(stat)
+    finally:
+        pool.close()
+    # chunk 0 in the one region, chunks 1 and 2 (asked for before it was free) through the pipe
+    assert kinds.count(memoryview) == JPEG_CHUNK and kinds.count(bytes) == JPEG_CHUNK + 3
