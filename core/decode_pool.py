@@ -32,7 +32,7 @@ from .errors import ImageUnreadable
 from .images import Preprocess, RawJpeg, decode, fingerprint, raw_jpeg, read_bytes
 from .photo_facts import PhotoFacts, photo_facts
 from .scan import FileStat
-from .shared_block import REGION_BYTES, SharedBlock
+from .shared_block import REGION_BYTES, Region, SharedBlock
 
 PROCESS_MIN_CORES = 8  # below this, threads decode as fast (measured: benchmarks/ingest.py)
 PROCESS_MIN_FILES = 1_000  # below this, starting the workers costs more than they save
@@ -47,7 +47,6 @@ def use_processes(setting: str, files: int, cores: int | None = None) -> bool:
 
 
 Prepared = tuple[bytes, int, int, "np.ndarray | RawJpeg", PhotoFacts]
-Region = tuple[str, int, int]  # the shared block's path, the chunk's region and the regions' size
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,17 +61,13 @@ JPEG_CHUNK = 32  # JPEGs for the card: a few KB of numbers per chunk, and each c
 SHIP_BYTES = 2 << 20  # JPEGs up to this size travel back whole; the parent reads bigger ones from the page cache
 
 
-def read_and_crop(stat: FileStat, pp: Preprocess, max_pixels: int, ship: int = SHIP_BYTES,
-                  big_here: bool = False) -> Prepared:
+def read_and_crop(stat: FileStat, pp: Preprocess, max_pixels: int, big_here: bool = False) -> Prepared:
     """In a worker: fingerprint, stored width and height, the uint8 crop and the photo's facts (raises
-    ImageUnreadable). With GPU decode, a JPEG the card takes comes back undecoded instead of a crop (its
-    bytes empty when it is big: shipping megabytes through a pipe costs more than reading them again)."""
+    ImageUnreadable). With GPU decode, a JPEG the card takes comes back undecoded instead of a crop."""
     data = read_bytes(stat.path)
     if pp.raw_jpeg:
         raw = raw_jpeg(data, max_pixels)
         if raw is not None and not (big_here and raw.width * raw.height >= HYBRID_MIN_PIXELS):
-            if len(data) > ship:
-                raw = dataclasses.replace(raw, data=b"")
             return fingerprint(data), raw.width, raw.height, raw, photo_facts(data, stat.mtime_ns)
     image, width, height = decode(data, draft_size=pp.draft_size, max_pixels=max_pixels)
     return fingerprint(data), width, height, pp.crop(image), photo_facts(data, stat.mtime_ns)
@@ -81,34 +76,31 @@ def read_and_crop(stat: FileStat, pp: Preprocess, max_pixels: int, ship: int = S
 def read_and_crop_many(stats: list[FileStat], pp: Preprocess, max_pixels: int, region: Region | None = None,
                        big_here: bool = False) -> list[Prepared | str | tuple[Prepared, InBlock]]:
     """In a worker: `read_and_crop` for each file, or why it could not be read. Given a region of the shared
-    block, JPEG bytes and crops are written there and only where they are travels back. `big_here`: the
-    card has a backlog, so big JPEGs are decoded here."""
+    block, JPEG bytes and crops are written there and only where they are travels back. A JPEG that does
+    not fit (or, without a region, a big one) comes back with its bytes empty: shipping megabytes through a
+    pipe costs more than the parent reading them again. `big_here`: the card has a backlog, so big JPEGs
+    are decoded here."""
     out: list[Prepared | str | tuple[Prepared, InBlock]] = []
     used = 0
     for stat in stats:
         try:
-            prepared = read_and_crop(stat, pp, max_pixels, region[2] - used if region else SHIP_BYTES, big_here)
+            fp, width, height, got, facts = read_and_crop(stat, pp, max_pixels, big_here)
         except ImageUnreadable as exc:
             out.append(str(exc))
             continue
-        got = prepared[3]
-        payload = got.data if isinstance(got, RawJpeg) else got
-        if region is None or not len(payload):
-            out.append(prepared)
-            continue
-        raw = payload if isinstance(payload, bytes) else np.ascontiguousarray(payload).data.cast("B")
-        offset = shared_block.write(region[0], region[1], region[2], used, raw)
-        if offset is None:  # the region is full: a crop travels through the pipe, the parent reads a JPEG
-            if isinstance(got, RawJpeg) and len(raw) > SHIP_BYTES:
-                got = dataclasses.replace(got, data=b"")
-            out.append((prepared[0], prepared[1], prepared[2], got, prepared[4]))
-            continue
-        used += len(raw)
-        shape = None if isinstance(got, RawJpeg) else tuple(got.shape)
-        placed = (prepared[0], prepared[1], prepared[2],
-                  dataclasses.replace(got, data=b"") if isinstance(got, RawJpeg) else np.empty(0, np.uint8),
-                  prepared[4])
-        out.append((placed, InBlock(offset, len(raw), shape)))
+        empty: np.ndarray | RawJpeg
+        if isinstance(got, RawJpeg):
+            payload, shape, empty = got.data, None, dataclasses.replace(got, data=b"")
+        else:
+            payload, shape, empty = np.ascontiguousarray(got).data.cast("B"), tuple(got.shape), np.empty(0, np.uint8)
+        offset = shared_block.write(region, used, payload) if region is not None else None
+        if offset is not None:
+            used += len(payload)
+            out.append(((fp, width, height, empty, facts), InBlock(offset, len(payload), shape)))
+        elif isinstance(got, RawJpeg) and (region is not None or len(payload) > SHIP_BYTES):
+            out.append((fp, width, height, empty, facts))  # the parent reads it
+        else:
+            out.append((fp, width, height, got, facts))
     return out
 
 

@@ -32,7 +32,7 @@ class DecodeSplit:
         says `cpu_done` after."""
         with self._lock:
             if (may_decline and pixels >= HYBRID_MIN_PIXELS and self._cpu_running < self.most_on_cores
-                    and self._gpu_pixels / GPU_PIXELS_PER_S >= BACKLOG_S):
+                    and self._behind()):
                 self._cpu_running += 1
                 return False
             self._gpu_pixels += pixels
@@ -42,7 +42,11 @@ class DecodeSplit:
         """Whether the card has a second of JPEGs waiting (worker processes, which take files a chunk at a
         time, then decode the big ones of the next chunk themselves)."""
         with self._lock:
-            return self._gpu_pixels / GPU_PIXELS_PER_S >= BACKLOG_S
+            return self._behind()
+
+    def _behind(self) -> bool:
+        """(The lock held.)"""
+        return self._gpu_pixels / GPU_PIXELS_PER_S >= BACKLOG_S
 
     def cpu_done(self) -> None:
         with self._lock:

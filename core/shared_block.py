@@ -22,6 +22,7 @@ import uuid
 from collections import deque
 
 PREFIX = "clipgit-block-"
+Region = tuple[str, int, int]  # the block's path, a region's number and the regions' size (what a worker is given)
 REGION_BYTES = 4 << 20  # one chunk's files: 16 JPEGs of 640x480 take a fifth of it, 16 crops of 224x224 two thirds
 
 
@@ -114,11 +115,12 @@ def attached(path: str) -> memoryview:
         os.close(fd)
 
 
-def write(path: str, region: int, region_bytes: int, used: int, data: bytes | memoryview) -> int | None:
+def write(region: Region, used: int, data: bytes | memoryview) -> int | None:
     """In a worker: `data` copied into the region after its first `used` bytes; its offset in the block, or
     None where it does not fit (it then travels through the pipe)."""
+    path, number, region_bytes = region
     if used + len(data) > region_bytes:
         return None
-    offset = region * region_bytes + used
+    offset = number * region_bytes + used
     attached(path)[offset:offset + len(data)] = data
     return offset
