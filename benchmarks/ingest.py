@@ -15,6 +15,7 @@ also checks that the GPU path's vectors match the reference processor's.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import os
 import shutil
@@ -34,6 +35,8 @@ from ingest_parts import (
     model_alone,
     read_alone,
 )
+from PIL import Image
+from sampler import StackSampler
 
 
 def main() -> None:
@@ -52,6 +55,8 @@ def main() -> None:
     ap.add_argument("--read-modes", default="", help="on CUDA: how files are read for the card, e.g. threads "
                     "(default: processes,threads on 8+ cores)")
     ap.add_argument("--no-cpu-decode", action="store_true", help="skip the CPU decode-alone rows")
+    ap.add_argument("--profile", action="store_true", help="one more whole run of ours per size, with a stack "
+                    "sampler: where each thread spends its time")
     ap.add_argument("--decoders", default="", help="on CUDA: which GPU JPEG decoders, e.g. torchvision "
                     "(default: each that imports)")
     args = ap.parse_args()
@@ -101,6 +106,9 @@ def main() -> None:
                                                decode=mode)
                 except Exception:
                     traceback.print_exc()
+            if args.profile:
+                print(f"profiled whole run ({decoder or 'CPU'}; the sampler slows it):", flush=True)
+                engine_index(model_dir, folder, len(files), args.device, args.precision, profile=True)
             if cuda:
                 measure(f"decode alone: GPU, {decoder} + torch resize (batch 256)", decode_gpu, decode_files,
                         args.device)
@@ -181,8 +189,9 @@ def use_decoder(name: str) -> str | None:
 
 
 def engine_index(model_dir: Path, folder: Path, n: int, device: str, precision: str, *, stages: bool = False,
-                 workers: int = 0, batch: int = 0, decode: str = "auto") -> float:
-    """A whole Engine.index into a fresh data dir, the model loaded (and, on CUDA, warmed up) first."""
+                 workers: int = 0, batch: int = 0, decode: str = "auto", profile: bool = False) -> float:
+    """A whole Engine.index into a fresh data dir, the model loaded and warmed up first on 64 other files of
+    the same size (a library's first batch pays once for the card's buffers and kernels for its sizes)."""
     import threading
     import time
 
@@ -218,9 +227,11 @@ def engine_index(model_dir: Path, folder: Path, n: int, device: str, precision: 
         IndexRun._prepare = timed("prepare", IndexRun._prepare)  # type: ignore[method-assign]
         IndexRun._commit = timed("commit", IndexRun._commit)  # type: ignore[method-assign]
 
-    warm = CACHE / "warm-up"
-    if not warm.exists():
-        shutil.copytree(unique_jpegs((640, 480), 64), warm)
+    size = next(iter(sorted(folder.iterdir())))
+    with Image.open(size) as first:
+        warm = CACHE / f"warm-up-{first.width}x{first.height}"
+        if not warm.exists():
+            shutil.copytree(unique_jpegs((first.width, first.height), 64), warm)
     rate = 0.0
     for source in (warm, folder):
         data_dir = tempfile.mkdtemp(prefix="clipgit-bench-")
@@ -236,7 +247,8 @@ def engine_index(model_dir: Path, folder: Path, n: int, device: str, precision: 
             for key in spent:
                 spent[key] = 0.0
             scanned = 0.0
-            with Timer() as t:
+            sampler = StackSampler()
+            with Timer() as t, (sampler if profile and source == folder else contextlib.nullcontext()):
                 for event in engine.index_iter([str(source)]):
                     if event.phase == "embedding" and not scanned:
                         scanned = time.perf_counter() - t.wall0
@@ -248,6 +260,8 @@ def engine_index(model_dir: Path, folder: Path, n: int, device: str, precision: 
                       f"{workers or 'auto'} ({decode}: {used[-1] if used else 'threads'} read), GPU decode "
                       f"{os.environ.get('CLIPGIT_JPEG_DECODER', 'auto') if engine.clip.load().raw_jpeg else 'off'}",
                       flush=True)
+                if profile:
+                    print(sampler.report(), flush=True)
                 if stages:
                     print(f"  stages: scan {scanned:.2f} s; prepare {spent['prepare']:.2f} thread-s; device decode "
                           f"thread busy {spent['device']:.2f} s; inference thread busy {spent['encode']:.2f} s; "

@@ -22,9 +22,7 @@ import numpy as np
 
 from .errors import ImageUnreadable
 from .images import Preprocess, RawJpeg, decode
-
-CHUNK_PIXELS = 1 << 27  # pixels resized at once: 1.5 GB of float32 RGB
-
+from .torch_preprocess import preprocess_batch
 
 DECODER_ENV = "CLIPGIT_JPEG_DECODER"  # auto | torchvision | nvimgcodec: which GPU JPEG decoder (benchmarks compare)
 
@@ -94,54 +92,6 @@ def orient(image: Any, orientation: int) -> Any:
     return image
 
 
-def preprocess_batch(images: Sequence[Any], pp: Preprocess) -> Any:
-    """uint8 (3, H, W) tensors of any sizes -> float32 (B, 3, crop_h, crop_w), as `Preprocess` does on the CPU.
-
-    Images of one size are resized together (a folder of camera photos is one call, not one per image).
-    The resize is bicubic with antialiasing (PIL's filter), rounded to 8 bits as PIL's is.
-    """
-    import torch
-    import torch.nn.functional as F
-
-    device = images[0].device
-    out = torch.empty((len(images), 3, pp.crop_height, pp.crop_width), dtype=torch.float32, device=device)
-    groups: dict[tuple[int, int], list[int]] = {}
-    for i, img in enumerate(images):
-        groups.setdefault((int(img.shape[1]), int(img.shape[2])), []).append(i)
-    mean = torch.tensor(pp.mean, dtype=torch.float32, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(pp.std, dtype=torch.float32, device=device).view(1, 3, 1, 1)
-    for (h, w), members in groups.items():
-        if pp.center_crop:
-            short, long = (w, h) if w <= h else (h, w)
-            new_long = int(pp.shortest_edge * long / short)
-            nw, nh = (pp.shortest_edge, new_long) if w <= h else (new_long, pp.shortest_edge)
-        else:  # squashed to the model's size, as SigLIP's processor does
-            nw, nh = pp.crop_width, pp.crop_height
-        top, left = (nh - pp.crop_height) // 2, (nw - pp.crop_width) // 2
-        step = max(1, CHUNK_PIXELS // (h * w))  # 12 MP photos in floats: a few at a time, not the whole batch
-        for start in range(0, len(members), step):
-            chunk = members[start:start + step]
-            batch = torch.stack([images[i] for i in chunk]).float()
-            if (nh, nw) != (h, w):
-                batch = F.interpolate(batch, size=(nh, nw), mode="bicubic", antialias=True, align_corners=False)
-            batch = _crop(batch.round_().clamp_(0, 255), top, left, pp.crop_height, pp.crop_width)
-            out[chunk] = (batch / 255.0 - mean) / std
-    return out
-
-
-def _crop(batch: Any, top: int, left: int, height: int, width: int) -> Any:
-    """A centre crop; where the image is smaller than the crop, the rest is black (PIL's crop pads with 0)."""
-    import torch.nn.functional as F
-
-    pad_top, pad_left = max(0, -top), max(0, -left)
-    pad_bottom = max(0, top + height - batch.shape[2])
-    pad_right = max(0, left + width - batch.shape[3])
-    if pad_top or pad_left or pad_bottom or pad_right:
-        batch = F.pad(batch, (pad_left, pad_right, pad_top, pad_bottom))
-        top, left = top + pad_top, left + pad_left
-    return batch[:, :, top:top + height, left:left + width]
-
-
 def decode_jpegs(raws: Sequence[RawJpeg], device: str) -> list[Any | None]:
     """RGB uint8 (3, H, W) tensors on the device, EXIF not applied; None where the decoder refused a file."""
     if jpeg_decoder() == "nvimgcodec" and device not in _NVIMGCODEC_FAILED:
@@ -154,15 +104,57 @@ def decode_jpegs(raws: Sequence[RawJpeg], device: str) -> list[Any | None]:
 _NVIMGCODEC_FAILED: set[str] = set()  # devices where nvImageCodec failed once: the next decoder takes over
 
 
+BACKENDS_ENV = "CLIPGIT_NVIMGCODEC_BACKENDS"  # e.g. hw:0.65,cuda: nvImageCodec's decoders and their shares
+DEFAULT_BACKENDS = "hw,cuda"
+_BACKEND_KINDS = {"hw": "HW_GPU_ONLY", "cuda": "GPU_ONLY", "hybrid": "HYBRID_CPU_GPU", "cpu": "CPU_ONLY"}
+
+
+def parse_backends(spec: str) -> list[tuple[str, float | None]]:
+    """`hw:0.65,cuda` -> [("HW_GPU_ONLY", 0.65), ("GPU_ONLY", None)]: nvImageCodec backend kinds in the order
+    they are asked, each with the share of a batch it takes (None: all it can; `adaptive`: -1, nvImageCodec
+    balances the share to keep every decoder busy). Raises ValueError on a spec it cannot read."""
+    out: list[tuple[str, float | None]] = []
+    for part in (p.strip() for p in spec.split(",") if p.strip()):
+        name, _, share = part.partition(":")
+        if name not in _BACKEND_KINDS:
+            raise ValueError(f"{BACKENDS_ENV}: unknown decoder {name!r} (one of {', '.join(_BACKEND_KINDS)})")
+        if not share:
+            out.append((_BACKEND_KINDS[name], None))
+        elif share == "adaptive":
+            out.append((_BACKEND_KINDS[name], -1.0))
+        else:
+            try:
+                value = float(share)
+            except ValueError:
+                value = -1.0
+            if not 0.0 < value <= 1.0:
+                raise ValueError(f"{BACKENDS_ENV}: share {share} of {name} is not in (0, 1]")
+            out.append((_BACKEND_KINDS[name], value))
+    if not out:
+        raise ValueError(f"{BACKENDS_ENV}: no decoder named")
+    return out
+
+
 @functools.cache
-def _nvimgcodec_state(device: str) -> tuple[Any, Any] | None:
-    """The decoder (hardware engines first, then CUDA) and its parameters; None if it will not start."""
+def _nvimgcodec_state(device: str, spec: str = "") -> tuple[Any, Any] | None:
+    """The decoder and its parameters; None if it will not start.
+
+    Why several backends: the card's hardware JPEG engines and its CUDA cores are separate units, and a
+    batch split between them decodes faster than either alone (DALI splits the same way)."""
     try:
         from nvidia import nvimgcodec
 
         index = int(device.split(":")[1]) if ":" in device else 0
-        backends = [nvimgcodec.Backend(nvimgcodec.BackendKind.HW_GPU_ONLY),
-                    nvimgcodec.Backend(nvimgcodec.BackendKind.GPU_ONLY)]
+        backends = []
+        for kind, share in parse_backends(spec or os.environ.get(BACKENDS_ENV, DEFAULT_BACKENDS)):
+            backend_kind = getattr(nvimgcodec.BackendKind, kind)
+            if share is None:
+                backends.append(nvimgcodec.Backend(backend_kind))
+            elif share < 0:
+                backends.append(nvimgcodec.Backend(backend_kind, load_hint=0.5, load_hint_policy=(
+                    nvimgcodec.LoadHintPolicy.ADAPTIVE_MINIMIZE_IDLE_TIME)))
+            else:
+                backends.append(nvimgcodec.Backend(backend_kind, load_hint=share))
         decoder = nvimgcodec.Decoder(device_id=index, backends=backends)
         rgb = getattr(nvimgcodec.ColorSpec, "SRGB", None) or nvimgcodec.ColorSpec.RGB  # 0.9 / earlier names
         params = nvimgcodec.DecodeParams(apply_exif_orientation=False, color_spec=rgb)
@@ -172,25 +164,25 @@ def _nvimgcodec_state(device: str) -> tuple[Any, Any] | None:
     return decoder, params
 
 
-def _nvimgcodec_decode(raws: Sequence[RawJpeg], device: str) -> list[Any | None] | None:
+def _nvimgcodec_decode(raws: Sequence[RawJpeg], device: str, spec: str = "") -> list[Any | None] | None:
     """The batch in one call to nvImageCodec, on the current CUDA stream; None in the list where it could not
     decode a file, None for the whole batch where the library itself failed."""
     import torch
 
-    state = _nvimgcodec_state(device)
+    state = _nvimgcodec_state(device, spec)
     if state is None:
         _NVIMGCODEC_FAILED.add(device)
         return None
     decoder, params = state
     stream = torch.cuda.current_stream(device).cuda_stream
     try:
-        try:
-            images = decoder.decode([bytes(r.data) for r in raws], params=params, cuda_stream=stream)
-        except TypeError:  # versions that want code streams, not bytes
-            from nvidia import nvimgcodec
+        from nvidia import nvimgcodec
 
+        try:  # the bytes where they lie (a file's bytes, or the shared block), not a copy of 1-4 MB each
+            streams = [nvimgcodec.CodeStream(np.frombuffer(r.data, dtype=np.uint8)) for r in raws]
+        except TypeError:  # versions that take only bytes
             streams = [nvimgcodec.CodeStream(bytes(r.data)) for r in raws]
-            images = decoder.decode(streams, params=params, cuda_stream=stream)
+        images = decoder.decode(streams, params=params, cuda_stream=stream)
         return [_as_chw(image, device) for image in images]
     except Exception as exc:  # the library failed, not a file: stop using it
         warnings.warn(f"nvImageCodec failed ({exc}); using the next decoder", stacklevel=2)

@@ -84,7 +84,10 @@ class IndexRun:
     def __init__(self, catalog: Catalog, model: str, encode: Callable[[list[np.ndarray | RawJpeg]], Future[Encoded]],
                  preprocess: Callable[[], Preprocess], *, batch_size: int, workers: int, max_pixels: int,
                  include_hidden: bool, exclude_dirs: tuple[str, ...], backend: DecodeBackend | None = None,
-                 decode: str = "threads") -> None:
+                 decode: str = "threads", card_pixels: Callable[[], int] | None = None) -> None:
+        """`card_pixels`: how many JPEG pixels one batch may hand the card to decode, asked once the first
+        batch of JPEGs is gathered (the model is loaded then): a batch is full at `batch_size` files or at
+        that many pixels, so 512 small pictures go in one batch and 12 MP photos in batches that fit."""
         self.catalog = catalog
         self.model = model
         self._encode = encode
@@ -98,6 +101,8 @@ class IndexRun:
         self.exclude_dirs = exclude_dirs
         self.backend = backend
         self.decode = decode
+        self._card_pixels = card_pixels
+        self._pixel_budget = 0
         self._processes: ProcessDecoder | None = None
         self._split = DecodeSplit(workers)  # big JPEGs: the card's or the cores'
         self._missing: dict[bytes, list[tuple[ImageRow, bool]]] = {}
@@ -243,13 +248,16 @@ class IndexRun:
                 writes: list[_Result], commit: Callable[[list[_Result], Encoded | None], IndexProgress],
                 backend: DecodeBackend | None) -> Iterator[IndexProgress]:
         batch: list[_Result] = []
+        pixels = 0  # of the batch's JPEGs for the card
         inflight: deque[tuple[Future[Encoded], list[_Result]]] = deque()
         for one in decoded(items, self._prepare, workers=workers, window=window, cancel=cancel, backend=backend):
             result = one.value if one.value is not None else _Result("skip", one.item, reason=one.error or "")
             (batch if result.kind == "embed" else writes).append(result)
-            if len(batch) >= self.batch_size:
+            if isinstance(result.pixels, RawJpeg) and result.kind == "embed":
+                pixels += result.pixels.width * result.pixels.height
+            if len(batch) >= self.batch_size or (pixels and pixels >= self._budget()):
                 inflight.append((self._encode([r.pixels for r in batch if r.pixels is not None]), batch))
-                batch = []
+                batch, pixels = [], 0
             while inflight and (len(inflight) >= self._depth() or inflight[0][0].done()):
                 future, embedded = inflight.popleft()
                 yield commit(embedded, future.result())
@@ -262,6 +270,11 @@ class IndexRun:
             yield commit(embedded, future.result())
         if writes:
             yield commit([], None)
+
+    def _budget(self) -> int:
+        if not self._pixel_budget:
+            self._pixel_budget = self._card_pixels() if self._card_pixels is not None else 1 << 62
+        return self._pixel_budget
 
     def _depth(self) -> int:
         """Batches in flight: one embedding while the next is gathered; with GPU decode, a stage more. (Only

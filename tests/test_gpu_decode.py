@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -182,3 +183,74 @@ def test_captions_through_the_gpu_path(settings: Settings, tmp_path: Path, monke
     for name in ("plain.jpg", "rotated.jpg", "refused.jpg", "drawing.png"):
         assert isinstance(out[name].caption, str) and out[name].error is None, name
     assert out["broken.jpg"].caption is None and out["broken.jpg"].error
+
+
+def test_nvimgcodec_backend_settings() -> None:
+    """The hardware engines' share of a batch, the CUDA decoder for the rest, adaptive shares, and a setting
+    it cannot read named in one line (the env var is a user's knob)."""
+    assert gpu.parse_backends("hw:0.65,cuda") == [("HW_GPU_ONLY", 0.65), ("GPU_ONLY", None)]
+    assert gpu.parse_backends(gpu.DEFAULT_BACKENDS)[0][0] == "HW_GPU_ONLY"
+    assert gpu.parse_backends(" hw:adaptive , hybrid ") == [("HW_GPU_ONLY", -1.0), ("HYBRID_CPU_GPU", None)]
+    for bad, words in (("gpu", "unknown decoder 'gpu'"), ("hw:1.5", "not in (0, 1]"),
+                       ("cuda:half", "share half of cuda"), ("", "no decoder")):
+        with pytest.raises(ValueError, match=re.escape(words)):
+            gpu.parse_backends(bad)
+
+
+@pytest.mark.parametrize("size", [(480, 640), (3000, 4000), (900, 50), (100, 80), (224, 224), (7, 5)])
+def test_matrix_resize_is_torchs_antialiased_bicubic(size: tuple[int, int]) -> None:
+    """The resize as two matrix products gives what torch's interpolate(antialias=True) gives, crop and black
+    padding included, within one 8-bit level: landscape, portrait, 12 MP, upscaled, exact size, tiny."""
+    import torch.nn.functional as F
+
+    h, w = size
+    image = torch.from_numpy(np.random.default_rng(h * w).integers(0, 256, (3, h, w), dtype=np.uint8))
+    pp = Preprocess()
+    got = gpu.preprocess_batch([image, image], pp)
+    short, long = min(h, w), max(h, w)
+    nh, nw = (224, int(224 * long / short)) if w >= h else (int(224 * long / short), 224)
+    ref = F.interpolate(image[None].float(), size=(nh, nw), mode="bicubic", antialias=True, align_corners=False)
+    top, left = (nh - 224) // 2, (nw - 224) // 2
+    padded = F.pad(ref.round().clamp(0, 255), (max(0, -left), max(0, -left), max(0, -top), max(0, -top)))
+    ref = padded[:, :, max(0, top):max(0, top) + 224, max(0, left):max(0, left) + 224]
+    mean, std = torch.tensor(pp.mean).view(1, 3, 1, 1), torch.tensor(pp.std).view(1, 3, 1, 1)
+    levels = ((got * std + mean) * 255 - ref).abs()
+    assert got.shape == (2, 3, 224, 224) and float(levels.max()) < 1.01
+    assert float((levels > 0.5).float().mean()) < 0.01  # almost every pixel on the same level
+
+
+def test_bilinear_models_resize_with_pils_bilinear_filter() -> None:
+    """A processor that asks for bilinear (SigLIP's) gets PIL's bilinear filter on the card too."""
+    from PIL import Image as PILImage
+
+    rgb = np.random.default_rng(1).integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    pp = Preprocess(center_crop=False, resample=PILImage.Resampling.BILINEAR, mean=(0.0, 0.0, 0.0),
+                    std=(1.0, 1.0, 1.0))
+    got = gpu.preprocess_batch([torch.from_numpy(rgb).permute(2, 0, 1)], pp)[0] * 255
+    ref = np.asarray(PILImage.fromarray(rgb).resize((224, 224), PILImage.Resampling.BILINEAR), dtype=np.float32)
+    assert float(np.abs(got.permute(1, 2, 0).numpy() - ref).max()) <= 1.01
+
+
+def test_batches_for_the_card_hold_a_budget_of_pixels(settings: Settings, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch of JPEGs for the card is full at batch_size files or at the card's pixel budget, whichever
+    comes first: small pictures many to a batch, big photos fewer (decoded, they fill the card's memory)."""
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    for i in range(6):
+        (folder / f"big{i}.jpg").write_bytes(jpeg(photo(30 + i, (200, 150))))
+        (folder / f"small{i}.jpg").write_bytes(jpeg(photo(40 + i, (40, 30))))
+    sizes: list[list[int]] = []
+
+    def decoder(raws: list[RawJpeg], device: str) -> list[Any]:
+        sizes.append([r.width * r.height for r in raws])
+        return as_nvjpeg(raws, device)
+
+    monkeypatch.setattr(gpu, "gpu_decode_available", lambda device: True)
+    monkeypatch.setattr(gpu, "decode_jpegs", decoder)
+    monkeypatch.setattr(Engine, "_card_pixels", lambda self: 2 * 200 * 150)  # two big photos a batch
+    with Engine(dataclasses.replace(settings, batch_size=8, decode_workers=1)) as engine:
+        assert engine.index([str(folder)]).embedded == 12
+    assert sum(len(s) for s in sizes) == 12
+    assert all(sum(s[:-1]) < 2 * 200 * 150 for s in sizes), sizes  # the last one filled it
+    assert max(len(s) for s in sizes) > 2  # small ones many to a batch

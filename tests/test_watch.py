@@ -58,8 +58,11 @@ async def test_the_open_app_indexes_new_and_deleted_files(engine: Engine, tmp_pa
 def test_index_watch_from_the_command_line(settings: Settings, tmp_path: Path) -> None:
     pics = tmp_path / "pics"
     make_photos(pics, 2)
+    # Ctrl-C as a terminal sends it, even where the test run itself was started with SIGINT ignored (a
+    # shell's background job): an ignored SIGINT is inherited, and the CLI rightly keeps ignoring it
     proc = subprocess.Popen([cli_path(), "index", str(pics), "--watch", "-q"], env=cli_env(settings),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lines: queue.Queue[str] = queue.Queue()
     try:
         assert proc.stdout is not None and proc.stderr is not None

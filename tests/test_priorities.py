@@ -1,0 +1,53 @@
+"""CPU priorities of indexing's threads and processes: the interface first, a GPU's feeders next, readers last.
+
+Why it matters: on an H200, 16 reading processes at a higher priority than the two threads that feed the
+card (decode there, then the model) starved them, and the card decoded at half its speed.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
+
+import pytest
+
+from clipgit.core import decode_pool
+from clipgit.core.config import Settings
+from clipgit.core.engine import Engine
+from clipgit.core.inference import BACKGROUND_NICE, FEEDER_NICE, InferenceThread
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="nice is per thread on Linux only")
+
+
+def _own_nice() -> int:
+    import threading
+
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+def test_inference_thread_priority_follows_its_device() -> None:
+    start = _own_nice()
+    feeder = InferenceThread(nice=lambda: FEEDER_NICE)
+    model = InferenceThread()
+    broken = InferenceThread(nice=lambda: 1 // 0)  # no torch, no device: the CPU's priority
+    try:
+        assert feeder.call(_own_nice) == max(start, FEEDER_NICE)
+        assert model.call(_own_nice) == max(start, BACKGROUND_NICE)
+        assert broken.call(_own_nice) == max(start, BACKGROUND_NICE)
+    finally:
+        for thread in (feeder, model, broken):
+            thread.close()
+
+
+def test_a_cpu_engines_model_thread_is_among_the_readers(settings: Settings) -> None:
+    with Engine(settings) as engine:
+        assert engine._inference_nice() == BACKGROUND_NICE  # the tests' settings run on the CPU
+
+
+def test_worker_processes_run_at_the_readers_priority() -> None:
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=decode_pool._nice) as pool:
+        assert pool.submit(os.getpriority, os.PRIO_PROCESS, 0).result(timeout=60) == max(
+            os.getpriority(os.PRIO_PROCESS, 0), BACKGROUND_NICE)
