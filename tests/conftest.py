@@ -37,6 +37,23 @@ def tiny_git(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_git(tmp_path_factory.mktemp("models") / "tiny-git", tiny=True)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_service_outlives_the_tests(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Tests that run clipgit as a user does start its warm service, which then waits ten minutes for the
+    next command: each one a test started is stopped when the session ends (left running, they cost the
+    next benchmark on this machine a tenth of its speed)."""
+    yield
+    from clipgit.core.service.client import ServiceClient
+
+    for sock in tmp_path_factory.getbasetemp().rglob("service-*.sock"):
+        client = ServiceClient(Settings(data_dir=sock.parent))
+        client.path = sock
+        try:
+            client.call("POST", "/v1/stop", {}, timeout=5.0)
+        except Exception:  # gone already, or busy past the timeout: nothing more to do here
+            pass
+
+
 @pytest.fixture(autouse=True)
 def _isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test reads the developer's own config file or env settings."""
