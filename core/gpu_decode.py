@@ -1,12 +1,12 @@
-"""CLIP's resize, crop and normalise in torch, and JPEG decode on the GPU: bytes in, model input out.
+"""JPEG decode on the GPU: bytes in, model input out.
 
 Why: a card embeds tens of thousands of images a second, but a CPU decode
 pool feeds it a few hundred. On a CUDA device, JPEG bytes go to the card's decoder
 (torchvision's nvJPEG, or nvImageCodec, batched), and the decoded
-pixels are oriented, resized, cropped and normalised where they already are,
-with no trip through host memory. The torch ops run on CPU tensors as well,
-so their faithfulness to the model's own processor is tested without a GPU.
-Called on the device-decode thread (or, on a CPU, the inference thread).
+pixels are oriented, then resized, cropped and normalised where they already are
+(`torch_preprocess`), with no trip through host memory. A file the card's decoder
+refuses is decoded by Pillow instead. Called on the device-decode thread (or, on a
+CPU, the inference thread).
 """
 
 from __future__ import annotations
@@ -46,9 +46,10 @@ def on_card(pp: Preprocess, device: str) -> Preprocess:
 def jpeg_decoder() -> str | None:
     """torchvision's nvJPEG where it is installed, else nvImageCodec; the environment can pick one.
 
-    Why this order: on an H100 (in a sandbox) whole index runs were faster with torchvision (3,602 against
-    3,197 images/s at 640x480, 444 against 371 at 12 MP); nvImageCodec's hardware engines gave 12 MP photos
-    no more than nvJPEG's CUDA decoder (475 against 465 a second, decode alone).
+    Why this order: on an H200 (in a sandbox) whole index runs were faster with torchvision (12 MP photos:
+    550-617 a second against nvImageCodec's 400-456; at 640x480 4,084 against 3,363). nvImageCodec decodes
+    12 MP photos faster alone (hardware engines and its hybrid CPU decoder together, 1,285 against 953), but
+    its CPU threads then compete with the readers.
     """
     wanted = os.environ.get(DECODER_ENV, "auto")
     for name in ("torchvision", "nvimgcodec"):
