@@ -15,8 +15,12 @@ from __future__ import annotations
 import threading
 
 HYBRID_MIN_PIXELS = 2_000_000  # JPEGs this big may be decoded by the cores
-GPU_PIXELS_PER_S = 5e9  # nvJPEG on an H200 took 478 photos of 12 MP a second: the backlog is counted in its time
-BACKLOG_S = 1.0  # the card's work waiting before the cores help (about four batches of 12 MP photos)
+# The backlog is counted in this many pixels a second: nvJPEG with torch's old resize (478 photos of 12 MP a
+# second on an H200). The card's path now takes about 790, so a "second" of backlog is about 0.6 s of its
+# work; the whole-run figures (550-617 a second) were measured with these values, which are kept until a GPU
+# run measures others.
+GPU_PIXELS_PER_S = 5e9
+BACKLOG_S = 1.0  # the card's work waiting before the cores help (about two batches of 12 MP photos)
 READERS = 4  # decode threads that always stay free to read files for the card
 
 
