@@ -195,7 +195,7 @@ def engine_index(model_dir: Path, folder: Path, n: int, device: str, precision: 
     import threading
     import time
 
-    from clipgit.core import indexer
+    from clipgit.core import read_plan
     from clipgit.core.config import Settings
     from clipgit.core.engine import Engine
     from clipgit.core.indexer import IndexRun
@@ -203,12 +203,12 @@ def engine_index(model_dir: Path, folder: Path, n: int, device: str, precision: 
     spent = {"prepare": 0.0, "commit": 0.0, "encode": 0.0, "device": 0.0}
     used: list[str] = []  # which read mode "auto" chose
 
-    class Counted(indexer.ProcessDecoder):  # type: ignore[misc,valid-type]
+    class Counted(read_plan.ProcessDecoder):  # type: ignore[misc,valid-type]
         def __init__(self, *a: Any, **k: Any) -> None:
             super().__init__(*a, **k)
             used.append("processes" + ("" if self.block is not None else ", pipes"))
 
-    original, indexer.ProcessDecoder = indexer.ProcessDecoder, Counted
+    original, read_plan.ProcessDecoder = read_plan.ProcessDecoder, Counted
     lock = threading.Lock()
 
     def timed(name: str, fn: Any) -> Any:
@@ -269,7 +269,7 @@ def engine_index(model_dir: Path, folder: Path, n: int, device: str, precision: 
         shutil.rmtree(data_dir, ignore_errors=True)
     for name, fn in patched.items():
         setattr(IndexRun, name, fn)
-    indexer.ProcessDecoder = original  # type: ignore[misc]
+    read_plan.ProcessDecoder = original  # type: ignore[misc]
     return rate
 
 

@@ -68,7 +68,8 @@ def decode_processes(files: list[str], workers: int, shared: bool = True) -> tup
     shared memory (or, not `shared`, sent through pipes)."""
     from clipgit.core.decode_pool import ProcessDecoder
     from clipgit.core.images import Preprocess
-    from clipgit.core.indexer import CROP_THREADS, decoded
+    from clipgit.core.pipeline import decoded
+    from clipgit.core.read_plan import CROP_THREADS
     from clipgit.core.scan import FileStat
 
     pp = Preprocess()

@@ -9,7 +9,6 @@ resumes; an unchanged file costs a stat and one dict lookup.
 from __future__ import annotations
 
 import dataclasses
-import statistics
 import threading
 import time
 from collections import deque
@@ -21,14 +20,14 @@ from typing import Any
 import numpy as np
 
 from .catalog import Catalog, ImageRow, NewImage
-from .decode_pool import CHUNK, JPEG_CHUNK, ProcessDecoder, use_processes
+from .decode_pool import ProcessDecoder
 from .decode_split import DecodeSplit
 from .images import Preprocess, RawJpeg, decode, fingerprint, raw_jpeg, read_bytes
 from .photo_facts import PhotoFacts, photo_facts
-from .pipeline import DecodeBackend, InlineBackend, decoded
+from .pipeline import DecodeBackend, decoded
 from .progress import Meter, Progress
+from .read_plan import plan_reads
 from .scan import FileStat, is_image_name, walk
-from .shared_block import REGION_BYTES
 from .vectors import as_blob
 
 
@@ -53,8 +52,6 @@ class IndexReport:
         }
 
 
-CROP_THREADS = 4  # with worker processes sending crops: on an H200, 1,404 crops a second; on one thread, 885
-SMALL_FILE = 1 << 20  # with GPU decode, worker processes read runs of files smaller than this (the median)
 Encoded = tuple[np.ndarray, list["str | None"]]  # vectors, and per image None or why it could not be decoded
 IndexProgress = Progress[IndexReport]  # phase "scanning" | "embedding" | "done"; report: the run so far
 
@@ -203,46 +200,17 @@ class IndexRun:
 
         if items:
             yield meter.at("embedding", 0, folder=folder, report=report)
-        window = max(2 * self.batch_size, 2 * self.workers)
-        backend = self.backend
-        # processes read and decode (or, for the card, read), into a shared block where one can be had; this
-        # thread then sorts JPEGs for the card, a few threads normalise crops (and twice as many threads as
-        # workers sort what comes through pipes).
-        # With GPU decode, for small files only: on an H200 they fed the card 4,073 640x480 JPEGs a second
-        # where threads fed 3,433, but 279 photos of 12 MP where threads fed 452 (threads decode big ones
-        # beside the card, see decode_split)
-        if use_processes(self.decode, len(items)) and (self.decode == "processes" or
-                                                       not self._get_preprocess().raw_jpeg or
-                                                       statistics.median(i.stat.size for i in items) < SMALL_FILE):
-            chunk = JPEG_CHUNK if self._get_preprocess().raw_jpeg else CHUNK
-            chunks_in_use = 2 * self.workers + 3 + (4 * self.workers + 4 * self.batch_size) // chunk
-            self._processes = ProcessDecoder(self.workers, [item.stat for item in items], self._get_preprocess(),
-                                             self.max_pixels, regions=chunks_in_use, cpu_wanted=self._split.backlog,
-                                             region_bytes=self._region_bytes(items, chunk), chunk=chunk)
-            if self._processes.block is not None and self._get_preprocess().raw_jpeg:  # sorted on this thread
-                backend, workers, window = InlineBackend(), 1, 1
-            elif self._processes.block is not None:  # crops: a few threads turn them into the model's floats
-                workers, window = min(CROP_THREADS, self.workers), max(window, 4 * self.workers)
-            else:
-                workers, window = 2 * self.workers, max(window, 4 * self.workers)
-        else:
-            workers = self.workers
+        plan = plan_reads([item.stat for item in items], self._get_preprocess, decode=self.decode,
+                          workers=self.workers, batch_size=self.batch_size, max_pixels=self.max_pixels,
+                          backend=self.backend, cpu_wanted=self._split.backlog)
+        self._processes = plan.processes
         try:
             # on cancel the stream stops: what is decoded but not embedded is redone by the next run
-            yield from self._stream(items, workers, window, cancel, writes, commit, backend)
+            yield from self._stream(items, plan.workers, plan.window, cancel, writes, commit, plan.backend)
         finally:
             if self._processes is not None:
                 self._processes.close()
                 self._processes = None
-
-    def _region_bytes(self, items: list[_Item], chunk: int) -> int:
-        """Room for a chunk of this run's JPEGs (nine in ten chunks fit whole; a file that does not travels
-        through the pipe): reserving and releasing the block cost about as much as sorting a tenth of the
-        files, so it is no larger than the run needs. Crops take the full size."""
-        if not self._get_preprocess().raw_jpeg:
-            return REGION_BYTES
-        sizes = sorted(item.stat.size for item in items)
-        return min(REGION_BYTES, max(1 << 20, chunk * sizes[len(sizes) * 9 // 10] * 5 // 4))
 
     def _stream(self, items: list[_Item], workers: int, window: int, cancel: threading.Event,
                 writes: list[_Result], commit: Callable[[list[_Result], Encoded | None], IndexProgress],
