@@ -131,9 +131,7 @@ def _interpolate_batch(images: list[Any], pp: Any) -> Any:
     import torch.nn.functional as F
 
     h, w = int(images[0].shape[1]), int(images[0].shape[2])
-    nh, nw = (pp.shortest_edge, int(pp.shortest_edge * w / h)) if w >= h else (int(pp.shortest_edge * h / w),
-                                                                               pp.shortest_edge)
-    top, left = (nh - pp.crop_height) // 2, (nw - pp.crop_width) // 2
+    (nw, nh), left, top = pp.layout(w, h)
     out = []
     for start in range(0, len(images), max(1, (1 << 27) // (h * w))):
         batch = torch.stack(images[start:start + max(1, (1 << 27) // (h * w))]).float()

@@ -57,6 +57,8 @@ class InBlock:
     offset: int
     length: int
     shape: tuple[int, ...] | None = None
+
+
 CHUNK = 16  # files a worker takes at once: one message each way for 16 files, not for each
 JPEG_CHUNK = 32  # JPEGs for the card: a few KB of numbers per chunk, and each chunk costs the parent wake-ups
 SHIP_BYTES = 2 << 20  # JPEGs up to this size travel back whole; the parent reads bigger ones from the page cache

@@ -296,6 +296,17 @@ class Preprocess:
         table = (scaled - np.asarray(self.mean, dtype=np.float32)) / np.asarray(self.std, np.float32)
         return np.ascontiguousarray(table.T)
 
+    def layout(self, width: int, height: int) -> tuple[tuple[int, int], int, int]:
+        """A picture's (width, height) after the resize, and the crop's left and top in it: the short side
+        to `shortest_edge`, the long one in proportion (truncated, as the processor does); without a centre
+        crop, squashed to the crop's size. The CPU's crop and the card's (torch_preprocess) both use it."""
+        if not self.center_crop:
+            return (self.crop_width, self.crop_height), 0, 0
+        short, long = (width, height) if width <= height else (height, width)
+        new_long = int(self.shortest_edge * long / short)
+        size = (self.shortest_edge, new_long) if width <= height else (new_long, self.shortest_edge)
+        return size, (size[0] - self.crop_width) // 2, (size[1] - self.crop_height) // 2
+
     def crop(self, img: Image.Image) -> np.ndarray:
         """RGB image -> resized and centre-cropped uint8 (crop_height, crop_width, 3): a quarter of the floats'
         size, which is what a worker process sends back."""
@@ -306,12 +317,7 @@ class Preprocess:
             return np.asarray(img.resize((self.crop_width, self.crop_height), resample=self.resample),
                               dtype=np.uint8)
         w, h = img.size
-        short, long = (w, h) if w <= h else (h, w)
-        new_short = self.shortest_edge
-        new_long = int(new_short * long / short)
-        size = (new_short, new_long) if w <= h else (new_long, new_short)
-        left = (size[0] - self.crop_width) // 2
-        top = (size[1] - self.crop_height) // 2
+        size, left, top = self.layout(w, h)
         if left < 0 or top < 0:  # smaller than the crop: PIL's crop pads the resized picture with black
             img = img.resize(size, resample=self.resample)
             return np.asarray(img.crop((left, top, left + self.crop_width, top + self.crop_height)), np.uint8)

@@ -42,13 +42,7 @@ def preprocess_batch(images: Sequence[Any], pp: Preprocess) -> Any:
     mean = torch.tensor(pp.mean, dtype=torch.float32, device=device).view(1, 3, 1, 1)
     std = torch.tensor(pp.std, dtype=torch.float32, device=device).view(1, 3, 1, 1)
     for (h, w), members in groups.items():
-        if pp.center_crop:
-            short, long = (w, h) if w <= h else (h, w)
-            new_long = int(pp.shortest_edge * long / short)
-            nw, nh = (pp.shortest_edge, new_long) if w <= h else (new_long, pp.shortest_edge)
-        else:  # squashed to the model's size, as SigLIP's processor does
-            nw, nh = pp.crop_width, pp.crop_height
-        top, left = (nh - pp.crop_height) // 2, (nw - pp.crop_width) // 2
+        (nw, nh), left, top = pp.layout(w, h)
         rows, (r0, r1) = _weights(h, nh, top, pp.crop_height, pp.resample, str(device), work)
         cols, (c0, c1) = _weights(w, nw, left, pp.crop_width, pp.resample, str(device), work)
         step = max(1, chunk_pixels // ((r1 - r0) * (c1 - c0)))
