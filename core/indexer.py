@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .catalog import Catalog, ImageRow, NewImage
+from .checkpoints import Checkpointer
 from .decode_pool import ProcessDecoder
 from .decode_split import DecodeSplit
 from .images import Preprocess, RawJpeg, decode, fingerprint, raw_jpeg, read_bytes
@@ -118,7 +119,8 @@ class IndexRun:
         for row, embedded in gone.values():
             if row.fingerprint is not None and row.error is None:
                 self._missing.setdefault(row.fingerprint, []).append((row, embedded))
-        yield from self._process(items, report, cancel, roots[-1] if roots else "")
+        with Checkpointer(self.catalog.conn, self.catalog.db_path) as checkpoints:
+            yield from self._process(items, report, cancel, roots[-1] if roots else "", checkpoints)
         with self.catalog.transaction():
             if not cancel.is_set():
                 leftover = [row for rows in self._missing.values() for row, _ in rows]
@@ -179,7 +181,7 @@ class IndexRun:
 
     # the pipeline -----------------------------------------------------------------
     def _process(self, items: list[_Item], report: IndexReport, cancel: threading.Event,
-                 folder: str) -> Iterator[IndexProgress]:
+                 folder: str, checkpoints: Checkpointer) -> Iterator[IndexProgress]:
         """Decoded files in order; embed batches go to the inference thread, one batch kept in flight."""
         meter = Meter(len(items))
         writes: list[_Result] = []
@@ -192,6 +194,7 @@ class IndexRun:
                                      if isinstance(r.pixels, RawJpeg)))
             finished = [r.item.stat for r in (*embedded, *writes)]
             self._commit(embedded, encoded, writes, report)
+            checkpoints.nudge()
             writes.clear()
             if self._processes is not None:  # their bytes and crops were used: the workers may write over them
                 for stat in finished:

@@ -67,7 +67,8 @@ class InlineBackend:
 
     Why: where worker processes already do the reading and decoding, what is left per item (sorting a
     prepared file into the run) costs less than handing it to a thread and back: a future, a lock and a
-    wake-up each way, and under a sandboxing kernel each wake-up is a system call.
+    wake-up each way, and under a sandboxing kernel each wake-up is a system call. `decoded` then calls it
+    in its own loop, with no future at all (`submit` serves other callers).
     """
 
     workers = 1
@@ -121,6 +122,12 @@ def decoded(items: Iterable[T], prepare: Callable[[T], D], *, workers: int = 0, 
             pending.append((item, pool.submit(run, item)))
 
     try:
+        if isinstance(pool, InlineBackend):  # nothing runs ahead: no futures, no window
+            for item in todo:
+                if stop.is_set():
+                    break
+                value, error = run(item)
+                yield Decoded(item, value, error)
         fill()
         while pending:
             if stop.is_set():

@@ -181,3 +181,31 @@ def test_jpegs_for_the_card_come_back_in_place_in_bigger_chunks(tmp_path: Path) 
         pool.close()
     # chunk 0 in the one region, chunks 1 and 2 (asked for before it was free) through the pipe
     assert kinds.count(memoryview) == JPEG_CHUNK and kinds.count(bytes) == JPEG_CHUNK + 3
+
+
+def test_the_block_reserves_its_space_only_where_space_is_short(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """With room to spare the workers' first writes take the pages (no zeroing up front on the run's thread);
+    where the folder is short, the space is reserved, so a full tmpfs fails at once (and the run uses pipes)."""
+    from clipgit.core import shared_block
+
+    monkeypatch.setattr(shared_block.tempfile, "gettempdir", lambda: str(tmp_path))
+    monkeypatch.setattr(shared_block.os.path, "isdir", lambda path: False)
+    reserved: list[int] = []
+
+    def fallocate(fd: int, offset: int, size: int) -> None:
+        reserved.append(size)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(shared_block.os, "posix_fallocate", fallocate, raising=False)
+    block = shared_block.SharedBlock(4, region_bytes=4096)  # plenty of room in the temporary folder
+    assert not reserved and os.path.getsize(block.path) == 4 * 4096
+    block.close()
+
+    class Short:
+        f_bavail, f_frsize = 5, 4096  # 20 KB free: less than twice the block
+
+    monkeypatch.setattr(shared_block.os, "statvfs", lambda folder: Short())
+    with pytest.raises(OSError):
+        shared_block.SharedBlock(4, region_bytes=4096)
+    assert reserved == [4 * 4096] and not list(tmp_path.glob(f"{shared_block.PREFIX}*"))

@@ -107,3 +107,31 @@ def test_an_engine_searches_correctly_over_a_damaged_snapshot(engine: Engine, tm
     snap.write_bytes(b"\x00" * 5)
     with Engine(engine.settings) as other:
         assert [r.path for r in other.search("a photo", top=6)] == before
+
+
+def test_checkpoints_run_beside_the_writer_and_its_own_come_back(tmp_path: Path) -> None:
+    """While open, the writer leaves the log to the checkpoint thread (up to a cap); each nudge gets what was
+    committed copied; at exit the log is copied whole and the writer checkpoints itself again."""
+    from clipgit.core.checkpoints import CAP_PAGES, DEFAULT_AUTOCHECKPOINT, Checkpointer
+
+    catalog = Catalog(tmp_path / "catalog.db")
+    conn = catalog.conn
+    with catalog.transaction():
+        folder = catalog.add_folder("/pics")
+    with Checkpointer(conn, catalog.db_path) as checkpoints:
+        assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == CAP_PAGES
+        for batch in range(6):
+            with catalog.transaction():
+                for i in range(50):
+                    image = catalog.upsert_image(folder, f"/pics/{batch}-{i}.jpg", 1, 1, bytes(16), 4, 3, None)
+                    catalog.add_embedding(image, "m", as_blob(np.random.rand(512).astype(np.float32)))
+            checkpoints.nudge()
+    assert checkpoints.checkpoints >= 1
+    assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == DEFAULT_AUTOCHECKPOINT
+    import shutil
+
+    shutil.copy(tmp_path / "catalog.db", tmp_path / "main-file-only.db")  # without its log: what was copied
+    other = sqlite3.connect(tmp_path / "main-file-only.db")
+    assert other.execute("SELECT count(*) FROM embeddings").fetchone()[0] == 300
+    other.close()
+    catalog.close()
