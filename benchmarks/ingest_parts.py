@@ -129,10 +129,11 @@ def read_alone(files: list[str], workers: int) -> float:
     return len(files) / t.wall
 
 
-def feed_alone(folder: Path, n: int, model_dir: Path, device: str, decode: str = "auto", batch: int = 0) -> float:
+def feed_alone(folder: Path, n: int, model_dir: Path, device: str, decode: str = "auto", batch: int = 0,
+               workers: int = 0, costs: dict[str, float] | None = None) -> float:
     """A whole Engine.index with a model that answers at once: what scan, read, fingerprint, sorting and
     commits can deliver to an infinitely fast card (JPEGs handed on undecoded, as on CUDA), files read by
-    threads or processes as `decode` says."""
+    threads or processes as `decode` says. `costs` gets the run's main thread's CPU seconds per file."""
     import dataclasses
 
     import numpy as np
@@ -141,16 +142,18 @@ def feed_alone(folder: Path, n: int, model_dir: Path, device: str, decode: str =
     from clipgit.core.engine import Engine
 
     settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="clipgit-bench-")), clip_model=str(model_dir),
-                        device=device, decode=decode, batch_size=batch)
+                        device=device, decode=decode, batch_size=batch, decode_workers=workers)
     with Engine(settings) as engine:
         clip: Any = engine.clip
         clip.load()
         clip._preprocess = dataclasses.replace(clip._preprocess, raw_jpeg=True)
         clip.device_input = lambda items, limit=0: (None, [None] * len(items))
         clip.embed_input = lambda prepared: (np.zeros((len(prepared[1]), clip.dim), np.float32), prepared[1])
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         report = engine.index([str(folder)])
         seconds = time.perf_counter() - started
+        if costs is not None:
+            costs["main thread"] = (time.thread_time() - cpu) / n
     assert report.embedded == n, report
     return n / seconds
 

@@ -19,7 +19,7 @@ from types import TracebackType
 from .inference import lower_thread_priority
 
 DEFAULT_AUTOCHECKPOINT = 1000  # SQLite's own, restored when the run ends
-CAP_PAGES = 16_384  # 64 MB of log: past this the writer checkpoints itself
+CAP_BYTES = 64 << 20  # of log: past this the writer checkpoints itself
 
 
 class Checkpointer:
@@ -37,7 +37,8 @@ class Checkpointer:
         self.checkpoints = 0  # how many this thread ran (tests look)
 
     def __enter__(self) -> Checkpointer:
-        self._writer.execute(f"PRAGMA wal_autocheckpoint={CAP_PAGES}")
+        page = self._writer.execute("PRAGMA page_size").fetchone()[0]
+        self._writer.execute(f"PRAGMA wal_autocheckpoint={max(DEFAULT_AUTOCHECKPOINT, CAP_BYTES // page)}")
         self._thread = threading.Thread(target=self._loop, name="clipgit-checkpoint", daemon=True)
         self._thread.start()
         return self

@@ -112,14 +112,15 @@ def test_an_engine_searches_correctly_over_a_damaged_snapshot(engine: Engine, tm
 def test_checkpoints_run_beside_the_writer_and_its_own_come_back(tmp_path: Path) -> None:
     """While open, the writer leaves the log to the checkpoint thread (up to a cap); each nudge gets what was
     committed copied; at exit the log is copied whole and the writer checkpoints itself again."""
-    from clipgit.core.checkpoints import CAP_PAGES, DEFAULT_AUTOCHECKPOINT, Checkpointer
+    from clipgit.core.checkpoints import CAP_BYTES, DEFAULT_AUTOCHECKPOINT, Checkpointer
 
     catalog = Catalog(tmp_path / "catalog.db")
     conn = catalog.conn
     with catalog.transaction():
         folder = catalog.add_folder("/pics")
     with Checkpointer(conn, catalog.db_path) as checkpoints:
-        assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == CAP_PAGES
+        page = conn.execute("PRAGMA page_size").fetchone()[0]
+        assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == CAP_BYTES // page
         for batch in range(6):
             with catalog.transaction():
                 for i in range(50):
@@ -134,4 +135,32 @@ def test_checkpoints_run_beside_the_writer_and_its_own_come_back(tmp_path: Path)
     other = sqlite3.connect(tmp_path / "main-file-only.db")
     assert other.execute("SELECT count(*) FROM embeddings").fetchone()[0] == 300
     other.close()
+    catalog.close()
+
+
+
+@pytest.mark.parametrize("there_already", [[], ["/pics/b.jpg"], ["/pics/c.jpg"]])
+def test_a_batch_of_new_images_gets_each_vector_on_its_own_row(tmp_path: Path, there_already: list[str]) -> None:
+    """New rows are numbered in order by SQLite, unless a path was there after all (it keeps its id, and the
+    ids are looked up): either way each vector lands on its own path's row, in statements split at SQLite's
+    limit on parameters."""
+    from clipgit.core.catalog import NewImage
+
+    catalog = Catalog(tmp_path / "catalog.db")
+    catalog.conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 25)  # two rows a statement
+    paths = [f"/pics/{name}.jpg" for name in "abcde"]
+    with catalog.transaction():
+        folder = catalog.add_folder("/pics")
+        for path in ["/pics/zzz.jpg", *there_already]:
+            catalog.upsert_image(folder, path, 1, 1, None, None, None, "was broken")
+        catalog.delete_images([1])  # the highest id is not always the last one given
+        catalog.add_new_images([NewImage(folder, path, 10, 20, bytes([i]) * 16, 4, 3,
+                                         as_blob(np.full(4, float(i), dtype=np.float32)), None)
+                                for i, path in enumerate(paths)], "m")
+    rows = catalog.conn.execute("SELECT i.path, i.fingerprint, i.error, e.vector FROM images i "
+                                "JOIN embeddings e ON e.image_id = i.id").fetchall()
+    assert len(rows) == 5
+    for path, fp, error, vector in rows:
+        i = paths.index(path.decode())
+        assert fp == bytes([i]) * 16 and error is None and np.frombuffer(vector, np.float32)[0] == i
     catalog.close()

@@ -1,0 +1,87 @@
+"""Benchmark: what an index run's own process can feed a card that answers at once, and what each file costs
+its main thread.
+
+Why: on a GPU machine one interpreter sorts what the decode workers send back, writes each batch and drives
+the card; at 5,000 images a second it has 200 us a file for all of it, and on an H200 it was what held whole
+runs of 640x480 JPEGs. Prints, side by side: ours (a whole Engine.index with worker processes reading and
+the model replaced by one that answers at once), the other way (the pipeline's threads read), and the limit
+(the workers reading, fingerprinting and parsing headers, with no run around them), each with its main
+thread's CPU per file.
+
+    python benchmarks/feed.py                          # 8,192 JPEGs of 640x480, a worker per core
+    python benchmarks/feed.py --n 16384 --workers 16   # as on a 16-core GPU machine
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import time
+from pathlib import Path
+
+from common import Timer, table, tiny_clip_dir, unique_jpegs
+from ingest_parts import feed_alone
+
+
+def pool_alone(files: list[Path], workers: int, model_dir: Path) -> tuple[float, float]:
+    """The worker processes alone: every file read, fingerprinted and its header parsed into the shared
+    block, taken back in order on this thread and given back; files a second and this thread's CPU a file."""
+    from clipgit.core.clip import ClipEncoder
+    from clipgit.core.decode_pool import JPEG_CHUNK, ProcessDecoder
+    from clipgit.core.read_plan import region_bytes
+    from clipgit.core.scan import FileStat
+
+    pp = dataclasses.replace(ClipEncoder(str(model_dir), device="cpu").load(), raw_jpeg=True)
+    stats = [FileStat(str(f), f.stat().st_size, 0) for f in files]
+    pool = ProcessDecoder(workers, stats, pp, 10**9, regions=2 * workers + 3 + 4 * 512 // JPEG_CHUNK,
+                          region_bytes=region_bytes(stats, pp, JPEG_CHUNK), chunk=JPEG_CHUNK)
+    try:
+        pool.warm_up()
+        cpu = time.thread_time()
+        with Timer() as t:
+            for stat in stats:
+                pool.result(stat)
+                pool.done_with(stat)
+        return len(stats) / t.wall, (time.thread_time() - cpu) / len(stats)
+    finally:
+        pool.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", default="640x480")
+    ap.add_argument("--n", type=int, default=8192)
+    ap.add_argument("--workers", type=int, default=0, help="decode workers (default: one per core)")
+    ap.add_argument("--repeats", type=int, default=3, help="runs of each row; the best is shown, all printed")
+    args = ap.parse_args()
+    size = tuple(int(v) for v in args.size.split("x"))
+    folder = unique_jpegs(size, args.n)  # type: ignore[arg-type]
+    files = sorted(folder.iterdir())[: args.n]
+    model_dir = tiny_clip_dir()  # the model never runs: only its preprocessing settings are read
+    workers = args.workers or os.cpu_count() or 1
+    rows: list[tuple[str, str, str]] = [("", "files/s", "main thread CPU per file")]
+    for name, run in (
+        ("ours: Engine.index, worker processes read", lambda: _feed(folder, args.n, model_dir, "processes",
+                                                                     workers)),
+        ("the other way: Engine.index, the pipeline's threads read", lambda: _feed(folder, args.n, model_dir,
+                                                                                  "threads", workers)),
+        ("limit: the worker processes alone", lambda: pool_alone(files, workers, model_dir)),
+    ):
+        got = [run() for _ in range(args.repeats)]
+        print(f"{name}: " + ", ".join(f"{rate:,.0f}/s ({cpu * 1e6:.0f} us)" for rate, cpu in got), flush=True)
+        rate, cpu = max(got)
+        rows.append((name, f"{rate:,.0f}", f"{cpu * 1e6:.0f} us"))
+    print()
+    print(f"{args.n} JPEGs of {args.size}, {workers} workers, {os.cpu_count()} cores; the card answers at once")
+    print(table(rows))
+
+
+def _feed(folder: Path, n: int, model_dir: Path, decode: str, workers: int) -> tuple[float, float]:
+    costs: dict[str, float] = {}
+    rate = feed_alone(folder, n, model_dir, "cpu", decode, batch=512, workers=workers, costs=costs)
+    return rate, costs["main thread"]
+
+
+if __name__ == "__main__":
+    main()
