@@ -262,6 +262,8 @@ def model_input(items: Sequence[np.ndarray | RawJpeg], pp: Preprocess, device: s
                 continue
             upright.append(orient(pixels, raw.orientation))
             ready.append(i)
+        if len(ready) == len(items):  # every item a JPEG the card decoded: the batch as it comes, not re-stacked
+            return preprocess_batch(upright, pp), errors
         if upright:
             for row, i in zip(preprocess_batch(upright, pp), ready):
                 rows[i] = row

@@ -50,7 +50,8 @@ def preprocess_batch(images: Sequence[Any], pp: Preprocess) -> Any:
             chunk = members[start:start + step]
             batch = torch.stack([images[i][:, r0:r1, c0:c1] for i in chunk]).to(work)
             resized = (rows @ batch @ cols.T).float()
-            out[chunk] = (resized.round_().clamp_(0, 255) / 255.0 - mean) / std
+            rows_out = slice(chunk[0], chunk[-1] + 1) if chunk[-1] - chunk[0] == len(chunk) - 1 else chunk
+            out[rows_out] = (resized.round_().clamp_(0, 255) / 255.0 - mean) / std  # a slice: no index tensor
     return out
 
 

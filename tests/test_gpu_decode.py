@@ -219,6 +219,18 @@ def test_matrix_resize_is_torchs_antialiased_bicubic(size: tuple[int, int]) -> N
     assert float((levels > 0.5).float().mean()) < 0.01  # almost every pixel on the same level
 
 
+def test_a_batch_of_mixed_sizes_keeps_each_picture_in_its_place() -> None:
+    """Sizes that come and go (a group of one size is not one run of the batch) and a run of one size: each
+    row is what the picture gives alone."""
+    rng = np.random.default_rng(7)
+    big, small = ((3, 300, 400), (3, 120, 90))
+    images = [torch.from_numpy(rng.integers(0, 256, shape, dtype=np.uint8)) for shape in (big, small, big, big, small)]
+    pp = Preprocess()
+    together = gpu.preprocess_batch(images, pp)
+    for i, image in enumerate(images):
+        assert torch.equal(together[i], gpu.preprocess_batch([image], pp)[0]), i
+
+
 def test_bilinear_models_resize_with_pils_bilinear_filter() -> None:
     """A processor that asks for bilinear (SigLIP's) gets PIL's bilinear filter on the card too."""
     from PIL import Image as PILImage
