@@ -6,7 +6,9 @@ the card; at 5,000 images a second it has 200 us a file for all of it, and on an
 runs of 640x480 JPEGs. Prints, side by side: ours (a whole Engine.index with worker processes reading and
 the model replaced by one that answers at once), the other way (the pipeline's threads read), and the limit
 (the workers reading, fingerprinting and parsing headers, with no run around them), each with its main
-thread's CPU per file.
+thread's CPU per file. Then what starting a run's worker processes costs (16 by default, as on a 16-core
+GPU machine): ours (forked from a server that has loaded the decoder), the naive way (`spawn`: each
+worker a new interpreter that imports it), until every worker's first chunk is back and at close.
 
     python benchmarks/feed.py                          # 8,192 JPEGs of 640x480, a worker per core
     python benchmarks/feed.py --n 16384 --workers 16   # as on a 16-core GPU machine
@@ -48,12 +50,47 @@ def pool_alone(files: list[Path], workers: int, model_dir: Path) -> tuple[float,
         pool.close()
 
 
+def pool_start(files: list[Path], workers: int, model_dir: Path, method: str) -> list[tuple[float, float, float]]:
+    """Two pools one after the other (a later run in the same process): seconds to the first file, to three
+    chunks a worker, and to close."""
+    import multiprocessing
+
+    from clipgit.core import decode_pool
+    from clipgit.core.clip import ClipEncoder
+    from clipgit.core.scan import FileStat
+
+    pp = dataclasses.replace(ClipEncoder(str(model_dir), device="cpu").load(), raw_jpeg=True)
+    stats = [FileStat(str(f), f.stat().st_size, 0) for f in files[: workers * decode_pool.JPEG_CHUNK * 3]]
+    ours = decode_pool.start_method
+    if method == "spawn":
+        decode_pool.start_method = lambda: multiprocessing.get_context("spawn")  # type: ignore[assignment]
+    out = []
+    try:
+        for _ in range(2):
+            started = time.perf_counter()
+            pool = decode_pool.ProcessDecoder(workers, stats, pp, 10**9, regions=4 * workers,
+                                              chunk=decode_pool.JPEG_CHUNK)
+            first = 0.0
+            for stat in stats:
+                pool.result(stat)
+                pool.done_with(stat)
+                first = first or time.perf_counter() - started
+            every = time.perf_counter() - started
+            closing = time.perf_counter()
+            pool.close()
+            out.append((first, every, time.perf_counter() - closing))
+    finally:
+        decode_pool.start_method = ours  # type: ignore[assignment]
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", default="640x480")
     ap.add_argument("--n", type=int, default=8192)
     ap.add_argument("--workers", type=int, default=0, help="decode workers (default: one per core)")
     ap.add_argument("--repeats", type=int, default=3, help="runs of each row; the best is shown, all printed")
+    ap.add_argument("--start-workers", type=int, default=16, help="workers for the pool-start rows")
     args = ap.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
     folder = unique_jpegs(size, args.n)  # type: ignore[arg-type]
@@ -75,6 +112,14 @@ def main() -> None:
     print()
     print(f"{args.n} JPEGs of {args.size}, {workers} workers, {os.cpu_count()} cores; the card answers at once")
     print(table(rows))
+    starts = [("ms", "first file", f"3 chunks a worker ({3 * args.start_workers} chunks)", "close")]
+    for name, method in (("ours (a fork server; this process's first pool, then its second)", "forkserver"),
+                         ("naive (spawn: an interpreter and its imports per worker)", "spawn")):
+        for i, (first, every, closing) in enumerate(pool_start(files, args.start_workers, model_dir, method)):
+            starts.append((f"{name}, pool {i + 1}", f"{first * 1e3:.0f}", f"{every * 1e3:.0f}",
+                           f"{closing * 1e3:.0f}"))
+    print(f"\nstarting {args.start_workers} worker processes, {os.cpu_count()} cores")
+    print(table(starts))
 
 
 def _feed(folder: Path, n: int, model_dir: Path, decode: str, workers: int) -> tuple[float, float]:

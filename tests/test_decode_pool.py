@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -209,3 +210,21 @@ def test_the_block_reserves_its_space_only_where_space_is_short(tmp_path: Path,
     with pytest.raises(OSError):
         shared_block.SharedBlock(4, region_bytes=4096)
     assert reserved == [4 * 4096] and not list(tmp_path.glob(f"{shared_block.PREFIX}*"))
+
+
+def _parent_pid() -> int:
+    return os.getppid()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="spawn elsewhere")
+def test_on_linux_workers_fork_from_a_server_that_loaded_the_decoder() -> None:
+    """One interpreter start and one import for the whole pool: a worker's parent is the fork server, not
+    this process."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from clipgit.core.decode_pool import start_method
+
+    context = start_method()
+    assert context.get_start_method() == "forkserver"
+    with ProcessPoolExecutor(1, mp_context=context) as pool:
+        assert pool.submit(_parent_pid).result() != os.getpid()
