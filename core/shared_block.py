@@ -75,8 +75,8 @@ class SharedBlock:
         threading.Thread(target=self._unmap, name="clipgit-unmap", daemon=True).start()
 
     def _unmap(self) -> None:
-        self.view.release()
         try:
+            self.view.release()
             self._map.close()
         except BufferError:  # a view is still held somewhere: the mapping is freed with it
             pass
