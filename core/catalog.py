@@ -228,24 +228,23 @@ class Catalog:
         Why: four statements an image (look up, insert, vector, facts) took half of an index run's main thread
         at thousands of images a second. And why multi-row statements, not `executemany`: SQLite gives up the
         GIL at every step, once a row there, and waits for it back each time; beside one busy Python thread
-        (the threads that feed a card) a batch of 512 then took 9 ms a row here, where one statement for the
-        batch took 0.3. A path that is there after all is updated in place.
+        (the threads that feed a card) batches of 512 then took 11 ms a row here, and these statements 0.08
+        (benchmarks/commit.py). A path that is there after all is updated in place.
         """
         if not rows:
             return
         conn = self.conn
         first = conn.execute("SELECT coalesce(max(id), 0) FROM images").fetchone()[0] + 1
-        last = 0
         for part in _parts(conn, rows, _NEW_IMAGE_PARAMS):
             args: list[object] = []
             for r in part:
                 f = r.facts
                 args += (r.folder_id, to_db(r.path), r.size, r.mtime_ns, r.fingerprint, r.width, r.height,
                          *((f.taken, f.taken_from, f.camera, int(f.gps)) if f else (None,) * 4))
-            last = conn.execute(_INSERT_NEW_IMAGES.format(values=",".join([_NEW_IMAGE_VALUES] * len(part))),
-                                args).lastrowid or 0
-        if last == first + len(rows) - 1:  # each one inserted, none updated: SQLite numbered them in order
-            ids = list(range(first, last + 1))
+            conn.execute(_INSERT_NEW_IMAGES.format(values=",".join([_NEW_IMAGE_VALUES] * len(part))), args)
+        inserted = conn.execute("SELECT count(*) FROM images WHERE id >= ?", (first,)).fetchone()[0]
+        if inserted == len(rows):  # each one inserted, none updated: SQLite numbered them in order from `first`
+            ids = list(range(first, first + len(rows)))
         else:  # a path that was there after all kept its id
             paths = [to_db(r.path) for r in rows]
             sql = "SELECT id, path FROM images WHERE path IN ({ids})"

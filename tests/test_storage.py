@@ -164,3 +164,25 @@ def test_a_batch_of_new_images_gets_each_vector_on_its_own_row(tmp_path: Path, t
         i = paths.index(path.decode())
         assert fp == bytes([i]) * 16 and error is None and np.frombuffer(vector, np.float32)[0] == i
     catalog.close()
+
+
+def test_new_images_whose_paths_are_all_there_keep_their_rows_after_the_highest_ids_went(tmp_path: Path) -> None:
+    """Every path of the batch was there already, and the rows with the highest ids were deleted since: the
+    connection's last inserted id then points past the table, and must not be taken for the batch's."""
+    from clipgit.core.catalog import NewImage
+
+    catalog = Catalog(tmp_path / "catalog.db")
+    paths = [f"/pics/{i}.jpg" for i in range(5)]
+    with catalog.transaction():
+        folder = catalog.add_folder("/pics")
+        ids = [catalog.upsert_image(folder, path, 1, 1, None, None, None, "was broken") for path in paths]
+        extra = [catalog.upsert_image(folder, f"/pics/gone-{i}.jpg", 1, 1, None, None, None, None) for i in range(5)]
+        catalog.delete_images(extra)  # the last inserted id is now max(id) + 5: the batch's size
+        catalog.add_new_images([NewImage(folder, path, 10, 20, bytes([i]) * 16, 4, 3,
+                                         as_blob(np.full(4, float(i), dtype=np.float32)), None)
+                                for i, path in enumerate(paths)], "m")
+    got = dict(catalog.conn.execute("SELECT image_id, vector FROM embeddings").fetchall())
+    assert sorted(got) == ids
+    for i, image_id in enumerate(ids):
+        assert np.frombuffer(got[image_id], np.float32)[0] == i
+    catalog.close()
