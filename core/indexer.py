@@ -25,7 +25,7 @@ from .decode_pool import ProcessDecoder
 from .decode_split import DecodeSplit
 from .images import Preprocess, RawJpeg, decode, fingerprint, raw_jpeg, read_bytes
 from .photo_facts import PhotoFacts, photo_facts
-from .pipeline import DecodeBackend, decoded
+from .pipeline import DecodeBackend, InlineBackend, decoded
 from .progress import Meter, Progress
 from .read_plan import plan_reads
 from .scan import FileStat, is_image_name, walk
@@ -217,7 +217,7 @@ class IndexRun:
 
     def _stream(self, items: list[_Item], workers: int, window: int, cancel: threading.Event,
                 writes: list[_Result], commit: Callable[[list[_Result], Encoded | None], IndexProgress],
-                backend: DecodeBackend | None) -> Iterator[IndexProgress]:
+                backend: DecodeBackend | InlineBackend | None) -> Iterator[IndexProgress]:
         batch: list[_Result] = []
         pixels = 0  # of the batch's JPEGs for the card
         inflight: deque[tuple[Future[Encoded], list[_Result]]] = deque()

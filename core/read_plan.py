@@ -27,7 +27,7 @@ SMALL_FILE = 1 << 20  # with GPU decode, worker processes read runs of files sma
 @dataclass
 class ReadPlan:
     processes: ProcessDecoder | None  # the run closes them when it ends
-    backend: DecodeBackend | None  # None: the pipeline's threads
+    backend: DecodeBackend | InlineBackend | None  # None: the pipeline's threads
     workers: int  # threads of the pipeline
     window: int  # files the pipeline runs ahead
 

@@ -228,3 +228,28 @@ def test_on_linux_workers_fork_from_a_server_that_loaded_the_decoder() -> None:
     assert context.get_start_method() == "forkserver"
     with ProcessPoolExecutor(1, mp_context=context) as pool:
         assert pool.submit(_parent_pid).result() != os.getpid()
+
+
+def test_inline_items_come_in_order_with_reasons_and_stop_on_cancel() -> None:
+    """Where worker processes read, the run's thread prepares each file as it asks for it (InlineBackend):
+    in order, an unreadable one as its reason, and a cancel stops it (raising when a message is given)."""
+    import threading
+
+    from clipgit.core.errors import Cancelled, ImageUnreadable
+    from clipgit.core.pipeline import InlineBackend, decoded
+
+    def prepare(n: int) -> int:
+        if n == 2:
+            raise ImageUnreadable("two is broken")
+        return n * 10
+
+    got = [(one.item, one.value, one.error) for one in decoded(range(4), prepare, backend=InlineBackend())]
+    assert got == [(0, 0, None), (1, 10, None), (2, None, "two is broken"), (3, 30, None)]
+    cancel = threading.Event()
+    seen = []
+    with pytest.raises(Cancelled, match="stopped"):
+        for one in decoded(range(10), prepare, backend=InlineBackend(), cancel=cancel, cancelled="stopped"):
+            seen.append(one.item)
+            if one.item == 1:
+                cancel.set()
+    assert seen == [0, 1]
