@@ -27,13 +27,11 @@ from common import table
 
 def naive(catalog: Any, rows: Sequence[Any], model: str) -> None:
     """A statement a row: how the catalog wrote batches before (look-up of the ids included)."""
-    from clipgit.core.catalog import _INSERT_NEW_IMAGES, _NEW_IMAGE_VALUES
+    from clipgit.core.catalog import _INSERT_NEW_IMAGES, _NEW_IMAGE_VALUES, new_image_values
     from clipgit.core.names import to_db
 
-    catalog.conn.executemany(_INSERT_NEW_IMAGES.format(values=_NEW_IMAGE_VALUES), [
-        (r.folder_id, to_db(r.path), r.size, r.mtime_ns, r.fingerprint, r.width, r.height,
-         *((r.facts.taken, r.facts.taken_from, r.facts.camera, int(r.facts.gps)) if r.facts else (None,) * 4))
-        for r in rows])
+    catalog.conn.executemany(_INSERT_NEW_IMAGES.format(values=_NEW_IMAGE_VALUES),
+                             [new_image_values(r) for r in rows])
     paths = [to_db(r.path) for r in rows]
     ids = {p: i for i, p in catalog._where_in("SELECT id, path FROM images WHERE path IN ({ids})", paths)}
     catalog.conn.executemany("INSERT OR REPLACE INTO embeddings (image_id, model, vector) VALUES (?, ?, ?)",
@@ -51,13 +49,11 @@ def limit(catalog: Any, rows: Sequence[Any], model: str) -> None:
 
 
 def prebuilt(rows: Sequence[Any], first_id: int, model: str) -> tuple[list[Any], list[Any]]:
-    from clipgit.core.catalog import _INSERT_NEW_IMAGES, _NEW_IMAGE_VALUES
-    from clipgit.core.names import to_db
+    from clipgit.core.catalog import _INSERT_NEW_IMAGES, _NEW_IMAGE_VALUES, new_image_values
 
     args: list[object] = []
     for r in rows:
-        args += (r.folder_id, to_db(r.path), r.size, r.mtime_ns, r.fingerprint, r.width, r.height,
-                 r.facts.taken, r.facts.taken_from, r.facts.camera, int(r.facts.gps))
+        args += new_image_values(r)
     vectors: list[object] = []
     for i, r in enumerate(rows):
         vectors += (first_id + i, model, r.vector)

@@ -238,9 +238,7 @@ class Catalog:
         for part in _parts(conn, rows, _NEW_IMAGE_PARAMS):
             args: list[object] = []
             for r in part:
-                f = r.facts
-                args += (r.folder_id, to_db(r.path), r.size, r.mtime_ns, r.fingerprint, r.width, r.height,
-                         *((f.taken, f.taken_from, f.camera, int(f.gps)) if f else (None,) * 4))
+                args += new_image_values(r)
             conn.execute(_INSERT_NEW_IMAGES.format(values=",".join([_NEW_IMAGE_VALUES] * len(part))), args)
         inserted = conn.execute("SELECT count(*) FROM images WHERE id >= ?", (first,)).fetchone()[0]
         if inserted == len(rows):  # each one inserted, none updated: SQLite numbered them in order from `first`
@@ -250,12 +248,12 @@ class Catalog:
             sql = "SELECT id, path FROM images WHERE path IN ({ids})"
             found = {p: i for i, p in self._where_in(sql, paths)}
             ids = [found[p] for p in paths]
-        for part_ids, part in zip(_parts(conn, ids, 3), _parts(conn, rows, 3)):
+        for pairs in _parts(conn, list(zip(ids, rows)), 3):
             args = []
-            for image_id, r in zip(part_ids, part):
+            for image_id, r in pairs:
                 args += (image_id, model, r.vector)
             conn.execute("INSERT OR REPLACE INTO embeddings (image_id, model, vector) VALUES "
-                         + ",".join(["(?, ?, ?)"] * len(part)), args)
+                         + ",".join(["(?, ?, ?)"] * len(pairs)), args)
 
     def set_facts(self, image_id: int, facts: PhotoFacts) -> None:
         self.conn.execute("UPDATE images SET taken = ?, taken_from = ?, camera = ?, gps = ? WHERE id = ?",
@@ -387,6 +385,13 @@ _INSERT_NEW_IMAGES = (
     "size=excluded.size, mtime_ns=excluded.mtime_ns, fingerprint=excluded.fingerprint, width=excluded.width, "
     "height=excluded.height, error=NULL, taken=excluded.taken, taken_from=excluded.taken_from, "
     "camera=excluded.camera, gps=excluded.gps")
+
+
+def new_image_values(r: NewImage) -> tuple[object, ...]:
+    """The `_NEW_IMAGE_PARAMS` values of one row of `_INSERT_NEW_IMAGES`."""
+    f = r.facts
+    return (r.folder_id, to_db(r.path), r.size, r.mtime_ns, r.fingerprint, r.width, r.height,
+            *((f.taken, f.taken_from, f.camera, int(f.gps)) if f else (None,) * 4))
 
 
 def _parts(conn: sqlite3.Connection, items: Sequence[T], params: int) -> Iterator[Sequence[T]]:

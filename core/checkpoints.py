@@ -59,7 +59,7 @@ class Checkpointer:
     def _loop(self) -> None:
         lower_thread_priority()
         try:
-            conn = sqlite3.connect(self._db_path, timeout=0, isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(self._db_path, timeout=0, isolation_level=None)
         except sqlite3.Error:
             return  # the writer's own checkpoints (past the cap) keep the log bounded
         try:

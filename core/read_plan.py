@@ -55,8 +55,8 @@ def plan_reads(stats: list[FileStat], preprocess: Callable[[], Preprocess], *, d
 
 def region_bytes(stats: list[FileStat], pp: Preprocess, chunk: int) -> int:
     """Room for a chunk of this run's JPEGs (nine in ten chunks fit whole; a file that does not travels
-    through the pipe): reserving and releasing the block cost about as much as sorting a tenth of the
-    files, so it is no larger than the run needs. Crops take the full size."""
+    through the pipe): the block takes shared memory as the workers fill it, so it is no larger than the
+    run needs. Crops take the full size."""
     if not pp.raw_jpeg:
         return REGION_BYTES
     sizes = sorted(stat.size for stat in stats)
