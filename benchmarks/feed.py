@@ -21,23 +21,34 @@ import dataclasses
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 from common import Timer, table, tiny_clip_dir, unique_jpegs
 from ingest_parts import feed_alone
 
 
-def pool_alone(files: list[Path], workers: int, model_dir: Path) -> tuple[float, float]:
-    """The worker processes alone: every file read, fingerprinted and its header parsed into the shared
-    block, taken back in order on this thread and given back; files a second and this thread's CPU a file."""
+def card_files(files: list[Path], model_dir: Path) -> tuple[list[Any], Any]:
+    """The files as a run sees them, and the model's preprocessing with JPEGs left for the card."""
     from clipgit.core.clip import ClipEncoder
-    from clipgit.core.decode_pool import JPEG_CHUNK, ProcessDecoder
-    from clipgit.core.read_plan import region_bytes
     from clipgit.core.scan import FileStat
 
     pp = dataclasses.replace(ClipEncoder(str(model_dir), device="cpu").load(), raw_jpeg=True)
-    stats = [FileStat(str(f), f.stat().st_size, 0) for f in files]
-    pool = ProcessDecoder(workers, stats, pp, 10**9, regions=2 * workers + 3 + 4 * 512 // JPEG_CHUNK,
-                          region_bytes=region_bytes(stats, pp, JPEG_CHUNK), chunk=JPEG_CHUNK)
+    return [FileStat(str(f), f.stat().st_size, 0) for f in files], pp
+
+
+def run_pool(stats: list[Any], pp: Any, workers: int) -> Any:
+    """The worker processes an index run with GPU decode would start for these files (`plan_reads`)."""
+    from clipgit.core.read_plan import plan_reads
+
+    return plan_reads(stats, lambda: pp, decode="processes", workers=workers, batch_size=512, max_pixels=10**9,
+                      backend=None, cpu_wanted=lambda: False).processes
+
+
+def pool_alone(files: list[Path], workers: int, model_dir: Path) -> tuple[float, float]:
+    """The worker processes alone: every file read, fingerprinted and its header parsed into the shared
+    block, taken back in order on this thread and given back; files a second and this thread's CPU a file."""
+    stats, pp = card_files(files, model_dir)
+    pool = run_pool(stats, pp, workers)
     try:
         pool.warm_up()
         cpu = time.thread_time()
@@ -56,11 +67,8 @@ def pool_start(files: list[Path], workers: int, model_dir: Path, method: str) ->
     import multiprocessing
 
     from clipgit.core import decode_pool
-    from clipgit.core.clip import ClipEncoder
-    from clipgit.core.scan import FileStat
 
-    pp = dataclasses.replace(ClipEncoder(str(model_dir), device="cpu").load(), raw_jpeg=True)
-    stats = [FileStat(str(f), f.stat().st_size, 0) for f in files[: workers * decode_pool.JPEG_CHUNK * 3]]
+    stats, pp = card_files(files[: workers * decode_pool.JPEG_CHUNK * 3], model_dir)
     ours = decode_pool.start_method
     if method == "spawn":
         decode_pool.start_method = lambda: multiprocessing.get_context("spawn")  # type: ignore[assignment]
@@ -68,8 +76,7 @@ def pool_start(files: list[Path], workers: int, model_dir: Path, method: str) ->
     try:
         for _ in range(2):
             started = time.perf_counter()
-            pool = decode_pool.ProcessDecoder(workers, stats, pp, 10**9, regions=4 * workers,
-                                              chunk=decode_pool.JPEG_CHUNK)
+            pool = run_pool(stats, pp, workers)
             first = 0.0
             for stat in stats:
                 pool.result(stat)
