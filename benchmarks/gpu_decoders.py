@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from common import Timer, table, unique_jpegs
+from ingest_parts import gpu_rate
 
 SETTINGS = ("hw", "hybrid", "hw:0.8,hybrid", "hw:0.65,hybrid", "hw:0.5,hybrid", "hw:adaptive,hybrid:adaptive",
             "hw:0.65,cuda")
@@ -57,8 +58,8 @@ def main() -> None:
         best: dict[str, float] = {}
         for name, decode in decoders:
             try:
-                alone = _rate(raws, args.batch, decode, None, args.device)
-                resized = _rate(raws, args.batch, decode, pp, args.device)
+                alone = gpu_rate(raws, args.batch, decode, None, args.device)
+                resized = gpu_rate(raws, args.batch, decode, pp, args.device)
                 lines.append((name, f"{alone:,.0f}", f"{resized:,.0f}"))
                 if name.startswith("nvImageCodec "):
                     best[name.removeprefix("nvImageCodec ")] = resized
@@ -86,26 +87,6 @@ def _nvimgcodec(chunk: Sequence[Any], device: str, spec: str) -> list[Any]:
     if images is None or any(image is None for image in images):
         raise RuntimeError(f"nvImageCodec {spec} did not decode the batch")
     return images
-
-
-def _rate(raws: list[Any], batch: int, decode: Callable[[Sequence[Any]], list[Any]], pp: Any,
-          device: str) -> float:
-    import torch
-
-    from clipgit.core.gpu_decode import orient, preprocess_batch
-
-    def run(chunk: list[Any]) -> None:
-        images = decode(chunk)
-        if pp is not None:
-            preprocess_batch([orient(t, r.orientation) for t, r in zip(images, chunk)], pp)
-
-    run(raws[:batch])  # warm-up
-    torch.cuda.synchronize(device)
-    with Timer() as t:
-        for start in range(0, len(raws), batch):
-            run(raws[start:start + batch])
-        torch.cuda.synchronize(device)
-    return len(raws) / t.wall
 
 
 def _resize_alone(raws: list[Any], pp: Any, device: str, resize: Any, repeats: int = 4) -> float:

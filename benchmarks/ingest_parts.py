@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -94,18 +95,26 @@ def decode_processes(files: list[str], workers: int, shared: bool = True) -> tup
 
 def decode_gpu(files: list[str], device: str, batch: int = 256) -> float:
     """nvJPEG + orientation + torch resize/crop/normalise, from bytes already in memory (as the pool reads them)."""
-    from clipgit.core.gpu_decode import decode_jpegs, orient, preprocess_batch
+    from clipgit.core.gpu_decode import decode_jpegs
     from clipgit.core.images import Preprocess, raw_jpeg
 
     raws = [raw_jpeg(Path(f).read_bytes(), 10**9) for f in files]
     assert all(r is not None for r in raws), "a benchmark JPEG the GPU path refuses"
-    pp = Preprocess()
+    return gpu_rate(raws, batch, lambda chunk: decode_jpegs(chunk, device), Preprocess(), device)
+
+
+def gpu_rate(raws: list[Any], batch: int, decode: Callable[[Sequence[Any]], list[Any]], pp: Any,
+             device: str) -> float:
+    """JPEGs a second through `decode` in batches, then (given `pp`) orientation and the card's resize, crop
+    and normalise; after a warm-up batch (the decoder's and the kernels' first use)."""
+    from clipgit.core.gpu_decode import orient, preprocess_batch
 
     def run(chunk: list[Any]) -> None:
-        images = [orient(t, r.orientation) for t, r in zip(decode_jpegs(chunk, device), chunk)]
-        preprocess_batch(images, pp)
+        images = decode(chunk)
+        if pp is not None:
+            preprocess_batch([orient(t, r.orientation) for t, r in zip(images, chunk)], pp)
 
-    run(raws[:batch])  # warm-up: nvJPEG and the kernels
+    run(raws[:batch])
     _sync(device)
     with Timer() as t:
         for start in range(0, len(raws), batch):
