@@ -134,7 +134,7 @@ class ClipEncoder:
         before the cast to the model's dtype: bf16 holds whole numbers exactly only up to 256, and the patch
         grid's sides can be larger."""
         if self._preprocess is not None and self._preprocess.max_patches:
-            from .images import naflex_unpack
+            from .naflex import naflex_unpack
 
             patches, mask, shapes = naflex_unpack(batch)
             out = self._model.get_image_features(pixel_values=patches.to(dtype=self._dtype),

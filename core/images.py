@@ -18,12 +18,12 @@ import stat
 import struct
 import warnings
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from .errors import ImageUnreadable
+from .naflex import naflex_pack, naflex_size
 from .photo_facts import ORIENTATION, tiff_tags
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -113,11 +113,18 @@ def decode(data: bytes | memoryview, *, draft_size: int | None = None,
         width, height = img.size
         if width * height > max_pixels:
             raise ImageUnreadable(f"too many pixels ({width}x{height}): refusing a possible decompression bomb")
+        scale = 1
         if draft_size and img.format == "JPEG":
-            img.draft("RGB", (draft_size, draft_size))
+            drafted = img.draft("RGB", (draft_size, draft_size))
+            if drafted is not None and img.size != (width, height):
+                scale = round(width / drafted[1][2])
         img.load()
+        orientation = img.getexif().get(ORIENTATION, 1) if scale > 1 else 1
         upright: Image.Image = ImageOps.exif_transpose(img) or img
-        return to_rgb(upright), width, height
+        rgb = to_rgb(upright)
+        if scale > 1:
+            rgb.info[SOURCE] = _drafted_geometry(width, height, scale, upright.size, orientation)
+        return rgb, width, height
     except ImageUnreadable:
         raise
     except Image.DecompressionBombError:
@@ -131,6 +138,34 @@ def decode(data: bytes | memoryview, *, draft_size: int | None = None,
         raise ImageUnreadable(f"corrupt or truncated image: {exc}") from None
     except MemoryError:
         raise ImageUnreadable("image too large to decode") from None
+
+
+SOURCE = "clipgit.source"  # a drafted JPEG's geometry, see source_geometry
+_TURNS = {2: (False, True, False), 3: (False, True, True), 4: (False, False, True), 5: (True, False, False),
+          6: (True, True, False), 7: (True, True, True), 8: (True, False, True)}  # swap sides, flip x, flip y
+
+
+def _drafted_geometry(width: int, height: int, scale: int, size: tuple[int, int],
+                      orientation: object) -> tuple[int, int, int, float, float]:
+    """Upright full size, scale, and where the picture starts in the upright decoded pixels: a side that is
+    not a multiple of the scale ends in a part pixel, which a flip or a turn puts first."""
+    swap, flip_x, flip_y = _TURNS.get(orientation if isinstance(orientation, int) else 1, (False, False, False))
+    full_x, full_y = (height, width) if swap else (width, height)
+    left = size[0] - full_x / scale if flip_x else 0.0
+    top = size[1] - full_y / scale if flip_y else 0.0
+    return full_x, full_y, scale, left, top
+
+
+def source_geometry(img: Image.Image) -> tuple[int, int, tuple[float, float, float, float]]:
+    """The full-size upright width and height a decoded picture stands for, and where that picture lies in
+    its pixels (left, top, right, bottom). Why: a JPEG decoded at half scale is 371 pixels wide for 741, and
+    a layout computed from the 371 rounds the resize and the crop differently from the reference's on the
+    741: a pixel's shift, which cost several levels on average in a detailed photo."""
+    source = img.info.get(SOURCE)
+    if source is None:
+        return img.width, img.height, (0.0, 0.0, float(img.width), float(img.height))
+    width, height, scale, left, top = source
+    return int(width), int(height), (left, top, left + width / scale, top + height / scale)
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
@@ -312,64 +347,24 @@ class Preprocess:
 
     def crop(self, img: Image.Image) -> np.ndarray:
         """RGB image -> resized and centre-cropped uint8 (crop_height, crop_width, 3): a quarter of the floats'
-        size, which is what a worker process sends back."""
+        size, which is what a worker process sends back. A JPEG decoded at a reduced scale is laid out by its
+        full size (`source_geometry`), so sizes round as the reference processor's do on the full decode."""
+        width, height, whole = source_geometry(img)
         if self.max_patches:
-            height, width = naflex_size(img.height, img.width, self.patch, self.max_patches)
-            return np.asarray(img.resize((width, height), resample=self.resample), dtype=np.uint8)
+            rows, cols = naflex_size(height, width, self.patch, self.max_patches)
+            return np.asarray(img.resize((cols, rows), resample=self.resample, box=whole), dtype=np.uint8)
         if not self.center_crop:
-            return np.asarray(img.resize((self.crop_width, self.crop_height), resample=self.resample),
+            return np.asarray(img.resize((self.crop_width, self.crop_height), resample=self.resample, box=whole),
                               dtype=np.uint8)
-        w, h = img.size
-        size, left, top = self.layout(w, h)
+        size, left, top = self.layout(width, height)
         if left < 0 or top < 0:  # smaller than the crop: PIL's crop pads the resized picture with black
-            img = img.resize(size, resample=self.resample)
+            img = img.resize(size, resample=self.resample, box=whole)
             return np.asarray(img.crop((left, top, left + self.crop_width, top + self.crop_height)), np.uint8)
         # only the part the crop keeps is resized (a quarter less work for a 4:3 photo): the box is the crop
-        # in the source's coordinates, and PIL's filter still reads the pixels around it, so levels differ
-        # from resizing the whole picture by at most 1
-        sx, sy = w / size[0], h / size[1]
-        box = (left * sx, top * sy, (left + self.crop_width) * sx, (top + self.crop_height) * sy)
+        # in the decoded pixels' coordinates, and PIL's filter still reads the pixels around it, so levels
+        # differ from resizing the whole picture by at most 1
+        sx, sy = (whole[2] - whole[0]) / size[0], (whole[3] - whole[1]) / size[1]
+        box = (whole[0] + left * sx, whole[1] + top * sy, whole[0] + (left + self.crop_width) * sx,
+               whole[1] + (top + self.crop_height) * sy)
         return np.asarray(img.resize((self.crop_width, self.crop_height), resample=self.resample, box=box),
                           dtype=np.uint8)
-
-
-def naflex_size(height: int, width: int, patch: int, max_patches: int) -> tuple[int, int]:
-    """SigLIP 2 NaFlex's picture size: the largest scale whose sides, rounded up to whole patches, make at most
-    `max_patches` patches (the binary search of its processor, so sizes agree to the pixel)."""
-
-    def side(scale: float, size: int) -> int:
-        return max(patch, math.ceil(size * scale / patch) * patch)
-
-    low, high, eps = 1e-6, 100.0, 1e-5
-    while high - low >= eps:
-        scale = (low + high) / 2
-        if (side(scale, height) / patch) * (side(scale, width) / patch) <= max_patches:
-            low = scale
-        else:
-            high = scale
-    return side(low, height), side(low, width)
-
-
-def naflex_pack(image: np.ndarray, patch: int, max_patches: int) -> np.ndarray:
-    """Normalised (H, W, 3) floats -> (max_patches + 1, patch * patch * 3): the patches row by row, zero rows
-    up to max_patches, and a last row whose first two values are the patch grid's height and width.
-
-    Why one array: the decode pool and the batches it makes carry one array per picture; the model's mask
-    (the first height x width patches are real) and spatial shapes follow from that last row.
-    """
-    rows, cols = image.shape[0] // patch, image.shape[1] // patch
-    patches = image.reshape(rows, patch, cols, patch, 3).transpose(0, 2, 1, 3, 4).reshape(rows * cols, -1)
-    out = np.zeros((max_patches + 1, patch * patch * 3), dtype=np.float32)
-    out[: rows * cols] = patches
-    out[max_patches, :2] = (rows, cols)
-    return out
-
-
-def naflex_unpack(batch: Any) -> tuple[Any, Any, Any]:
-    """A torch batch of `naflex_pack` arrays -> the model's pixel_values, pixel_attention_mask, spatial_shapes."""
-    import torch
-
-    shapes = batch[:, -1, :2].round().long()
-    counts = shapes[:, 0] * shapes[:, 1]
-    mask = torch.arange(batch.shape[1] - 1, device=batch.device)[None, :] < counts[:, None]
-    return batch[:, :-1], mask.long(), shapes

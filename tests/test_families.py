@@ -103,7 +103,7 @@ def test_siglip2_naflex_fast_path_cosine_to_its_processor(size: tuple[int, int])
     from transformers import Siglip2VisionConfig, Siglip2VisionModel
     from transformers.models.siglip2.image_processing_pil_siglip2 import Siglip2ImageProcessorPil
 
-    from clipgit.core.images import naflex_unpack
+    from clipgit.core.naflex import naflex_unpack
 
     torch.manual_seed(0)
     model = Siglip2VisionModel(Siglip2VisionConfig()).eval()
