@@ -121,7 +121,9 @@ def main() -> None:
             try:
                 rate, cpu_per_image[name] = fn(decode_files, cores)
                 rows[f"decode alone: {name} ({cores})"] = rate
-                print(f"{size[0]}x{size[1]} decode alone: {name}: {rate:,.0f}/s", flush=True)
+                where = "CPU" if name == "threads" else "the parent's CPU"
+                print(f"{size[0]}x{size[1]} decode alone: {name}: {rate:,.0f}/s, {where} "
+                      f"{cpu_per_image[name] * 1e6:,.0f} us a file", flush=True)
             except Exception:
                 traceback.print_exc()
         if args.stages:

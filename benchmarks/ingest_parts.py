@@ -65,32 +65,36 @@ def decode_threads(files: list[str], workers: int) -> tuple[float, float]:
 
 
 def decode_processes(files: list[str], workers: int, shared: bool = True) -> tuple[float, float]:
-    """The same work in the process pool (workers started and warmed up before the clock), crops written into
-    shared memory (or, not `shared`, sent through pipes)."""
-    from clipgit.core.decode_pool import ProcessDecoder
+    """The same work in the process pool (workers started and warmed up before the clock), as an index run
+    has it: the model's input written into shared memory and taken on the run's thread (or, not `shared`,
+    sent through pipes and taken by twice as many threads as workers). Also gives the parent's CPU seconds
+    per file: what one interpreter spends there is what caps the pool on many cores."""
+    from clipgit.core.decode_pool import CHUNK, ProcessDecoder
     from clipgit.core.images import Preprocess
-    from clipgit.core.pipeline import decoded
-    from clipgit.core.read_plan import CROP_THREADS
+    from clipgit.core.pipeline import InlineBackend, decoded
+    from clipgit.core.read_plan import region_bytes
     from clipgit.core.scan import FileStat
 
     pp = Preprocess()
     stats = [FileStat(f, 0, 0) for f in files]
-    pool = ProcessDecoder(workers, stats, pp, 10**9, regions=shared and 3 * workers + 8)
+    pool = ProcessDecoder(workers, stats, pp, 10**9, regions=shared and 3 * workers + 8,
+                          region_bytes=region_bytes(stats, pp, CHUNK))
 
-    def crop(st: FileStat) -> Any:
-        pixels = pp.normalize(pool.result(st)[3])
+    def take(st: FileStat) -> Any:
+        pixels = pool.result(st)[3]
         pool.done_with(st)
         return pixels
 
     try:
         pool.warm_up()
         with Timer() as t:
-            threads = CROP_THREADS if pool.block is not None else 2 * workers  # as an index run has
-            for _ in decoded(stats, crop, workers=threads, window=4 * workers):
+            inline = pool.block is not None
+            for _ in decoded(stats, take, workers=2 * workers, window=4 * workers,
+                             backend=InlineBackend() if inline else None):
                 pass
     finally:
         pool.close()
-    return len(files) / t.wall, float("nan")
+    return len(files) / t.wall, t.cpu / len(files)
 
 
 def decode_gpu(files: list[str], device: str, batch: int = 256) -> float:

@@ -3,13 +3,15 @@
 Why: decode threads hold the GIL for everything around PIL's C code, so on
 16 cores a thread pool decodes 640x480 JPEGs at a third of what processes
 reach. Each worker reads the file itself, fingerprints it, decodes at draft
-size and writes the resized, cropped 8-bit pixels (a quarter of the floats
-the model takes) into a block of shared memory; with GPU decode it reads,
-fingerprints and parses headers, and writes the JPEG bytes there undecoded.
-Only a few numbers per file come back through the pipe, and the parent
-sorts them on one thread: in a sandbox where each read and each thread
-wake-up is a costly system call, threads feeding the card reached 3,861
-files a second, these processes 5,382 (H200). Processes start from a fork
+size and writes the model's input (resized, cropped, normalised floats) into
+a block of shared memory; with GPU decode it reads, fingerprints and parses
+headers, and writes the JPEG bytes there undecoded. Only a few numbers per
+file come back through the pipe, and the parent sorts them on one thread: in
+a sandbox where each read and each thread wake-up is a costly system call,
+threads feeding the card reached 3,861 files a second, these processes 5,382
+(H200). Why the workers normalise: when the parent turned 8-bit crops into
+floats on four threads, those threads held the pool to 1,404 files a second
+on an H200; here the parent's CPU per file went from 361 to 86-92 us. Processes start from a fork
 server on Linux (`start_method`), `spawn` elsewhere, and cost a moment
 each, so they are used for large runs on machines with many cores; threads
 everywhere else.
@@ -54,7 +56,7 @@ Prepared = tuple[bytes, int, int, "np.ndarray | RawJpeg", PhotoFacts]
 
 @dataclasses.dataclass(frozen=True)
 class InBlock:
-    """Where a worker put a file's JPEG bytes (shape None) or its uint8 crop in the shared block."""
+    """Where a worker put a file's JPEG bytes (shape None) or the model's float32 input in the shared block."""
 
     offset: int
     length: int
@@ -66,22 +68,22 @@ JPEG_CHUNK = 32  # JPEGs for the card: a few KB of numbers per chunk, and each c
 SHIP_BYTES = 2 << 20  # JPEGs up to this size travel back whole; the parent reads bigger ones from the page cache
 
 
-def read_and_crop(stat: FileStat, pp: Preprocess, max_pixels: int, big_here: bool = False) -> Prepared:
-    """In a worker: fingerprint, stored width and height, the uint8 crop and the photo's facts (raises
-    ImageUnreadable). With GPU decode, a JPEG the card takes comes back undecoded instead of a crop."""
+def read_and_prepare(stat: FileStat, pp: Preprocess, max_pixels: int, big_here: bool = False) -> Prepared:
+    """In a worker: fingerprint, stored width and height, the model's input and the photo's facts (raises
+    ImageUnreadable). With GPU decode, a JPEG the card takes comes back undecoded instead."""
     data = read_bytes(stat.path)
     if pp.raw_jpeg:
         raw = raw_jpeg(data, max_pixels)
         if raw is not None and not (big_here and raw.width * raw.height >= HYBRID_MIN_PIXELS):
             return fingerprint(data), raw.width, raw.height, raw, photo_facts(data, stat.mtime_ns)
     image, width, height = decode(data, draft_size=pp.draft_size, max_pixels=max_pixels)
-    return fingerprint(data), width, height, pp.crop(image), photo_facts(data, stat.mtime_ns)
+    return fingerprint(data), width, height, pp(image), photo_facts(data, stat.mtime_ns)
 
 
-def read_and_crop_many(stats: list[FileStat], pp: Preprocess, max_pixels: int, region: Region | None = None,
+def read_and_prepare_many(stats: list[FileStat], pp: Preprocess, max_pixels: int, region: Region | None = None,
                        big_here: bool = False) -> list[Prepared | str | tuple[Prepared, InBlock]]:
-    """In a worker: `read_and_crop` for each file, or why it could not be read. Given a region of the shared
-    block, JPEG bytes and crops are written there and only where they are travels back. A JPEG that does
+    """In a worker: `read_and_prepare` for each file, or why it could not be read. Given a region of the
+    shared block, JPEG bytes and pixels are written there and only where they are travels back. A JPEG that does
     not fit (or, without a region, a big one) comes back with its bytes empty: shipping megabytes through a
     pipe costs more than the parent reading them again. `big_here`: the card has a backlog, so big JPEGs
     are decoded here."""
@@ -89,7 +91,7 @@ def read_and_crop_many(stats: list[FileStat], pp: Preprocess, max_pixels: int, r
     used = 0
     for stat in stats:
         try:
-            fp, width, height, got, facts = read_and_crop(stat, pp, max_pixels, big_here)
+            fp, width, height, got, facts = read_and_prepare(stat, pp, max_pixels, big_here)
         except ImageUnreadable as exc:
             out.append(str(exc))
             continue
@@ -97,7 +99,8 @@ def read_and_crop_many(stats: list[FileStat], pp: Preprocess, max_pixels: int, r
         if isinstance(got, RawJpeg):
             payload, shape, empty = got.data, None, dataclasses.replace(got, data=b"")
         else:
-            payload, shape, empty = np.ascontiguousarray(got).data.cast("B"), tuple(got.shape), np.empty(0, np.uint8)
+            payload, shape, empty = np.ascontiguousarray(got).data.cast("B"), tuple(got.shape), np.empty(0, np.float32)
+            used = -(-used // 64) * 64  # floats start aligned, after JPEG bytes of any length
         offset = shared_block.write(region, used, payload) if region is not None else None
         if offset is not None:
             used += len(payload)
@@ -115,7 +118,7 @@ class ProcessDecoder:
     Why chunks: a task per file cost a round trip through the pool's queues and its parent-side threads
     each time (the measured pool reached half of what its cores could); 16 files a task keep the parent's
     share small. `result` may be called from any thread, in roughly the run's order. With `regions`, the
-    workers write bytes and crops into a shared block (see shared_block): the caller says `done_with` each
+    workers write bytes and pixels into a shared block (see shared_block): the caller says `done_with` each
     file once nothing it was given for it is in use any more, and the chunk's region is written again.
     """
 
@@ -184,7 +187,7 @@ class ProcessDecoder:
             self._regions[chunk] = region
             where = (self.block.path, region, self.block.region_bytes)
         big_here = self._pp.raw_jpeg and self._cpu_wanted is not None and self._cpu_wanted()
-        self._chunks[chunk] = self._pool.submit(read_and_crop_many, self._stats[start:start + self.chunk], self._pp,
+        self._chunks[chunk] = self._pool.submit(read_and_prepare_many, self._stats[start:start + self.chunk], self._pp,
                                                 self._max_pixels, where, big_here)
 
     def _from_block(self, prepared: Prepared, placed: InBlock) -> Prepared:
@@ -195,7 +198,8 @@ class ProcessDecoder:
             return prepared[0], prepared[1], prepared[2], RawJpeg(view, got.orientation, got.width, got.height), \
                 prepared[4]
         assert placed.shape is not None
-        return prepared[0], prepared[1], prepared[2], np.frombuffer(view, np.uint8).reshape(placed.shape), prepared[4]
+        return prepared[0], prepared[1], prepared[2], np.frombuffer(view, np.float32).reshape(placed.shape), \
+            prepared[4]
 
     def warm_up(self) -> None:
         """Start every worker and wait until each has imported what it needs (benchmarks time decoding alone)."""

@@ -306,6 +306,13 @@ class Preprocess:
             return 2 * self.patch * math.isqrt(self.max_patches)
         return 2 * (self.shortest_edge if self.center_crop else max(self.crop_width, self.crop_height))
 
+    @property
+    def input_bytes(self) -> int:
+        """The size of one picture's model input (`__call__`'s float32 array)."""
+        if self.max_patches:
+            return (self.max_patches + 1) * self.patch * self.patch * 3 * 4
+        return 3 * self.crop_height * self.crop_width * 4
+
     def __call__(self, img: Image.Image) -> np.ndarray:
         """RGB image -> float32 array (3, crop_height, crop_width)."""
         return self.normalize(self.crop(img))

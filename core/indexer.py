@@ -273,9 +273,8 @@ class IndexRun:
             done, moved_from = self._by_content(item, fp, facts)
             if done is not None:
                 return done
-            if isinstance(got, np.ndarray):
-                return _Result("embed", item, fp, width, height, preprocess.normalize(got), moved_from=moved_from,
-                               facts=facts)
+            if isinstance(got, np.ndarray):  # the model's input
+                return _Result("embed", item, fp, width, height, got, moved_from=moved_from, facts=facts)
             shipped = got if got.data else dataclasses.replace(got, data=read_bytes(item.stat.path))  # a big one
             return self._gpu_or_here(item, fp, shipped, preprocess, moved_from, facts)
         data = read_bytes(item.stat.path)  # ImageUnreadable: the pipeline hands back the reason

@@ -2,8 +2,8 @@
 sorts what the workers send back.
 
 Why a choice: worker processes read and decode past the GIL (or, for the card, read), into a shared block
-where one can be had; the run's own thread then sorts JPEGs for the card, a few threads normalise crops,
-and twice as many threads as workers sort what comes through pipes. With GPU decode they pay for small
+where one can be had; the run's own thread then sorts what they wrote there (JPEGs for the card, or the
+model's input), and twice as many threads as workers sort what comes through pipes. With GPU decode they pay for small
 files only: on an H200 they fed the card 4,073 640x480 JPEGs a second where threads fed 3,433, but 279
 photos of 12 MP where threads fed 452 (threads decode big ones beside the card, see decode_split).
 """
@@ -20,7 +20,6 @@ from .pipeline import DecodeBackend, InlineBackend
 from .scan import FileStat
 from .shared_block import REGION_BYTES
 
-CROP_THREADS = 4  # with worker processes sending crops: on an H200, 1,404 crops a second; on one thread, 885
 SMALL_FILE = 1 << 20  # with GPU decode, worker processes read runs of files smaller than this (the median)
 
 
@@ -46,18 +45,16 @@ def plan_reads(stats: list[FileStat], preprocess: Callable[[], Preprocess], *, d
     chunks_in_use = 2 * workers + 3 + (4 * workers + 4 * batch_size) // chunk
     processes = ProcessDecoder(workers, stats, pp, max_pixels, regions=chunks_in_use, cpu_wanted=cpu_wanted,
                                region_bytes=region_bytes(stats, pp, chunk), chunk=chunk)
-    if processes.block is not None and pp.raw_jpeg:  # sorted on the run's thread
+    if processes.block is not None:  # sorted on the run's thread
         return ReadPlan(processes, InlineBackend(), 1, 1)
-    if processes.block is not None:  # crops: a few threads turn them into the model's floats
-        return ReadPlan(processes, backend, min(CROP_THREADS, workers), max(window, 4 * workers))
     return ReadPlan(processes, backend, 2 * workers, max(window, 4 * workers))
 
 
 def region_bytes(stats: list[FileStat], pp: Preprocess, chunk: int) -> int:
     """Room for a chunk of this run's JPEGs (nine in ten chunks fit whole; a file that does not travels
     through the pipe): the block takes shared memory as the workers fill it, so it is no larger than the
-    run needs. Crops take the full size."""
+    run needs. Decoded pictures take a chunk of the model's inputs."""
     if not pp.raw_jpeg:
-        return REGION_BYTES
+        return chunk * (pp.input_bytes + 64)
     sizes = sorted(stat.size for stat in stats)
     return min(REGION_BYTES, max(1 << 20, chunk * sizes[len(sizes) * 9 // 10] * 5 // 4))

@@ -24,7 +24,7 @@ from collections import deque
 
 PREFIX = "clipgit-block-"
 Region = tuple[str, int, int]  # the block's path, a region's number and the regions' size (what a worker is given)
-REGION_BYTES = 4 << 20  # one chunk's files: 16 JPEGs of 640x480 take a fifth of it, 16 crops of 224x224 two thirds
+REGION_BYTES = 4 << 20  # at most, for one chunk's JPEGs: 32 of 640x480 take two fifths (see read_plan.region_bytes)
 
 
 class SharedBlock:

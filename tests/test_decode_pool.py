@@ -76,7 +76,7 @@ def test_processes_feed_the_gpu_path(settings: Settings, tmp_path: Path, monkeyp
 
 def test_regions_of_the_shared_block_are_written_again(tmp_path: Path) -> None:
     """More chunks than regions: a chunk gets a region once an earlier one is done with, the rest travel
-    through the pipe, and every crop is the one the thread path makes. The block's file goes at close."""
+    through the pipe, and every model input is the one the thread path makes. The block's file goes at close."""
     from clipgit.core.decode_pool import CHUNK, ProcessDecoder
     from clipgit.core.images import Preprocess, decode, read_bytes
     from clipgit.core.scan import FileStat
@@ -97,7 +97,7 @@ def test_regions_of_the_shared_block_are_written_again(tmp_path: Path) -> None:
             while isinstance(base, np.ndarray):
                 base = base.base
             in_block += isinstance(base, memoryview)
-            expected = pp.crop(decode(read_bytes(stat.path), draft_size=pp.draft_size)[0])
+            expected = pp(decode(read_bytes(stat.path), draft_size=pp.draft_size)[0])
             assert np.array_equal(got, expected), stat.path
             pool.done_with(stat)
         assert in_block == 2 * CHUNK + 5  # chunks 0 and 1 in the block, 2 through the pipe, 3 where 0 was
@@ -123,7 +123,7 @@ def test_without_shared_memory_bytes_travel_through_pipes(settings: Settings, tm
 
 
 def test_workers_decode_big_jpegs_while_the_card_is_behind(tmp_path: Path) -> None:
-    from clipgit.core.decode_pool import read_and_crop
+    from clipgit.core.decode_pool import read_and_prepare
     from clipgit.core.decode_split import HYBRID_MIN_PIXELS
     from clipgit.core.images import Preprocess, RawJpeg
     from clipgit.core.scan import FileStat
@@ -134,9 +134,9 @@ def test_workers_decode_big_jpegs_while_the_card_is_behind(tmp_path: Path) -> No
     assert HYBRID_MIN_PIXELS <= 2000 * 1500
     pp = dataclasses.replace(Preprocess(), raw_jpeg=True)
     small, big = FileStat(str(next(folder.glob("img_*"))), 0, 0), FileStat(str(folder / "big.jpg"), 0, 0)
-    assert isinstance(read_and_crop(big, pp, 10**9)[3], RawJpeg)
-    assert isinstance(read_and_crop(big, pp, 10**9, big_here=True)[3], np.ndarray)  # cropped here
-    assert isinstance(read_and_crop(small, pp, 10**9, big_here=True)[3], RawJpeg)  # the card's, always
+    assert isinstance(read_and_prepare(big, pp, 10**9)[3], RawJpeg)
+    assert isinstance(read_and_prepare(big, pp, 10**9, big_here=True)[3], np.ndarray)  # cropped here
+    assert isinstance(read_and_prepare(small, pp, 10**9, big_here=True)[3], RawJpeg)  # the card's, always
 
 
 def test_a_killed_runs_block_is_removed_by_the_next(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -253,3 +253,27 @@ def test_inline_items_come_in_order_with_reasons_and_stop_on_cancel() -> None:
             if one.item == 1:
                 cancel.set()
     assert seen == [0, 1]
+
+
+def test_model_inputs_start_aligned_after_jpeg_bytes(tmp_path: Path) -> None:
+    """With GPU decode a chunk holds JPEG bytes of any length and other files' float32 inputs: each input
+    starts on a 64-byte boundary, and reads back as what the thread path makes."""
+    from clipgit.core.decode_pool import InBlock, read_and_prepare_many
+    from clipgit.core.images import Preprocess, decode, read_bytes
+    from clipgit.core.scan import FileStat
+    from clipgit.core.shared_block import SharedBlock
+
+    make_photos(tmp_path, 1, ext="jpg", size=(97, 61))
+    make_photos(tmp_path, 1, start=1, ext="png", size=(97, 61))
+    stats = [FileStat(str(p), 0, 0) for p in sorted(tmp_path.iterdir())]
+    pp = Preprocess(shortest_edge=32, crop_height=32, crop_width=32, raw_jpeg=True)
+    block = SharedBlock(1, 1 << 20)
+    try:
+        out = read_and_prepare_many(stats, pp, 10**9, (block.path, 0, block.region_bytes))
+        (_, jpeg), (_, png) = out  # type: ignore[misc]
+        assert isinstance(jpeg, InBlock) and isinstance(png, InBlock) and jpeg.shape is None
+        assert jpeg.length % 64 and png.offset % 64 == 0 and png.offset >= jpeg.length
+        got = np.frombuffer(block.read(png.offset, png.length), np.float32).reshape(png.shape)
+        assert np.array_equal(got, pp(decode(read_bytes(stats[1].path), draft_size=pp.draft_size)[0]))
+    finally:
+        block.close()
