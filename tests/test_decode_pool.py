@@ -277,3 +277,33 @@ def test_model_inputs_start_aligned_after_jpeg_bytes(tmp_path: Path) -> None:
         assert np.array_equal(got, pp(decode(read_bytes(stats[1].path), draft_size=pp.draft_size)[0]))
     finally:
         block.close()
+
+
+def _faults_per_file(paths: list[str]) -> float:
+    """In a worker: page faults a file while preparing these files a second time."""
+    import resource
+
+    from clipgit.core.decode_pool import read_and_prepare_many
+    from clipgit.core.images import Preprocess
+    from clipgit.core.scan import FileStat
+
+    stats = [FileStat(p, 0, 0) for p in paths]
+    read_and_prepare_many(stats, Preprocess(), 10**9)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    read_and_prepare_many(stats, Preprocess(), 10**9)
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / len(stats)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's heap settings")
+def test_workers_reuse_the_memory_they_free(tmp_path: Path) -> None:
+    """A worker's heap keeps what each file freed for the next: glibc had given it back to the kernel and
+    taken it again page by page, hundreds of page faults a 640x480 JPEG."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from clipgit.core import decode_pool
+
+    make_photos(tmp_path, 32, ext="jpg", size=(640, 480))
+    paths = [str(p) for p in sorted(tmp_path.iterdir())]
+    with ProcessPoolExecutor(1, mp_context=decode_pool.start_method(),
+                             initializer=decode_pool._start_worker) as pool:
+        assert pool.submit(_faults_per_file, paths).result(timeout=60) < 20

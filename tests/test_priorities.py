@@ -46,6 +46,6 @@ def test_a_cpu_engines_model_thread_is_among_the_readers(settings: Settings) -> 
 
 
 def test_worker_processes_run_at_the_readers_priority() -> None:
-    with ProcessPoolExecutor(1, mp_context=decode_pool.start_method(), initializer=decode_pool._nice) as pool:
+    with ProcessPoolExecutor(1, mp_context=decode_pool.start_method(), initializer=decode_pool._start_worker) as pool:
         assert pool.submit(os.getpriority, os.PRIO_PROCESS, 0).result(timeout=60) == max(
             os.getpriority(os.PRIO_PROCESS, 0), BACKGROUND_NICE)
