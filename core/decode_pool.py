@@ -11,10 +11,10 @@ a sandbox where each read and each thread wake-up is a costly system call,
 threads feeding the card reached 3,861 files a second, these processes 5,382
 (H200). Why the workers normalise: when the parent turned 8-bit crops into
 floats on four threads, those threads held the pool to 1,404 files a second
-on an H200; here the parent's CPU per file went from 361 to 86-92 us. Processes start from a fork
-server on Linux (`start_method`), `spawn` elsewhere, and cost a moment
-each, so they are used for large runs on machines with many cores; threads
-everywhere else.
+on an H200; here the parent's CPU per file went from 323-609 to 35-53 us.
+Processes start from a fork server on Linux (`start_method`), `spawn`
+elsewhere, and cost a moment each, so they are used for large runs on
+machines with many cores; threads everywhere else.
 """
 
 from __future__ import annotations
@@ -250,9 +250,9 @@ def _steady_heap() -> None:
     """On glibc, a worker's heap keeps what it frees, so each file's buffers reuse the last file's memory.
 
     Why: a worker frees and allocates the same few buffers for every file, and glibc gave the top of its heap
-    back to the kernel each time and took it again page by page: 720 page faults for a 640x480 JPEG and
-    1,460 at 12 MP, a quarter of a small file's work (4.06 against 2.93 ms). Threads are not affected: their
-    arenas kept their memory (11 faults a file). Elsewhere (macOS, musl) this does nothing."""
+    back to the kernel each time and took it again page by page: about 225 page faults a 640x480 JPEG, and
+    a worker prepared one in 3.27-3.34 ms against 2.82-2.93 with none. Decode threads were not affected
+    (their arenas kept their memory: 11 faults a file). Elsewhere (macOS, musl) this does nothing."""
     if not sys.platform.startswith("linux"):
         return
     try:
