@@ -355,9 +355,9 @@ class Preprocess:
         return size, (size[0] - self.crop_width) // 2, (size[1] - self.crop_height) // 2
 
     def crop(self, img: Image.Image) -> np.ndarray:
-        """RGB image -> resized and centre-cropped uint8 (crop_height, crop_width, 3): a quarter of the floats'
-        size, which is what a worker process sends back. A JPEG decoded at a reduced scale is laid out by its
-        full size (`source_geometry`), so sizes round as the reference processor's do on the full decode."""
+        """RGB image -> resized and centre-cropped uint8 (crop_height, crop_width, 3). A JPEG decoded at a
+        reduced scale is laid out by its full size (`source_geometry`), so sizes round as the reference
+        processor's do on the full decode."""
         width, height, whole = source_geometry(img)
         if self.max_patches:
             rows, cols = naflex_size(height, width, self.patch, self.max_patches)

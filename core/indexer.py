@@ -196,7 +196,7 @@ class IndexRun:
             self._commit(embedded, encoded, writes, report)
             checkpoints.nudge()
             writes.clear()
-            if self._processes is not None:  # their bytes and crops were used: the workers may write over them
+            if self._processes is not None:  # their bytes and pixels were used: the workers may write over them
                 for stat in finished:
                     self._processes.done_with(stat)
             return meter.at("embedding", done, counted=report.embedded, folder=folder, report=report)

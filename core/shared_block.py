@@ -1,6 +1,6 @@
 """One block of memory shared with the decode workers, cut into regions a chunk of files is written into.
 
-Why: a worker process that sends a chunk's JPEG bytes (or decoded crops)
+Why: a worker process that sends a chunk's JPEG bytes (or the model's input)
 back through a pipe makes the parent copy and unpickle megabytes with the
 GIL held, beside the threads that feed the card; written into shared
 memory, they are read in place (nvJPEG takes them from there), and only a
