@@ -4,8 +4,10 @@ Why: decode threads hold the GIL for everything around PIL's C code, so on
 16 cores a thread pool decodes 640x480 JPEGs at a third of what processes
 reach. Each worker reads the file itself, fingerprints it, decodes at draft
 size and writes the model's input (resized, cropped, normalised floats) into
-a block of shared memory; with GPU decode it reads, fingerprints and parses
-headers, and writes the JPEG bytes there undecoded. Only a few numbers per
+a block of shared memory (without one, the 8-bit crop goes through the pipe,
+a quarter of the size, and the parent normalises it); with GPU decode it
+reads, fingerprints and parses headers, and writes the JPEG bytes there
+undecoded. Only a few numbers per
 file come back through the pipe, and the parent sorts them on one thread: in
 a sandbox where each read and each thread wake-up is a costly system call,
 threads feeding the card reached 3,861 files a second, these processes 5,382
@@ -66,47 +68,54 @@ class InBlock:
 
 CHUNK = 16  # files a worker takes at once: one message each way for 16 files, not for each
 JPEG_CHUNK = 32  # JPEGs for the card: a few KB of numbers per chunk, and each chunk costs the parent wake-ups
+NO_PIXELS = np.empty(0, np.float32)  # what travels in a file's place when its pixels are in the block
 SHIP_BYTES = 2 << 20  # JPEGs up to this size travel back whole; the parent reads bigger ones from the page cache
 
 
-def read_and_prepare(stat: FileStat, pp: Preprocess, max_pixels: int, big_here: bool = False) -> Prepared:
-    """In a worker: fingerprint, stored width and height, the model's input and the photo's facts (raises
-    ImageUnreadable). With GPU decode, a JPEG the card takes comes back undecoded instead."""
+def read_and_crop(stat: FileStat, pp: Preprocess, max_pixels: int, big_here: bool = False) -> Prepared:
+    """In a worker: fingerprint, stored width and height, the uint8 crop and the photo's facts (raises
+    ImageUnreadable). With GPU decode, a JPEG the card takes comes back undecoded instead of a crop."""
     data = read_bytes(stat.path)
     if pp.raw_jpeg:
         raw = raw_jpeg(data, max_pixels)
         if raw is not None and not (big_here and raw.width * raw.height >= HYBRID_MIN_PIXELS):
             return fingerprint(data), raw.width, raw.height, raw, photo_facts(data, stat.mtime_ns)
     image, width, height = decode(data, draft_size=pp.draft_size, max_pixels=max_pixels)
-    return fingerprint(data), width, height, pp(image), photo_facts(data, stat.mtime_ns)
+    return fingerprint(data), width, height, pp.crop(image), photo_facts(data, stat.mtime_ns)
 
 
-def read_and_prepare_many(stats: list[FileStat], pp: Preprocess, max_pixels: int, region: Region | None = None,
+def read_and_crop_many(stats: list[FileStat], pp: Preprocess, max_pixels: int, region: Region | None = None,
                        big_here: bool = False) -> list[Prepared | str | tuple[Prepared, InBlock]]:
-    """In a worker: `read_and_prepare` for each file, or why it could not be read. Given a region of the
-    shared block, JPEG bytes and pixels are written there and only where they are travels back. A JPEG that does
-    not fit (or, without a region, a big one) comes back with its bytes empty: shipping megabytes through a
-    pipe costs more than the parent reading them again. `big_here`: the card has a backlog, so big JPEGs
+    """In a worker: `read_and_crop` for each file, or why it could not be read. Given a region of the shared
+    block, JPEG bytes and crops normalised into the model's input are written there, and only where they are
+    travels back. A crop that does not fit travels as it is; a JPEG that does not fit (or, without a region,
+    a big one) comes back with its bytes empty: shipping megabytes through a pipe costs more than the parent
+    reading them again. `big_here`: the card has a backlog, so big JPEGs
     are decoded here."""
     out: list[Prepared | str | tuple[Prepared, InBlock]] = []
     used = 0
     for stat in stats:
         try:
-            fp, width, height, got, facts = read_and_prepare(stat, pp, max_pixels, big_here)
+            fp, width, height, got, facts = read_and_crop(stat, pp, max_pixels, big_here)
         except ImageUnreadable as exc:
             out.append(str(exc))
             continue
-        empty: np.ndarray | RawJpeg
-        if isinstance(got, RawJpeg):
-            payload, shape, empty = got.data, None, dataclasses.replace(got, data=b"")
-        else:
-            payload, shape, empty = np.ascontiguousarray(got).data.cast("B"), tuple(got.shape), np.empty(0, np.float32)
+        if not isinstance(got, RawJpeg):
             used = -(-used // 64) * 64  # floats start aligned, after JPEG bytes of any length
-        offset = shared_block.write(region, used, payload) if region is not None else None
+            room = shared_block.space(region, used, pp.input_bytes) if region is not None else None
+            if room is None:
+                out.append((fp, width, height, got, facts))  # the parent normalises it
+                continue
+            pp.normalize(got, out=np.frombuffer(room[1], np.float32).reshape(pp.input_shape))
+            used += pp.input_bytes
+            out.append(((fp, width, height, NO_PIXELS, facts), InBlock(room[0], pp.input_bytes, pp.input_shape)))
+            continue
+        empty = dataclasses.replace(got, data=b"")
+        offset = shared_block.write(region, used, got.data) if region is not None else None
         if offset is not None:
-            used += len(payload)
-            out.append(((fp, width, height, empty, facts), InBlock(offset, len(payload), shape)))
-        elif isinstance(got, RawJpeg) and (region is not None or len(payload) > SHIP_BYTES):
+            used += len(got.data)
+            out.append(((fp, width, height, empty, facts), InBlock(offset, len(got.data))))
+        elif region is not None or len(got.data) > SHIP_BYTES:
             out.append((fp, width, height, empty, facts))  # the parent reads it
         else:
             out.append((fp, width, height, got, facts))
@@ -165,6 +174,8 @@ class ProcessDecoder:
             raise ImageUnreadable(value)
         if isinstance(value[1], InBlock):
             return self._from_block(*value)
+        if isinstance(value[3], np.ndarray):  # a crop through the pipe
+            return value[0], value[1], value[2], self._pp.normalize(value[3]), value[4]
         return value
 
     def done_with(self, stat: FileStat) -> None:
@@ -188,7 +199,7 @@ class ProcessDecoder:
             self._regions[chunk] = region
             where = (self.block.path, region, self.block.region_bytes)
         big_here = self._pp.raw_jpeg and self._cpu_wanted is not None and self._cpu_wanted()
-        self._chunks[chunk] = self._pool.submit(read_and_prepare_many, self._stats[start:start + self.chunk], self._pp,
+        self._chunks[chunk] = self._pool.submit(read_and_crop_many, self._stats[start:start + self.chunk], self._pp,
                                                 self._max_pixels, where, big_here)
 
     def _from_block(self, prepared: Prepared, placed: InBlock) -> Prepared:

@@ -29,7 +29,7 @@ def naflex_size(height: int, width: int, patch: int, max_patches: int) -> tuple[
     return side(low, height), side(low, width)
 
 
-def naflex_pack(image: np.ndarray, patch: int, max_patches: int) -> np.ndarray:
+def naflex_pack(image: np.ndarray, patch: int, max_patches: int, out: np.ndarray | None = None) -> np.ndarray:
     """Normalised (H, W, 3) floats -> (max_patches + 1, patch * patch * 3): the patches row by row, zero rows
     up to max_patches, and a last row whose first two values are the patch grid's height and width.
 
@@ -38,7 +38,10 @@ def naflex_pack(image: np.ndarray, patch: int, max_patches: int) -> np.ndarray:
     """
     rows, cols = image.shape[0] // patch, image.shape[1] // patch
     patches = image.reshape(rows, patch, cols, patch, 3).transpose(0, 2, 1, 3, 4).reshape(rows * cols, -1)
-    out = np.zeros((max_patches + 1, patch * patch * 3), dtype=np.float32)
+    if out is None:
+        out = np.zeros((max_patches + 1, patch * patch * 3), dtype=np.float32)
+    else:
+        out[rows * cols:] = 0
     out[: rows * cols] = patches
     out[max_patches, :2] = (rows, cols)
     return out

@@ -132,12 +132,21 @@ def attached(path: str) -> memoryview:
         os.close(fd)
 
 
+def space(region: Region, used: int, length: int) -> tuple[int, memoryview] | None:
+    """In a worker: room for `length` bytes in the region after its first `used`: their offset in the block
+    and a view to write them through, or None where they do not fit."""
+    path, number, region_bytes = region
+    if used + length > region_bytes:
+        return None
+    offset = number * region_bytes + used
+    return offset, attached(path)[offset:offset + length]
+
+
 def write(region: Region, used: int, data: bytes | memoryview) -> int | None:
     """In a worker: `data` copied into the region after its first `used` bytes; its offset in the block, or
     None where it does not fit (it then travels through the pipe)."""
-    path, number, region_bytes = region
-    if used + len(data) > region_bytes:
+    room = space(region, used, len(data))
+    if room is None:
         return None
-    offset = number * region_bytes + used
-    attached(path)[offset:offset + len(data)] = data
-    return offset
+    room[1][:] = data
+    return room[0]

@@ -123,7 +123,7 @@ def test_without_shared_memory_bytes_travel_through_pipes(settings: Settings, tm
 
 
 def test_workers_decode_big_jpegs_while_the_card_is_behind(tmp_path: Path) -> None:
-    from clipgit.core.decode_pool import read_and_prepare
+    from clipgit.core.decode_pool import read_and_crop
     from clipgit.core.decode_split import HYBRID_MIN_PIXELS
     from clipgit.core.images import Preprocess, RawJpeg
     from clipgit.core.scan import FileStat
@@ -134,9 +134,9 @@ def test_workers_decode_big_jpegs_while_the_card_is_behind(tmp_path: Path) -> No
     assert HYBRID_MIN_PIXELS <= 2000 * 1500
     pp = dataclasses.replace(Preprocess(), raw_jpeg=True)
     small, big = FileStat(str(next(folder.glob("img_*"))), 0, 0), FileStat(str(folder / "big.jpg"), 0, 0)
-    assert isinstance(read_and_prepare(big, pp, 10**9)[3], RawJpeg)
-    assert isinstance(read_and_prepare(big, pp, 10**9, big_here=True)[3], np.ndarray)  # cropped here
-    assert isinstance(read_and_prepare(small, pp, 10**9, big_here=True)[3], RawJpeg)  # the card's, always
+    assert isinstance(read_and_crop(big, pp, 10**9)[3], RawJpeg)
+    assert isinstance(read_and_crop(big, pp, 10**9, big_here=True)[3], np.ndarray)  # cropped here
+    assert isinstance(read_and_crop(small, pp, 10**9, big_here=True)[3], RawJpeg)  # the card's, always
 
 
 def test_a_killed_runs_block_is_removed_by_the_next(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -258,7 +258,7 @@ def test_inline_items_come_in_order_with_reasons_and_stop_on_cancel() -> None:
 def test_model_inputs_start_aligned_after_jpeg_bytes(tmp_path: Path) -> None:
     """With GPU decode a chunk holds JPEG bytes of any length and other files' float32 inputs: each input
     starts on a 64-byte boundary, and reads back as what the thread path makes."""
-    from clipgit.core.decode_pool import InBlock, read_and_prepare_many
+    from clipgit.core.decode_pool import InBlock, read_and_crop_many
     from clipgit.core.images import Preprocess, decode, read_bytes
     from clipgit.core.scan import FileStat
     from clipgit.core.shared_block import SharedBlock
@@ -269,7 +269,7 @@ def test_model_inputs_start_aligned_after_jpeg_bytes(tmp_path: Path) -> None:
     pp = Preprocess(shortest_edge=32, crop_height=32, crop_width=32, raw_jpeg=True)
     block = SharedBlock(1, 1 << 20)
     try:
-        out = read_and_prepare_many(stats, pp, 10**9, (block.path, 0, block.region_bytes))
+        out = read_and_crop_many(stats, pp, 10**9, (block.path, 0, block.region_bytes))
         (_, jpeg), (_, png) = out  # type: ignore[misc]
         assert isinstance(jpeg, InBlock) and isinstance(png, InBlock) and jpeg.shape is None
         assert jpeg.length % 64 and png.offset % 64 == 0 and png.offset >= jpeg.length
@@ -283,14 +283,14 @@ def _faults_per_file(paths: list[str]) -> float:
     """In a worker: page faults a file while preparing these files a second time."""
     import resource
 
-    from clipgit.core.decode_pool import read_and_prepare_many
+    from clipgit.core.decode_pool import read_and_crop_many
     from clipgit.core.images import Preprocess
     from clipgit.core.scan import FileStat
 
     stats = [FileStat(p, 0, 0) for p in paths]
-    read_and_prepare_many(stats, Preprocess(), 10**9)
+    read_and_crop_many(stats, Preprocess(), 10**9)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    read_and_prepare_many(stats, Preprocess(), 10**9)
+    read_and_crop_many(stats, Preprocess(), 10**9)
     return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / len(stats)
 
 
@@ -307,3 +307,26 @@ def test_workers_reuse_the_memory_they_free(tmp_path: Path) -> None:
     with ProcessPoolExecutor(1, mp_context=decode_pool.start_method(),
                              initializer=decode_pool._start_worker) as pool:
         assert pool.submit(_faults_per_file, paths).result(timeout=60) < 20
+
+
+def test_naflex_inputs_written_over_an_earlier_one_are_whole(tmp_path: Path) -> None:
+    """NaFlex inputs fill only as many patch rows as the picture has: one written where a bigger one was
+    leaves no rows of it behind, and reads back as what the thread path makes."""
+    from clipgit.core.decode_pool import InBlock, read_and_crop_many
+    from clipgit.core.images import Preprocess, decode, read_bytes
+    from clipgit.core.scan import FileStat
+    from clipgit.core.shared_block import SharedBlock
+
+    make_photos(tmp_path / "square", 1, ext="jpg", size=(96, 96))
+    make_photos(tmp_path / "wide", 1, ext="png", size=(120, 40))  # 48 patches of 64
+    square, wide = (FileStat(str(next((tmp_path / name).iterdir())), 0, 0) for name in ("square", "wide"))
+    pp = Preprocess(shortest_edge=8, crop_height=8, crop_width=8, center_crop=False, patch=8, max_patches=64)
+    block = SharedBlock(1, 1 << 20)
+    try:
+        for stat in (square, wide):  # the same place in the same region each time
+            ((_, placed),) = read_and_crop_many([stat], pp, 10**9, (block.path, 0, block.region_bytes))  # type: ignore[misc]
+            assert isinstance(placed, InBlock) and placed.shape == pp.input_shape
+            got = np.frombuffer(block.read(placed.offset, placed.length), np.float32).reshape(placed.shape)
+            assert np.array_equal(got, pp(decode(read_bytes(stat.path), draft_size=pp.draft_size)[0])), stat.path
+    finally:
+        block.close()
