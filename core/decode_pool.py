@@ -260,10 +260,11 @@ TRIM_THRESHOLD = 32 << 20  # free memory kept at the heap's top before it goes b
 def _steady_heap() -> None:
     """On glibc, a worker's heap keeps what it frees, so each file's buffers reuse the last file's memory.
 
-    Why: a worker frees and allocates the same few buffers for every file, and glibc gave the top of its heap
-    back to the kernel each time and took it again page by page: about 225 page faults a 640x480 JPEG, and
-    a worker prepared one in 3.27-3.34 ms against 2.82-2.93 with none. Decode threads were not affected
-    (their arenas kept their memory: 11 faults a file). Elsewhere (macOS, musl) this does nothing."""
+    Why: a worker frees and allocates buffers of many sizes for every file, and glibc gave the top of its heap
+    back to the kernel again and again and took it back page by page: in a folder that mixes 640x480, 1080p
+    and 12 MP JPEGs, 112 page faults a file and 5.35-5.55 ms, against none and 5.17-5.23
+    (benchmarks/worker.py). Decode threads were not affected (their arenas kept their memory: 11 faults a
+    file). Elsewhere (macOS, musl) this does nothing."""
     if not sys.platform.startswith("linux"):
         return
     try:
