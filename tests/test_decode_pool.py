@@ -325,3 +325,26 @@ def test_workers_reuse_the_memory_they_free(tmp_path: Path) -> None:
     with ProcessPoolExecutor(1, mp_context=decode_pool.start_method(),
                              initializer=decode_pool._start_worker) as pool:
         assert pool.submit(_faults_per_file, paths).result(timeout=60) < 20
+
+
+def test_naflex_inputs_written_over_an_earlier_one_are_whole(tmp_path: Path) -> None:
+    """NaFlex inputs fill only as many patch rows as the picture has: one written where a bigger one was
+    leaves no rows of it behind, and reads back as what the thread path makes."""
+    from clipgit.core.decode_pool import InBlock, read_and_crop_many
+    from clipgit.core.images import Preprocess, decode, read_bytes
+    from clipgit.core.scan import FileStat
+    from clipgit.core.shared_block import SharedBlock
+
+    make_photos(tmp_path / "square", 1, ext="jpg", size=(96, 96))
+    make_photos(tmp_path / "wide", 1, ext="png", size=(120, 40))  # 48 patches of 64
+    square, wide = (FileStat(str(next((tmp_path / name).iterdir())), 0, 0) for name in ("square", "wide"))
+    pp = Preprocess(shortest_edge=8, crop_height=8, crop_width=8, center_crop=False, patch=8, max_patches=64)
+    block = SharedBlock(1, 1 << 20)
+    try:
+        for stat in (square, wide):  # the same place in the same region each time
+            ((_, placed),) = read_and_crop_many([stat], pp, 10**9, (block.path, 0, block.region_bytes))  # type: ignore[misc]
+            assert isinstance(placed, InBlock) and placed.shape == pp.input_shape
+            got = np.frombuffer(block.read(placed.offset, placed.length), np.float32).reshape(placed.shape)
+            assert np.array_equal(got, pp(decode(read_bytes(stat.path), draft_size=pp.draft_size)[0])), stat.path
+    finally:
+        block.close()
