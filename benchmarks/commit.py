@@ -27,10 +27,10 @@ from common import table
 
 def naive(catalog: Any, rows: Sequence[Any], model: str) -> None:
     """A statement a row: how the catalog wrote batches before (look-up of the ids included)."""
-    from clipgit.core.catalog import _INSERT_NEW_IMAGES, _NEW_IMAGE_VALUES, new_image_values
     from clipgit.core.names import to_db
+    from clipgit.core.new_images import INSERT_NEW_IMAGES, NEW_IMAGE_VALUES, new_image_values
 
-    catalog.conn.executemany(_INSERT_NEW_IMAGES.format(values=_NEW_IMAGE_VALUES),
+    catalog.conn.executemany(INSERT_NEW_IMAGES.format(values=NEW_IMAGE_VALUES),
                              [new_image_values(r) for r in rows])
     paths = [to_db(r.path) for r in rows]
     ids = {p: i for i, p in catalog._where_in("SELECT id, path FROM images WHERE path IN ({ids})", paths)}
@@ -48,23 +48,18 @@ def limit(catalog: Any, rows: Sequence[Any], model: str) -> None:
         conn.execute(sql, args)
 
 
-def prebuilt(rows: Sequence[Any], first_id: int, model: str) -> tuple[list[Any], list[Any]]:
-    from clipgit.core.catalog import _INSERT_NEW_IMAGES, _NEW_IMAGE_VALUES, new_image_values
+def prebuilt(conn: Any, rows: Sequence[Any], first_id: int, model: str) -> tuple[list[Any], list[Any]]:
+    """Ours, the statements and their arguments made before the clock starts."""
+    from clipgit.core.new_images import image_statements, vector_statements
 
-    args: list[object] = []
-    for r in rows:
-        args += new_image_values(r)
-    vectors: list[object] = []
-    for i, r in enumerate(rows):
-        vectors += (first_id + i, model, r.vector)
-    return ([(_INSERT_NEW_IMAGES.format(values=",".join([_NEW_IMAGE_VALUES] * len(rows))), args)],
-            [("INSERT OR REPLACE INTO embeddings (image_id, model, vector) VALUES "
-              + ",".join(["(?, ?, ?)"] * len(rows)), vectors)])
+    return (list(image_statements(conn, rows)),
+            list(vector_statements(conn, range(first_id, first_id + len(rows)), rows, model)))
 
 
 def timed(write: Callable[[Any, Any, str], None], n: int, batch: int, busy: bool, build: bool = False) -> float:
     """Microseconds a row to write n new images in batches, each batch one transaction."""
-    from clipgit.core.catalog import Catalog, NewImage
+    from clipgit.core.catalog import Catalog
+    from clipgit.core.new_images import NewImage
     from clipgit.core.photo_facts import PhotoFacts
 
     catalog = Catalog(Path(tempfile.mkdtemp(prefix="clipgit-bench-")) / "catalog.db")
@@ -76,7 +71,7 @@ def timed(write: Callable[[Any, Any, str], None], n: int, batch: int, busy: bool
                      vectors[i].tobytes(), facts) for i in range(n)]
     batches: list[Any] = [rows[s:s + batch] for s in range(0, n, batch)]
     if build:
-        batches = [prebuilt(b, 1 + s * batch, "m") for s, b in enumerate(batches)]
+        batches = [prebuilt(catalog.conn, b, 1 + s * batch, "m") for s, b in enumerate(batches)]
     stop = threading.Event()
 
     def spin() -> None:  # pure Python, as a thread that sorts files or drives a card is between its waits

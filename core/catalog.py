@@ -12,10 +12,11 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from .migrations import connect
 from .names import from_db, to_db
+from .new_images import NewImage, image_statements, vector_statements
 
 
 @dataclass(frozen=True)
@@ -41,21 +42,6 @@ class FolderRow:
     path: str
     added_at: float
     last_scan: float | None
-
-
-@dataclass(frozen=True)
-class NewImage:
-    """A file the catalog has not seen, embedded: what `add_new_images` writes."""
-
-    folder_id: int
-    path: str
-    size: int
-    mtime_ns: int
-    fingerprint: bytes | None
-    width: int | None
-    height: int | None
-    vector: bytes
-    facts: PhotoFacts | None
 
 
 _IMAGE_COLUMNS = ("id, folder_id, path, size, mtime_ns, fingerprint, width, height, error, "
@@ -235,11 +221,8 @@ class Catalog:
             return
         conn = self.conn
         first = conn.execute("SELECT coalesce(max(id), 0) FROM images").fetchone()[0] + 1
-        for part in _parts(conn, rows, _NEW_IMAGE_PARAMS):
-            args: list[object] = []
-            for r in part:
-                args += new_image_values(r)
-            conn.execute(_INSERT_NEW_IMAGES.format(values=",".join([_NEW_IMAGE_VALUES] * len(part))), args)
+        for sql, args in image_statements(conn, rows):
+            conn.execute(sql, args)
         inserted = conn.execute("SELECT count(*) FROM images WHERE id >= ?", (first,)).fetchone()[0]
         if inserted == len(rows):  # each one inserted, none updated: SQLite numbered them in order from `first`
             ids = list(range(first, first + len(rows)))
@@ -248,12 +231,8 @@ class Catalog:
             sql = "SELECT id, path FROM images WHERE path IN ({ids})"
             found = {p: i for i, p in self._where_in(sql, paths)}
             ids = [found[p] for p in paths]
-        for pairs in _parts(conn, list(zip(ids, rows)), 3):
-            args = []
-            for image_id, r in pairs:
-                args += (image_id, model, r.vector)
-            conn.execute("INSERT OR REPLACE INTO embeddings (image_id, model, vector) VALUES "
-                         + ",".join(["(?, ?, ?)"] * len(pairs)), args)
+        for sql, args in vector_statements(conn, ids, rows, model):
+            conn.execute(sql, args)
 
     def set_facts(self, image_id: int, facts: PhotoFacts) -> None:
         self.conn.execute("UPDATE images SET taken = ?, taken_from = ?, camera = ?, gps = ? WHERE id = ?",
@@ -375,28 +354,3 @@ class _Transaction:
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
 
-
-T = TypeVar("T")
-_NEW_IMAGE_PARAMS = 11
-_NEW_IMAGE_VALUES = "(?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)"
-_INSERT_NEW_IMAGES = (
-    "INSERT INTO images (folder_id, path, size, mtime_ns, fingerprint, width, height, error, taken, taken_from, "
-    "camera, gps) VALUES {values} ON CONFLICT(path) DO UPDATE SET folder_id=excluded.folder_id, "
-    "size=excluded.size, mtime_ns=excluded.mtime_ns, fingerprint=excluded.fingerprint, width=excluded.width, "
-    "height=excluded.height, error=NULL, taken=excluded.taken, taken_from=excluded.taken_from, "
-    "camera=excluded.camera, gps=excluded.gps")
-
-
-def new_image_values(r: NewImage) -> tuple[object, ...]:
-    """The `_NEW_IMAGE_PARAMS` values of one row of `_INSERT_NEW_IMAGES`."""
-    f = r.facts
-    return (r.folder_id, to_db(r.path), r.size, r.mtime_ns, r.fingerprint, r.width, r.height,
-            *((f.taken, f.taken_from, f.camera, int(f.gps)) if f else (None,) * 4))
-
-
-def _parts(conn: sqlite3.Connection, items: Sequence[T], params: int) -> Iterator[Sequence[T]]:
-    """`items` in runs that one statement of `params` parameters a row may bind (SQLite allows 32,766 since
-    3.32, and 999 before)."""
-    step = max(1, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // params)
-    for start in range(0, len(items), step):
-        yield items[start:start + step]

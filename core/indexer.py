@@ -19,11 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from .catalog import Catalog, ImageRow, NewImage
+from .catalog import Catalog, ImageRow
 from .checkpoints import Checkpointer
 from .decode_pool import ProcessDecoder
 from .decode_split import DecodeSplit
 from .images import Preprocess, RawJpeg, decode, fingerprint, raw_jpeg, read_bytes
+from .new_images import NewImage
 from .photo_facts import PhotoFacts, photo_facts
 from .pipeline import DecodeBackend, InlineBackend, decoded
 from .progress import Meter, Progress

@@ -144,7 +144,7 @@ def test_a_batch_of_new_images_gets_each_vector_on_its_own_row(tmp_path: Path, t
     """New rows are numbered in order by SQLite, unless a path was there after all (it keeps its id, and the
     ids are looked up): either way each vector lands on its own path's row, in statements split at SQLite's
     limit on parameters."""
-    from clipgit.core.catalog import NewImage
+    from clipgit.core.new_images import NewImage
 
     catalog = Catalog(tmp_path / "catalog.db")
     catalog.conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 25)  # two rows a statement
@@ -169,7 +169,7 @@ def test_a_batch_of_new_images_gets_each_vector_on_its_own_row(tmp_path: Path, t
 def test_new_images_whose_paths_are_all_there_keep_their_rows_after_the_highest_ids_went(tmp_path: Path) -> None:
     """Every path of the batch was there already, and the rows with the highest ids were deleted since: the
     connection's last inserted id then points past the table, and must not be taken for the batch's."""
-    from clipgit.core.catalog import NewImage
+    from clipgit.core.new_images import NewImage
 
     catalog = Catalog(tmp_path / "catalog.db")
     paths = [f"/pics/{i}.jpg" for i in range(5)]
