@@ -69,16 +69,17 @@ def decode_processes(files: list[str], workers: int, shared: bool = True) -> tup
     has it: the model's input written into shared memory and taken on the run's thread (or, not `shared`,
     sent through pipes and taken by twice as many threads as workers). Also gives the parent's CPU seconds
     per file: what one interpreter spends there is what caps the pool on many cores."""
-    from clipgit.core.decode_pool import CHUNK, ProcessDecoder
+    from clipgit.core.decode_pool import ProcessDecoder
     from clipgit.core.images import Preprocess
     from clipgit.core.pipeline import InlineBackend, decoded
-    from clipgit.core.read_plan import region_bytes
+    from clipgit.core.read_plan import plan_reads
     from clipgit.core.scan import FileStat
 
     pp = Preprocess()
     stats = [FileStat(f, 0, 0) for f in files]
-    pool = ProcessDecoder(workers, stats, pp, 10**9, regions=shared and 3 * workers + 8,
-                          region_bytes=region_bytes(stats, pp, CHUNK))
+    planned = plan_reads(stats, lambda: pp, decode="processes", workers=workers, batch_size=32, max_pixels=10**9,
+                         backend=None, cpu_wanted=lambda: False).processes if shared else None
+    pool = planned or ProcessDecoder(workers, stats, pp, 10**9)
 
     def take(st: FileStat) -> Any:
         pixels = pool.result(st)[3]

@@ -15,7 +15,6 @@ JPEGs with a 12 MP and a 1920x1080 one after every sixth.
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -53,17 +52,10 @@ def prepare_twice(paths: list[str], alone: bool = False) -> tuple[float, float]:
     return seconds / len(paths), faults / len(paths)
 
 
-def nice_only() -> None:
-    """The naive worker: the pool's priority, the heap left as glibc runs it."""
-    from clipgit.core.inference import BACKGROUND_NICE
-
-    os.setpriority(os.PRIO_PROCESS, 0, max(os.getpriority(os.PRIO_PROCESS, 0), BACKGROUND_NICE))
-
-
 def in_worker(paths: list[str], ours: bool, alone: bool = False) -> tuple[float, float]:
     from clipgit.core import decode_pool
 
-    init = decode_pool._start_worker if ours else nice_only
+    init = decode_pool._start_worker if ours else decode_pool._nice  # naive: the priority alone
     with ProcessPoolExecutor(1, mp_context=decode_pool.start_method(), initializer=init) as pool:
         return pool.submit(prepare_twice, paths, alone).result()
 

@@ -243,14 +243,18 @@ def _started(pause: float) -> int:
 
 
 def _start_worker() -> None:
+    """A worker runs at the readers' priority (`_nice`) and keeps the memory it frees (`_steady_heap`)."""
+    _nice()
+    _steady_heap()
+
+
+def _nice() -> None:
     """Workers run at the decode threads' priority: behind the interface, and behind the threads that feed
-    a GPU (at nice 5 they starved them: on an H200 the card then decoded at half its speed). And they keep
-    the memory they free (`_steady_heap`)."""
+    a GPU (at nice 5 they starved them: on an H200 the card then decoded at half its speed)."""
     try:
         os.setpriority(os.PRIO_PROCESS, 0, max(os.getpriority(os.PRIO_PROCESS, 0), BACKGROUND_NICE))
     except (AttributeError, OSError):
         pass
-    _steady_heap()
 
 
 MMAP_THRESHOLD = 16 << 20  # allocations below this come from the heap (a photo file, its pixels, its floats)
