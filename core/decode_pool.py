@@ -79,7 +79,7 @@ def read_and_crop(stat: FileStat, pp: Preprocess, max_pixels: int, big_here: boo
     if pp.raw_jpeg:
         raw = raw_jpeg(data, max_pixels)
         if raw is not None and not (big_here and raw.width * raw.height >= HYBRID_MIN_PIXELS):
-            return fingerprint(data), raw.width, raw.height, raw, photo_facts(data, stat.mtime_ns)
+            return fingerprint(data), *raw.shown_size, raw, photo_facts(data, stat.mtime_ns)
     image, width, height = decode(data, draft_size=pp.draft_size, max_pixels=max_pixels)
     return fingerprint(data), width, height, pp.crop(image), photo_facts(data, stat.mtime_ns)
 

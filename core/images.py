@@ -107,7 +107,8 @@ def fingerprint(data: bytes) -> bytes:
 
 def decode(data: bytes | memoryview, *, draft_size: int | None = None,
            max_pixels: int = 120_000_000) -> tuple[Image.Image, int, int]:
-    """Decode to RGB with EXIF orientation; JPEGs at the smallest scale >= draft_size."""
+    """Decode to RGB with EXIF orientation; JPEGs at the smallest scale >= draft_size. The width and height
+    are the full-size picture's as it is shown, after the EXIF turn."""
     try:
         img = Image.open(io.BytesIO(data))
         width, height = img.size
@@ -122,10 +123,13 @@ def decode(data: bytes | memoryview, *, draft_size: int | None = None,
         orientation = img.getexif().get(ORIENTATION, 1) if scale > 1 else 1
         # in place: otherwise an upright photo is copied whole, into fresh memory the kernel maps page by page
         # (569 faults for 640x480, 1,440 at 12 MP): a quarter of a small JPEG's decode and crop
+        turned = img.size
         ImageOps.exif_transpose(img, in_place=True)
         rgb = to_rgb(img)
         if scale > 1:
             rgb.info[SOURCE] = _drafted_geometry(width, height, scale, img.size, orientation)
+        if img.size != turned:  # a quarter turn: a portrait phone photo is portrait wherever its size is shown
+            width, height = height, width
         return rgb, width, height
     except ImageUnreadable:
         raise
@@ -211,8 +215,13 @@ class RawJpeg:
 
     data: bytes | memoryview  # a memoryview: in the decode workers' shared block (see shared_block)
     orientation: int
-    width: int
+    width: int  # as stored in the file, before the EXIF turn: what the GPU decoder gives back
     height: int
+
+    @property
+    def shown_size(self) -> tuple[int, int]:
+        """Width and height as the photo is shown (orientations 5-8 turn it a quarter)."""
+        return (self.height, self.width) if self.orientation in (5, 6, 7, 8) else (self.width, self.height)
 
 
 def raw_jpeg(data: bytes, max_pixels: int) -> RawJpeg | None:

@@ -297,7 +297,7 @@ class IndexRun:
         decode_split; with worker processes, the workers decide)."""
         pixels = raw.width * raw.height
         if self._split.to_gpu(pixels, may_decline=self._processes is None):
-            return _Result("embed", item, fp, raw.width, raw.height, raw, moved_from=moved_from, facts=facts)
+            return _Result("embed", item, fp, *raw.shown_size, raw, moved_from=moved_from, facts=facts)
         try:
             image, width, height = decode(raw.data, draft_size=preprocess.draft_size, max_pixels=self.max_pixels)
             crop = preprocess(image)

@@ -26,6 +26,11 @@ class PhotoFacts:
     gps: bool
 
 
+def iso_taken(taken: float | None) -> str | None:
+    """A capture date as every JSON output gives it: ISO 8601 in this machine's zone, with its offset."""
+    return None if taken is None else datetime.fromtimestamp(taken).astimezone().isoformat(timespec="seconds")
+
+
 def photo_facts(data: bytes, mtime_ns: int) -> PhotoFacts:
     """Capture date, camera and GPS presence; never raises (a broken EXIF block is as good as none)."""
     try:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 
 import numpy as np
 
@@ -22,6 +21,7 @@ from .errors import QueryError
 from .filters import SORTS, Filters, split_filters
 from .images import load as load_image
 from .inference import INTERACTIVE, InferenceThread
+from .photo_facts import iso_taken
 from .query import Term, parse
 from .vectors import VectorIndex, from_blob
 
@@ -51,7 +51,7 @@ class SearchResult:
     def as_dict(self) -> dict[str, object]:
         out: dict[str, object] = {"path": self.path, "score": round(self.score, 6), "width": self.width,
                                   "height": self.height, "size": self.size, "mode": self.mode,
-                                  "taken": _iso(self.taken), "camera": self.camera, "model": self.model}
+                                  "taken": iso_taken(self.taken), "camera": self.camera, "model": self.model}
         if self.mode != "clip" or self.caption is not None:
             out["caption"] = self.caption
             out["clip_score"] = None if self.clip_score is None else round(self.clip_score, 6)
@@ -59,8 +59,6 @@ class SearchResult:
         return out
 
 
-def _iso(taken: float | None) -> str | None:
-    return None if taken is None else datetime.fromtimestamp(taken).astimezone().isoformat(timespec="seconds")
 
 
 class Searcher:

@@ -81,6 +81,19 @@ def test_human_output_never_prints_names_raw(settings: Settings, tmp_path: Path)
     assert str(pics / "evil_\x1b]0;pwned\x07_\x1b[2J.png") in {r["path"] for r in raw}
 
 
+def test_no_results_says_why(settings: Settings, tmp_path: Path) -> None:
+    empty = run(settings, "search", "a cat")
+    assert empty.returncode == 0 and "library is empty" in empty.stderr and not empty.stdout
+    make_photos(tmp_path / "pics", 2)
+    assert run(settings, "index", str(tmp_path / "pics")).returncode == 0
+    pics, nowhere = tmp_path / "pics", str(tmp_path / "nowhere")
+    for args in (("search", "a cat year:1999"), ("search", "a cat", "--ext", "heic"), ("search", "ext:gif"),
+                 ("search", "a cat", "--in", nowhere), ("similar", str(pics / "img_0000.png"), "--in", nowhere)):
+        out = run(settings, *args)
+        assert out.returncode == 0 and not out.stdout, args
+        assert out.stderr.strip() == "no results: no indexed image matches these filters", args
+
+
 def test_bad_usage_exits_2_and_failures_exit_1_with_one_line(settings: Settings, tmp_path: Path) -> None:
     assert run(settings, "search").returncode == 2
     assert run(settings, "search", "x", "--top", "0").returncode == 2

@@ -29,6 +29,7 @@ def test_processes_index_like_threads(settings: Settings, tmp_path: Path) -> Non
     folder = tmp_path / "pics"
     make_photos(folder, 5, ext="jpg", size=(320, 240))
     make_photos(folder, 3, start=5, ext="png")
+    _turned_jpeg(folder / "portrait.jpg", (320, 240))
     (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     answers = {}
     for decode in ("threads", "processes"):
@@ -38,8 +39,9 @@ def test_processes_index_like_threads(settings: Settings, tmp_path: Path) -> Non
             rows = engine.catalog().conn.execute(
                 "SELECT i.path, e.vector FROM images i JOIN embeddings e ON e.image_id = i.id").fetchall()
             answers[decode] = (report.embedded, report.skipped, {os.fsdecode(p): from_blob(v) for p, v in rows})
+            assert _size_kept(engine, folder / "portrait.jpg") == (240, 320)  # as shown, not as stored
     (n_threads, skipped_threads, threads), (n_procs, skipped_procs, procs) = answers["threads"], answers["processes"]
-    assert n_threads == n_procs == 8 and skipped_threads == skipped_procs and len(skipped_procs) == 1
+    assert n_threads == n_procs == 9 and skipped_threads == skipped_procs and len(skipped_procs) == 1
     assert threads.keys() == procs.keys()
     for path in threads:
         assert np.allclose(threads[path], procs[path], atol=1e-5), path
@@ -56,6 +58,7 @@ def test_processes_feed_the_gpu_path(settings: Settings, tmp_path: Path, monkeyp
     noise = np.random.default_rng(0).integers(0, 256, (1500, 2000, 3), dtype=np.uint8)
     Image.fromarray(noise).save(folder / "big.jpg", quality=100)
     assert (folder / "big.jpg").stat().st_size > SHIP_BYTES
+    _turned_jpeg(folder / "portrait.jpg", (320, 240))
     (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     monkeypatch.setattr(gpu, "gpu_decode_available", lambda device: True)
     monkeypatch.setattr(gpu, "decode_jpegs", as_nvjpeg)
@@ -68,10 +71,26 @@ def test_processes_feed_the_gpu_path(settings: Settings, tmp_path: Path, monkeyp
             rows = engine.catalog().conn.execute(
                 "SELECT i.path, e.vector FROM images i JOIN embeddings e ON e.image_id = i.id").fetchall()
             answers[decode] = (report.embedded, report.skipped, {os.fsdecode(p): from_blob(v) for p, v in rows})
-    assert answers["threads"][0] == answers["processes"][0] == 7
+            assert _size_kept(engine, folder / "portrait.jpg") == (240, 320)  # read from the header alone
+    assert answers["threads"][0] == answers["processes"][0] == 8
     assert answers["threads"][1] == answers["processes"][1] and len(answers["processes"][1]) == 1
     for path, vector in answers["threads"][2].items():
         assert np.allclose(vector, answers["processes"][2][path], atol=1e-5), path
+
+
+def _turned_jpeg(path: Path, size: tuple[int, int]) -> None:
+    """A photo stored landscape that is shown portrait (EXIF orientation 6, as phones write them)."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.new("RGB", size, (200, 30, 30)).save(path, exif=exif)
+
+
+def _size_kept(engine: Engine, path: Path) -> tuple[int, int]:
+    from clipgit.core.names import to_db
+
+    width, height = engine.catalog().conn.execute("SELECT width, height FROM images WHERE path = ?",
+                                                  (to_db(str(path)),)).fetchone()
+    return width, height
 
 
 def test_regions_of_the_shared_block_are_written_again(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import random
 import shutil
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +83,9 @@ def test_dupes_command_needs_no_torch_and_prints_json(demo_settings: Settings, s
     groups = json.loads(out.stdout)
     assert [len(g["files"]) for g in groups] == [5, 2] and groups[1]["exact"] is True
     assert {"path", "size", "width", "height", "taken"} <= set(groups[0]["files"][0])
+    first = groups[0]["files"][0]  # its capture date as search gives it: ISO 8601 (here the file's mtime)
+    assert datetime.fromisoformat(first["taken"]).timestamp() == pytest.approx(Path(first["path"]).stat().st_mtime,
+                                                                              abs=1)
     text = subprocess.run([cli_path(), "dupes"], env=env, capture_output=True, text=True)
     assert text.returncode == 0 and "group 1: 5 files, near-identical" in text.stdout
     assert "group 2: 2 files, exact copies" in text.stdout

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageFilter, ImageOps
 
 from clipgit.core.errors import ImageUnreadable
-from clipgit.core.images import decode, load, read_bytes
+from clipgit.core.images import decode, load, raw_jpeg, read_bytes
 
 
 def _png(img: Image.Image) -> bytes:
@@ -61,7 +61,19 @@ def test_exif_orientation_is_applied() -> None:
     buf = io.BytesIO()
     img.save(buf, format="JPEG", exif=exif)
     out, w, h = decode(buf.getvalue())
-    assert (w, h) == (40, 20) and out.size == (20, 40)
+    assert (w, h) == (20, 40) and out.size == (20, 40)  # the size the catalog keeps is the one people see
+    raw = raw_jpeg(buf.getvalue(), 10**9)
+    assert raw is not None and (raw.width, raw.height) == (40, 20) and raw.shown_size == (20, 40)
+    drafted, w, h = decode(_big_turned_jpeg(), draft_size=224)
+    assert (w, h) == (1500, 2000) and drafted.size == (375, 500)
+
+
+def _big_turned_jpeg() -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = 8
+    buf = io.BytesIO()
+    Image.new("RGB", (2000, 1500), (0, 0, 255)).save(buf, format="JPEG", exif=exif)
+    return buf.getvalue()
 
 
 def test_gif_first_frame_and_other_formats(tmp_path: Path) -> None:

@@ -315,8 +315,7 @@ def _search(engine: Any, args: argparse.Namespace) -> int:
         print(json.dumps([r.as_dict() for r in results]))
     else:
         if not results:
-            print("no results: the library is empty for this model (run 'clipgit-tui index FOLDER')",
-                  file=sys.stderr)
+            print(f"no results: {_why_none(engine, args)}", file=sys.stderr)
         elif results[0].model and results[0].model != engine.settings.clip_model:  # a model switch under way
             print(f"answered by {display_name(results[0].model)}'s vectors until "
                   f"{display_name(engine.settings.clip_model)} has embedded the library", file=sys.stderr)
@@ -330,6 +329,19 @@ def _search(engine: Any, args: argparse.Namespace) -> int:
                 shown = r.clip_score if r.clip_score is not None else r.score
                 print(f"{shown:.4f}  {display_name(r.path)}{caption}")
     return 0
+
+
+def _why_none(engine: Any, args: argparse.Namespace) -> str:
+    """Why a search found nothing: filters that match no image are not an empty library."""
+    from clipgit.core.filters import split_filters
+
+    query = " ".join(args.query) if args.command == "search" else ""
+    narrowed = args.folder is not None or any(getattr(args, flag, None) for flag in FILTER_FLAGS)
+    if narrowed or split_filters(query)[1].active:
+        return "no indexed image matches these filters"
+    if getattr(args, "mode", None) == "caption":
+        return "no caption has these words"
+    return "the library is empty for this model (run 'clipgit-tui index FOLDER')"
 
 
 def _status(engine: Any, args: argparse.Namespace) -> int:
