@@ -79,3 +79,17 @@ def test_fit_cells_keeps_the_aspect_ratio(monkeypatch) -> None:  # type: ignore[
         assert cols <= box[0] and rows <= box[1]
         drawn = (cols * 6) / (rows * 13)
         assert abs(drawn - w / h) / (w / h) < 0.15, ((w, h), box, cols, rows)
+
+
+def test_xterm_gets_256_colours_unless_the_user_chose() -> None:
+    """TERM=xterm alone reads as 16 colours: the rows' half-block thumbnails turned grey and yellow there."""
+    from clipgit.tui.run_app import xterm_colours
+
+    xterm = {"TERM": "xterm", "XTERM_VERSION": "XTerm(398)"}
+    cases = [(xterm, "256"), ({**xterm, "COLORTERM": "truecolor"}, None),
+             ({**xterm, "TEXTUAL_COLOR_SYSTEM": "standard"}, "standard"),
+             ({**xterm, "TERM": "tmux-256color"}, None), ({"TERM": "xterm"}, None)]
+    for environ, wanted in cases:
+        environ = dict(environ)
+        xterm_colours(environ)
+        assert environ.get("TEXTUAL_COLOR_SYSTEM") == wanted, environ

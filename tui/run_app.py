@@ -6,7 +6,19 @@ that must happen before App.run(), while we still own the terminal's input.
 
 from __future__ import annotations
 
+import os
+from collections.abc import MutableMapping
 from typing import Any
+
+
+def xterm_colours(environ: MutableMapping[str, str]) -> None:
+    """256 colours in xterm, which sets TERM=xterm: Rich reads that as 16 colours, and the thumbnails of
+    the result list's rows become a few grey and yellow blocks. xterm has had 256 colours for decades and
+    names itself in XTERM_VERSION (inherited by tmux and screen inside it, which set TERM themselves).
+    A choice of the user's (TEXTUAL_COLOR_SYSTEM, COLORTERM) stands."""
+    if environ.get("TERM") == "xterm" and environ.get("XTERM_VERSION") and not environ.get("COLORTERM") \
+            and "TEXTUAL_COLOR_SYSTEM" not in environ:
+        environ["TEXTUAL_COLOR_SYSTEM"] = "256"
 
 
 def run_app(settings: Any, paths: list[str]) -> int:
@@ -14,6 +26,7 @@ def run_app(settings: Any, paths: list[str]) -> int:
     from clipgit.core.service.client import ServiceClient
     from clipgit.core.service.served_engine import ServedEngine
 
+    xterm_colours(os.environ)  # before Textual reads it, on import
     from . import preview  # noqa: F401  (imports textual_image.widget: terminal probe)
     from .app import ClipGitApp
 
