@@ -100,6 +100,9 @@ def _check_stripes(shot: np.ndarray, box: tuple[int, int, int, int], where: str)
         band = shot[y0 + 2:y0 + third - 2, left + 2:left + width - 2]
         share = float(_mask(band, colour).mean())
         assert share > 0.95, f"{where}: the {name} stripe is {share:.0%} {colour} (wrong-coloured band?)"
+    below = shot[top + height + 1:top + height + 7, left + 2:left + width - 2]  # xterm blanks whole cells
+    black = float((below.sum(axis=2) == 0).mean())
+    assert black < 0.05, f"{where}: {black:.0%} of the strip under the picture is black, not the pane's background"
 
 
 def test_detail_and_grid_pictures_have_true_colours_and_shape(xterm: dict[str, str], tmp_path: Path) -> None:

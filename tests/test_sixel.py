@@ -93,3 +93,19 @@ def test_xterm_gets_256_colours_unless_the_user_chose() -> None:
         environ = dict(environ)
         xterm_colours(environ)
         assert environ.get("TEXTUAL_COLOR_SYSTEM") == wanted, environ
+
+
+def test_a_picture_fills_its_box_of_cells_on_the_background() -> None:
+    """xterm blanks whole cells under a sixel: a picture ending mid-cell left a black band below it."""
+    from clipgit.tui.preview import on_background
+
+    picture = Image.new("RGBA", (110, 73), (200, 0, 0, 255))
+    picture.putpixel((0, 0), (0, 0, 255, 0))  # transparent: the background shows through
+    boxed = on_background(picture, (120, 80), (18, 18, 18, 1.0))
+    assert boxed.size == (120, 80) and boxed.mode == "RGB"
+    pixels = np.asarray(boxed)
+    assert (pixels[3:76, 5:115] == (200, 0, 0)).all(axis=-1).sum() == 110 * 73 - 1  # centred, whole
+    assert (pixels[:3] == 18).all() and (pixels[76:] == 18).all() and (pixels[:, :5] == 18).all()
+    assert tuple(pixels[3, 5]) == (18, 18, 18)
+    whole = Image.new("RGB", (120, 80), (1, 2, 3))
+    assert on_background(whole, (120, 80), (18, 18, 18, 1.0)) is whole

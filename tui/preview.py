@@ -13,11 +13,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from PIL import Image as PILImage
 from rich.control import Control
 from rich.segment import Segment
 from rich.style import Style
 from textual.app import ComposeResult
 from textual.widget import Widget
+from textual_image._pixeldata import PixelData
 from textual_image._terminal import get_cell_size
 from textual_image.widget import Image as _AutoImage
 from textual_image.widget import SixelImage
@@ -40,13 +42,19 @@ class _FixedSixelImpl(_ImageSixelImpl):
         return image_to_sixels(image, background or (0, 0, 0, 1.0))
 
     def _scale_image(self, image_data: Any, terminal_sizes: Any) -> Any:
-        """Fit inside the widget's box in pixels, keeping the picture's aspect ratio (whole cells would not)."""
+        """Fit inside the widget's box in pixels, keeping the picture's aspect ratio (whole cells would not),
+        centred on the widget's background over the whole box.
+
+        Why the whole box: xterm blanks every cell a sixel touches, so the part of a cell row below a
+        picture that ends mid-cell showed as a black band (seven pixels under each grid tile's picture)."""
         box_w = self.content_size.width * terminal_sizes.width
         box_h = self.content_size.height * terminal_sizes.height
         if not (box_w and box_h and image_data.width and image_data.height):
             return image_data
         scale = min(box_w / image_data.width, box_h / image_data.height)
-        return image_data.scaled(max(1, round(image_data.width * scale)), max(1, round(image_data.height * scale)))
+        width, height = max(1, round(image_data.width * scale)), max(1, round(image_data.height * scale))
+        picture = image_data.scaled(width, height).pil_image
+        return PixelData(on_background(picture, (box_w, box_h), self._get_background_rgba()))
 
 
 class FixedSixelImage(SixelImage, Renderable=_NoopRenderable):
@@ -56,6 +64,17 @@ class FixedSixelImage(SixelImage, Renderable=_NoopRenderable):
 
 ImageWidget: type = FixedSixelImage if _AutoImage is SixelImage else _AutoImage
 SHOWS_PIXELS = _AutoImage is SixelImage or _AutoImage.__name__ == "TGPImage"
+
+
+def on_background(picture: PILImage.Image, box: tuple[int, int], background: tuple[int, int, int, float]
+                  ) -> PILImage.Image:
+    """The picture centred in a box of the background's colour (its transparent parts over it too)."""
+    if picture.size == box and "A" not in picture.getbands() and "transparency" not in picture.info:
+        return picture
+    canvas = PILImage.new("RGB", box, tuple(int(v) for v in background[:3]))
+    rgba = picture.convert("RGBA")
+    canvas.paste(rgba, ((box[0] - picture.width) // 2, (box[1] - picture.height) // 2), rgba)
+    return canvas
 
 
 def fit_cells(width: int, height: int, max_cols: int, max_rows: int) -> tuple[int, int]:
