@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from textual.widgets import Input, Static
+from textual_image._terminal import get_cell_size
 
 from clipgit.core.config import Settings
 from clipgit.core.engine import Engine
@@ -16,7 +17,7 @@ from clipgit.tui.app import ClipGitApp
 from clipgit.tui.panes.detail import DetailPane
 from clipgit.tui.panes.library import FolderItem, LibraryPane
 from clipgit.tui.panes.results_list import ResultsList
-from clipgit.tui.panes.search import SearchPane, Thumb, Tile
+from clipgit.tui.panes.search import ResultsGrid, SearchPane, Thumb, Tile
 from clipgit.tui.screens.dialogs import AddFolderScreen, SkippedScreen
 from clipgit.tui.screens.help import HelpScreen
 from tests.conftest import make_photos, photo
@@ -92,6 +93,13 @@ async def test_add_folder_index_search_navigate_detail_similar_and_quit(engine: 
         await wait_for(pilot, lambda: len(app.query(Tile)) == 11)
         await pilot.press("l")
         assert isinstance(app.focused, Tile) and app.focused.index == 1
+        grid = app.query_one(ResultsGrid)
+        cell = get_cell_size()
+        square = round(7 * cell.height / cell.width) + 2  # a tile whose picture box is square in pixels
+        assert grid.columns == (grid.size.width + 1) // (square + 1) >= 1
+        assert all(tile.outer_size.width >= square for tile in app.query(Tile))
+        await pilot.press("j")  # a row down: as many tiles on as there are columns
+        assert isinstance(app.focused, Tile) and app.focused.index == 1 + grid.columns
         await pilot.press("g")
 
         await pilot.press("question_mark")

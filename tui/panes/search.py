@@ -172,9 +172,22 @@ class Tile(Vertical, can_focus=True):
 
 
 class ResultsGrid(Widget, can_focus=False):
-    """Tiles in rows; arrows and h/j/k/l move between them."""
+    """Tiles in rows; arrows and h/j/k/l move between them.
 
-    COLUMNS = 4
+    As many columns as tiles with a square picture box fit: four fixed columns made a narrow pane's tiles
+    twice as tall as wide in pixels, so every landscape photo was drawn a third of the tile's height."""
+
+    columns = 4
+
+    def on_resize(self, event: events.Resize) -> None:
+        from textual_image._terminal import get_cell_size
+
+        cell = get_cell_size()
+        tile = round(TILE_ROWS * cell.height / max(1, cell.width)) + 2  # a square box, and the tile's border
+        columns = max(1, (event.size.width + 1) // (tile + 1))  # a column of gutter between tiles
+        if columns != self.columns:
+            self.columns = columns
+            self.styles.grid_size_columns = columns
 
     class TileFocused(Message):
         def __init__(self, tile: Tile) -> None:
@@ -189,8 +202,8 @@ class ResultsGrid(Widget, can_focus=False):
         focused = self.app.focused
         if not tiles or not isinstance(focused, Tile):
             return
-        step = {"left": -1, "h": -1, "right": 1, "l": 1, "up": -self.COLUMNS, "k": -self.COLUMNS,
-                "down": self.COLUMNS, "j": self.COLUMNS}.get(event.key)
+        step = {"left": -1, "h": -1, "right": 1, "l": 1, "up": -self.columns, "k": -self.columns,
+                "down": self.columns, "j": self.columns}.get(event.key)
         if step is None:
             return
         event.stop()
