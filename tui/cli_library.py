@@ -33,8 +33,8 @@ def models(engine: Any, args: argparse.Namespace) -> int:
               f"{str(r.get('download_mb', '?')) + ' MB':>10}{r.get('images_per_s', '?'):>8}"
               f"{str(r.get('text_ms', '?')) + ' ms':>8}{r.get('retrieval') or '?':>9}{r['vectors_in_library']:>9}")
     device = next((r["device"] for r in rows if "device" in r), "")
-    print(f"\n* in use. img/s and query: measured here ({device}) by benchmarks/models.py on full-size random "
-          f"weights. quality: {IMMICH} (higher is better). Switch with --clip-model ID (or clip_model in the "
+    print(f"\n* in use. img/s and query: measured by benchmarks/models.py on the project's machine ({device}), "
+          f"full-size random weights; run it for this machine's. quality: {IMMICH} (higher is better). Switch with --clip-model ID (or clip_model in the "
           "config); vectors of each model are kept, so switching back is instant.")
     for r in rows:
         if r.get("note"):
