@@ -34,8 +34,9 @@ def models(engine: Any, args: argparse.Namespace) -> int:
               f"{str(r.get('text_ms', '?')) + ' ms':>8}{r.get('retrieval') or '?':>9}{r['vectors_in_library']:>9}")
     device = next((r["device"] for r in rows if "device" in r), "")
     print(f"\n* in use. img/s and query: measured by benchmarks/models.py on the project's machine ({device}), "
-          f"full-size random weights; run it for this machine's. quality: {IMMICH} (higher is better). Switch with --clip-model ID (or clip_model in the "
-          "config); vectors of each model are kept, so switching back is instant.")
+          f"full-size random weights; run it for this machine's. quality: {IMMICH} (higher is better). "
+          "Switch with --clip-model ID (or clip_model in the config); vectors of each model are kept, so "
+          "switching back is instant.")
     for r in rows:
         if r.get("note"):
             print(f"  {r['id']}: {r['note']}")
