@@ -136,11 +136,11 @@ def _coerce(values: dict[str, Any]) -> dict[str, Any]:
             out["data_dir"] = Path(os.path.expanduser(str(out["data_dir"]))).absolute()
         for name in ("batch_size", "decode_workers", "max_image_pixels", "caption_batch_size", "max_tokens", "beams"):
             if name in out:
-                out[name] = int(out[name])
+                out[name] = _number(name, out[name], int)
         if "exclude_dirs" in out:
             out["exclude_dirs"] = tuple(out["exclude_dirs"])
         if "service_idle" in out:
-            out["service_idle"] = float(out["service_idle"])
+            out["service_idle"] = _number("service_idle", out["service_idle"], float)
         for name in ("include_hidden", "captions", "service", "gpu_decode", "watch"):
             if name in out and isinstance(out[name], str):
                 out[name] = out[name].lower() in ("1", "true", "yes", "on")
@@ -153,6 +153,16 @@ def _coerce(values: dict[str, Any]) -> dict[str, Any]:
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"bad setting value: {exc}") from None
     return out
+
+
+def _number(name: str, value: Any, kind: type[int] | type[float]) -> int | float:
+    """The setting as a number, or a ConfigError that names it (int() alone says only "invalid literal")."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{name} must be a number, not {value!r}")
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a {'whole' if kind is int else 'decimal'} number, not {value!r}") from None
 
 
 def resolve_model_id(model: str) -> str:

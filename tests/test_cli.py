@@ -129,6 +129,13 @@ def test_settings_precedence_flag_over_env_over_file(settings: Settings, tmp_pat
     config.write_text("no_such_setting = 1\n")
     bad = run(settings, "status", env=env)
     assert bad.returncode == 2 and "no_such_setting" in bad.stderr
+    config.write_text('batch_size = "big"\n')  # the message names the setting, not int()'s "invalid literal"
+    bad = run(settings, "status", env=env)
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == "clipgit-tui: error: batch_size must be a whole number, not 'big'"
+    config.write_text("")
+    bad = run(settings, "status", env=dict(env, CLIPGIT_SERVICE_IDLE="soon"))
+    assert bad.returncode == 2 and "service_idle must be a decimal number, not 'soon'" in bad.stderr
 
 
 @pytest.mark.slow
