@@ -124,6 +124,23 @@ async def test_thumbnails_and_preview_are_drawn(engine: Engine, tmp_path: Path) 
         await wait_for(pilot, lambda: all(t.children for t in app.query(Thumb)))
 
 
+async def test_an_80_column_terminal_leaves_the_results_room_for_names(engine: Engine, tmp_path: Path) -> None:
+    """At 80x24 the library's 32 columns and the detail's 40% had left the results 16: a score, no name."""
+    make_photos(tmp_path / "pics", 3)
+    engine.index([str(tmp_path / "pics")])
+    app = ClipGitApp(engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press(*"sunset", "enter")
+        await wait_for(pilot, lambda: len(results(app)) == 3)
+        rows = app.query_one(ResultsList)
+        assert rows.size.width >= 30
+        line = "".join(segment.text for segment in rows.render_line(0))
+        assert "img_000" in line, line  # the first row's file name is drawn
+    wide = ClipGitApp(engine)
+    async with wide.run_test(size=(140, 45)):
+        assert wide.query_one(LibraryPane).outer_size.width == 32  # wide terminals keep the full panes
+
+
 async def test_results_refresh_while_indexing_and_search_waits_for_model(engine: Engine, tmp_path: Path) -> None:
     make_photos(tmp_path / "pics", 40)
     app = ClipGitApp(engine, [str(tmp_path / "pics")])

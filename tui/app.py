@@ -58,6 +58,9 @@ class ClipGitApp(LibraryActions, App[None]):
 
     CSS_PATH = "app.tcss"
     TITLE = "clipgit"
+    # narrower panes beside the results in small terminals (app.tcss): at 80 columns the fixed library and
+    # detail widths left the results 16 columns, too few for a file name
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-medium"), (120, "-wide")]
     BINDINGS = [
         Binding("q", "quit", "Quit"),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
