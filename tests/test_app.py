@@ -7,6 +7,7 @@ import io
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from textual.widgets import Input, Static
 from textual_image._terminal import get_cell_size
@@ -109,14 +110,23 @@ async def test_add_folder_index_search_navigate_detail_similar_and_quit(engine: 
     assert app.return_code in (0, None)
 
 
-async def test_thumbnails_and_preview_are_drawn(engine: Engine, tmp_path: Path) -> None:
+def three_photos(engine: Engine, tmp_path: Path) -> ClipGitApp:
+    """The app on a library of three indexed photos."""
     make_photos(tmp_path / "pics", 3)
     engine.index([str(tmp_path / "pics")])
-    app = ClipGitApp(engine)
+    return ClipGitApp(engine)
+
+
+async def search_sunset(pilot: Any, app: ClipGitApp) -> ResultsList:
+    await pilot.press(*"sunset", "enter")
+    await wait_for(pilot, lambda: len(results(app)) == 3)
+    return app.query_one(ResultsList)
+
+
+async def test_thumbnails_and_preview_are_drawn(engine: Engine, tmp_path: Path) -> None:
+    app = three_photos(engine, tmp_path)
     async with app.run_test(size=(140, 45)) as pilot:
-        await pilot.press(*"sunset", "enter")
-        await wait_for(pilot, lambda: len(results(app)) == 3)
-        rows = app.query_one(ResultsList)
+        rows = await search_sunset(pilot, app)
         # every row's thumbnail arrives as coloured half-blocks
         await wait_for(pilot, lambda: all("▀" in plain_prompt(rows.prompts[i]) for i in range(3)))
         await wait_for(pilot, lambda: bool(app.query("#preview-image")))
@@ -126,13 +136,9 @@ async def test_thumbnails_and_preview_are_drawn(engine: Engine, tmp_path: Path) 
 
 async def test_an_80_column_terminal_leaves_the_results_room_for_names(engine: Engine, tmp_path: Path) -> None:
     """At 80x24 the library's 32 columns and the detail's 40% had left the results 16: a score, no name."""
-    make_photos(tmp_path / "pics", 3)
-    engine.index([str(tmp_path / "pics")])
-    app = ClipGitApp(engine)
+    app = three_photos(engine, tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press(*"sunset", "enter")
-        await wait_for(pilot, lambda: len(results(app)) == 3)
-        rows = app.query_one(ResultsList)
+        rows = await search_sunset(pilot, app)
         assert rows.size.width >= 30
         line = "".join(segment.text for segment in rows.render_line(0))
         assert "img_000" in line, line  # the first row's file name is drawn
