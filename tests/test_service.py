@@ -19,7 +19,7 @@ import pytest
 
 from clipgit.core.config import Settings
 from clipgit.core.service.client import ServiceClient
-from clipgit.core.service.protocol import PROTOCOL_VERSION, socket_path
+from clipgit.core.service.protocol import PROTOCOL_VERSION, code_time, settings_key, socket_path
 from clipgit.core.service.server import peer_is_us
 from tests.conftest import cli_env, cli_path, make_photos
 
@@ -143,15 +143,22 @@ def test_peer_check_refuses_another_uid(monkeypatch: pytest.MonkeyPatch) -> None
         assert not peer_is_us(a)
 
 
-def test_a_service_of_another_protocol_version_is_replaced(lib: tuple[Settings, dict[str, str]]) -> None:
+@pytest.mark.parametrize("same_protocol", [False, True])
+def test_a_service_of_another_protocol_or_older_code_is_replaced(lib: tuple[Settings, dict[str, str]],
+                                                                 same_protocol: bool) -> None:
+    """A service outlives an upgrade: one that speaks another protocol, or runs code older than the
+    client's (same protocol), is asked to go and replaced, with a one-line note."""
     import socketserver
 
     settings, env = lib
     stopped = threading.Event()
+    hello = {"service": "clipgit", "version": 0, "pid": os.getpid(), "key": "x"}
+    if same_protocol:  # the code before this change sent no code_time: as old as can be
+        hello.update(version=PROTOCOL_VERSION, key=settings_key(settings))
 
     class Old(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            self._json({"service": "clipgit", "version": 0, "pid": os.getpid(), "key": "x"})
+            self._json(hello)
 
         def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -181,5 +188,15 @@ def test_a_service_of_another_protocol_version_is_replaced(lib: tuple[Settings, 
     threading.Thread(target=go_away, daemon=True).start()
     out = run(env, "search", "red", "--json")
     assert out.returncode == 0 and "restarting it" in out.stderr and stopped.is_set()
-    status = run(env, "service", "status", "--json")
-    assert json.loads(status.stdout)["version"] == PROTOCOL_VERSION, (status.stdout, status.stderr, out.stderr)
+    assert ("clipgit was updated" in out.stderr) == same_protocol
+    status = json.loads(run(env, "service", "status", "--json").stdout)
+    assert status["version"] == PROTOCOL_VERSION and status["code_time"] == code_time(), (status, out.stderr)
+
+
+def test_a_newer_service_serves_an_older_client(lib: tuple[Settings, dict[str, str]]) -> None:
+    """An app opened before an upgrade uses the service the upgraded command line started: no ping-pong."""
+    settings, _ = lib
+    client = ServiceClient(settings)
+    hello = {"version": PROTOCOL_VERSION, "key": settings_key(settings)}
+    assert client._ours({**hello, "code_time": code_time() + 1}) and client._ours({**hello, "code_time": code_time()})
+    assert not client._ours({**hello, "code_time": code_time() - 1}) and not client._ours(hello)

@@ -25,6 +25,7 @@ from ..errors import ClipgitError
 from .protocol import (
     PROTOCOL_VERSION,
     SOCKET_PATH_MAX,
+    code_time,
     progress_from_json,
     raise_error,
     settings_key,
@@ -122,9 +123,9 @@ class ServiceClient:
         return self._ours(self.hello())
 
     def _ours(self, hello: dict[str, Any] | None) -> bool:
-        """A service of this protocol version with these settings."""
+        """A service of this protocol version with these settings, running code no older than ours."""
         return hello is not None and hello.get("version") == PROTOCOL_VERSION and \
-            hello.get("key") == settings_key(self.settings)
+            hello.get("key") == settings_key(self.settings) and int(hello.get("code_time") or 0) >= code_time()
 
     # starting and stopping -------------------------------------------------------------------
     def ensure(self) -> str:
@@ -140,7 +141,8 @@ class ServiceClient:
                 return note
             if hello is not None:  # another version answers: ask it to go, then take its place
                 note = (f"clipgit-tui: the running service speaks protocol {hello.get('version')}, this client "
-                        f"{PROTOCOL_VERSION}: restarting it")
+                        f"{PROTOCOL_VERSION}: restarting it") if hello.get("version") != PROTOCOL_VERSION else \
+                    "clipgit-tui: clipgit was updated since the running service started: restarting it"
                 self._stop_and_wait()
             if self.path.exists():  # nobody listens: a service killed with -9 left its socket
                 self.path.unlink()

@@ -11,7 +11,9 @@ another model by mistake.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
+import importlib.util
 import json
 import os
 from pathlib import Path
@@ -34,6 +36,27 @@ def settings_key(settings: Settings) -> str:
     fields.pop("service_idle", None)  # how long it stays warm changes no answer
     fields.pop("service", None)
     return hashlib.sha1(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+@functools.cache
+def code_time() -> int:
+    """When this process's clipgit code last changed: the newest mtime (ns) of the package's .py files.
+
+    Why: a service outlives an upgrade. Serving a request with the code it started with, it would go on
+    indexing the old way until it sat idle for ten minutes. A client whose code is newer replaces it; one
+    whose code is older (an app opened before the upgrade) uses it, so two never replace each other in
+    turn. Cached: it stands for the code this process loaded (under a millisecond for ~80 files).
+    """
+    newest = 0
+    for package in ("clipgit.core", "clipgit.tui"):
+        spec = importlib.util.find_spec(package)
+        for folder in (spec.submodule_search_locations or []) if spec is not None else []:
+            for dirpath, dirs, files in os.walk(folder):
+                dirs[:] = [d for d in dirs if d != "__pycache__"]
+                for name in files:
+                    if name.endswith(".py"):
+                        newest = max(newest, os.stat(os.path.join(dirpath, name)).st_mtime_ns)
+    return newest
 
 
 def socket_path(settings: Settings) -> Path:

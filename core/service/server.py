@@ -30,6 +30,7 @@ from ..errors import ClipgitError, QueryError
 from .protocol import (
     MAX_REQUEST_BYTES,
     PROTOCOL_VERSION,
+    code_time,
     error_body,
     progress_to_json,
     settings_key,
@@ -46,6 +47,7 @@ class Service:
         self.settings = settings
         self.engine = engine or Engine(settings)
         self.started = time.time()
+        code_time()  # the code it starts with, before any file changes under it
         self._last = time.monotonic()
         self._active = 0
         self._lock = threading.Lock()
@@ -67,7 +69,7 @@ class Service:
             return 0.0 if self._active else time.monotonic() - self._last
 
     def hello(self) -> dict[str, Any]:
-        return {"service": "clipgit", "version": PROTOCOL_VERSION, "pid": os.getpid(),
+        return {"service": "clipgit", "version": PROTOCOL_VERSION, "pid": os.getpid(), "code_time": code_time(),
                 "key": settings_key(self.settings), "data_dir": str(self.settings.data_dir)}
 
     def status(self) -> dict[str, Any]:
