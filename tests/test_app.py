@@ -147,6 +147,18 @@ async def test_an_80_column_terminal_leaves_the_results_room_for_names(engine: E
         assert wide.query_one(LibraryPane).outer_size.width == 32  # wide terminals keep the full panes
 
 
+async def test_folders_arriving_as_the_app_closes_are_no_error(engine: Engine, tmp_path: Path) -> None:
+    """The folder list can land after the panes are gone (a quick quit): that raised NoMatches, a traceback."""
+    from clipgit.tui.messages import FoldersLoaded
+
+    app = three_photos(engine, tmp_path)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await app.query_one(LibraryPane).remove()
+        app.post_message(FoldersLoaded(engine.folders(), 3))
+        await pilot.pause(0.2)
+    assert app.return_code in (0, None)
+
+
 async def test_results_refresh_while_indexing_and_search_waits_for_model(engine: Engine, tmp_path: Path) -> None:
     make_photos(tmp_path / "pics", 40)
     app = ClipGitApp(engine, [str(tmp_path / "pics")])

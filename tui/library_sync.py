@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import App
+from textual.css.query import NoMatches
 
 from clipgit.core.engine import Engine, FolderInfo
 
@@ -70,9 +71,12 @@ class LibrarySync(_AppBase):
             self._watch_cancel.set()  # the old watcher ends; one for the library as it is now starts
             self._watch_cancel = threading.Event()
             self._watch(watched, self._watch_cancel)
-        library = self.query_one(LibraryPane)
-        await library.set_folders(message.folders)
-        library.mark_queued(self._index_queue)
+        try:
+            library = self.query_one(LibraryPane)
+            await library.set_folders(message.folders)
+            library.mark_queued(self._index_queue)
+        except NoMatches:
+            pass  # the app is closing: the folders arrived after its panes were gone
 
     def _catch_up(self) -> None:
         """Embed, in the background, what another model indexed: once the model is ready and the folders known."""
