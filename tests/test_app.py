@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from textual.widgets import Input, Static
+from textual.widgets import Input, Label, Static
 from textual_image._terminal import get_cell_size
 
 from clipgit.core.config import Settings
@@ -145,6 +145,20 @@ async def test_an_80_column_terminal_leaves_the_results_room_for_names(engine: E
     wide = ClipGitApp(engine)
     async with wide.run_test(size=(140, 45)):
         assert wide.query_one(LibraryPane).outer_size.width == 32  # wide terminals keep the full panes
+
+
+async def test_t_sorts_by_date_then_name_and_the_results_line_says_so(engine: Engine, tmp_path: Path) -> None:
+    app = three_photos(engine, tmp_path)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await search_sunset(pilot, app)
+        by_score = results(app)
+        assert by_score != sorted(by_score, key=os.path.basename)  # else the name order proves nothing
+        info = app.query_one("#results-info", Label)
+        await pilot.press("t", "t")  # date, then name
+        await wait_for(pilot, lambda: "by name" in str(info.render()))
+        await wait_for(pilot, lambda: results(app) == sorted(by_score, key=os.path.basename))
+        await pilot.press("t")  # back to the score
+        await wait_for(pilot, lambda: results(app) == by_score and "by " not in str(info.render()))
 
 
 async def test_folders_arriving_as_the_app_closes_are_no_error(engine: Engine, tmp_path: Path) -> None:

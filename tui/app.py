@@ -221,6 +221,8 @@ class ClipGitApp(LibraryActions, App[None]):
             return  # an older query finished after a newer one started
         n = len(message.results)
         info = f"{n} results" + (f" {message.title}" if message.title else "")
+        if self.sort != "score":  # `t` changed the order: the line says which, after the toast is gone
+            info += f" · by {self.sort}"
         if self.show_timings:
             info += f" · {message.seconds * 1000:.0f} ms"
         answered = message.results[0].model if message.results else ""
