@@ -11,6 +11,7 @@ index run's to sort out.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Iterable, Iterator
@@ -26,6 +27,11 @@ def watch_folders(folders: Iterable[str], cancel: threading.Event, *, poll: bool
     deleted; returns when `cancel` is set. poll=None: the watcher decides (it polls where it must)."""
     import watchfiles
 
+    # its warnings ("KeyboardInterrupt caught, stopping watch") went to stderr through logging's last resort:
+    # under the open app that is the screen Textual draws on, and the command line says so itself
+    quiet = logging.getLogger("watchfiles")
+    if not quiet.handlers:
+        quiet.addHandler(logging.NullHandler())
     roots = sorted({os.path.abspath(f).rstrip("/") or "/" for f in folders if os.path.isdir(f)})
     if not roots:
         return
