@@ -136,7 +136,7 @@ class ClipGitApp(LibraryActions, App[None]):
         self.model_state = "ready"
         if isinstance(self.engine, ServedEngine):
             if self.engine.note:
-                self.notify(self.engine.note, title="Service")
+                self.notify(self.engine.note.removeprefix("clipgit-tui: "), title="Service")  # a CLI's line
             if self.engine.served:
                 self.set_interval(KEEP_WARM_S, self._keep_warm)
         if not self._indexing:
