@@ -161,6 +161,21 @@ async def test_t_sorts_by_date_then_name_and_the_results_line_says_so(engine: En
         await wait_for(pilot, lambda: results(app) == by_score and "by " not in str(info.render()))
 
 
+async def test_one_image_and_one_result_are_singular(engine: Engine, tmp_path: Path) -> None:
+    make_photos(tmp_path / "pics", 1)
+    engine.index([str(tmp_path / "pics")])
+    app = ClipGitApp(engine)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await pilot.press(*"sunset", "enter")
+        await wait_for(pilot, lambda: len(results(app)) == 1)
+        await wait_for(pilot, lambda: "1 result" in str(app.query_one("#results-info", Label).render()))
+        assert "1 results" not in str(app.query_one("#results-info", Label).render())
+        await wait_for(pilot, lambda: "· 1 image" in plain(app.query_one("#status", Static)))
+        folder = app.query_one(LibraryPane).items()[0].query_one(".folder-text", Static)
+        await wait_for(pilot, lambda: "1 image" in plain(folder))
+        assert "1 images" not in plain(folder)
+
+
 async def test_folders_arriving_as_the_app_closes_are_no_error(engine: Engine, tmp_path: Path) -> None:
     """The folder list can land after the panes are gone (a quick quit): that raised NoMatches, a traceback."""
     from clipgit.tui.messages import FoldersLoaded

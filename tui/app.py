@@ -30,7 +30,7 @@ from clipgit.core.names import display_name
 from clipgit.core.service.served_engine import ServedEngine
 
 from .captioner import Captioner
-from .format import model_name
+from .format import count, model_name
 from .library_actions import LibraryActions
 from .messages import (
     CaptionRequested,
@@ -220,7 +220,7 @@ class ClipGitApp(LibraryActions, App[None]):
         if message.query != self.current_query:
             return  # an older query finished after a newer one started
         n = len(message.results)
-        info = f"{n} results" + (f" {message.title}" if message.title else "")
+        info = count(n, "result") + (f" {message.title}" if message.title else "")
         if self.sort != "score":  # `t` changed the order: the line says which, after the toast is gone
             info += f" · by {self.sort}"
         if self.show_timings:

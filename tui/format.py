@@ -35,6 +35,11 @@ def safe(path: str, style: str = "") -> Text:
     return Text(display_name(path), style=style)
 
 
+def count(n: int, noun: str) -> str:
+    """'1 image', '1,024 images': a library of one photo is not '1 images'."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
 def human_size(size: int) -> str:
     value = float(size)
     for unit in ("B", "KB", "MB", "GB"):

@@ -13,7 +13,7 @@ from textual.widgets import Label, ListItem, ListView, Static
 from clipgit.core.engine import FolderInfo
 from clipgit.core.indexer import IndexProgress
 
-from ..format import bar, duration, safe, short_folder
+from ..format import bar, count, duration, safe, short_folder
 from ..messages import IndexRequested, RemoveFolderRequested, SkippedRequested
 
 
@@ -49,7 +49,7 @@ class FolderItem(ListItem):
         elif self.queued:
             text.append("waiting to index…", style="cyan")
         else:
-            text.append(f"{info.images:,} images", style="green" if info.exists else "red")
+            text.append(count(info.images, "image"), style="green" if info.exists else "red")
             if not info.exists:
                 text.append(" · folder missing", style="red")
         if info.skipped and p is None:

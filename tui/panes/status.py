@@ -13,6 +13,8 @@ from textual.widgets import Static
 
 from clipgit.core.names import display_name
 
+from ..format import count
+
 
 class StatusLine(Static):
     model: reactive[str] = reactive("")
@@ -34,7 +36,7 @@ class StatusLine(Static):
             text.append(" · model unavailable", style="red")
         else:
             text.append(f" · {self.device}")
-        text.append(f" · {self.images:,} images")
+        text.append(f" · {count(self.images, 'image')}")
         if self.index_status:
             text.append(f" · {self.index_status}", style="cyan")
         if self.caption_status:
