@@ -176,6 +176,25 @@ async def test_one_image_and_one_result_are_singular(engine: Engine, tmp_path: P
         assert "1 images" not in plain(folder)
 
 
+async def test_opening_the_app_picks_up_what_changed_while_it_was_closed(engine: Engine, tmp_path: Path) -> None:
+    """A camera import while the app was closed: new photos are indexed on opening, deleted ones dropped,
+    without a key; an unchanged library opens without an 'Indexed' note."""
+    pics = tmp_path / "pics"
+    make_photos(pics, 3)
+    engine.index([str(pics)])
+    quiet = ClipGitApp(engine)
+    async with quiet.run_test(size=(140, 45)) as pilot:
+        await wait_for(pilot, lambda: quiet.images == 3 and not quiet._indexing)
+        await pilot.pause(0.3)
+        assert not [n for n in quiet._notifications if n.title == "Indexed"]
+    make_photos(pics, 2, start=3)
+    (pics / "img_0000.png").unlink()
+    app = ClipGitApp(engine)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_for(pilot, lambda: app.images == 4 and not app._indexing)
+        assert engine.status().images == 4
+
+
 async def test_folders_arriving_as_the_app_closes_are_no_error(engine: Engine, tmp_path: Path) -> None:
     """The folder list can land after the panes are gone (a quick quit): that raised NoMatches, a traceback."""
     from clipgit.tui.messages import FoldersLoaded

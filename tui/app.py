@@ -145,6 +145,7 @@ class ClipGitApp(LibraryActions, App[None]):
             query, self.pending_query = self.pending_query, None
             self.run_search(query)
         self._catch_up()
+        self._pick_up_changes()
 
     @work(thread=True, group="keep-warm", exclusive=True, exit_on_error=False)
     def _keep_warm(self) -> None:

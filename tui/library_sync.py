@@ -50,6 +50,15 @@ class LibrarySync(_AppBase):
         self._watch_cancel = threading.Event()
         self._watched: list[str] = []
         self._behind: list[FolderInfo] | None = None  # folders with images this model has not embedded yet
+        self._announce = self._announce_next = False  # the run (next run) was asked for: say how it went
+        self._reopened: list[str] = []  # library folders to rescan once the model is ready
+
+    def _library(self) -> LibraryPane | None:
+        """The library pane; None as the app closes, when background results can land after it is gone."""
+        try:
+            return self.query_one(LibraryPane)
+        except NoMatches:
+            return None
 
     def stop_syncing(self) -> None:
         self._cancel.set()
@@ -65,18 +74,27 @@ class LibrarySync(_AppBase):
         if self._behind is None:  # once a session: folders indexed with another model, embedded for this one
             self._behind = [f for f in message.folders if f.exists and f.unembedded]
             self._catch_up()
+            if self.engine.settings.watch:
+                self._reopened = [f.path for f in message.folders if f.exists]
+                self._pick_up_changes()
         watched = sorted(f.path for f in message.folders if f.exists)
         if self.engine.settings.watch and watched != self._watched:
             self._watched = watched
             self._watch_cancel.set()  # the old watcher ends; one for the library as it is now starts
             self._watch_cancel = threading.Event()
             self._watch(watched, self._watch_cancel)
-        try:
-            library = self.query_one(LibraryPane)
+        library = self._library()
+        if library is not None:
             await library.set_folders(message.folders)
             library.mark_queued(self._index_queue)
-        except NoMatches:
-            pass  # the app is closing: the folders arrived after its panes were gone
+
+    def _pick_up_changes(self) -> None:
+        """What changed in the library while the app was closed (a camera import): indexed once the model is
+        ready, as the watcher does while it is open; a stat and a lookup a file where nothing changed."""
+        if self.model_state != "ready" or not self._reopened:
+            return
+        paths, self._reopened = self._reopened, []
+        self.start_index(paths, quiet=True)
 
     def _catch_up(self) -> None:
         """Embed, in the background, what another model indexed: once the model is ready and the folders known."""
@@ -97,13 +115,17 @@ class LibrarySync(_AppBase):
             self.post_message(LibraryChanged(changed))
 
     def on_library_changed(self, message: LibraryChanged) -> None:
-        self.start_index(message.folders)  # cheap for what did not change: a stat and a lookup a file
+        self.start_index(message.folders, quiet=True)  # cheap for what did not change: a stat and a lookup a file
 
-    def start_index(self, paths: list[str]) -> None:
+    def start_index(self, paths: list[str], *, quiet: bool = False) -> None:
+        """Index these folders after what is queued. quiet: say how it went only if something changed."""
+        self._announce_next = self._announce_next or not quiet
         for path in paths:
             if path not in self._index_queue:
                 self._index_queue.append(path)
-        self.query_one(LibraryPane).mark_queued(self._index_queue)
+        library = self._library()
+        if library is not None:
+            library.mark_queued(self._index_queue)
         if not self._indexing:
             self._next_index()
 
@@ -115,6 +137,7 @@ class LibrarySync(_AppBase):
                 self.captions.start_background()  # captions follow embeddings
             return
         self._indexing = True
+        self._announce, self._announce_next = self._announce_next, False
         self.captions.stop()  # embeddings first; captioning resumes when indexing is done
         paths, self._index_queue = list(self._index_queue), []
         self._index_worker(paths)
@@ -130,7 +153,9 @@ class LibrarySync(_AppBase):
 
     def on_index_progressed(self, message: IndexProgressed) -> None:
         event = message.event
-        library = self.query_one(LibraryPane)
+        library = self._library()
+        if library is None:
+            return
         if event.phase == "scanning" and not any(i.info.path == event.folder for i in library.items()):
             self._load_folders()
         library.show_progress(event)
@@ -142,7 +167,7 @@ class LibrarySync(_AppBase):
 
     def on_index_finished(self, message: IndexFinished) -> None:
         r = message.report
-        if not r.cancelled:
+        if not r.cancelled and (self._announce or r.new or r.changed or r.moved or r.removed):
             self.notify(f"new {r.new}, changed {r.changed}, moved {r.moved}, removed {r.removed}, "
                         f"unchanged {r.unchanged}, skipped {len(r.skipped)}", title="Indexed")
         self._after_index()

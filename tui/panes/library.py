@@ -95,7 +95,7 @@ class LibraryPane(Vertical):
             await self.list.extend([FolderItem(f) for f in folders])
             if folders:
                 self.list.index = min(index or 0, len(folders) - 1)
-        self.query_one("#library-empty").display = not folders
+        self.query("#library-empty").set(display=not folders)  # none as the app closes: nothing to do
 
     def show_progress(self, event: IndexProgress) -> None:
         for item in self.items():
