@@ -195,6 +195,21 @@ async def test_opening_the_app_picks_up_what_changed_while_it_was_closed(engine:
         assert engine.status().images == 4
 
 
+async def test_an_empty_library_says_how_to_add_a_folder(engine: Engine, tmp_path: Path) -> None:
+    """The hint sits under the pane's title, where the eye starts (it was at the pane's foot, under the
+    empty folder list), and goes once there is a folder."""
+    app = ClipGitApp(engine)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_for(pilot, lambda: app.model_state == "ready")
+        hint = app.query_one("#library-empty", Static)
+        pane = app.query_one(LibraryPane).region
+        assert hint.display and "press a" in plain(hint)
+        assert pane.contains_region(hint.region) and hint.region.y == pane.y + 1, (hint.region, pane)
+        make_photos(tmp_path / "pics", 1)
+        app.start_index([str(tmp_path / "pics")])
+        await wait_for(pilot, lambda: app.images == 1 and not hint.display)
+
+
 async def test_folders_arriving_as_the_app_closes_are_no_error(engine: Engine, tmp_path: Path) -> None:
     """The folder list can land after the panes are gone (a quick quit): that raised NoMatches, a traceback."""
     from clipgit.tui.messages import FoldersLoaded

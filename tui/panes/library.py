@@ -69,8 +69,9 @@ class LibraryPane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Label("Library", classes="pane-title")
-        yield ListView(id="folders")
+        # under the title, where the eye starts: below the empty list it sat at the pane's foot
         yield Static("no folders yet: press a to add one", id="library-empty")
+        yield ListView(id="folders")
 
     @property
     def list(self) -> ListView:
