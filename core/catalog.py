@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .migrations import connect
 from .names import from_db, to_db
-from .new_images import NewImage, image_statements, vector_statements
+from .new_images import NewImage, image_statements, parts, vector_statements
 
 
 @dataclass(frozen=True)
@@ -95,9 +95,7 @@ class Catalog:
 
     def _where_in(self, sql: str, ids: Iterable[object], *args: object) -> Iterator[tuple[Any, ...]]:
         """Rows of `sql` (whose `{ids}` stands for a list of ids) in chunks SQLite's limits accept."""
-        ids = list(ids)
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
+        for chunk in parts(self.conn, list(ids), 1, fixed=len(args)):
             yield from self.conn.execute(sql.format(ids=",".join("?" * len(chunk))), [*args, *chunk])
 
     def transaction(self) -> _Transaction:

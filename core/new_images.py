@@ -54,7 +54,7 @@ def new_image_values(r: NewImage) -> tuple[object, ...]:
 
 def image_statements(conn: sqlite3.Connection, rows: Sequence[NewImage]) -> Iterator[Statement]:
     """The rows' inserts (a path that is there already is updated in place)."""
-    for part in _parts(conn, rows, NEW_IMAGE_PARAMS):
+    for part in parts(conn, rows, NEW_IMAGE_PARAMS):
         args: list[object] = []
         for r in part:
             args += new_image_values(r)
@@ -64,7 +64,7 @@ def image_statements(conn: sqlite3.Connection, rows: Sequence[NewImage]) -> Iter
 def vector_statements(conn: sqlite3.Connection, ids: Iterable[int], rows: Sequence[NewImage],
                       model: str) -> Iterator[Statement]:
     """Each row's vector under the image id given for it."""
-    for pairs in _parts(conn, list(zip(ids, rows)), 3):
+    for pairs in parts(conn, list(zip(ids, rows)), 3):
         args: list[object] = []
         for image_id, r in pairs:
             args += (image_id, model, r.vector)
@@ -72,9 +72,9 @@ def vector_statements(conn: sqlite3.Connection, ids: Iterable[int], rows: Sequen
             ["(?, ?, ?)"] * len(pairs)), args
 
 
-def _parts(conn: sqlite3.Connection, items: Sequence[T], params: int) -> Iterator[Sequence[T]]:
-    """`items` in runs that one statement of `params` parameters a row may bind (SQLite allows 32,766 since
-    3.32, and 999 before)."""
-    step = max(1, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // params)
+def parts(conn: sqlite3.Connection, items: Sequence[T], params: int, fixed: int = 0) -> Iterator[Sequence[T]]:
+    """`items` in runs that one statement of `params` parameters a row (and `fixed` more) may bind (SQLite
+    allows 32,766 since 3.32, and 999 before)."""
+    step = max(1, (conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - fixed) // params)
     for start in range(0, len(items), step):
         yield items[start:start + step]
