@@ -168,11 +168,11 @@ def test_a_batch_of_new_images_gets_each_vector_on_its_own_row(tmp_path: Path, t
 
 def test_lookups_by_many_ids_split_at_sqlites_limit_with_room_for_their_other_parameters(tmp_path: Path) -> None:
     catalog = Catalog(tmp_path / "catalog.db")
-    catalog.conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 4)  # one for the folder, three ids a statement
     with catalog.transaction():
         folder = catalog.add_folder("/pics")
         for i in range(10):
             catalog.upsert_image(folder, f"/pics/{i}.jpg", 1, 1, None, None, None, None)
+    catalog.conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 4)  # one for the folder, three ids a statement
     sql = "SELECT id FROM images WHERE folder_id = ? AND id IN ({ids})"
     assert sorted(row[0] for row in catalog._where_in(sql, range(1, 12), folder)) == list(range(1, 11))
     catalog.close()
