@@ -81,6 +81,15 @@ def test_human_output_never_prints_names_raw(settings: Settings, tmp_path: Path)
     assert str(pics / "evil_\x1b]0;pwned\x07_\x1b[2J.png") in {r["path"] for r in raw}
 
 
+def test_the_app_without_a_terminal_says_so_and_ends(settings: Settings) -> None:
+    """Piped or from cron, the app ran blind and never ended, writing screens into the pipe."""
+    for args in ((), ("demo",)):
+        out = subprocess.run([cli_path(), *args], capture_output=True, text=True, env=cli_env(settings),
+                             stdin=subprocess.DEVNULL, timeout=30)
+        assert out.returncode == 2 and "needs a terminal" in out.stderr and not out.stdout, args
+        assert "\x1b" not in out.stderr
+
+
 def test_no_results_says_why(settings: Settings, tmp_path: Path) -> None:
     empty = run(settings, "search", "a cat")
     assert empty.returncode == 0 and "library is empty" in empty.stderr and not empty.stdout

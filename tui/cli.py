@@ -194,7 +194,19 @@ def _settings(args: argparse.Namespace) -> Any:
                          captions=getattr(args, "captions", None), service=False if args.no_service else None)
 
 
+def _needs_terminal() -> int:
+    """The app reads keys from stdin and draws on stderr (Textual's way): without a terminal there it ran
+    blind and never ended, filling a pipe or a file with screens."""
+    if sys.stdin.isatty() and sys.__stderr__ is not None and sys.__stderr__.isatty():
+        return 0
+    print("clipgit-tui: error: the app needs a terminal (for scripts: clipgit-tui index, search, similar, "
+          "status ... --json; see clipgit-tui --help)", file=sys.stderr)
+    return 2
+
+
 def _dispatch(args: argparse.Namespace) -> int:
+    if args.command in ("app", "demo") and _needs_terminal():
+        return 2
     settings = _settings(args)
     if args.command == "app":
         from .run_app import run_app
