@@ -21,7 +21,7 @@ from .catalog import Catalog
 from .clip import ClipEncoder
 from .config import Settings
 from .dupes import DupeGroup, find_duplicates
-from .errors import ClipgitError, NotInLibrary, QueryError
+from .errors import ClipgitError, ConfigError, NotInLibrary, QueryError
 from .git_captioner import CaptionInput, GitCaptioner
 from .images import RawJpeg
 from .indexer import Encoded, IndexProgress, IndexReport, IndexRun
@@ -83,7 +83,10 @@ CARD_PIXELS = 256 * 12_000_000  # JPEG pixels a batch hands the card at most (se
 class Engine:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings.load()
-        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot use the data dir {self.settings.data_dir}: {exc.strerror or exc}") from None
         self.clip = ClipEncoder(self.settings.clip_model, self.settings.device, self.settings.precision,
                                 gpu_decode=self.settings.gpu_decode)
         self._infer = InferenceThread(nice=self._inference_nice)

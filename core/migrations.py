@@ -11,6 +11,8 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
+from .errors import ClipgitError, ConfigError
+
 MIGRATIONS: list[str] = [
     # 1: folders, images, embeddings, and a log of removed embeddings so an
     #    in-memory vector matrix can catch up without reloading everything.
@@ -94,12 +96,22 @@ def connect(db_path: Path) -> sqlite3.Connection:
     check_same_thread is off only so a finished thread's connection can be
     closed by another; each connection is used by one thread at a time.
     """
-    db_path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(db_path, timeout=30.0, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA foreign_keys=ON")
-    migrate(conn)
+    try:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(db_path, timeout=30.0, isolation_level=None, check_same_thread=False)
+    except (OSError, sqlite3.Error) as exc:
+        raise ConfigError(f"cannot open the library {db_path}: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        migrate(conn)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        if "not a database" in str(exc) or "malformed" in str(exc):
+            raise ClipgitError(f"the library {db_path} is damaged ({exc}): move it away and index your folders "
+                               "again (a new library is made; the photos are not touched)") from None
+        raise ClipgitError(f"cannot open the library {db_path}: {exc}") from None
     return conn
 
 

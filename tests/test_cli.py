@@ -120,6 +120,8 @@ def test_bad_usage_exits_2_and_failures_exit_1_with_one_line(settings: Settings,
     line = offline.stderr.strip()
     assert "\n" not in line and "Traceback" not in line
     assert "not downloaded" in line and "--clip-model" in line
+    nowhere = run(settings, "status", env=dict(cli_env(settings), CLIPGIT_DATA_DIR="/proc/no/data/dir"))
+    assert nowhere.returncode == 2 and "cannot use the data dir /proc/no/data/dir" in nowhere.stderr
     bad_dir = run(settings, "search", "x", "--clip-model", str(tmp_path / "no-model-here"))
     assert bad_dir.returncode == 1 and "does not exist" in bad_dir.stderr
 

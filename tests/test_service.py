@@ -193,6 +193,21 @@ def test_a_service_of_another_protocol_or_older_code_is_replaced(lib: tuple[Sett
     assert status["version"] == PROTOCOL_VERSION and status["code_time"] == code_time(), (status, out.stderr)
 
 
+def test_a_service_that_cannot_start_is_given_up_at_once(settings: Settings, tmp_path: Path) -> None:
+    """A damaged library: the service exits as it starts, and the command says why in well under the 30 s
+    it used to wait for a service that was gone."""
+    data = tmp_path / "damaged"
+    data.mkdir()
+    (data / "library.db").write_bytes(b"not a database, whatever it once was" * 100)
+    env = dict(cli_env(settings), CLIPGIT_SERVICE="1", CLIPGIT_DATA_DIR=str(data))
+    started = time.monotonic()
+    out = run(env, "search", "red")
+    assert time.monotonic() - started < 10
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines()[-1].startswith(f"clipgit-tui: error: the library {data / 'library.db'} is "
+                                                          "damaged"), out.stderr
+
+
 def test_a_newer_service_serves_an_older_client(lib: tuple[Settings, dict[str, str]]) -> None:
     """An app opened before an upgrade uses the service the upgraded command line started: no ping-pong."""
     settings, _ = lib

@@ -146,24 +146,29 @@ class ServiceClient:
                 self._stop_and_wait()
             if self.path.exists():  # nobody listens: a service killed with -9 left its socket
                 self.path.unlink()
-            self._spawn()
-            self._wait_ready()
+            self._wait_ready(self._spawn())
         return note
 
-    def _spawn(self) -> None:
+    def _spawn(self) -> subprocess.Popen[bytes]:
         env = dict(os.environ, CLIPGIT_SERVICE_SETTINGS=settings_to_json(self.settings))
         log = open(self.path.with_suffix(".log"), "ab")  # noqa: SIM115  (handed to the child)
         try:
-            subprocess.Popen([sys.executable, "-m", "clipgit.tui.cli", "service", "run"], stdin=subprocess.DEVNULL,
-                             stdout=log, stderr=log, env=env, start_new_session=True, close_fds=True)
+            return subprocess.Popen([sys.executable, "-m", "clipgit.tui.cli", "service", "run"],
+                                    stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
+                                    start_new_session=True, close_fds=True)
         finally:
             log.close()
 
-    def _wait_ready(self) -> None:
+    def _wait_ready(self, child: subprocess.Popen[bytes]) -> None:
+        """Until the service answers; at once when it exited instead (a damaged library, a bad setting):
+        waiting out the timeout had cost every such command 30 s before it ran in-process."""
         end = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < end:
             if self.running():
                 return
+            if child.poll() is not None and not self.running():  # its reason is in its log; run in-process
+                log = self.path.with_suffix(".log")
+                raise ServiceUnavailable(f"the clipgit service exited as it started (see {log})")
             time.sleep(0.02)
         raise ServiceUnavailable(f"the clipgit service did not start in {START_TIMEOUT_S:.0f} s "
                                  f"(see {self.path.with_suffix('.log')})")
