@@ -17,10 +17,11 @@ from .caption_ranking import MODES, fts_query, fuse
 from .catalog import Catalog, ImageRow
 from .clip import ClipEncoder
 from .config import Settings
-from .errors import QueryError
+from .errors import ImageUnreadable, QueryError
 from .filters import SORTS, Filters, split_filters
 from .images import load as load_image
 from .inference import INTERACTIVE, InferenceThread
+from .names import display_name
 from .photo_facts import iso_taken
 from .query import Term, parse
 from .vectors import VectorIndex, from_blob
@@ -91,7 +92,7 @@ class Searcher:
     def similar(self, path: str, top: int, folder: str | None) -> list[SearchResult]:
         full = os.path.abspath(os.path.expanduser(path))
         if not os.path.isfile(full) and self.catalog().image_by_path(full) is None:
-            raise QueryError(f"image file not found: {path}")
+            raise QueryError(f"{'a folder, not an image' if os.path.isdir(full) else 'image file not found'}: {path}")
         vector, exclude = self.query_vector([Term("image", full, 1.0)])
         return self.top(vector, top, folder, exclude)
 
@@ -127,7 +128,10 @@ class Searcher:
             if stored is not None:
                 return stored
         preprocess = self.infer.call(self.clip.load)
-        loaded = load_image(path, draft_size=preprocess.draft_size, max_pixels=self.settings.max_image_pixels)
+        try:
+            loaded = load_image(path, draft_size=preprocess.draft_size, max_pixels=self.settings.max_image_pixels)
+        except ImageUnreadable as exc:  # which of the query's images: a query can name several
+            raise ImageUnreadable(f"{display_name(path)}: {exc}") from None
         vectors = self.infer.call(self.clip.encode_pixels, preprocess(loaded.image)[None], priority=INTERACTIVE)
         return np.asarray(vectors[0])
 

@@ -120,6 +120,13 @@ def test_bad_usage_exits_2_and_failures_exit_1_with_one_line(settings: Settings,
     line = offline.stderr.strip()
     assert "\n" not in line and "Traceback" not in line
     assert "not downloaded" in line and "--clip-model" in line
+    fake = tmp_path / "notes.jpg"
+    fake.write_text("hello")
+    for args in (("similar", str(fake)), ("search", f"{fake} + a cat")):  # which image of the query
+        out = run(settings, *args)
+        assert out.returncode == 1 and f"error: {fake}: not an image" in out.stderr, out.stderr
+    folder = run(settings, "similar", str(tmp_path))
+    assert folder.returncode == 2 and f"a folder, not an image: {tmp_path}" in folder.stderr
     nowhere = run(settings, "status", env=dict(cli_env(settings), CLIPGIT_DATA_DIR="/proc/no/data/dir"))
     assert nowhere.returncode == 2 and "cannot use the data dir /proc/no/data/dir" in nowhere.stderr
     bad_dir = run(settings, "search", "x", "--clip-model", str(tmp_path / "no-model-here"))
