@@ -57,8 +57,12 @@ def test_bad_lines_and_missing_images_are_reported_not_fatal(tmp_path: Path) -> 
     empty = tmp_path / "e"
     empty.mkdir()
     (empty / "captions.jsonl").write_text('{"image": "nope.png", "caption": "x"}\n')
-    with pytest.raises(ClipgitError, match="no usable"):
-        load_dataset(str(empty))
+    with pytest.raises(ClipgitError, match="no usable.*: captions.jsonl:1: image not found: nope.png"):
+        load_dataset(str(empty))  # the first problem, with where it is
+    bare = tmp_path / "bare"
+    make_photos(bare, 1)
+    with pytest.raises(ClipgitError, match="img_0000.png: no img_0000.txt beside it"):
+        load_dataset(str(bare))
 
 
 def test_recall_equals_a_direct_computation_with_the_reference_model(engine: Engine, tmp_path: Path) -> None:

@@ -58,7 +58,7 @@ def load_dataset(folder: str) -> Dataset:
     else:
         _read_sidecars(root, data)
     if not data.captions:
-        detail = f": {data.problems[0][1]}" if data.problems else ""
+        detail = f": {data.problems[0][0]}: {data.problems[0][1]}" if data.problems else ""  # the first, named
         raise ClipgitError(f"no usable image-caption pairs in {folder} (expected captions.jsonl, captions.csv "
                            f"or name.txt beside name.jpg){detail}")
     return data
@@ -94,7 +94,7 @@ def _read_sidecars(root: str, data: Dataset) -> None:
         text_file = os.path.splitext(f.path)[0] + ".txt"
         rel = os.path.relpath(f.path, root)
         if not os.path.isfile(text_file):
-            data.problems.append((rel, "no caption file beside it"))
+            data.problems.append((rel, f"no {os.path.basename(text_file)} beside it"))
             continue
         with open(text_file, encoding="utf-8", errors="replace") as fh:
             lines = [line.strip() for line in fh if line.strip()]
