@@ -322,12 +322,13 @@ def _search(engine: Any, args: argparse.Namespace) -> int:
                                          if getattr(args, flag))])
         results = engine.search(query, top=args.top, folder=args.folder, mode=args.mode, sort=args.sort)
     else:
+        query = ""  # an image, no filters but --in
         results = engine.similar(args.query, top=args.top, folder=args.folder)
     if args.json:
         print(json.dumps([r.as_dict() for r in results]))
     else:
         if not results:
-            print(f"no results: {_why_none(engine, args)}", file=sys.stderr)
+            print(f"no results: {_why_none(query, args)}", file=sys.stderr)
         elif results[0].model and results[0].model != engine.settings.clip_model:  # a model switch under way
             print(f"answered by {display_name(results[0].model)}'s vectors until "
                   f"{display_name(engine.settings.clip_model)} has embedded the library", file=sys.stderr)
@@ -343,13 +344,12 @@ def _search(engine: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def _why_none(engine: Any, args: argparse.Namespace) -> str:
-    """Why a search found nothing: filters that match no image are not an empty library."""
+def _why_none(query: str, args: argparse.Namespace) -> str:
+    """Why a search found nothing: filters that match no image are not an empty library. `query` is what was
+    searched, the filter flags written into it; --in narrows it too."""
     from clipgit.core.filters import split_filters
 
-    query = " ".join(args.query) if args.command == "search" else ""
-    narrowed = args.folder is not None or any(getattr(args, flag, None) for flag in FILTER_FLAGS)
-    if narrowed or split_filters(query)[1].active:
+    if split_filters(query)[1].within(args.folder).active:
         return "no indexed image matches these filters"
     if getattr(args, "mode", None) == "caption":
         return "no caption has these words"

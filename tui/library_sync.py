@@ -71,13 +71,13 @@ class LibrarySync(_AppBase):
 
     async def on_folders_loaded(self, message: FoldersLoaded) -> None:
         self.images = message.images
+        watched = sorted(f.path for f in message.folders if f.exists)
         if self._behind is None:  # once a session: folders indexed with another model, embedded for this one
             self._behind = [f for f in message.folders if f.exists and f.unembedded]
             self._catch_up()
             if self.engine.settings.watch:
-                self._reopened = [f.path for f in message.folders if f.exists]
+                self._reopened = list(watched)
                 self._pick_up_changes()
-        watched = sorted(f.path for f in message.folders if f.exists)
         if self.engine.settings.watch and watched != self._watched:
             self._watched = watched
             self._watch_cancel.set()  # the old watcher ends; one for the library as it is now starts

@@ -166,7 +166,7 @@ class ServiceClient:
         while time.monotonic() < end:
             if self.running():
                 return
-            if child.poll() is not None and not self.running():  # its reason is in its log; run in-process
+            if child.poll() is not None:  # gone without answering: its reason is in its log; run in-process
                 log = self.path.with_suffix(".log")
                 raise ServiceUnavailable(f"the clipgit service exited as it started (see {log})")
             time.sleep(0.02)
