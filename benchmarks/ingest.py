@@ -57,6 +57,8 @@ def main() -> None:
     ap.add_argument("--no-cpu-decode", action="store_true", help="skip the CPU decode-alone rows")
     ap.add_argument("--profile", action="store_true", help="one more whole run of ours per size, with a stack "
                     "sampler: where each thread spends its time")
+    ap.add_argument("--warm-n", type=int, default=64, help="files each whole run warms up on first, in a "
+                    "data dir of their own")
     ap.add_argument("--decoders", default="", help="on CUDA: which GPU JPEG decoders, e.g. torchvision "
                     "(default: each that imports)")
     args = ap.parse_args()
@@ -103,7 +105,7 @@ def main() -> None:
                 try:
                     label = ", ".join(x for x in (decoder, "" if mode == "auto" else f"{mode} read") if x)
                     ours[label] = engine_index(model_dir, folder, len(files), args.device, args.precision,
-                                               decode=mode)
+                                               decode=mode, stages=args.stages, warm_n=args.warm_n)
                 except Exception:
                     traceback.print_exc()
             if args.profile:
@@ -138,7 +140,7 @@ def main() -> None:
                     sys.setswitchinterval(float(switch[0]) if switch else old)
                     try:
                         engine_index(model_dir, folder, len(files), args.device, args.precision, stages=True,
-                                     workers=int(workers), batch=int(batch))
+                                     workers=int(workers), batch=int(batch), warm_n=args.warm_n)
                     finally:
                         sys.setswitchinterval(old)
                     if switch:
@@ -191,9 +193,10 @@ def use_decoder(name: str) -> str | None:
 
 
 def engine_index(model_dir: Path, folder: Path, n: int, device: str, precision: str, *, stages: bool = False,
-                 workers: int = 0, batch: int = 0, decode: str = "auto", profile: bool = False) -> float:
-    """A whole Engine.index into a fresh data dir, the model loaded and warmed up first on 64 other files of
-    the same size (a library's first batch pays once for the card's buffers and kernels for its sizes)."""
+                 workers: int = 0, batch: int = 0, decode: str = "auto", profile: bool = False,
+                 warm_n: int = 64) -> float:
+    """A whole Engine.index into a fresh data dir, the model loaded and warmed up first on `warm_n` other files
+    of the same size (a library's first batch pays once for the card's buffers and kernels for its sizes)."""
     import threading
     import time
 
@@ -231,9 +234,10 @@ def engine_index(model_dir: Path, folder: Path, n: int, device: str, precision: 
 
     size = next(iter(sorted(folder.iterdir())))
     with Image.open(size) as first:
-        warm = CACHE / f"warm-up-{first.width}x{first.height}"
+        warm = CACHE / f"warm-up-{first.width}x{first.height}" if warm_n == 64 else (
+            CACHE / f"warm-up-{first.width}x{first.height}-{warm_n}")
         if not warm.exists():
-            shutil.copytree(unique_jpegs((first.width, first.height), 64), warm)
+            shutil.copytree(unique_jpegs((first.width, first.height), warm_n), warm)
     rate = 0.0
     for source in (warm, folder):
         data_dir = tempfile.mkdtemp(prefix="clipgit-bench-")

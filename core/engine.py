@@ -20,6 +20,7 @@ from .caption_jobs import Captioned, CaptionFn, CaptionProgress, caption_files, 
 from .catalog import Catalog
 from .clip import ClipEncoder
 from .config import Settings
+from .decode_pool import start_server_early
 from .dupes import DupeGroup, find_duplicates
 from .errors import ClipgitError, ConfigError, NotInLibrary, QueryError
 from .git_captioner import CaptionInput, GitCaptioner
@@ -139,7 +140,9 @@ class Engine:
         self.close()
 
     def load_model(self) -> None:
-        """Load CLIP now (on the inference thread); raises ModelUnavailable."""
+        """Load CLIP now (on the inference thread); raises ModelUnavailable. The decode pool's fork server
+        starts meanwhile, where runs may use it."""
+        start_server_early(self.settings.decode)
         self._infer.call(self.clip.load)
 
     def _inference_nice(self) -> int:
@@ -184,6 +187,7 @@ class Engine:
             raise ClipgitError("no folder given to index")
         workers = self.settings.decode_workers or default_workers()
         s = self.settings
+        start_server_early(s.decode)  # while the model loads and the folders are scanned
         run = IndexRun(
             self.catalog(), s.clip_model,
             encode=self._encode_items,

@@ -249,6 +249,39 @@ def test_on_linux_workers_fork_from_a_server_that_loaded_the_decoder() -> None:
         assert pool.submit(_parent_pid).result() != os.getpid()
 
 
+_SERVER_EARLY = """
+import sys, time
+from multiprocessing import forkserver
+from pathlib import Path
+from clipgit.core.config import Settings
+from clipgit.core.decode_pool import start_server_early
+from clipgit.core.engine import Engine
+assert start_server_early("auto", cores=2) is None and start_server_early("threads", cores=64) is None
+assert forkserver._forkserver._forkserver_pid is None
+settings = Settings(data_dir=Path(sys.argv[1]), clip_model=sys.argv[2], device="cpu", precision="fp32",
+                    decode="processes")
+with Engine(settings) as engine:
+    engine.load_model()
+    for _ in range(300):
+        if forkserver._forkserver._forkserver_pid is not None:
+            break
+        time.sleep(0.05)
+print(forkserver._forkserver._forkserver_pid)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the fork server is Linux's")
+def test_the_fork_server_starts_while_the_model_loads(tiny_clip: Path, tmp_path: Path) -> None:
+    """Where runs may use worker processes, loading the model starts the pool's fork server, so a run's
+    first pool does not wait for its interpreter and imports; on 2 cores, or with threads, it never starts."""
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-c", _SERVER_EARLY, str(tmp_path / "data"), str(tiny_clip)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().isdigit(), done.stdout
+
+
 def test_inline_items_come_in_order_with_reasons_and_stop_on_cancel() -> None:
     """Where worker processes read, the run's thread prepares each file as it asks for it (InlineBackend):
     in order, an unreadable one as its reason, and a cancel stops it (raising when a message is given)."""
