@@ -4,7 +4,7 @@
 # starting 16 workers costs), then whole Engine.index runs at 640x480 and 12 MP beside every stage alone,
 # with a variant whose GIL switch interval is 1 ms, and the vectors checked against the reference
 # processor. Each log goes to $OUT (the device tool's folder that comes back), or /tmp/clipgit-gpu-round.
-#   bash benchmarks/gpu_round.sh              (about 6-8 minutes on an H100/H200)
+#   bash benchmarks/gpu_round.sh              (about 3-4 minutes on an H100)
 set -u
 out=${OUT:-/tmp/clipgit-gpu-round}
 mkdir -p "$out"
