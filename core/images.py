@@ -139,6 +139,10 @@ def decode(data: bytes | memoryview, *, draft_size: int | None = None,
         hint = "" if HEIF_SUPPORTED or data[4:12] not in (b"ftypheic", b"ftypheix", b"ftypmif1") else (
             " (HEIC needs the optional extra: pip install 'clipgit[heif]')"
         )
+        kind = _image_kind(data)
+        if kind and not hint:
+            raise ImageUnreadable(f"a {kind} file Pillow cannot read: damaged, or a variant it does not support") \
+                from None
         raise ImageUnreadable("not an image, or a format Pillow cannot read" + hint) from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError) as exc:
         raise ImageUnreadable(f"corrupt or truncated image: {exc}") from None
@@ -147,6 +151,21 @@ def decode(data: bytes | memoryview, *, draft_size: int | None = None,
 
 
 SOURCE = "clipgit.source"  # a drafted JPEG's geometry, see source_geometry
+_MAGIC = ((b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"), (b"\xff\xd8\xff", "JPEG"), (b"\x89PNG", "PNG"),
+          (b"GIF8", "GIF"), (b"BM", "BMP"))
+
+
+def _image_kind(data: bytes | memoryview) -> str:
+    """The format a file's first bytes announce, when Pillow could not open it: a TIFF with a pixel layout
+    Pillow lacks is then not called 'not an image'."""
+    head = bytes(data[:12])
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    if head[4:12] in (b"ftypavif", b"ftypavis"):
+        return "AVIF"
+    return next((kind for magic, kind in _MAGIC if head.startswith(magic)), "")
+
+
 _TURNS = {2: (False, True, False), 3: (False, True, True), 4: (False, False, True), 5: (True, False, False),
           6: (True, True, False), 7: (True, True, True), 8: (True, False, True)}  # swap sides, flip x, flip y
 

@@ -98,6 +98,7 @@ def test_jpeg_draft_decodes_small_but_keeps_original_size() -> None:
     [
         (b"", "empty file"),
         (b"this is not an image", "not an image"),
+        (b"II*\x00\x08\x00\x00\x00\x00\x00", "a TIFF file Pillow cannot read"),  # a TIFF, not "not an image"
         (None, "truncated"),
     ],
 )
