@@ -20,7 +20,7 @@ import numpy as np
 from .catalog import Catalog
 from .errors import Cancelled, QueryError
 from .filters import Filters
-from .photo_facts import iso_taken
+from .photo_facts import iso_time
 
 BLOCK = 512  # rows compared at once: BLOCK x N float32 scores (200 MB at N = 100,000)
 
@@ -43,7 +43,7 @@ class DupeGroup:
     def as_dict(self) -> dict[str, object]:
         return {"exact": self.exact, "similarity": round(self.similarity, 4),
                 "files": [{"path": f.path, "size": f.size, "width": f.width, "height": f.height,
-                           "taken": iso_taken(f.taken)} for f in self.files]}
+                           "taken": iso_time(f.taken)} for f in self.files]}
 
 
 def similar_pairs(vectors: np.ndarray, threshold: float,

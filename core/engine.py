@@ -37,6 +37,7 @@ from .inference import (
 )
 from .lab.dataset import load_dataset
 from .lab.evaluate import EvalProgress, run_eval
+from .photo_facts import iso_time
 from .pipeline import default_workers
 from .search import Searcher, SearchResult
 from .vectors import VectorIndex
@@ -73,7 +74,7 @@ class Status:
             "precision": self.precision, "model_loaded": self.model_loaded, "images": self.images,
             "files": self.files, "skipped": self.skipped, "caption_model": self.caption_model,
             "captions": self.captions,
-            "folders": [{"path": f.path, "images": f.images, "skipped": f.skipped, "last_scan": f.last_scan,
+            "folders": [{"path": f.path, "images": f.images, "skipped": f.skipped, "last_scan": iso_time(f.last_scan),
                          "exists": f.exists} for f in self.folders],
         }
 

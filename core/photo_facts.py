@@ -26,9 +26,10 @@ class PhotoFacts:
     gps: bool
 
 
-def iso_taken(taken: float | None) -> str | None:
-    """A capture date as every JSON output gives it: ISO 8601 in this machine's zone, with its offset."""
-    return None if taken is None else datetime.fromtimestamp(taken).astimezone().isoformat(timespec="seconds")
+def iso_time(when: float | None) -> str | None:
+    """A time (a capture date, a folder's last scan) as every JSON output gives it: ISO 8601 in this machine's
+    zone, with its offset."""
+    return None if when is None else datetime.fromtimestamp(when).astimezone().isoformat(timespec="seconds")
 
 
 def photo_facts(data: bytes, mtime_ns: int) -> PhotoFacts:

@@ -22,7 +22,7 @@ from .filters import SORTS, Filters, split_filters
 from .images import load as load_image
 from .inference import INTERACTIVE, InferenceThread
 from .names import display_name
-from .photo_facts import iso_taken
+from .photo_facts import iso_time
 from .query import Term, parse
 from .vectors import VectorIndex, from_blob
 
@@ -52,7 +52,7 @@ class SearchResult:
     def as_dict(self) -> dict[str, object]:
         out: dict[str, object] = {"path": self.path, "score": round(self.score, 6), "width": self.width,
                                   "height": self.height, "size": self.size, "mode": self.mode,
-                                  "taken": iso_taken(self.taken), "camera": self.camera, "model": self.model}
+                                  "taken": iso_time(self.taken), "camera": self.camera, "model": self.model}
         if self.mode != "clip" or self.caption is not None:
             out["caption"] = self.caption
             out["clip_score"] = None if self.clip_score is None else round(self.clip_score, 6)

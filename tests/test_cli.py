@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,8 @@ def test_index_search_similar_status_forget_json_contract(settings: Settings, tm
     status = json.loads(run(settings, "status", "--json").stdout)
     assert status["images"] == 6 and status["data_dir"] == str(settings.data_dir)
     assert status["clip_model"] == settings.clip_model and status["folders"][0]["path"] == str(pics)
+    scanned = datetime.fromisoformat(status["folders"][0]["last_scan"])  # ISO 8601, as `taken`
+    assert scanned.tzinfo is not None and abs(scanned.timestamp() - time.time()) < 600
 
     out = run(settings, "forget", str(pics), "--json")
     assert out.returncode == 0 and json.loads(out.stdout)["forgotten"][0]["files"] == 7

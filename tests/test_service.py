@@ -59,6 +59,10 @@ def test_started_on_demand_and_answers_like_the_engine_in_process(lib: tuple[Set
     status = json.loads(run(env, "service", "status", "--json").stdout)
     assert status["running"] and status["pid"] > 0 and settings.clip_model in status["models_loaded"]
     assert status["memory_mb"] > 0 and 0 < status["idle_exit_in"] <= 600
+    device = [line for line in run(env, "status").stdout.splitlines() if line.startswith("device")]
+    assert device == [f"device     {status['device']} ({status['precision']}) in the warm service"], device
+    ServiceClient(settings).stop()
+    assert "device     cpu (fp32)\n" in run(env, "status").stdout  # the settings, with no service to ask
 
 
 def test_no_service_and_similar_on_a_library_image_never_start_one(lib: tuple[Settings, dict[str, str]],

@@ -356,6 +356,22 @@ def _why_none(query: str, args: argparse.Namespace) -> str:
     return "the library is empty for this model (run 'clipgit-tui index FOLDER')"
 
 
+def _device_line(engine: Any, st: Any) -> str:
+    """Where the model runs: `status` never loads one, so the settings ("auto") say little; a warm service with
+    these settings knows the device and precision it chose."""
+    if st.model_loaded:
+        return f"{st.device} ({st.precision})"
+    from clipgit.core.service.client import ServiceClient
+
+    if ServiceClient.usable(engine.settings):
+        client = ServiceClient(engine.settings)
+        warm = client.status() if client.running() else None
+        if warm and warm.get("models_loaded"):
+            return f"{warm['device']} ({warm['precision']}) in the warm service"
+    chosen = ": chosen when the model loads" if "auto" in (st.device, st.precision) else ""
+    return f"{st.device} ({st.precision}){chosen}"
+
+
 def _status(engine: Any, args: argparse.Namespace) -> int:
     from clipgit.core.names import display_name
 
@@ -365,7 +381,7 @@ def _status(engine: Any, args: argparse.Namespace) -> int:
         return 0
     print(f"data dir   {display_name(st.data_dir)}")
     print(f"CLIP model {display_name(st.clip_model)}")
-    print(f"device     {st.device} ({st.precision})")
+    print(f"device     {_device_line(engine, st)}")
     print(f"images     {st.images} indexed, {st.skipped} skipped")
     print(f"captions   {st.captions} by {display_name(st.caption_model)}")
     print(f"folders    {len(st.folders)}")
