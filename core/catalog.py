@@ -118,6 +118,7 @@ class Catalog:
         inner = self.conn.execute(f"SELECT id FROM folders WHERE {cond} AND id != ?", [*args, folder_id]).fetchall()
         for (inner_id,) in inner:
             self.conn.execute("UPDATE images SET folder_id = ? WHERE folder_id = ?", (folder_id, inner_id))
+            self.conn.execute("UPDATE excluded SET folder_id = ? WHERE folder_id = ?", (folder_id, inner_id))
             self.conn.execute("DELETE FROM folders WHERE id = ?", (inner_id,))
         return folder_id
 
@@ -129,6 +130,17 @@ class Catalog:
 
     def remove_folder(self, folder_id: int) -> None:
         self.conn.execute("DELETE FROM folders WHERE id = ?", (folder_id,))
+
+    def exclude(self, path: str, folder_id: int) -> None:
+        """Keep `path` (inside library folder `folder_id`) out of that folder's walks (see forgetting.py)."""
+        self.conn.execute("INSERT OR IGNORE INTO excluded (path, folder_id, added_at) VALUES (?, ?, ?)",
+                          (to_db(path), folder_id, time.time()))
+
+    def excluded(self) -> list[str]:
+        return [from_db(r[0]) for r in self.conn.execute("SELECT path FROM excluded ORDER BY path")]
+
+    def lift_exclusion(self, path: str) -> None:
+        self.conn.execute("DELETE FROM excluded WHERE path = ?", (to_db(path),))
 
     def mark_scanned(self, folder_id: int) -> None:
         self.conn.execute("UPDATE folders SET last_scan = ? WHERE id = ?", (time.time(), folder_id))

@@ -16,13 +16,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import forgetting
 from .caption_jobs import Captioned, CaptionFn, CaptionProgress, caption_files, caption_library
 from .catalog import Catalog
 from .clip import ClipEncoder
 from .config import Settings
 from .decode_pool import start_server_early
 from .dupes import DupeGroup, find_duplicates
-from .errors import ClipgitError, ConfigError, NotInLibrary, QueryError
+from .errors import ClipgitError, ConfigError, QueryError
 from .git_captioner import CaptionInput, GitCaptioner
 from .images import RawJpeg
 from .indexer import Encoded, IndexProgress, IndexReport, IndexRun
@@ -183,7 +184,7 @@ class Engine:
     # indexing -------------------------------------------------------------
     def index_iter(self, paths: Iterable[str], cancel: threading.Event | None = None) -> Iterator[IndexProgress]:
         """Index folders; yields progress, the last event has phase "done" and the report."""
-        roots = [_folder_arg(p) for p in paths]
+        roots = [_folder_arg(p) for p in forgetting.index_roots(self.catalog(), list(paths))]
         if not roots:
             raise ClipgitError("no folder given to index")
         workers = self.settings.decode_workers or default_workers()
@@ -226,19 +227,13 @@ class Engine:
         return report
 
     def forget(self, path: str) -> int:
-        """Drop a library folder (or everything under a sub-folder); returns files dropped."""
+        """Drop a library folder, or a sub-folder or file inside one, which then stays out of the folder's
+        rescans until it is indexed again (forgetting.py); returns files dropped."""
         target = os.path.abspath(os.path.expanduser(path)).rstrip("/") or "/"
         cat = self.catalog()
-        with cat.transaction():
-            dropped = cat.ids_under(target)
-            folders = [f for f in cat.folders() if f.path == target or f.path.startswith(target + "/")]
-            if not dropped and not folders:
-                raise NotInLibrary(f"{target} is not in the library")
-            cat.delete_images(dropped)
-            for f in folders:
-                cat.remove_folder(f.id)
+        dropped = forgetting.forget(cat, target)
         self._library_changed(cat)
-        return len(dropped)
+        return dropped
 
     def _library_changed(self, cat: Catalog) -> None:
         """Rows went away: the vectors in memory follow (whoever searches keeps them)."""

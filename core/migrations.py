@@ -85,6 +85,14 @@ MIGRATIONS: list[str] = [
     ALTER TABLE images ADD COLUMN gps INTEGER;
     CREATE INDEX images_taken ON images(taken);
     """,
+    # 4: paths forgotten inside a library folder, which its walks leave out until they are indexed again.
+    """
+    CREATE TABLE excluded (
+        path BLOB PRIMARY KEY,
+        folder_id INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,
+        added_at REAL NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -37,9 +37,12 @@ def is_image_name(name: str) -> bool:
     return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
 
-def walk(root: str, *, include_hidden: bool = False, exclude_dirs: Iterable[str] = ()) -> Walk:
-    """All image-named regular files under `root`, following links to folders once."""
+def walk(root: str, *, include_hidden: bool = False, exclude_dirs: Iterable[str] = (),
+         skip: Iterable[str] = ()) -> Walk:
+    """All image-named regular files under `root`, following links to folders once; folders named in
+    `exclude_dirs`, and the folders and files at the paths in `skip` (forgotten ones), are left out."""
     excluded = set(exclude_dirs)
+    skipped = set(skip)
     result = Walk()
     seen_dirs: set[tuple[int, int]] = set()
     try:
@@ -58,7 +61,7 @@ def walk(root: str, *, include_hidden: bool = False, exclude_dirs: Iterable[str]
             continue
         for entry in entries:
             name = entry.name
-            if not include_hidden and name.startswith("."):
+            if (not include_hidden and name.startswith(".")) or (skipped and entry.path in skipped):
                 continue
             try:
                 is_dir = entry.is_dir()

@@ -63,8 +63,11 @@ def test_index_search_similar_status_forget_json_contract(settings: Settings, tm
     scanned = datetime.fromisoformat(status["folders"][0]["last_scan"])  # ISO 8601, as `taken`
     assert scanned.tzinfo is not None and abs(scanned.timestamp() - time.time()) < 600
 
+    out = run(settings, "forget", str(paths[0]))
+    assert out.stdout == f"forgot {paths[0]} (1 file; rescans leave it out until you index {paths[0]})\n"
     out = run(settings, "forget", str(pics), "--json")
-    assert out.returncode == 0 and json.loads(out.stdout)["forgotten"][0]["files"] == 7
+    assert out.returncode == 0 and json.loads(out.stdout)["forgotten"] == [
+        {"path": str(pics), "files": 6, "kept_out": False}]
     assert json.loads(run(settings, "status", "--json").stdout)["images"] == 0
 
 

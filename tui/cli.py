@@ -224,11 +224,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         from .cli_service import service
 
         return service(settings, args)
-    from .cli_library import dupes, models
+    from .cli_library import dupes, forget, models, status
     from .cli_models import caption, evaluate
 
-    handler = {"index": _index, "search": _search, "similar": _search, "status": _status,
-               "forget": _forget, "caption": caption, "eval": evaluate, "dupes": dupes,
+    handler = {"index": _index, "search": _search, "similar": _search, "status": status,
+               "forget": forget, "caption": caption, "eval": evaluate, "dupes": dupes,
                "models": models}[args.command]
     if args.command in ("index", "search", "similar", "caption", "eval"):
         from .cli_service import remote_engine
@@ -354,53 +354,6 @@ def _why_none(query: str, args: argparse.Namespace) -> str:
     if getattr(args, "mode", None) == "caption":
         return "no caption has these words"
     return "the library is empty for this model (run 'clipgit-tui index FOLDER')"
-
-
-def _device_line(engine: Any, st: Any) -> str:
-    """Where the model runs: `status` never loads one, so the settings ("auto") say little; a warm service with
-    these settings knows the device and precision it chose."""
-    if st.model_loaded:
-        return f"{st.device} ({st.precision})"
-    from clipgit.core.service.client import ServiceClient
-
-    if ServiceClient.usable(engine.settings):
-        client = ServiceClient(engine.settings)
-        warm = client.status() if client.running() else None
-        if warm and warm.get("models_loaded"):
-            return f"{warm['device']} ({warm['precision']}) in the warm service"
-    chosen = ": chosen when the model loads" if "auto" in (st.device, st.precision) else ""
-    return f"{st.device} ({st.precision}){chosen}"
-
-
-def _status(engine: Any, args: argparse.Namespace) -> int:
-    from clipgit.core.names import display_name
-
-    st = engine.status()
-    if args.json:
-        print(json.dumps(st.as_dict()))
-        return 0
-    print(f"data dir   {display_name(st.data_dir)}")
-    print(f"CLIP model {display_name(st.clip_model)}")
-    print(f"device     {_device_line(engine, st)}")
-    print(f"images     {st.images} indexed, {st.skipped} skipped")
-    print(f"captions   {st.captions} by {display_name(st.caption_model)}")
-    print(f"folders    {len(st.folders)}")
-    for f in st.folders:
-        missing = "" if f.exists else "  (folder missing)"
-        print(f"  {f.images:>8} images  {f.skipped:>5} skipped  {display_name(f.path)}{missing}")
-    return 0
-
-
-def _forget(engine: Any, args: argparse.Namespace) -> int:
-    from clipgit.core.names import display_name
-
-    dropped = {p: engine.forget(p) for p in args.paths}
-    if args.json:
-        print(json.dumps({"forgotten": [{"path": os.path.abspath(p), "files": n} for p, n in dropped.items()]}))
-    else:
-        for path, n in dropped.items():
-            print(f"forgot {display_name(os.path.abspath(path))} ({n} files)")
-    return 0
 
 
 if __name__ == "__main__":  # how the service is started: python -m clipgit.tui.cli service run

@@ -1,9 +1,10 @@
-"""Commands that read the library and need no model (nor torch): `models` and `dupes`."""
+"""Commands that read the library and need no model (nor torch): `models`, `dupes`, `status` and `forget`."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
@@ -61,4 +62,56 @@ def dupes(engine: Any, args: argparse.Namespace) -> int:
             pixels = f"{f.width}x{f.height}" if f.width and f.height else "?"
             taken = when(f.taken) if f.taken else "-"
             print(f"  {pixels:>11}  {human_size(f.size):>9}  {taken}  {display_name(f.path)}")
+    return 0
+
+
+def _device_line(engine: Any, st: Any) -> str:
+    """Where the model runs: `status` never loads one, so the settings ("auto") say little; a warm service with
+    these settings knows the device and precision it chose."""
+    if st.model_loaded:
+        return f"{st.device} ({st.precision})"
+    from clipgit.core.service.client import ServiceClient
+
+    if ServiceClient.usable(engine.settings):
+        client = ServiceClient(engine.settings)
+        warm = client.status() if client.running() else None
+        if warm and warm.get("models_loaded"):
+            return f"{warm['device']} ({warm['precision']}) in the warm service"
+    chosen = ": chosen when the model loads" if "auto" in (st.device, st.precision) else ""
+    return f"{st.device} ({st.precision}){chosen}"
+
+
+def status(engine: Any, args: argparse.Namespace) -> int:
+    from clipgit.core.names import display_name
+
+    st = engine.status()
+    if args.json:
+        print(json.dumps(st.as_dict()))
+        return 0
+    print(f"data dir   {display_name(st.data_dir)}")
+    print(f"CLIP model {display_name(st.clip_model)}")
+    print(f"device     {_device_line(engine, st)}")
+    print(f"images     {st.images} indexed, {st.skipped} skipped")
+    print(f"captions   {st.captions} by {display_name(st.caption_model)}")
+    print(f"folders    {len(st.folders)}")
+    for f in st.folders:
+        missing = "" if f.exists else "  (folder missing)"
+        print(f"  {f.images:>8} images  {f.skipped:>5} skipped  {display_name(f.path)}{missing}")
+    return 0
+
+
+def forget(engine: Any, args: argparse.Namespace) -> int:
+    from clipgit.core.names import display_name
+
+    from .format import count
+
+    dropped = {os.path.abspath(p).rstrip("/") or "/": engine.forget(p) for p in args.paths}
+    kept_out = set(engine.catalog().excluded())  # parts of library folders: their rescans leave them out
+    if args.json:
+        print(json.dumps({"forgotten": [{"path": p, "files": n, "kept_out": p in kept_out}
+                                        for p, n in dropped.items()]}))
+    else:
+        for path, n in dropped.items():
+            until = f"; rescans leave it out until you index {display_name(path)}" if path in kept_out else ""
+            print(f"forgot {display_name(path)} ({count(n, 'file')}{until})")
     return 0
