@@ -302,3 +302,15 @@ async def test_keys_typed_ahead_act_on_the_results_and_the_slash_rule(engine: En
         box.value = ""
         await pilot.press("slash", *"x")
         assert app.focused is box and box.value == "/x"
+
+
+def test_result_names_line_up_whatever_the_scores_sign() -> None:
+    """CLIP cosines go below zero for poor matches: '-0.082' is one character wider than '0.428'."""
+    from clipgit.core.search import SearchResult
+    from clipgit.tui.panes.search import result_prompt
+
+    rows = [plain_prompt(result_prompt(SearchResult(i, f"/p/{name}", score, 8, 8, 1, 0, mode=mode), None))
+            for i, (name, score, mode) in enumerate([("a.png", 0.428, "clip"), ("b.png", -0.082, "clip"),
+                                                     ("c.png", 3.5, "caption"), ("d.png", 0.0, "browse")])]
+    starts = {row.splitlines()[0].index(name) for row, name in zip(rows, ["a.png", "b.png", "c.png", "d.png"])}
+    assert len(starts) == 1, rows

@@ -96,7 +96,7 @@ def result_prompt(result: SearchResult, thumb: Text | None) -> Text:
     the score comes first so a long name is what gets cut. Names are text, never markup."""
     thumb = thumb or placeholder(THUMB_COLS, THUMB_ROWS)
     rows = thumb.split("\n")
-    score = f" {match(result)}  "
+    score = f" {match(result):>6}  "  # one width for 0.428 and -0.082: the names line up
     line1 = Text()
     line1.append(score, style="green")
     line1.append_text(safe(os.path.basename(result.path), "bold"))
