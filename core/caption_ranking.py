@@ -16,12 +16,18 @@ RRF_K = 60
 MODES = ("auto", "clip", "caption", "hybrid")
 
 _TOKEN = re.compile(r'"[^"]+"|[^\W_]+\*?', re.UNICODE)
+# Words nearly every caption holds ("a cat sitting on a couch"): OR'ed in, "a" matched every captioned image,
+# so in hybrid mode an image ranked higher for having a caption at all (captions are written on demand, as
+# images are looked at). Dropped where the query has other words; a query of them alone keeps them.
+STOPWORDS = frozenset(["a", "an", "the", "of", "on", "in", "at", "with", "and", "to", "is", "are", "it", "its",
+                       "by", "for", "from", "this", "that", "there", "some"])
 
 
 def fts_query(terms: list[Term]) -> str:
     """An FTS5 query from the text terms: words OR'ed (prefix with `*`, phrases in quotes), minus NOT'ed."""
     positive: list[str] = []
     negative: list[str] = []
+    stop: set[str] = set()  # positive items that are stopwords
     for term in terms:
         if term.kind != "text":
             continue
@@ -34,8 +40,12 @@ def fts_query(terms: list[Term]) -> str:
                 item = '"' + token.rstrip("*") + '"' + ("*" if prefix else "")
             if item:
                 (positive if term.weight > 0 else negative).append(item)
+                if token in STOPWORDS:
+                    stop.add(item)
     if not positive:
         raise QueryError("caption search needs at least one word to look for")
+    if any(item not in stop for item in positive):
+        positive = [item for item in positive if item not in stop]
     query = "(" + " OR ".join(dict.fromkeys(positive)) + ")"
     if negative:
         query += " NOT (" + " OR ".join(dict.fromkeys(negative)) + ")"

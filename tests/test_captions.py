@@ -109,6 +109,8 @@ def test_caption_search_words_prefixes_phrases(engine: Engine, tmp_path: Path) -
     assert paths[1].name not in names(engine.search("red - car", mode="caption"))
     with pytest.raises(QueryError):
         engine.search(str(paths[0]), mode="caption")
+    # "a" and "on" are in nearly every caption: they find nothing in particular
+    assert names(engine.search("a dog on the beach", mode="caption")) == [paths[3].name]
 
 
 def test_hybrid_is_reciprocal_rank_fusion_of_clip_and_caption_ranks(engine: Engine, tmp_path: Path) -> None:
@@ -140,7 +142,10 @@ def test_fts_query_quotes_words_and_keeps_phrases_and_prefixes() -> None:
     assert fts_query(parse("red bicycle")) == '("red" OR "bicycle")'
     assert fts_query(parse('"red bicycle" + bike*')) == '("red bicycle" OR "bike"*)'
     assert fts_query(parse("dogs - snow")) == '("dogs") NOT ("snow")'
-    assert fts_query(parse("AND OR NEAR")) == '("and" OR "or" OR "near")'
+    # words every caption holds match nothing in particular, unless they are all there is
+    assert fts_query(parse("a cat on the couch")) == '("cat" OR "couch")'
+    assert fts_query(parse('"a cat" + the')) == '("a cat")' and fts_query(parse("the")) == '("the")'
+    assert fts_query(parse("AND OR NEAR")) == '("or" OR "near")'  # quoted, never operators ("and" a stopword)
 
 
 def test_missing_caption_model_says_how_to_fix_and_embedding_goes_on(settings: Settings, tmp_path: Path) -> None:
