@@ -53,6 +53,7 @@ class FolderInfo:
     last_scan: float | None
     exists: bool
     unembedded: int = 0  # readable files with no vector of the current model (another model indexed them)
+    forgotten: tuple[str, ...] = ()  # paths inside it that its rescans leave out (forgetting.py)
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ class Status:
             "files": self.files, "skipped": self.skipped, "caption_model": self.caption_model,
             "captions": self.captions,
             "folders": [{"path": f.path, "images": f.images, "skipped": f.skipped, "last_scan": iso_time(f.last_scan),
-                         "exists": f.exists} for f in self.folders],
+                         "exists": f.exists, "forgotten": list(f.forgotten)} for f in self.folders],
         }
 
 
@@ -356,10 +357,12 @@ class Engine:
     def folders(self) -> list[FolderInfo]:
         cat = self.catalog()
         counts = cat.folder_counts(self.settings.clip_model)
+        excluded = cat.excluded()
         out = []
         for f in cat.folders():
             images, skipped, unembedded = counts.get(f.id, (0, 0, 0))
-            out.append(FolderInfo(f.id, f.path, images, skipped, f.last_scan, os.path.isdir(f.path), unembedded))
+            out.append(FolderInfo(f.id, f.path, images, skipped, f.last_scan, os.path.isdir(f.path), unembedded,
+                                  tuple(p for p in excluded if forgetting.within(p, f.path))))
         return out
 
     def skipped(self, folder: str) -> list[tuple[str, str]]:

@@ -18,6 +18,7 @@ def test_a_forgotten_sub_folder_stays_out_of_rescans(engine: Engine, tmp_path: P
     make_photos(pics / "old", 2, start=10)
     engine.index([str(pics)])
     assert engine.forget(str(pics / "old")) == 2 and engine.status().images == 3
+    assert engine.folders()[0].forgotten == (str(pics / "old"),)  # status lists it, with how to undo it
     again = engine.index([str(pics)])  # what the app does when it opens and when files change
     assert again.new == 0 and again.removed == 0 and engine.status().images == 3
     make_photos(pics / "old", 1, start=20)  # a file added there later stays out too
@@ -27,7 +28,7 @@ def test_a_forgotten_sub_folder_stays_out_of_rescans(engine: Engine, tmp_path: P
     with pytest.raises(ClipgitError, match=r"inside .*old, which was forgotten: index .*old to bring it back"):
         engine.index([str(pics / "old" / "deeper")])  # its folder's rescans would drop it again
     back = engine.index([str(pics / "old")])  # named again: it is back, and later rescans keep it
-    assert back.new == 3 and engine.status().images == 6
+    assert back.new == 3 and engine.status().images == 6 and engine.folders()[0].forgotten == ()
     assert engine.index([str(pics)]).removed == 0 and engine.status().images == 6
 
 

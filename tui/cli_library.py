@@ -97,6 +97,8 @@ def status(engine: Any, args: argparse.Namespace) -> int:
     for f in st.folders:
         missing = "" if f.exists else "  (folder missing)"
         print(f"  {f.images:>8} images  {f.skipped:>5} skipped  {display_name(f.path)}{missing}")
+        for path in f.forgotten:
+            print(f"{'':34}forgotten: {display_name(path)} (index it to bring it back)")
     return 0
 
 
