@@ -146,6 +146,8 @@ def test_settings_precedence_flag_over_env_over_file(settings: Settings, tmp_pat
     env["CLIPGIT_CONFIG"] = str(config)
     del env["CLIPGIT_DATA_DIR"]
     assert json.loads(run(settings, "status", "--json", env=env).stdout)["data_dir"] == str(tmp_path / "from-file")
+    assert run(settings, "status", env=env).stdout.startswith(f"config     {config}\n")  # where to edit it
+    assert json.loads(run(settings, "status", "--json", env=env).stdout)["config_exists"]
     env["CLIPGIT_DATA_DIR"] = str(tmp_path / "from-env")
     assert json.loads(run(settings, "status", "--json", env=env).stdout)["data_dir"] == str(tmp_path / "from-env")
     flagged = run(settings, "status", "--json", "--data-dir", str(tmp_path / "from-flag"), env=env)

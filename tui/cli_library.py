@@ -82,12 +82,15 @@ def _device_line(engine: Any, st: Any) -> str:
 
 
 def status(engine: Any, args: argparse.Namespace) -> int:
+    from clipgit.core.config import config_file_path
     from clipgit.core.names import display_name
 
     st = engine.status()
+    config = config_file_path()
     if args.json:
-        print(json.dumps(st.as_dict()))
+        print(json.dumps({**st.as_dict(), "config": str(config), "config_exists": config.is_file()}))
         return 0
+    print(f"config     {display_name(str(config))}{'' if config.is_file() else ' (none: defaults, see the README)'}")
     print(f"data dir   {display_name(st.data_dir)}")
     print(f"CLIP model {display_name(st.clip_model)}")
     print(f"device     {_device_line(engine, st)}")
