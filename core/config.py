@@ -38,6 +38,7 @@ ENV_VARS = {
     "decode": "CLIPGIT_DECODE",
     "gpu_decode": "CLIPGIT_GPU_DECODE",
     "watch": "CLIPGIT_WATCH",
+    "history": "CLIPGIT_HISTORY",
 }
 
 
@@ -73,6 +74,7 @@ class Settings:
     decode: str = "auto"  # CPU decode pool: threads, processes, or auto (processes for big runs on 8+ cores)
     gpu_decode: bool = True  # on CUDA, decode JPEGs on the GPU (nvJPEG, needs torchvision: the cuda extra)
     watch: bool = True  # the open app picks up new, changed and deleted files in library folders
+    history: bool = True  # the app keeps the searches you settle on (data dir's history.txt; Up/Down recall)
     max_image_pixels: int = 120_000_000
     include_hidden: bool = False
     exclude_dirs: tuple[str, ...] = (".git", "node_modules", "@eaDir", "__pycache__", ".thumbnails", "#recycle")
@@ -141,7 +143,7 @@ def _coerce(values: dict[str, Any]) -> dict[str, Any]:
             out["exclude_dirs"] = tuple(out["exclude_dirs"])
         if "service_idle" in out:
             out["service_idle"] = _number("service_idle", out["service_idle"], float)
-        for name in ("include_hidden", "captions", "service", "gpu_decode", "watch"):
+        for name in ("include_hidden", "captions", "service", "gpu_decode", "watch", "history"):
             if name in out and isinstance(out[name], str):
                 out[name] = out[name].lower() in ("1", "true", "yes", "on")
         for name, demo_dir in DEMO_DIRS.items():

@@ -26,6 +26,7 @@ from textual.worker import Worker, WorkerState
 from clipgit.core.engine import Engine
 from clipgit.core.errors import ClipgitError
 from clipgit.core.filters import SORTS
+from clipgit.core.history import QueryHistory
 from clipgit.core.names import display_name
 from clipgit.core.service.served_engine import ServedEngine
 
@@ -98,12 +99,13 @@ class ClipGitApp(LibraryActions, App[None]):
         self.last_search = 0.0
         self._debounce: Timer | None = None
         self.captions = Captioner(engine)
+        self.history = QueryHistory(engine.settings.data_dir if engine.settings.history else None)
 
     # layout ------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):
             yield LibraryPane(id="library")
-            yield SearchPane(self.thumbs, self.show_images, id="search")
+            yield SearchPane(self.thumbs, self.show_images, self.history, id="search")
             yield DetailPane(self.thumbs, self.show_images, id="detail")
         yield self.captions
         yield StatusLine(id="status").data_bind(
@@ -174,7 +176,9 @@ class ClipGitApp(LibraryActions, App[None]):
             raise SkipAction()  # Enter anywhere else does what it does there
         if self._debounce is not None:
             self._debounce.stop()
-        self.query_one(SearchPane).focus_results()
+        pane = self.query_one(SearchPane)
+        pane.focus_results()
+        pane.remember(field.value)
         self.run_search(field.value)
 
     def run_search(self, query: str, *, quiet: bool = False) -> None:

@@ -19,6 +19,8 @@ KEYS: list[tuple[str, str, str]] = [
     ("Library", "e / Enter", "list the files skipped in the selected folder, with reasons"),
     ("Search", "Enter", "search now and move to the results at once (keys typed ahead act on them)"),
     ("Search", "Down", "move into the results"),
+    ("Search", "Up / Down", "step through earlier searches (those you pressed Enter or Down on, kept across "
+                            "sessions in the data dir; history = false keeps none)"),
     ("Results", "j / k, arrows", "move through the results"),
     ("Results", "Enter", "open the detail of the selected image"),
     ("Results", "s", "find images similar to the selected one"),

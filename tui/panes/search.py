@@ -9,7 +9,7 @@ from typing import Any
 
 from PIL import Image
 from rich.text import Text
-from textual import events
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -18,6 +18,7 @@ from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Input, Label, Static
 
 from clipgit.core.engine import SearchResult
+from clipgit.core.history import QueryHistory
 
 from ..format import match, safe, short_folder
 from ..halfblock import halfblock, placeholder
@@ -73,6 +74,9 @@ class SearchInput(Input):
     """
 
     jumped = False
+    history: QueryHistory | None = None
+    _step: int | None = None  # where Up/Down stand in the history; None: at the query being typed
+    _draft = ""  # that query, given back when Down passes the newest search
 
     async def _on_key(self, event: events.Key) -> None:
         if event.key == "slash" and not self.value and not self.jumped:
@@ -80,7 +84,34 @@ class SearchInput(Input):
             event.stop()
             event.prevent_default()
             return
+        if event.key in ("up", "down") and self._recall(-1 if event.key == "up" else 1):
+            event.stop()
+            event.prevent_default()
+            return
+        if event.is_printable or event.key in ("backspace", "delete"):
+            self._step = None  # an edited recall is a new query
         await super()._on_key(event)
+
+    def settle(self) -> None:
+        """The query in the box is the one being typed now (a recalled one was searched)."""
+        self._step = None
+
+    def _recall(self, step: int) -> bool:
+        """Up: an earlier search; Down: a later one, then the query being typed. False where there is
+        nothing to step to (Down at the typed query then moves into the results, as before)."""
+        entries = self.history.entries() if self.history is not None else []
+        if not entries or (step > 0 and self._step is None):
+            return False
+        if self._step is None:
+            self._draft, self._step = self.value, len(entries)
+        self._step = max(0, self._step + step)
+        if self._step >= len(entries):
+            self._step, value = None, self._draft
+        else:
+            value = entries[self._step]
+        self.value = value  # its search runs, as when it was typed
+        self.cursor_position = len(value)
+        return True
 
     def _on_blur(self, event: events.Blur) -> None:
         self.jumped = False
@@ -220,8 +251,10 @@ class SearchPane(ImageActions, Vertical):
         Binding("y", "copy_path", "Copy path"),
     ]
 
-    def __init__(self, thumbs: ThumbnailCache, show_images: bool = True, **kwargs: Any) -> None:
+    def __init__(self, thumbs: ThumbnailCache, show_images: bool = True, history: QueryHistory | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.history = history
         self.thumbs = thumbs if show_images else None  # None: no pictures (tests, snapshots)
         self.results: builtins.list[SearchResult] = []
         self.grid = False
@@ -229,7 +262,9 @@ class SearchPane(ImageActions, Vertical):
 
     def compose(self) -> ComposeResult:
         yield Label("Results", classes="pane-title")
-        yield SearchInput(placeholder="words, an image path, or beach + 2:sunset", id="query")
+        field = SearchInput(placeholder="words, an image path, or beach + 2:sunset", id="query")
+        field.history = self.history
+        yield field
         yield Label("type to search", id="results-info")
         with ContentSwitcher(initial="results-list", id="results-switcher"):
             yield ResultsList(keep_cols=THUMB_COLS, id="results-list")
@@ -289,6 +324,17 @@ class SearchPane(ImageActions, Vertical):
     def on_results_grid_tile_focused(self, message: ResultsGrid.TileFocused) -> None:
         self.list.highlighted = message.tile.index  # keeps list and grid on the same image
 
+    def remember(self, query: str) -> None:
+        """A search the person moved on to the results of: the newest in the history (core/history.py)."""
+        self.query_one(SearchInput).settle()
+        if self.history is not None and query.strip():
+            self._remember_worker(query)
+
+    @work(thread=True, group="history", exit_on_error=False)
+    def _remember_worker(self, query: str) -> None:
+        if self.history is not None:
+            self.history.add(query)
+
     def shown(self) -> SearchResult | None:
         return self.selected()
 
@@ -298,4 +344,5 @@ class SearchPane(ImageActions, Vertical):
             self.post_message(DetailRequested())
         elif event.key == "down" and isinstance(self.app.focused, Input) and self.results:
             event.stop()
+            self.remember(self.app.focused.value)
             self.focus_results()
