@@ -29,6 +29,8 @@ def test_help_is_instant_and_lists_subcommands(settings: Settings) -> None:
     for word in ("index", "search", "similar", "status", "forget"):
         assert word in out.stdout
     assert time.monotonic() - started < 5  # no torch import behind --help
+    version = run(settings, "--version")
+    assert version.returncode == 0 and version.stdout.startswith("clipgit-tui 0."), version  # not the app
 
 
 def test_index_search_similar_status_forget_json_contract(settings: Settings, tmp_path: Path) -> None:

@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(optionally indexing the PATHs given).",
         epilog="Run 'clipgit-tui SUBCOMMAND --help' for each subcommand's options.",
     )
+    parser.add_argument("--version", action="version", version=f"clipgit-tui {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND")
 
     p = sub.add_parser("app", help="open the terminal app (the default)")
@@ -157,7 +158,7 @@ def _positive(text: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    if not args_list or (args_list[0] not in SUBCOMMANDS and args_list[0] not in ("-h", "--help")):
+    if not args_list or (args_list[0] not in SUBCOMMANDS and args_list[0] not in ("-h", "--help", "--version")):
         args_list = ["app", *args_list]
     parser = build_parser()
     args = parser.parse_args(args_list)
@@ -354,6 +355,16 @@ def _why_none(query: str, args: argparse.Namespace) -> str:
     if getattr(args, "mode", None) == "caption":
         return "no caption has these words"
     return "the library is empty for this model (run 'clipgit-tui index FOLDER')"
+
+
+def _version() -> str:
+    """The installed distribution's version (what a bug report needs)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("clipgit")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 if __name__ == "__main__":  # how the service is started: python -m clipgit.tui.cli service run
