@@ -30,7 +30,7 @@ from .photo_facts import PhotoFacts, photo_facts
 from .pipeline import DecodeBackend, InlineBackend, decoded
 from .progress import Meter, Progress
 from .read_plan import plan_reads
-from .scan import FileStat, is_image_name, walk
+from .scan import FileStat, is_empty_folder, is_image_name, walk
 from .vectors import as_blob
 
 
@@ -175,6 +175,10 @@ class IndexRun:
             with self.catalog.transaction():
                 for path, reason in problem_rows:
                     self.catalog.upsert_image(folder_id, path, -1, -1, None, None, None, reason)
+        if known and not seen and is_empty_folder(root):
+            report.skipped.append((root, f"the folder is empty (a drive or share not mounted?): its {len(known)} "
+                                         "indexed files are kept; forget it to drop them"))
+            return items
         for path, (row, embedded) in known.items():
             if path not in seen:
                 gone[row.id] = (row, embedded)
@@ -385,4 +389,3 @@ class IndexRun:
                     report.unchanged += 1
                 else:
                     report.changed += 1
-

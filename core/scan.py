@@ -95,6 +95,16 @@ def walk(root: str, *, include_hidden: bool = False, exclude_dirs: Iterable[str]
     return result
 
 
+def is_empty_folder(folder: str) -> bool:
+    """Nothing at all in `folder`: an unmounted drive's mount point looks so, and a rescan then took every
+    photo on the drive for deleted (a re-embedding of all of them once it was back)."""
+    try:
+        with os.scandir(folder) as entries:
+            return next(entries, None) is None
+    except OSError:
+        return False
+
+
 def _reason(exc: OSError) -> str:
     if exc.errno == errno.ENOENT:
         return "broken symbolic link (its target does not exist)"

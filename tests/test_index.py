@@ -191,3 +191,23 @@ def test_during_a_switch_the_previous_models_vectors_answer(settings, tmp_path: 
         b.index([str(tmp_path / "more")])  # caught up: the new model answers
         found = b.search("a photo", top=10)
         assert len(found) == 6 and {r.model for r in found} == {str(other)}
+
+
+def test_an_empty_library_folder_keeps_its_images(engine: Engine, tmp_path: Path) -> None:
+    """An unmounted drive leaves its mount point empty: a rescan must not take every photo for deleted."""
+    drive = tmp_path / "drive"
+    make_photos(drive / "2023", 3)
+    engine.index([str(drive)])
+    moved = tmp_path / "unplugged"
+    drive.rename(moved)
+    drive.mkdir()  # the mount point, with nothing in it
+    report = engine.index([str(drive)])
+    assert report.removed == 0 and engine.status().images == 3
+    assert report.skipped == [(str(drive), report.skipped[0][1])] and "not mounted?" in report.skipped[0][1]
+    drive.rmdir()
+    moved.rename(drive)  # plugged back in: nothing to embed again
+    back = engine.index([str(drive)])
+    assert back.unchanged == 3 and back.new == 0 and back.embedded == 0
+    for path in (drive / "2023").iterdir():
+        path.unlink()  # a folder emptied of its photos, but not of its folders: they are gone
+    assert engine.index([str(drive)]).removed == 3 and engine.status().images == 0
