@@ -12,7 +12,6 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -38,48 +37,10 @@ from .inference import (
 )
 from .lab.dataset import load_dataset
 from .lab.evaluate import EvalProgress, run_eval
-from .photo_facts import iso_time
+from .library_status import FolderInfo, Status, folder_infos
 from .pipeline import default_workers
 from .search import Searcher, SearchResult
 from .vectors import VectorIndex
-
-
-@dataclass(frozen=True)
-class FolderInfo:
-    id: int
-    path: str
-    images: int
-    skipped: int
-    last_scan: float | None
-    exists: bool
-    unembedded: int = 0  # readable files with no vector of the current model (another model indexed them)
-    forgotten: tuple[str, ...] = ()  # paths inside it that its rescans leave out (forgetting.py)
-
-
-@dataclass(frozen=True)
-class Status:
-    data_dir: str
-    clip_model: str
-    device: str
-    precision: str
-    model_loaded: bool
-    images: int
-    files: int
-    skipped: int
-    folders: list[FolderInfo]
-    caption_model: str = ""
-    captions: int = 0
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "data_dir": self.data_dir, "clip_model": self.clip_model, "device": self.device,
-            "precision": self.precision, "model_loaded": self.model_loaded, "images": self.images,
-            "files": self.files, "skipped": self.skipped, "caption_model": self.caption_model,
-            "captions": self.captions,
-            "folders": [{"path": f.path, "images": f.images, "skipped": f.skipped, "last_scan": iso_time(f.last_scan),
-                         "exists": f.exists, "forgotten": list(f.forgotten)} for f in self.folders],
-        }
-
 
 CARD_PIXELS = 256 * 12_000_000  # JPEG pixels a batch hands the card at most (see Engine._card_pixels)
 
@@ -355,15 +316,7 @@ class Engine:
 
     # state ------------------------------------------------------------------
     def folders(self) -> list[FolderInfo]:
-        cat = self.catalog()
-        counts = cat.folder_counts(self.settings.clip_model)
-        excluded = cat.excluded()
-        out = []
-        for f in cat.folders():
-            images, skipped, unembedded = counts.get(f.id, (0, 0, 0))
-            out.append(FolderInfo(f.id, f.path, images, skipped, f.last_scan, os.path.isdir(f.path), unembedded,
-                                  tuple(p for p in excluded if forgetting.within(p, f.path))))
-        return out
+        return folder_infos(self.catalog(), self.settings.clip_model)
 
     def skipped(self, folder: str) -> list[tuple[str, str]]:
         return self.catalog().skipped_under(folder)

@@ -100,3 +100,6 @@ def test_folder_items_show_progress_rate_and_time_left() -> None:
     item.progress = IndexProgress("embedding", 50, 200, 12.5, 12.0, folder="/p", report=IndexReport())
     text = item._text().plain
     assert "50/200" in text and "12.5 img/s" in text and "0:12 left" in text
+    assert "not mounted?" not in text
+    unplugged = FolderItem(FolderInfo(1, "/media/drive", 10, 0, None, True, empty=True))
+    assert "10 images · folder empty: not mounted?" in unplugged._text().plain

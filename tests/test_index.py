@@ -204,10 +204,11 @@ def test_an_empty_library_folder_keeps_its_images(engine: Engine, tmp_path: Path
     report = engine.index([str(drive)])
     assert report.removed == 0 and engine.status().images == 3
     assert report.skipped == [(str(drive), report.skipped[0][1])] and "not mounted?" in report.skipped[0][1]
+    assert engine.folders()[0].empty  # status and the library pane say so
     drive.rmdir()
     moved.rename(drive)  # plugged back in: nothing to embed again
     back = engine.index([str(drive)])
-    assert back.unchanged == 3 and back.new == 0 and back.embedded == 0
+    assert back.unchanged == 3 and back.new == 0 and back.embedded == 0 and not engine.folders()[0].empty
     for path in (drive / "2023").iterdir():
         path.unlink()  # a folder emptied of its photos, but not of its folders: they are gone
     assert engine.index([str(drive)]).removed == 3 and engine.status().images == 0

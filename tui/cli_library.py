@@ -98,7 +98,7 @@ def status(engine: Any, args: argparse.Namespace) -> int:
     print(f"captions   {st.captions} by {display_name(st.caption_model)}")
     print(f"folders    {len(st.folders)}")
     for f in st.folders:
-        missing = "" if f.exists else "  (folder missing)"
+        missing = "  (folder missing)" if not f.exists else "  (folder empty: not mounted?)" if f.empty else ""
         print(f"  {f.images:>8} images  {f.skipped:>5} skipped  {display_name(f.path)}{missing}")
         for path in f.forgotten:
             print(f"{'':34}forgotten: {display_name(path)} (index it to bring it back)")

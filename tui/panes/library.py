@@ -52,6 +52,8 @@ class FolderItem(ListItem):
             text.append(count(info.images, "image"), style="green" if info.exists else "red")
             if not info.exists:
                 text.append(" · folder missing", style="red")
+            elif info.empty:
+                text.append(" · folder empty: not mounted?", style="red")
         if info.skipped and p is None:
             text.append(f"\n{info.skipped} skipped (e: list)", style="yellow")
         return text
