@@ -29,8 +29,8 @@ def forget(cat: Catalog, target: str) -> int:
             dropped.append(row.id)
         folders = [f for f in cat.folders() if within(f.path, target)]
         holder = None if folders else cat.folder_containing(target)
-        if not dropped and not folders and holder is None:
-            raise NotInLibrary(f"{target} is not in the library")
+        if not dropped and not folders and (holder is None or not os.path.lexists(target)):
+            raise NotInLibrary(f"{target} is not in the library")  # a typo is not kept out of rescans
         cat.delete_images(dropped)
         for f in folders:
             cat.remove_folder(f.id)

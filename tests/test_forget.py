@@ -17,6 +17,8 @@ def test_a_forgotten_sub_folder_stays_out_of_rescans(engine: Engine, tmp_path: P
     make_photos(pics / "keep", 3)
     make_photos(pics / "old", 2, start=10)
     engine.index([str(pics)])
+    with pytest.raises(ClipgitError, match="not in the library"):
+        engine.forget(str(pics / "odl"))  # a typo: nothing there, nothing kept out
     assert engine.forget(str(pics / "old")) == 2 and engine.status().images == 3
     assert engine.folders()[0].forgotten == (str(pics / "old"),)  # status lists it, with how to undo it
     again = engine.index([str(pics)])  # what the app does when it opens and when files change
