@@ -67,6 +67,11 @@ async def test_up_and_down_step_through_earlier_searches(engine: Engine, tmp_pat
         assert box.value == "beach"
         await pilot.press("down")
         assert box.value == "sno" and app.focused is box  # back to what was being typed
+        await pilot.press("up", "up", "ctrl+u", *"sun", "up")  # an edited recall is a new query
+        assert box.value == "beach"
+        await pilot.press("down")
+        assert box.value == "sun"
+        box.value = "sno"
         await pilot.press("down")  # then Down moves into the results, as before
         assert isinstance(app.focused, ResultsList)
     assert QueryHistory(engine.settings.data_dir).entries() == ["red car", "beach", "sno"]

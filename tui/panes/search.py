@@ -77,6 +77,7 @@ class SearchInput(Input):
     history: QueryHistory | None = None
     _step: int | None = None  # where Up/Down stand in the history; None: at the query being typed
     _draft = ""  # that query, given back when Down passes the newest search
+    _shown = ""  # the search recalled last: once the box holds anything else, that is the query being typed
 
     async def _on_key(self, event: events.Key) -> None:
         if event.key == "slash" and not self.value and not self.jumped:
@@ -88,8 +89,6 @@ class SearchInput(Input):
             event.stop()
             event.prevent_default()
             return
-        if event.is_printable or event.key in ("backspace", "delete"):
-            self._step = None  # an edited recall is a new query
         await super()._on_key(event)
 
     def settle(self) -> None:
@@ -100,6 +99,8 @@ class SearchInput(Input):
         """Up: an earlier search; Down: a later one, then the query being typed. False where there is
         nothing to step to (Down at the typed query then moves into the results, as before)."""
         entries = self.history.entries() if self.history is not None else []
+        if self._step is not None and self.value != self._shown:
+            self._step = None  # the recalled search was edited (typed, cut, pasted): a new query
         if not entries or (step > 0 and self._step is None):
             return False
         if self._step is None:
@@ -109,7 +110,7 @@ class SearchInput(Input):
             self._step, value = None, self._draft
         else:
             value = entries[self._step]
-        self.value = value  # its search runs, as when it was typed
+        self.value = self._shown = value  # its search runs, as when it was typed
         self.cursor_position = len(value)
         return True
 
