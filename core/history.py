@@ -37,7 +37,9 @@ class QueryHistory:
         with self._lock:
             if self._entries and self._entries[-1] == query:
                 return
-            self._entries = [*[q for q in self._entries if q != query][-(KEEP - 1):], query]
+            # read again first: another window's app may have added its searches since this one started
+            kept = self._read() if self.path is not None and self.path.exists() else self._entries
+            self._entries = [*[q for q in kept if q != query][-(KEEP - 1):], query]
             self._write(self._entries)
 
     def _read(self) -> list[str]:

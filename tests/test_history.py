@@ -28,6 +28,14 @@ def test_kept_newest_last_once_each_and_private(tmp_path: Path) -> None:
     assert len(QueryHistory(tmp_path).entries()) == KEEP and again.entries()[-1] == f"q{KEEP + 4}"
 
 
+def test_two_windows_keep_both_their_searches(tmp_path: Path) -> None:
+    left, right = QueryHistory(tmp_path), QueryHistory(tmp_path)
+    left.add("beach")
+    right.add("receipts")  # this one never read "beach", and must not write over it
+    left.add("kids")
+    assert QueryHistory(tmp_path).entries() == ["beach", "receipts", "kids"]
+
+
 def test_off_or_unwritable_keeps_nothing_and_raises_nothing(tmp_path: Path) -> None:
     off = QueryHistory(None)
     off.add("beach")
