@@ -38,7 +38,7 @@ class QueryHistory:
             if self._entries and self._entries[-1] == query:
                 return
             # read again first: another window's app may have added its searches since this one started
-            kept = self._read() if self.path is not None and self.path.exists() else self._entries
+            kept = self._read() if self.path.exists() else self._entries
             self._entries = [*[q for q in kept if q != query][-(KEEP - 1):], query]
             self._write(self._entries)
 
@@ -56,8 +56,9 @@ class QueryHistory:
         temp = self.path.with_name(f".{HISTORY_FILE}.{os.getpid()}.{threading.get_ident()}")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            temp.write_text("".join(q + "\n" for q in entries), encoding="utf-8")
-            os.chmod(temp, 0o600)  # searches are private, like a shell's history
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # private, like a shell's history
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write("".join(q + "\n" for q in entries))
             os.replace(temp, self.path)
         except OSError:
             try:
