@@ -93,7 +93,7 @@ def test_dupes_command_needs_no_torch_and_prints_json(demo_settings: Settings, s
 
 async def test_the_duplicates_screen_marks_lists_and_moves_never_deleting(demo_settings: Settings, shots: Path,
                                                                           tmp_path: Path) -> None:
-    from textual.widgets import Input
+    from textual.widgets import Input, Label
 
     from clipgit.tui.app import ClipGitApp
     from clipgit.tui.screens.dupes import DupesScreen, DupeTile
@@ -111,6 +111,9 @@ async def test_the_duplicates_screen_marks_lists_and_moves_never_deleting(demo_s
             assert isinstance(screen, DupesScreen)
             tiles = list(screen.query(DupeTile))
             assert len(tiles) == 7 and app.focused is tiles[0]
+            groups = len(screen.query(".dupe-group"))
+            info = str(screen.query_one("#dupes-info", Label).render())
+            assert info.startswith(f"{groups} group{'s' if groups != 1 else ''} · "), info  # never "1 groups"
             await pilot.press("right", "m", "right", "m")  # the second and third of the first group
             marked = screen.marked()
             assert marked == [tiles[1].file.path, tiles[2].file.path]

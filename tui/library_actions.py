@@ -19,7 +19,7 @@ from textual import work
 from clipgit.core.engine import Engine
 from clipgit.core.names import display_name
 
-from .format import safe
+from .format import count, safe
 from .library_sync import LibrarySync
 from .messages import CopyPathRequested, OpenRequested, RemoveFolderRequested, SkippedRequested
 from .screens.dialogs import AddFolderScreen, ConfirmScreen, SkippedScreen
@@ -63,8 +63,8 @@ class LibraryActions(LibrarySync):
 
     @work(thread=True, group="forget", exit_on_error=False)
     def _forget_worker(self, path: str) -> None:
-        count = self.engine.forget(path)
-        self.call_from_thread(self.notify, f"removed {count} files from the library", title="Removed")
+        dropped = self.engine.forget(path)
+        self.call_from_thread(self.notify, f"removed {count(dropped, 'file')} from the library", title="Removed")
         self.call_from_thread(self._after_forget)
 
     def _after_forget(self) -> None:

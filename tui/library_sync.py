@@ -20,7 +20,7 @@ from textual.css.query import NoMatches
 from clipgit.core.engine import Engine, FolderInfo
 
 from .captioner import Captioner
-from .format import duration
+from .format import count, duration
 from .messages import FoldersLoaded, IndexFinished, IndexProgressed, IndexRequested, LibraryChanged
 from .panes.library import LibraryPane
 
@@ -102,9 +102,9 @@ class LibrarySync(_AppBase):
             return
         behind, self._behind = self._behind, []
         missing = sum(f.unembedded for f in behind)
-        self.notify(f"{missing} images have no vectors for this model yet: embedding them in the background; until "
-                    f"then search covers the {self.images} that have them (vectors of other models are kept: "
-                    "switching back is instant)", title="Model switched", timeout=15)
+        self.notify(f"{count(missing, 'image')} with no vectors for this model yet: embedding in the background; "
+                    f"until then search covers the {count(self.images, 'image')} that have them (vectors of other "
+                    "models are kept: switching back is instant)", title="Model switched", timeout=15)
         self.start_index([f.path for f in behind])
 
     @work(thread=True, group="watch", exit_on_error=False)

@@ -24,7 +24,7 @@ from textual.widgets import Footer, Label, Static
 from clipgit.core.dupes import DupeFile, DupeGroup, move_files, write_list
 from clipgit.core.errors import ClipgitError
 
-from ..format import human_size, safe
+from ..format import count, human_size, safe
 from ..messages import CopyPathRequested, IndexRequested, OpenRequested
 from ..panes.search import TILE_PX, Thumb
 from .dialogs import ConfirmScreen, PathScreen
@@ -99,8 +99,8 @@ class DupesScreen(Screen[None]):
         if not groups:
             info.update("no near-identical images in the library")
             return
-        info.update(f"{len(groups)} groups · m marks · w writes the marked paths to a list · v moves the marked "
-                    "files to a folder · clipgit never deletes a file")
+        info.update(f"{count(len(groups), 'group')} · m marks · w writes the marked paths to a list · v moves the "
+                    "marked files to a folder · clipgit never deletes a file")
         box = self.query_one("#dupes-groups", VerticalScroll)
         for number, group in enumerate(groups[:GROUPS_SHOWN], 1):
             kind = "exact copies" if group.exact else f"near-identical (cosine ≥ {group.similarity:.3f})"
@@ -163,7 +163,7 @@ class DupesScreen(Screen[None]):
         except ClipgitError as exc:
             self.notify(str(exc), title="Duplicates", severity="error")
             return
-        self.notify(f"wrote {len(paths)} paths to {written}", title="Duplicates")
+        self.notify(f"wrote {count(len(paths), 'path')} to {written}", title="Duplicates")
 
     def _move(self, paths: list[str], folder: str) -> None:
         try:
@@ -175,5 +175,5 @@ class DupesScreen(Screen[None]):
             if tile.file.path in {src for src, _ in moved}:
                 tile.remove()
         if moved:
-            self.notify(f"moved {len(moved)} files into {folder}", title="Duplicates")
+            self.notify(f"moved {count(len(moved), 'file')} into {folder}", title="Duplicates")
             self.post_message(IndexRequested(sorted({os.path.dirname(src) for src, _ in moved})))
