@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .migrations import connect
-from .names import from_db, to_db
+from .names import from_db, to_db, within
 from .new_images import NewImage, image_statements, parts, vector_statements
 
 
@@ -124,7 +124,7 @@ class Catalog:
 
     def folder_containing(self, path: str) -> FolderRow | None:
         for folder in self.folders():
-            if path == folder.path or path.startswith(folder.path.rstrip("/") + "/"):
+            if within(path, folder.path):
                 return folder
         return None
 

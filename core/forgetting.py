@@ -12,11 +12,7 @@ import os
 
 from .catalog import Catalog
 from .errors import ClipgitError, NotInLibrary
-
-
-def within(path: str, root: str) -> bool:
-    """`path` is `root` or lies inside it."""
-    return path == root or path.startswith(root.rstrip("/") + "/")
+from .names import within
 
 
 def forget(cat: Catalog, target: str) -> int:

@@ -23,8 +23,8 @@ from .catalog import Catalog, ImageRow
 from .checkpoints import Checkpointer
 from .decode_pool import ProcessDecoder
 from .decode_split import DecodeSplit
-from .forgetting import within
 from .images import Preprocess, RawJpeg, decode, fingerprint, raw_jpeg, read_bytes
+from .names import within
 from .new_images import NewImage
 from .photo_facts import PhotoFacts, photo_facts
 from .pipeline import DecodeBackend, InlineBackend, decoded
@@ -146,8 +146,8 @@ class IndexRun:
         forgotten = [path for path in self.catalog.excluded() if within(path, root)]
         walked = walk(root, include_hidden=self.include_hidden, exclude_dirs=self.exclude_dirs, skip=forgotten)
         known = self.catalog.images_under(root, self.model)
-        for path in [p for p in known if any(within(p, f) for f in forgotten)] if forgotten else ():
-            del known[path]  # not this walk's: left alone rather than taken for deleted
+        if forgotten:  # not this walk's: left alone rather than taken for deleted
+            known = {p: v for p, v in known.items() if not any(within(p, f) for f in forgotten)}
         seen: set[str] = set()
         items: list[_Item] = []
         problem_rows: list[tuple[str, str]] = []

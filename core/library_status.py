@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 
 from .catalog import Catalog
-from .forgetting import within
+from .names import within
 from .photo_facts import iso_time
 from .scan import is_empty_folder
 

@@ -13,6 +13,11 @@ import os
 _CONTROL = {i for i in range(0x20)} | {0x7F} | set(range(0x80, 0xA0))
 
 
+def within(path: str, root: str) -> bool:
+    """`path` is `root` or lies inside it (as strings: the catalog's paths are absolute and normalised)."""
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
 def to_db(path: str) -> bytes:
     return os.fsencode(path)
 

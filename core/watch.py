@@ -16,6 +16,7 @@ import os
 import threading
 from collections.abc import Iterable, Iterator
 
+from .names import within
 from .scan import is_image_name
 
 DEBOUNCE_MS = 1_500  # changes within this long come as one answer
@@ -40,7 +41,7 @@ def watch_folders(folders: Iterable[str], cancel: threading.Event, *, poll: bool
     try:
         for changes in watchfiles.watch(*roots, watch_filter=_images, debounce=debounce_ms, stop_event=cancel,
                                         force_polling=poll, raise_interrupt=False, ignore_permission_denied=True):
-            touched = sorted({root for _, path in changes for root in roots if _under(path, root)})
+            touched = sorted({root for _, path in changes for root in roots if within(path, root)})
             if touched:
                 yield touched
     except OSError:  # no more watches to be had (inotify's limit): poll instead
@@ -63,7 +64,7 @@ def on_network_share(path: str) -> bool:
     best, kind = "", ""
     for point, fstype in mounts:
         point = point.replace("\\040", " ")
-        if _under(path, point) and len(point) > len(best):
+        if within(path, point) and len(point) > len(best):
             best, kind = point, fstype
     return kind in NETWORK_FILESYSTEMS
 
@@ -71,7 +72,3 @@ def on_network_share(path: str) -> bool:
 def _images(change: object, path: str) -> bool:
     """Image files, and folders (a folder moved or deleted takes its images with it)."""
     return is_image_name(path) or not os.path.splitext(path)[1]
-
-
-def _under(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip("/") + "/")

@@ -12,6 +12,7 @@ from textual.widgets import Label, ListItem, ListView, Static
 
 from clipgit.core.engine import FolderInfo
 from clipgit.core.indexer import IndexProgress
+from clipgit.core.names import within
 
 from ..format import bar, count, duration, safe, short_folder
 from ..messages import IndexRequested, RemoveFolderRequested, SkippedRequested
@@ -102,7 +103,7 @@ class LibraryPane(Vertical):
 
     def show_progress(self, event: IndexProgress) -> None:
         for item in self.items():
-            if event.folder == item.info.path or event.folder.startswith(item.info.path.rstrip("/") + "/"):
+            if within(event.folder, item.info.path):
                 item.update_info(progress=event if event.phase != "done" else None, queued=False)
 
     def mark_queued(self, paths: builtins.list[str]) -> None:
