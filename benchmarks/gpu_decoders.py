@@ -35,7 +35,8 @@ def main() -> None:
     import torch
 
     from clipgit.core import gpu_decode
-    from clipgit.core.images import Preprocess, raw_jpeg
+    from clipgit.core.images import Preprocess
+    from clipgit.core.jpeg_header import raw_jpeg
 
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
     counts = [int(v) for v in args.n.split(",")]

@@ -101,7 +101,8 @@ def decode_processes(files: list[str], workers: int, shared: bool = True) -> tup
 def decode_gpu(files: list[str], device: str, batch: int = 256) -> float:
     """nvJPEG + orientation + torch resize/crop/normalise, from bytes already in memory (as the pool reads them)."""
     from clipgit.core.gpu_decode import decode_jpegs
-    from clipgit.core.images import Preprocess, raw_jpeg
+    from clipgit.core.images import Preprocess
+    from clipgit.core.jpeg_header import raw_jpeg
 
     raws = [raw_jpeg(Path(f).read_bytes(), 10**9) for f in files]
     assert all(r is not None for r in raws), "a benchmark JPEG the GPU path refuses"
@@ -129,7 +130,8 @@ def gpu_rate(raws: list[Any], batch: int, decode: Callable[[Sequence[Any]], list
 
 
 def read_alone(files: list[str], workers: int) -> float:
-    from clipgit.core.images import fingerprint, raw_jpeg, read_bytes
+    from clipgit.core.images import fingerprint, read_bytes
+    from clipgit.core.jpeg_header import raw_jpeg
     from clipgit.core.pipeline import decoded
 
     def work(path: str) -> Any:
@@ -180,7 +182,7 @@ def card_alone(files: list[str], model_dir: Path, device: str, precision: str) -
 
     from clipgit.core.config import Settings
     from clipgit.core.engine import Engine
-    from clipgit.core.images import raw_jpeg
+    from clipgit.core.jpeg_header import raw_jpeg
 
     raws = [raw_jpeg(Path(f).read_bytes(), 10**9) for f in files]
     settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="clipgit-bench-")), clip_model=str(model_dir),

@@ -15,7 +15,8 @@ import numpy as np
 
 from .errors import ModelUnavailable
 from .hub import dtype_name, load, quiet_transformers, resolve_device, resolve_dtype
-from .images import Preprocess, RawJpeg
+from .images import Preprocess
+from .jpeg_header import RawJpeg
 
 DeviceBatch = tuple[Any, list["str | None"]]  # the model's input on its device, and per item None or why not decoded
 FAMILIES = ("clip", "siglip", "siglip2")  # dual encoders whose image and text features share one space

@@ -36,8 +36,9 @@ import numpy as np
 from . import shared_block
 from .decode_split import HYBRID_MIN_PIXELS
 from .errors import ImageUnreadable
-from .images import Preprocess, RawJpeg, decode, fingerprint, raw_jpeg, read_bytes
+from .images import Preprocess, decode, fingerprint, read_bytes
 from .inference import BACKGROUND_NICE
+from .jpeg_header import RawJpeg, raw_jpeg
 from .photo_facts import PhotoFacts, photo_facts
 from .scan import FileStat
 from .shared_block import REGION_BYTES, Region, SharedBlock

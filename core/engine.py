@@ -24,7 +24,6 @@ from .decode_pool import start_server_early
 from .dupes import DupeGroup, find_duplicates
 from .errors import ClipgitError, ConfigError, QueryError
 from .git_captioner import CaptionInput, GitCaptioner
-from .images import RawJpeg
 from .indexer import Encoded, IndexProgress, IndexReport, IndexRun
 from .inference import (
     BACKGROUND_NICE,
@@ -35,6 +34,7 @@ from .inference import (
     lower_thread_priority,
     then,
 )
+from .jpeg_header import RawJpeg
 from .lab.dataset import load_dataset
 from .lab.evaluate import EvalProgress, run_eval
 from .library_status import FolderInfo, Status, folder_infos

@@ -18,8 +18,9 @@ import numpy as np
 from PIL import Image
 
 from .hub import dtype_name, load, quiet_transformers, resolve_device, resolve_dtype
-from .images import Preprocess, RawJpeg, decode, raw_jpeg, read_bytes
+from .images import Preprocess, decode, read_bytes
 from .images import load as load_image
+from .jpeg_header import RawJpeg, raw_jpeg
 
 DEFAULT_MAX_TOKENS = 30
 CaptionInput = Image.Image | np.ndarray | RawJpeg  # a decoded image; on a GPU, JPEG bytes or preprocessed pixels

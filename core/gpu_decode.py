@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from .errors import ImageUnreadable
-from .images import Preprocess, RawJpeg, decode
+from .images import Preprocess, decode
+from .jpeg_header import RawJpeg
 from .torch_preprocess import preprocess_batch
 
 DECODER_ENV = "CLIPGIT_JPEG_DECODER"  # auto | torchvision | nvimgcodec: which GPU JPEG decoder (benchmarks compare)

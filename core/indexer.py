@@ -23,7 +23,8 @@ from .catalog import Catalog, ImageRow
 from .checkpoints import Checkpointer
 from .decode_pool import ProcessDecoder
 from .decode_split import DecodeSplit
-from .images import Preprocess, RawJpeg, decode, fingerprint, raw_jpeg, read_bytes
+from .images import Preprocess, decode, fingerprint, read_bytes
+from .jpeg_header import RawJpeg, raw_jpeg
 from .names import within
 from .new_images import NewImage
 from .photo_facts import PhotoFacts, photo_facts

@@ -144,7 +144,8 @@ def test_without_shared_memory_bytes_travel_through_pipes(settings: Settings, tm
 def test_workers_decode_big_jpegs_while_the_card_is_behind(tmp_path: Path) -> None:
     from clipgit.core.decode_pool import read_and_crop
     from clipgit.core.decode_split import HYBRID_MIN_PIXELS
-    from clipgit.core.images import Preprocess, RawJpeg
+    from clipgit.core.images import Preprocess
+    from clipgit.core.jpeg_header import RawJpeg
     from clipgit.core.scan import FileStat
 
     folder = tmp_path / "pics"
@@ -182,7 +183,8 @@ def test_a_killed_runs_block_is_removed_by_the_next(tmp_path: Path, monkeypatch:
 
 def test_jpegs_for_the_card_come_back_in_place_in_bigger_chunks(tmp_path: Path) -> None:
     from clipgit.core.decode_pool import JPEG_CHUNK, ProcessDecoder
-    from clipgit.core.images import Preprocess, RawJpeg
+    from clipgit.core.images import Preprocess
+    from clipgit.core.jpeg_header import RawJpeg
     from clipgit.core.scan import FileStat
 
     folder = tmp_path / "pics"
@@ -229,57 +231,6 @@ def test_the_block_reserves_its_space_only_where_space_is_short(tmp_path: Path,
     with pytest.raises(OSError):
         shared_block.SharedBlock(4, region_bytes=4096)
     assert reserved == [4 * 4096] and not list(tmp_path.glob(f"{shared_block.PREFIX}*"))
-
-
-def _parent_pid() -> int:
-    return os.getppid()
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="spawn elsewhere")
-def test_on_linux_workers_fork_from_a_server_that_loaded_the_decoder() -> None:
-    """One interpreter start and one import for the whole pool: a worker's parent is the fork server, not
-    this process."""
-    from concurrent.futures import ProcessPoolExecutor
-
-    from clipgit.core.decode_pool import start_method
-
-    context = start_method()
-    assert context.get_start_method() == "forkserver"
-    with ProcessPoolExecutor(1, mp_context=context) as pool:
-        assert pool.submit(_parent_pid).result() != os.getpid()
-
-
-_SERVER_EARLY = """
-import sys, time
-from multiprocessing import forkserver
-from pathlib import Path
-from clipgit.core.config import Settings
-from clipgit.core.decode_pool import start_server_early
-from clipgit.core.engine import Engine
-assert start_server_early("auto", cores=2) is None and start_server_early("threads", cores=64) is None
-assert forkserver._forkserver._forkserver_pid is None
-settings = Settings(data_dir=Path(sys.argv[1]), clip_model=sys.argv[2], device="cpu", precision="fp32",
-                    decode="processes")
-with Engine(settings) as engine:
-    engine.load_model()
-    for _ in range(300):
-        if forkserver._forkserver._forkserver_pid is not None:
-            break
-        time.sleep(0.05)
-print(forkserver._forkserver._forkserver_pid)
-"""
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the fork server is Linux's")
-def test_the_fork_server_starts_while_the_model_loads(tiny_clip: Path, tmp_path: Path) -> None:
-    """Where runs may use worker processes, loading the model starts the pool's fork server, so a run's
-    first pool does not wait for its interpreter and imports; on 2 cores, or with threads, it never starts."""
-    import subprocess
-
-    done = subprocess.run([sys.executable, "-c", _SERVER_EARLY, str(tmp_path / "data"), str(tiny_clip)],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().isdigit(), done.stdout
 
 
 def test_inline_items_come_in_order_with_reasons_and_stop_on_cancel() -> None:

@@ -23,7 +23,8 @@ from transformers.models.clip.image_processing_pil_clip import CLIPImageProcesso
 import clipgit.core.gpu_decode as gpu
 from clipgit.core.config import Settings
 from clipgit.core.engine import Engine
-from clipgit.core.images import Preprocess, RawJpeg, raw_jpeg
+from clipgit.core.images import Preprocess
+from clipgit.core.jpeg_header import RawJpeg, raw_jpeg
 from tests.conftest import photo, unit_features
 
 

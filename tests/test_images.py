@@ -10,7 +10,8 @@ import pytest
 from PIL import Image, ImageFilter, ImageOps
 
 from clipgit.core.errors import ImageUnreadable
-from clipgit.core.images import decode, load, raw_jpeg, read_bytes
+from clipgit.core.images import decode, load, read_bytes
+from clipgit.core.jpeg_header import raw_jpeg
 
 
 def _png(img: Image.Image) -> bytes:
