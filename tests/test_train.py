@@ -136,3 +136,30 @@ def test_train_command_with_captioner(settings: Settings, shapes: Path, tmp_path
     bad = subprocess.run([cli_path(), "train", str(tmp_path / "none"), "--out", str(out)], env=cli_env(settings),
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and "not found" in bad.stderr
+
+
+def test_train_with_its_defaults_on_the_half_precision_demo_models(tmp_path: Path) -> None:
+    """The demo weights are fp16: training casts them to fp32 master weights under autocast, and
+    `--base demo` names the shipped CLIP as `--clip-model demo` does."""
+    import math
+
+    from safetensors.numpy import load_file
+
+    from clipgit.core.config import DEMO_DIRS
+
+    gallery = tmp_path / "gallery"
+    make_gallery(gallery, 8, seed=3, size=(32, 32), two_shape_fraction=0.0)
+    assert {str(v.dtype) for v in load_file(str(DEMO_DIRS["clip_model"] / "model.safetensors")).values()} == {
+        "float16"}
+    out = tmp_path / "out"
+    env = cli_env(Settings(data_dir=tmp_path / "data", clip_model=str(DEMO_DIRS["clip_model"]),
+                           caption_model=str(DEMO_DIRS["caption_model"])))
+    # bf16 is what `auto` picks on a CPU that has it; CPU autocast refused the fp16 weights in either
+    run = subprocess.run([cli_path(), "train", str(gallery), "--out", str(out), "--epochs", "1", "--base", "demo",
+                          "--caption-model", "demo", "--captioner", "--val-fraction", "0.25", "--precision", "bf16",
+                          "--json"], env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    models = json.loads(run.stdout)["models"]
+    assert set(models) == {"clip", "git"} and all(math.isfinite(m["val"]) for m in models.values())
+    saved = load_file(str(out / "clip" / "model.safetensors"))
+    assert {str(v.dtype) for v in saved.values()} == {"float32"}

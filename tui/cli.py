@@ -97,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="fine-tune CLIP (and with --captioner GIT) on a captioned dataset")
     p.add_argument("dataset", metavar="DATASET", help="a captioned dataset folder, as for eval")
     p.add_argument("--out", required=True, metavar="DIR", help="where DIR/clip (and DIR/git) are saved")
-    p.add_argument("--base", metavar="MODEL", help="CLIP to start from (default: the current --clip-model)")
+    p.add_argument("--base", metavar="MODEL", help="CLIP to start from: a hub id, a folder or 'demo' "
+                   "(default: the current --clip-model)")
     p.add_argument("--captioner", action="store_true", help="also fine-tune the caption model on the captions")
     p.add_argument("--freeze-image-encoder", action="store_true",
                    help="with --captioner: train only the caption model's text side (keeps what its image encoder "

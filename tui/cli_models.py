@@ -78,7 +78,10 @@ def train(settings: Any, args: argparse.Namespace) -> int:
     show = not args.quiet and sys.stderr.isatty()
     bar = ProgressBar(enabled=show)
     best: dict[str, Any] = {}
-    events = train_iter(data, out, base_clip=args.base or settings.clip_model,
+    # --base goes through the settings' own model resolution, so `demo` and a relative folder mean there what
+    # they mean to --clip-model
+    base_clip = settings.with_(clip_model=args.base).clip_model if args.base else settings.clip_model
+    events = train_iter(data, out, base_clip=base_clip,
                         base_git=settings.caption_model if args.captioner else None, epochs=args.epochs,
                         batch_size=args.batch_size or 32, lr=args.lr, val_fraction=args.val_fraction,
                         device=settings.device, precision=settings.precision, resume=args.resume,

@@ -237,6 +237,12 @@ def _loop(name: str, model: Any, out: Path, epochs: int, steps_per_epoch: int, s
 
 
 def _autocast(torch: Any, dev: str, amp_dtype: Any) -> Any:
+    """Mixed precision over fp32 weights: both models load as fp32 whatever their checkpoint holds.
+
+    Why fp32: the optimizer must update master weights in full precision (fp16 steps round away or overflow
+    to nan), and CPU autocast refuses fp16 weights outright ("Unexpected floating ScalarType"); the shipped
+    demo models are stored in fp16.
+    """
     return torch.autocast(device_type="cuda" if dev == "cuda" else "cpu", dtype=amp_dtype or torch.bfloat16,
                           enabled=amp_dtype is not None and dev in ("cpu", "cuda"))
 
@@ -251,7 +257,7 @@ def _train_clip(data: Dataset, out: Path, base: str, train_imgs: list[int], val_
     if not tokenizer.model_max_length or tokenizer.model_max_length > 10_000:
         tokenizer.model_max_length = 77
     image_processor = load_model(AutoImageProcessor, base, "--base", backend="pil")
-    model = load_model(CLIPModel, base, "--base", use_safetensors=True).to(dev)
+    model = load_model(CLIPModel, base, "--base", use_safetensors=True, dtype=torch.float32).to(dev)
     pixels = _Pixels(data, Preprocess.from_image_processor(image_processor), workers)
     keep = set(train_imgs)
     pairs = [(t, o) for t, o in zip(data.captions, data.owner) if o in keep]
@@ -309,7 +315,8 @@ def _train_git(data: Dataset, out: Path, base: str, train_imgs: list[int], val_i
     from transformers import AutoModelForCausalLM, AutoProcessor
 
     processor = load_model(AutoProcessor, base, "--caption-model", backend="pil")
-    model = load_model(AutoModelForCausalLM, base, "--caption-model", use_safetensors=True).to(dev)
+    model = load_model(AutoModelForCausalLM, base, "--caption-model", use_safetensors=True,
+                       dtype=torch.float32).to(dev)
     if freeze_image_encoder:
         encoder = getattr(getattr(model, "git", None), "image_encoder", None)
         if encoder is None:
