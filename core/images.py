@@ -19,13 +19,20 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from .errors import ImageUnreadable
 from .naflex import naflex_pack, naflex_size
 from .photo_facts import ORIENTATION
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False
+# A PNG's text chunks up to 64 MB each once inflated, not Pillow's 1 MB: editors keep megabytes of history in
+# zTXt/iTXt, and Pillow refused such valid files whole. Raised, not lifted nor the text skipped: each chunk is
+# inflated into memory, so the bound is what a small hostile file can make us allocate (MAX_TEXT_MEMORY, also
+# 64 MB, caps an image's sum), and text chunks carry facts (ImageMagick's "Raw profile type exif", XMP's
+# orientation). The pixels keep their own bomb limit (max_pixels, Image.MAX_IMAGE_PIXELS).
+PNG_TEXT_CHUNK = 64 << 20
+PngImagePlugin.MAX_TEXT_CHUNK = max(PngImagePlugin.MAX_TEXT_CHUNK, PNG_TEXT_CHUNK)
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 warnings.filterwarnings("ignore", message="Corrupt EXIF data", category=UserWarning)  # its date: photo_facts
 
@@ -104,12 +111,18 @@ def fingerprint(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=16).digest()
 
 
+def open_image(data: bytes | memoryview) -> Image.Image:
+    """`Image.open` under this module's Pillow limits: whoever opens a file with Pillow (photo_facts too) goes
+    through here, so a file this module can read is never refused elsewhere."""
+    return Image.open(io.BytesIO(data))
+
+
 def decode(data: bytes | memoryview, *, draft_size: int | None = None,
            max_pixels: int = 120_000_000) -> tuple[Image.Image, int, int]:
     """Decode to RGB with EXIF orientation; JPEGs at the smallest scale >= draft_size. The width and height
     are the full-size picture's as it is shown, after the EXIF turn."""
     try:
-        img = Image.open(io.BytesIO(data))
+        img = open_image(data)
         width, height = img.size
         if width * height > max_pixels:
             raise ImageUnreadable(f"too many pixels ({width}x{height}): refusing a possible decompression bomb")

@@ -9,7 +9,6 @@ so (`taken_from`), so filters by date still place every picture.
 
 from __future__ import annotations
 
-import io
 import struct
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -109,9 +108,9 @@ def tiff_tags(tiff: bytes, first: set[int], exif: set[int] | None = None) -> dic
 
 
 def _pillow_tags(data: bytes) -> dict[int, object]:
-    from PIL import Image
+    from .images import open_image  # its Pillow limits: a PNG with megabytes of text keeps its date
 
-    exif = Image.open(io.BytesIO(data)).getexif()
+    exif = open_image(data).getexif()
     tags: dict[int, object] = {t: exif.get(t) for t in (_MAKE, _MODEL) if exif.get(t)}
     tags.update({t: v for t, v in exif.get_ifd(_EXIF_IFD).items() if t in (_DATETIME_ORIGINAL, _OFFSET_ORIGINAL)})
     if exif.get_ifd(_GPS_IFD):
