@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .filters import date_conditions
 from .migrations import connect
 from .names import from_db, to_db, within
 from .new_images import NewImage, image_statements, parts, vector_statements
@@ -34,6 +35,7 @@ class ImageRow:
     taken_from: str | None = None  # None: never read since facts were kept (an older library)
     camera: str | None = None
     gps: bool | None = None
+    taken_offset: int | None = None  # minutes east of UTC of the clock at capture (see photo_facts.PhotoFacts)
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ class FolderRow:
 
 
 _IMAGE_COLUMNS = ("id, folder_id, path, size, mtime_ns, fingerprint, width, height, error, "
-                  "taken, taken_from, camera, gps")
+                  "taken, taken_from, camera, gps, taken_offset")
 
 
 def _under(column: str, root: str) -> tuple[str, list[object]]:
@@ -61,14 +63,7 @@ if TYPE_CHECKING:
 
 def _filtered(alias: str, filters: Filters) -> tuple[str, list[object]]:
     """SQL condition and its arguments for the filters, on the images table under `alias`."""
-    conds: list[str] = ["1"]
-    args: list[object] = []
-    if filters.after is not None:
-        conds.append(f"{alias}.taken >= ?")
-        args.append(filters.after)
-    if filters.before is not None:
-        conds.append(f"{alias}.taken < ?")
-        args.append(filters.before)
+    conds, args = date_conditions(alias, filters)
     if filters.camera:
         conds.append(f"lower({alias}.camera) LIKE ?")
         args.append(f"%{filters.camera}%")
@@ -151,12 +146,12 @@ class Catalog:
         cond, args = _under("i.path", root)
         rows = self.conn.execute(
             "SELECT i.id, i.folder_id, i.path, i.size, i.mtime_ns, i.fingerprint, i.width, i.height, i.error, "
-            "i.taken, i.taken_from, i.camera, i.gps, "
+            "i.taken, i.taken_from, i.camera, i.gps, i.taken_offset, "
             "e.seq IS NOT NULL FROM images i LEFT JOIN embeddings e ON e.image_id = i.id AND e.model = ? "
             f"WHERE {cond}",
             [model, *args],
         )
-        return {from_db(r[2]): (ImageRow(r[0], r[1], from_db(r[2]), *r[3:13]), bool(r[13])) for r in rows}
+        return {from_db(r[2]): (ImageRow(r[0], r[1], from_db(r[2]), *r[3:14]), bool(r[14])) for r in rows}
 
     def image_by_path(self, path: str) -> ImageRow | None:
         r = self.conn.execute(
@@ -245,8 +240,9 @@ class Catalog:
             conn.execute(sql, args)
 
     def set_facts(self, image_id: int, facts: PhotoFacts) -> None:
-        self.conn.execute("UPDATE images SET taken = ?, taken_from = ?, camera = ?, gps = ? WHERE id = ?",
-                          (facts.taken, facts.taken_from, facts.camera, int(facts.gps), image_id))
+        self.conn.execute(
+            "UPDATE images SET taken = ?, taken_from = ?, camera = ?, gps = ?, taken_offset = ? WHERE id = ?",
+            (facts.taken, facts.taken_from, facts.camera, int(facts.gps), facts.taken_offset, image_id))
 
     def touch_image(self, image_id: int, size: int, mtime_ns: int) -> None:
         self.conn.execute("UPDATE images SET size = ?, mtime_ns = ? WHERE id = ?", (size, mtime_ns, image_id))

@@ -32,6 +32,8 @@ class DupeFile:
     width: int | None
     height: int | None
     taken: float | None
+    taken_offset: int | None = None  # as SearchResult's
+    taken_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ class DupeGroup:
     def as_dict(self) -> dict[str, object]:
         return {"exact": self.exact, "similarity": round(self.similarity, 4),
                 "files": [{"path": f.path, "size": f.size, "width": f.width, "height": f.height,
-                           "taken": iso_time(f.taken)} for f in self.files]}
+                           "taken": iso_time(f.taken, f.taken_offset, f.taken_from)} for f in self.files]}
 
 
 def similar_pairs(vectors: np.ndarray, threshold: float,
@@ -125,8 +127,8 @@ def find_duplicates(catalog: Catalog, model: str, ids: np.ndarray, vectors: np.n
         exact = len({f.fingerprint for f in files}) == 1
         joined = [s for (a, b), s in lowest.items() if a in members and b in members]
         files.sort(key=lambda r: (-((r.width or 0) * (r.height or 0)), -r.size, r.path))
-        out.append(DupeGroup([DupeFile(f.path, f.size, f.width, f.height, f.taken) for f in files], exact,
-                             1.0 if exact or not joined else min(joined)))
+        kept = [DupeFile(f.path, f.size, f.width, f.height, f.taken, f.taken_offset, f.taken_from) for f in files]
+        out.append(DupeGroup(kept, exact, 1.0 if exact or not joined else min(joined)))
     out.sort(key=lambda g: (-len(g.files), -g.files[0].size, g.files[0].path))
     return out
 

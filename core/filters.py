@@ -9,6 +9,7 @@ words they list the matching images by date (browse mode).
 
 from __future__ import annotations
 
+import calendar
 import os
 import re
 import time
@@ -22,8 +23,10 @@ SORTS = ("score", "date", "name")
 
 @dataclass(frozen=True)
 class Filters:
-    after: float | None = None  # taken at or after (seconds since the epoch)
-    before: float | None = None  # taken before
+    # taken at or after / before, on the clock where the photo was taken: that clock's seconds since
+    # 1970-01-01 00:00, as if it were UTC (a day is the same day wherever the library is searched from)
+    after: float | None = None
+    before: float | None = None
     camera: str | None = None  # a part of "make model", any case
     folder: str | None = None  # an absolute folder
     ext: tuple[str, ...] = ()  # lower-case extensions, without the dot
@@ -70,20 +73,46 @@ def _folder(value: str) -> str:
 
 
 def _span(value: str, name: str) -> tuple[float, float]:
-    """The start and end (local time) of a year, month or day: 2024, 2024-06, 2024-06-01."""
+    """The start and end of a year, month or day (2024, 2024-06, 2024-06-01) on a photo's clock (see Filters)."""
     parts = value.split("-")
     if not (1 <= len(parts) <= 3 and all(p.isdigit() for p in parts) and len(parts[0]) == 4):
         raise QueryError(f"{name}:{value} is not a date (use 2024, 2024-06 or 2024-06-01)")
     year, month, day = int(parts[0]), int(parts[1]) if len(parts) > 1 else 1, int(parts[2]) if len(parts) > 2 else 1
     try:
-        start = time.mktime((year, month, day, 0, 0, 0, 0, 0, -1))
-        if len(parts) == 1:
-            end = time.mktime((year + 1, 1, 1, 0, 0, 0, 0, 0, -1))
-        elif len(parts) == 2:
-            end = time.mktime((year + month // 12, month % 12 + 1, 1, 0, 0, 0, 0, 0, -1))
-        else:
-            end = start + 86_400
         time.strptime(value + "-01-01"[len(value) - 4:], "%Y-%m-%d")  # month 13 and day 32 are refused
+        start = calendar.timegm((year, month, day, 0, 0, 0))
+        if len(parts) == 1:
+            end = calendar.timegm((year + 1, 1, 1, 0, 0, 0))
+        elif len(parts) == 2:
+            end = calendar.timegm((year + month // 12, month % 12 + 1, 1, 0, 0, 0))
+        else:
+            end = start + DAY
     except (OverflowError, ValueError):
         raise QueryError(f"{name}:{value} is not a date (use 2024, 2024-06 or 2024-06-01)") from None
     return start, end
+
+
+DAY = 86_400
+# A photo's clock in seconds as Filters counts them: `taken` at its own offset, or (a file's date, a row not read
+# again since offsets were kept) at this machine's zone, which SQLite's localtime applies
+_LOCAL_TAKEN = ("coalesce({a}.taken + 60 * {a}.taken_offset, "
+                "CAST(strftime('%s', {a}.taken, 'unixepoch', 'localtime') AS INTEGER))")
+
+
+def date_conditions(alias: str, filters: Filters) -> tuple[list[str], list[object]]:
+    """SQL conditions and their arguments for after/before on the images table under `alias` (always one: "1").
+
+    Why the dates are the photos' own: 2023-12-31 23:30 in Athens is a 2023 photo wherever one searches from.
+    Each bound comes in two conditions: `taken` within a day of it (offsets are under 24 hours), which the
+    index on `taken` answers, then the exact one on the photo's clock.
+    """
+    conds: list[str] = ["1"]
+    args: list[object] = []
+    local = _LOCAL_TAKEN.format(a=alias)
+    if filters.after is not None:
+        conds.append(f"{alias}.taken >= ? AND {local} >= ?")
+        args += [filters.after - DAY, filters.after]
+    if filters.before is not None:
+        conds.append(f"{alias}.taken < ? AND {local} < ?")
+        args += [filters.before + DAY, filters.before]
+    return conds, args

@@ -93,6 +93,13 @@ MIGRATIONS: list[str] = [
         added_at REAL NOT NULL
     );
     """,
+    # 5: the offset of the clock a photo was taken by (minutes east of UTC, see photo_facts.PhotoFacts): a
+    #    photo's time is the local time where it was taken. EXIF-dated rows had dropped theirs: forgetting
+    #    their taken_from has the next rescan read their facts again (indexer._classify), without embedding.
+    """
+    ALTER TABLE images ADD COLUMN taken_offset INTEGER;
+    UPDATE images SET taken_from = NULL WHERE taken_from LIKE 'exif%';
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

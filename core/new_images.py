@@ -35,21 +35,21 @@ class NewImage:
     facts: PhotoFacts | None
 
 
-NEW_IMAGE_PARAMS = 11
-NEW_IMAGE_VALUES = "(?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)"
+NEW_IMAGE_PARAMS = 12
+NEW_IMAGE_VALUES = "(?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?)"
 INSERT_NEW_IMAGES = (
     "INSERT INTO images (folder_id, path, size, mtime_ns, fingerprint, width, height, error, taken, taken_from, "
-    "camera, gps) VALUES {values} ON CONFLICT(path) DO UPDATE SET folder_id=excluded.folder_id, "
+    "camera, gps, taken_offset) VALUES {values} ON CONFLICT(path) DO UPDATE SET folder_id=excluded.folder_id, "
     "size=excluded.size, mtime_ns=excluded.mtime_ns, fingerprint=excluded.fingerprint, width=excluded.width, "
     "height=excluded.height, error=NULL, taken=excluded.taken, taken_from=excluded.taken_from, "
-    "camera=excluded.camera, gps=excluded.gps")
+    "camera=excluded.camera, gps=excluded.gps, taken_offset=excluded.taken_offset")
 
 
 def new_image_values(r: NewImage) -> tuple[object, ...]:
     """The `NEW_IMAGE_PARAMS` values of one row of `INSERT_NEW_IMAGES`."""
     f = r.facts
     return (r.folder_id, to_db(r.path), r.size, r.mtime_ns, r.fingerprint, r.width, r.height,
-            *((f.taken, f.taken_from, f.camera, int(f.gps)) if f else (None,) * 4))
+            *((f.taken, f.taken_from, f.camera, int(f.gps), f.taken_offset) if f else (None,) * 5))
 
 
 def image_statements(conn: sqlite3.Connection, rows: Sequence[NewImage]) -> Iterator[Statement]:

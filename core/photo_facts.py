@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 _DATETIME_ORIGINAL, _OFFSET_ORIGINAL, _EXIF_IFD, _GPS_IFD, _MAKE, _MODEL = 0x9003, 0x9011, 0x8769, 0x8825, 0x10F, 0x110
 ORIENTATION = 0x112
@@ -19,16 +19,36 @@ ORIENTATION = 0x112
 
 @dataclass(frozen=True)
 class PhotoFacts:
+    """`taken` is the instant (what sorts); `taken + 60 * taken_offset` is the clock where the photo was taken.
+
+    Why both: a photo's time is the local time where it was taken (18:03 in Rome is 18:03 wherever it is
+    looked at, and in that day's and year's filters), while the newest-first order needs one time line.
+    """
+
     taken: float  # seconds since the epoch (UTC)
     taken_from: str  # "exif" (with its offset), "exif-local" (no offset: this machine's zone), or "mtime"
     camera: str | None
     gps: bool
+    # minutes east of UTC: "exif", the photo's own offset; "exif-local", this machine's zone when the file was
+    # read (so the camera's clock comes back as it wrote it, whatever zone shows it later); "mtime": None, a
+    # file's date shows in this machine's zone
+    taken_offset: int | None = None
 
 
-def iso_time(when: float | None) -> str | None:
-    """A time (a capture date, a folder's last scan) as every JSON output gives it: ISO 8601 in this machine's
-    zone, with its offset."""
-    return None if when is None else datetime.fromtimestamp(when).astimezone().isoformat(timespec="seconds")
+def capture_time(taken: float, offset: int | None) -> datetime:
+    """The clock where the photo was taken, at its offset when one is kept (else in this machine's zone)."""
+    if offset is None:
+        return datetime.fromtimestamp(taken).astimezone()
+    return datetime.fromtimestamp(taken, timezone(timedelta(minutes=offset)))
+
+
+def iso_time(when: float | None, offset: int | None = None, taken_from: str | None = None) -> str | None:
+    """A time (a capture date, a folder's last scan) as every JSON output gives it: ISO 8601 with its offset,
+    but a camera clock's reading whose zone the photo does not say ("exif-local") as the camera wrote it."""
+    if when is None:
+        return None
+    moment = capture_time(when, offset)
+    return (moment.replace(tzinfo=None) if taken_from == "exif-local" else moment).isoformat(timespec="seconds")
 
 
 def photo_facts(data: bytes, mtime_ns: int) -> PhotoFacts:
@@ -44,10 +64,11 @@ def photo_facts(data: bytes, mtime_ns: int) -> PhotoFacts:
     taken = _when(tags.get(_DATETIME_ORIGINAL), tags.get(_OFFSET_ORIGINAL))
     if taken is None:
         return PhotoFacts(mtime_ns / 1e9, "mtime", camera, bool(tags.get(_GPS_IFD)))
-    return PhotoFacts(taken[0], taken[1], camera, bool(tags.get(_GPS_IFD)))
+    return PhotoFacts(taken[0], taken[1], camera, bool(tags.get(_GPS_IFD)), taken[2])
 
 
-def _when(stamp: object, offset: object) -> tuple[float, str] | None:
+def _when(stamp: object, offset: object) -> tuple[float, str, int] | None:
+    """(instant, taken_from, offset in minutes) of an EXIF date and its OffsetTimeOriginal."""
     if not isinstance(stamp, str):
         return None
     try:
@@ -58,11 +79,13 @@ def _when(stamp: object, offset: object) -> tuple[float, str] | None:
         text = offset.strip("\0 ")
         try:
             sign = -1 if text[0] == "-" else 1
-            zone = timezone(sign * timedelta(hours=int(text[1:3]), minutes=int(text[4:6])))
-            return moment.replace(tzinfo=zone).timestamp(), "exif"
+            minutes = sign * (int(text[1:3]) * 60 + int(text[4:6]))
+            zone = timezone(timedelta(minutes=minutes))  # ValueError at 24 hours or more
+            return moment.replace(tzinfo=zone).timestamp(), "exif", minutes
         except (ValueError, IndexError):
             pass
-    return moment.timestamp(), "exif-local"  # naive: the camera's clock, read as this machine's zone
+    taken = moment.timestamp()  # naive: the camera's clock, read as this machine's zone
+    return taken, "exif-local", round((moment.replace(tzinfo=UTC).timestamp() - taken) / 60)
 
 
 def _jpeg_tags(data: bytes) -> dict[int, object]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 
@@ -22,7 +23,7 @@ from .filters import SORTS, Filters, split_filters
 from .images import load as load_image
 from .inference import INTERACTIVE, InferenceThread
 from .names import display_name
-from .photo_facts import iso_time
+from .photo_facts import capture_time, iso_time
 from .query import Term, parse
 from .vectors import VectorIndex, from_blob
 
@@ -48,11 +49,17 @@ class SearchResult:
     taken_from: str | None = None  # exif | exif-local | mtime (see photo_facts)
     camera: str | None = None
     model: str = ""  # the CLIP model whose vectors answered (during a switch, the previous one)
+    taken_offset: int | None = None  # minutes east of UTC of the clock at capture (see photo_facts)
+
+    def taken_clock(self) -> datetime | None:
+        """The capture time on the clock where the photo was taken, what a person is shown."""
+        return None if self.taken is None else capture_time(self.taken, self.taken_offset)
 
     def as_dict(self) -> dict[str, object]:
         out: dict[str, object] = {"path": self.path, "score": round(self.score, 6), "width": self.width,
                                   "height": self.height, "size": self.size, "mode": self.mode,
-                                  "taken": iso_time(self.taken), "camera": self.camera, "model": self.model}
+                                  "taken": iso_time(self.taken, self.taken_offset, self.taken_from),
+                                  "camera": self.camera, "model": self.model}
         if self.mode != "clip" or self.caption is not None:
             out["caption"] = self.caption
             out["clip_score"] = None if self.clip_score is None else round(self.clip_score, 6)
@@ -187,7 +194,7 @@ class Searcher:
         return [
             SearchResult(i, rows[i].path, score, rows[i].width, rows[i].height, rows[i].size, rows[i].mtime_ns,
                          captions.get(i), clip_score, caption_score, mode, rows[i].taken, rows[i].taken_from,
-                         rows[i].camera, self.settings.clip_model)
+                         rows[i].camera, self.settings.clip_model, rows[i].taken_offset)
             for i, score, clip_score, caption_score in hits if i in rows
         ]
 

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import time
+from calendar import timegm
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -88,8 +89,9 @@ def test_capture_facts_from_files(dated: Path) -> None:
 def test_filter_syntax() -> None:
     words, f = split_filters('red car after:2024-06-01 camera:"pixel 8" ext:PNG,.jpg year:2023 in:/tmp/x/')
     assert words == "red car" and f.camera == "pixel 8" and f.ext == ("png", "jpg") and f.folder == "/tmp/x"
-    assert (f.after, f.before) == (local(2023, 1, 1), local(2024, 1, 1))  # year: replaces after: here
-    assert split_filters("before:2024-09")[1].before == local(2024, 9, 1)
+    # on the photos' own clocks: the day's seconds counted as if that clock were UTC (see Filters)
+    assert (f.after, f.before) == (timegm((2023, 1, 1, 0, 0, 0)), timegm((2024, 1, 1, 0, 0, 0)))  # year: wins
+    assert split_filters("before:2024-09")[1].before == timegm((2024, 9, 1, 0, 0, 0))
     assert split_filters("t-shirt afterparty")[1].active is False  # words that only look like filters
     for bad in ("after:2024-13", "year:23", "before:yesterday", "after:2024-02-30"):
         with pytest.raises(QueryError):

@@ -12,7 +12,6 @@ import json
 import os
 import sys
 import threading
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -337,8 +336,9 @@ def _search(engine: Any, args: argparse.Namespace) -> int:
         for r in results:
             caption = f"  ({display_name(r.caption)})" if r.caption else ""
             if r.mode == "browse" or getattr(args, "sort", "score") == "date":
-                # as format.when, without importing rich on the hot path of every search
-                taken = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.taken)) if r.taken else "-" * 16
+                # the photo's own clock, as format.clock, without importing rich on the hot path of every search
+                at = r.taken_clock()
+                taken = at.strftime("%Y-%m-%d %H:%M") if at else "-" * 16
                 print(f"{taken}  {display_name(r.path)}{caption}")
             else:  # the CLIP cosine where there is one (hybrid orders by fused rank, ~0.03, unreadable)
                 shown = r.clip_score if r.clip_score is not None else r.score

@@ -47,7 +47,7 @@ def models(engine: Any, args: argparse.Namespace) -> int:
 def dupes(engine: Any, args: argparse.Namespace) -> int:
     from clipgit.core.names import display_name
 
-    from .format import human_size, when
+    from .format import clock, human_size
 
     groups = engine.duplicates(threshold=args.threshold, folder=args.folder)
     if args.json:
@@ -60,7 +60,7 @@ def dupes(engine: Any, args: argparse.Namespace) -> int:
         print(f"group {number}: {len(group.files)} files, {kind}")
         for f in group.files:
             pixels = f"{f.width}x{f.height}" if f.width and f.height else "?"
-            taken = when(f.taken) if f.taken else "-"
+            taken = clock(f.taken, f.taken_offset, f.taken_from) if f.taken else "-"
             print(f"  {pixels:>11}  {human_size(f.size):>9}  {taken}  {display_name(f.path)}")
     return 0
 

@@ -8,10 +8,11 @@ import time
 from rich.text import Text
 
 from clipgit.core.names import display_name
+from clipgit.core.photo_facts import capture_time
 from clipgit.core.progress import duration
 from clipgit.core.search import SearchResult
 
-__all__ = ["bar", "duration", "human_size", "match", "safe", "short_folder", "taken", "when"]
+__all__ = ["bar", "clock", "duration", "human_size", "match", "safe", "short_folder", "taken", "when"]
 
 MATCH_HELP = ("match: how close the picture is to the query, as CLIP's cosine similarity (about 0.2-0.35 is a "
               "good match for real photos with OpenAI's models); in caption mode, how well the caption's words "
@@ -61,7 +62,16 @@ def taken(result: SearchResult) -> str:
     """The capture date and where it came from."""
     if result.taken is None:
         return "not read yet (rescan the folder)"
-    return when(result.taken) + TAKEN_FROM.get(result.taken_from or "", "")
+    return clock(result.taken, result.taken_offset, result.taken_from) + TAKEN_FROM.get(result.taken_from or "", "")
+
+
+def clock(taken: float, offset: int | None, taken_from: str | None) -> str:
+    """A capture time as the clock where the photo was taken showed it, with the photo's offset where it gives
+    one ("2023-07-14 18:03 +02:00"): the 18:03 of a photo from Rome is not 12:03 because New York looks at it."""
+    at = capture_time(taken, offset)
+    zone = at.strftime("%z")
+    return at.strftime("%Y-%m-%d %H:%M") + (f" {zone[:3]}:{zone[3:]}" if taken_from == "exif" and offset is not None
+                                           else "")
 
 
 def when(timestamp: float | None) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import builtins
 import os
-import time
 from typing import Any
 
 from PIL import Image
@@ -133,8 +132,9 @@ def result_prompt(result: SearchResult, thumb: Text | None) -> Text:
     line1.append(score, style="green")
     line1.append_text(safe(os.path.basename(result.path), "bold"))
     line2 = Text(" " * len(score))
-    if result.taken is not None:  # the capture date first: a long folder is what gets cut
-        line2.append(time.strftime("%Y-%m-%d  ", time.localtime(result.taken)), style="cyan")
+    taken = result.taken_clock()
+    if taken is not None:  # the capture date (the photo's own day) first: a long folder is what gets cut
+        line2.append(taken.strftime("%Y-%m-%d  "), style="cyan")
     line2.append_text(safe(short_folder(os.path.dirname(result.path)), "dim"))
     out = Text(no_wrap=True, overflow="ellipsis", end="")
     for i, row in enumerate(rows):

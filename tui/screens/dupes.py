@@ -9,7 +9,6 @@ are indexed again.
 from __future__ import annotations
 
 import os
-import time
 from typing import Any
 
 from rich.text import Text
@@ -23,6 +22,7 @@ from textual.widgets import Footer, Label, Static
 
 from clipgit.core.dupes import DupeFile, DupeGroup, move_files, write_list
 from clipgit.core.errors import ClipgitError
+from clipgit.core.photo_facts import capture_time
 
 from ..format import count, human_size, safe
 from ..messages import CopyPathRequested, IndexRequested, OpenRequested
@@ -48,7 +48,7 @@ class DupeTile(Vertical, can_focus=True):
         text = Text("✓ marked\n" if self.marked else "", style="bold yellow")
         text.append_text(safe(os.path.basename(f.path), "bold"))
         pixels = f"{f.width}×{f.height}" if f.width and f.height else "?"
-        taken = time.strftime("%Y-%m-%d", time.localtime(f.taken)) if f.taken else ""
+        taken = capture_time(f.taken, f.taken_offset).strftime("%Y-%m-%d") if f.taken else ""  # the photo's day
         text.append(f"\n{pixels} · {human_size(f.size)}\n{taken}", style="dim")
         return text
 
