@@ -285,6 +285,21 @@ class Catalog:
             "SELECT seq, image_id, vector FROM embeddings WHERE model = ? AND seq > ? ORDER BY seq", (model, seq)
         )
 
+    def vector_stats(self, model: str) -> tuple[int, int, int]:
+        """(count, sum of ids, sum of id hashes) of the model's embeddings, kept by triggers: what a vector
+        snapshot is checked against (see store.vector_check)."""
+        row = self.conn.execute("SELECT count, idsum, idhash FROM vector_stats WHERE model = ?", (model,)).fetchone()
+        return (int(row[0]), int(row[1]), int(row[2])) if row else (0, 0, 0)
+
+    def read(self) -> _Read:
+        """A read transaction: the statements inside see one state of the catalog, whatever other writers
+        commit meanwhile (WAL)."""
+        return _Read(self.conn)
+
+    def last_removal(self, model: str) -> int:
+        row = self.conn.execute("SELECT max(seq) FROM removals WHERE model = ?", (model,)).fetchone()
+        return int(row[0] or 0)
+
     def removals_after(self, model: str, seq: int) -> list[tuple[int, int]]:
         return self.conn.execute(
             "SELECT seq, embedding_seq FROM removals WHERE model = ? AND seq > ? ORDER BY seq", (model, seq)
@@ -347,6 +362,22 @@ class Catalog:
             (model,),
         )
         return {r[0]: (r[1], r[2] or 0, r[3] or 0) for r in rows}
+
+
+class _Read:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.began = False
+
+    def __enter__(self) -> sqlite3.Connection:
+        if not self.conn.in_transaction:  # inside a caller's transaction, that one is the snapshot
+            self.conn.execute("BEGIN")
+            self.began = True
+        return self.conn
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if self.began:
+            self.conn.execute("COMMIT")
 
 
 class _Transaction:

@@ -48,6 +48,21 @@ def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("clipgit", appauthor=False))
 
 
+def private_data_dir(path: Path) -> str:
+    """Create the data dir readable by its owner only (0700: the library holds file names, captions and text
+    read from pictures), or make an existing one so. Returns a one-line note when it had to tighten one,
+    else ""; a dir it cannot change is left as it is (a shared mount may not allow it)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077 and path.stat().st_uid == os.getuid():
+            path.chmod(0o700)
+            return f"made the data dir {path} private (mode {mode:o} -> 700: it holds file names and captions)"
+    except OSError as exc:
+        raise ConfigError(f"cannot use the data dir {path}: {exc.strerror or exc}") from None
+    return ""
+
+
 def config_file_path() -> Path:
     """`CLIPGIT_CONFIG` or `<user config dir>/clipgit/config.toml`."""
     env = os.environ.get("CLIPGIT_CONFIG")

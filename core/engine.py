@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -19,10 +20,10 @@ from . import forgetting
 from .caption_jobs import Captioned, CaptionFn, CaptionProgress, caption_files, caption_library
 from .catalog import Catalog
 from .clip import ClipEncoder
-from .config import Settings
+from .config import Settings, private_data_dir
 from .decode_pool import start_server_early
 from .dupes import DupeGroup, find_duplicates
-from .errors import ClipgitError, ConfigError, QueryError
+from .errors import ClipgitError, QueryError
 from .git_captioner import CaptionInput, GitCaptioner
 from .indexer import Encoded, IndexProgress, IndexReport, IndexRun
 from .inference import (
@@ -39,7 +40,9 @@ from .lab.dataset import load_dataset
 from .lab.evaluate import EvalProgress, run_eval
 from .library_status import FolderInfo, Status, folder_infos
 from .pipeline import default_workers
+from .progress import Progress
 from .search import Searcher, SearchResult
+from .store.index_lock import IndexLock
 from .vectors import VectorIndex
 
 CARD_PIXELS = 256 * 12_000_000  # JPEG pixels a batch hands the card at most (see Engine._card_pixels)
@@ -48,10 +51,7 @@ CARD_PIXELS = 256 * 12_000_000  # JPEG pixels a batch hands the card at most (se
 class Engine:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings.load()
-        try:
-            self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(f"cannot use the data dir {self.settings.data_dir}: {exc.strerror or exc}") from None
+        self.privacy_note = private_data_dir(self.settings.data_dir)  # a face may show it once
         self.clip = ClipEncoder(self.settings.clip_model, self.settings.device, self.settings.precision,
                                 gpu_decode=self.settings.gpu_decode)
         self._infer = InferenceThread(nice=self._inference_nice)
@@ -116,12 +116,12 @@ class Engine:
 
         return FEEDER_NICE if resolve_device(self.settings.device).startswith("cuda") else BACKGROUND_NICE
 
-    def batch_size(self) -> int:
+    def batch_size(self, settings: Settings | None = None) -> int:
         """The setting, or one chosen for the device: a GPU wants big batches (on an H200, 512 640x480 JPEGs
         a batch indexed 5,201 a second where 256 gave 4,841; photos of 12 MP are held to what fits, see
         `_card_pixels`), a CPU gains nothing past 32."""
-        if self.settings.batch_size:
-            return self.settings.batch_size
+        if (settings or self.settings).batch_size:
+            return (settings or self.settings).batch_size
         if self.settings.device == "cpu":
             return 32
         from .hub import resolve_device
@@ -144,25 +144,37 @@ class Engine:
         return f"{self.clip.device} {self.clip.precision}"
 
     # indexing -------------------------------------------------------------
-    def index_iter(self, paths: Iterable[str], cancel: threading.Event | None = None) -> Iterator[IndexProgress]:
-        """Index folders; yields progress, the last event has phase "done" and the report."""
+    def index_iter(self, paths: Iterable[str], cancel: threading.Event | None = None,
+                   settings: Settings | None = None) -> Iterator[IndexProgress]:
+        """Index folders; yields progress, the last event has phase "done" and the report. `settings`: how
+        this run works (batch size, decoding, hidden files), where it differs from the engine's (a job sent
+        to the service carries its client's)."""
         roots = [_folder_arg(p) for p in forgetting.index_roots(self.catalog(), list(paths))]
         if not roots:
             raise ClipgitError("no folder given to index")
-        workers = self.settings.decode_workers or default_workers()
-        s = self.settings
+        s = settings or self.settings
+        workers = s.decode_workers or default_workers()
         start_server_early(s.decode)  # while the model loads and the folders are scanned
         run = IndexRun(
             self.catalog(), s.clip_model,
             encode=self._encode_items,
             preprocess=lambda: self._infer.call(self.clip.load),
-            batch_size=self.batch_size(), workers=workers, max_pixels=s.max_image_pixels,
+            batch_size=self.batch_size(s), workers=workers, max_pixels=s.max_image_pixels,
             include_hidden=s.include_hidden, exclude_dirs=s.exclude_dirs, decode=s.decode,
             card_pixels=self._card_pixels,
         )
+        cancel = cancel or threading.Event()
+        lock = IndexLock(self.settings.data_dir)
         try:
-            yield from run.run(roots, cancel or threading.Event())
+            while not lock.try_acquire():  # another run indexes: wait, then skip what it committed
+                if cancel.is_set():
+                    return
+                yield Progress("waiting", 0, 0, folder=roots[-1], note=f"waiting for {lock.holder()} to finish "
+                               "indexing (files it commits are not embedded again)", report=IndexReport())
+                cancel.wait(0.25)
+            yield from run.run(roots, cancel)
         finally:
+            lock.release()
             self._vectors.refresh(self.catalog())
             self._vectors.save_if_changed()
 
@@ -188,12 +200,23 @@ class Engine:
                 progress(event)
         return report
 
-    def forget(self, path: str) -> int:
+    def forget(self, path: str, on_wait: Callable[[str], None] | None = None) -> int:
         """Drop a library folder, or a sub-folder or file inside one, which then stays out of the folder's
-        rescans until it is indexed again (forgetting.py); returns files dropped."""
+        rescans until it is indexed again (forgetting.py); returns files dropped. Waits for an index run
+        in progress (which would write into the folder as it goes), telling `on_wait` once whom it waits for."""
         target = os.path.abspath(os.path.expanduser(path)).rstrip("/") or "/"
         cat = self.catalog()
-        dropped = forgetting.forget(cat, target)
+        lock = IndexLock(self.settings.data_dir)
+        told = False
+        while not lock.try_acquire():
+            if on_wait is not None and not told:
+                on_wait(lock.holder())
+                told = True
+            time.sleep(0.1)
+        try:
+            dropped = forgetting.forget(cat, target)
+        finally:
+            lock.release()
         self._library_changed(cat)
         return dropped
 
@@ -284,9 +307,10 @@ class Engine:
                              batch_size=s.caption_batch_size, use_cache=default)
 
     def caption_library_iter(self, cancel: threading.Event | None = None, pause: threading.Event | None = None,
-                             root: str | None = None) -> Iterator[CaptionProgress]:
-        """Caption every indexed image that has no caption yet (background priority)."""
-        s = self.settings
+                             root: str | None = None, settings: Settings | None = None) -> Iterator[CaptionProgress]:
+        """Caption every indexed image that has no caption yet (background priority); `settings` as for
+        `index_iter`."""
+        s = settings or self.settings
         return caption_library(self.catalog(), s.caption_model, s.clip_model, self._caption_batch(BATCH),
                                self._caption_reader, batch_size=s.caption_batch_size,
                                workers=s.decode_workers or default_workers(),

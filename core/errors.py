@@ -33,3 +33,8 @@ class NotInLibrary(ClipgitError):
 
 class Cancelled(ClipgitError):
     """Work stopped because the caller set its cancel event."""
+
+
+class JobInterrupted(ClipgitError):
+    """A long job's stream ended without its final report (the service was killed, or ran out of memory):
+    what it committed is kept, and the job is not done."""

@@ -100,6 +100,32 @@ MIGRATIONS: list[str] = [
     ALTER TABLE images ADD COLUMN taken_offset INTEGER;
     UPDATE images SET taken_from = NULL WHERE taken_from LIKE 'exif%';
     """,
+    # 6: the count and two checksums of each model's embedded image ids, kept by triggers, so a vector
+    #    snapshot can be checked against the catalog when it is opened without reading every row.
+    #    (REPLACE deletes fire the removal trigger only with recursive_triggers on: connect() sets it. Before,
+    #    an image embedded twice by two writers left its old vector alive in the snapshot. No OR IGNORE in the
+    #    trigger: the outer INSERT OR REPLACE's policy would override it and reset the row.)
+    """
+    CREATE TABLE vector_stats (
+        model TEXT PRIMARY KEY,
+        count INTEGER NOT NULL,
+        idsum INTEGER NOT NULL,
+        idhash INTEGER NOT NULL
+    );
+    INSERT INTO vector_stats (model, count, idsum, idhash)
+        SELECT model, count(*), sum(image_id), sum((image_id * 2654435761) % 4294967296) FROM embeddings
+        GROUP BY model;
+    CREATE TRIGGER embeddings_stats_add AFTER INSERT ON embeddings BEGIN
+        INSERT INTO vector_stats (model, count, idsum, idhash) SELECT new.model, 0, 0, 0
+            WHERE NOT EXISTS (SELECT 1 FROM vector_stats WHERE model = new.model);
+        UPDATE vector_stats SET count = count + 1, idsum = idsum + new.image_id,
+            idhash = idhash + (new.image_id * 2654435761) % 4294967296 WHERE model = new.model;
+    END;
+    CREATE TRIGGER embeddings_stats_remove AFTER DELETE ON embeddings BEGIN
+        UPDATE vector_stats SET count = count - 1, idsum = idsum - old.image_id,
+            idhash = idhash - (old.image_id * 2654435761) % 4294967296 WHERE model = old.model;
+    END;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -120,6 +146,7 @@ def connect(db_path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA recursive_triggers=ON")  # a REPLACE's delete logs the removal (migration 6)
         migrate(conn)
     except sqlite3.DatabaseError as exc:
         conn.close()

@@ -27,6 +27,12 @@ from clipgit.core.lab.random_models import build_clip, build_git
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--torture-minutes", default="0", help="run the torture test this long (default: about a "
+                     "minute, as CI runs it)")
+    parser.addoption("--torture-seed", default="20261203", help="the torture test's random seed")
+
+
 @pytest.fixture(scope="session")
 def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_clip(tmp_path_factory.mktemp("models") / "tiny-clip", tiny=True)
@@ -45,7 +51,7 @@ def _no_service_outlives_the_tests(tmp_path_factory: pytest.TempPathFactory) -> 
     yield
     from clipgit.core.service.client import ServiceClient
 
-    for sock in tmp_path_factory.getbasetemp().rglob("service-*.sock"):
+    for sock in tmp_path_factory.getbasetemp().rglob("service*.sock"):
         client = ServiceClient(Settings(data_dir=sock.parent))
         client.path = sock
         try:
@@ -58,6 +64,7 @@ def _no_service_outlives_the_tests(tmp_path_factory: pytest.TempPathFactory) -> 
 def _isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test reads the developer's own config file or env settings."""
     monkeypatch.setenv("CLIPGIT_CONFIG", str(tmp_path / "no-config.toml"))
+    monkeypatch.setenv("CLIPGIT_RUNTIME_DIR", str(tmp_path / "run"))  # services a test starts are listed there
     for var in ("CLIPGIT_DATA_DIR", "CLIPGIT_CLIP_MODEL", "CLIPGIT_DEVICE", "CLIPGIT_PRECISION",
                 "CLIPGIT_BATCH_SIZE", "CLIPGIT_CAPTION_MODEL", "CLIPGIT_SERVICE", "CLIPGIT_SERVICE_IDLE",
                 "CLIPGIT_SERVICE_SETTINGS"):
@@ -115,3 +122,53 @@ def unit_features(model: Any, pixels: Any) -> np.ndarray:
         out = model.get_image_features(pixel_values=pixels).pooler_output.numpy()
     unit: np.ndarray = out / np.linalg.norm(out, axis=1, keepdims=True)
     return unit
+
+
+def library_problems(data_dir: Path, model: str) -> list[str]:
+    """What is wrong with a library's state, checked against itself (empty when it all agrees): the catalog's
+    integrity, each file once, the triggers' figures against the embeddings, and the vectors a new process
+    would search (snapshot and replay) against the catalog, without needing a rebuild."""
+    import sqlite3
+
+    from clipgit.core.catalog import Catalog
+    from clipgit.core.vectors import VectorIndex, id_hashes
+
+    problems: list[str] = []
+    db = data_dir / "library.db"
+    if not db.exists():
+        return problems
+    conn = sqlite3.connect(db, timeout=30)
+    try:
+        check = conn.execute("PRAGMA integrity_check").fetchone()[0]
+        if check != "ok":
+            problems.append(f"integrity_check: {check}")
+        paths, distinct = conn.execute("SELECT count(*), count(DISTINCT path) FROM images").fetchone()
+        if paths != distinct:
+            problems.append(f"{paths - distinct} paths in the catalog twice")
+        ids = np.array([r[0] for r in conn.execute("SELECT image_id FROM embeddings WHERE model = ?", (model,))],
+                       dtype=np.int64)
+        stats = conn.execute("SELECT count, idsum, idhash FROM vector_stats WHERE model = ?", (model,)).fetchone()
+    finally:
+        conn.close()
+    if len(ids) != len(set(ids.tolist())):
+        problems.append("an image has two embeddings of one model")
+    actual = (len(ids), int(ids.sum()), int(id_hashes(ids).sum()))
+    if (stats or (0, 0, 0)) != actual:
+        problems.append(f"vector_stats {stats} but the embeddings give {actual}")
+    cat = Catalog(db)
+    try:
+        vectors = VectorIndex(model, data_dir)
+        vectors.refresh(cat)
+        live, _ = vectors.live()
+        if vectors.rebuilds:
+            problems.append("the vector snapshot disagreed with the catalog (it had to be rebuilt)")
+        if sorted(live.tolist()) != sorted(ids.tolist()):
+            problems.append(f"vectors hold {len(live)} rows ({len(set(live.tolist()))} images), "
+                            f"the catalog {len(ids)} embeddings")
+    finally:
+        cat.close()
+    return problems
+
+
+def listed_twice(paths: list[str]) -> list[str]:
+    return sorted({p for p in paths if paths.count(p) > 1})

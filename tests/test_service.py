@@ -19,7 +19,7 @@ import pytest
 
 from clipgit.core.config import Settings
 from clipgit.core.service.client import ServiceClient
-from clipgit.core.service.protocol import PROTOCOL_VERSION, code_time, settings_key, socket_path
+from clipgit.core.service.protocol import PROTOCOL_VERSION, code_time, identity, socket_path
 from clipgit.core.service.server import peer_is_us
 from tests.conftest import cli_env, cli_path, make_photos
 
@@ -158,7 +158,7 @@ def test_a_service_of_another_protocol_or_older_code_is_replaced(lib: tuple[Sett
     stopped = threading.Event()
     hello = {"service": "clipgit", "version": 0, "pid": os.getpid(), "key": "x"}
     if same_protocol:  # the code before this change sent no code_time: as old as can be
-        hello.update(version=PROTOCOL_VERSION, key=settings_key(settings))
+        hello.update(version=PROTOCOL_VERSION, identity=identity(settings))
 
     class Old(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -216,6 +216,6 @@ def test_a_newer_service_serves_an_older_client(lib: tuple[Settings, dict[str, s
     """An app opened before an upgrade uses the service the upgraded command line started: no ping-pong."""
     settings, _ = lib
     client = ServiceClient(settings)
-    hello = {"version": PROTOCOL_VERSION, "key": settings_key(settings)}
+    hello = {"version": PROTOCOL_VERSION, "identity": identity(settings)}
     assert client._ours({**hello, "code_time": code_time() + 1}) and client._ours({**hello, "code_time": code_time()})
     assert not client._ours({**hello, "code_time": code_time() - 1}) and not client._ours(hello)

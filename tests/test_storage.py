@@ -78,24 +78,49 @@ def test_the_snapshot_replays_removals_and_additions_made_after_it(tmp_path: Pat
     cat.close()
 
 
-@pytest.mark.parametrize("damage", ["truncate", "garbage", "wrong-count"])
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "wrong-count", "whole-but-wrong"])
 def test_a_damaged_snapshot_is_rebuilt_from_the_catalog(tmp_path: Path, damage: str) -> None:
     cat, index = _vectors(tmp_path, 10)
     index.refresh(cat)
     index.save_snapshot()
     query = np.ones(8, dtype=np.float32) / np.sqrt(8)
     expected = index.top_k(query, 10)
-    base = next(tmp_path.glob("vectors-*.f16"))
+    base = next(tmp_path.glob("vectors-*.snap"))
     if damage == "truncate":
         base.write_bytes(base.read_bytes()[:37])
     elif damage == "garbage":
-        base.with_suffix(".json").write_text("{not json")
-    else:
-        meta = base.with_suffix(".json")
-        meta.write_text(meta.read_text().replace('"count": 10', '"count": 11'))
+        data = bytearray(base.read_bytes())
+        data[20:40] = b"{not json at all...."
+        base.write_bytes(bytes(data))
+    elif damage == "wrong-count":
+        base.write_bytes(base.read_bytes().replace(b'"count": 10', b'"count": 11', 1))
+    else:  # a whole file of the right size whose rows are not the catalog's: the first id twice
+        data = bytearray(base.read_bytes())
+        first = data[4096:4104]
+        data[4104:4112] = first
+        base.write_bytes(bytes(data))
     rebuilt = VectorIndex("m", tmp_path)
     rebuilt.refresh(cat)
     assert [i for i, _ in rebuilt.top_k(query, 10)] == [i for i, _ in expected]
+    assert rebuilt.figures() == cat.vector_stats("m")
+    cat.close()
+
+
+def test_an_image_embedded_again_by_another_writer_is_in_the_vectors_once(tmp_path: Path) -> None:
+    """Two index runs embedding the same file both write its vector (INSERT OR REPLACE): the replaced vector's
+    removal must reach the matrix, or the image is listed twice for good (the snapshot kept both)."""
+    cat, index = _vectors(tmp_path, 10)
+    index.refresh(cat)
+    index.save_snapshot()
+    ids, _ = index.live()
+    with cat.transaction():
+        for image_id in ids[:4]:
+            cat.add_embedding(int(image_id), "m", as_blob(np.ones(8, dtype=np.float32)))
+    for fresh in (index, VectorIndex("m", tmp_path)):  # this process, and one opening the snapshot
+        fresh.refresh(cat)
+        live_ids, _ = fresh.live()
+        assert sorted(live_ids.tolist()) == sorted(ids.tolist())
+        assert fresh.figures() == cat.vector_stats("m") and fresh.rebuilds == 0
     cat.close()
 
 
@@ -103,7 +128,7 @@ def test_an_engine_searches_correctly_over_a_damaged_snapshot(engine: Engine, tm
     make_photos(tmp_path / "pics", 6)
     engine.index([str(tmp_path / "pics")])
     before = [r.path for r in engine.search("a photo", top=6)]
-    snap = next(engine.settings.data_dir.glob("vectors-*.f16"))
+    snap = next(engine.settings.data_dir.glob("vectors-*.snap"))
     snap.write_bytes(b"\x00" * 5)
     with Engine(engine.settings) as other:
         assert [r.path for r in other.search("a photo", top=6)] == before

@@ -137,8 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("service", help="the warm service that answers search, similar, caption and eval",
                        description="The first command that needs a model starts a per-user service that keeps the "
                        "models loaded; it exits after service_idle seconds (default 600) without a request.")
-    p.add_argument("action", choices=("status", "stop", "run"), help="run: serve in the foreground (what a start "
-                   "does in the background)")
+    p.add_argument("action", choices=("status", "stop", "run"), help="status: every clipgit service of yours (all "
+                   "data dirs); stop: the one of this data dir; run: serve in the foreground (what a start does "
+                   "in the background)")
+    p.add_argument("--all", action="store_true", help="stop: every clipgit service of yours, all data dirs")
     p.add_argument("--json", action="store_true")
     _common(p)
 
@@ -209,6 +211,12 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command in ("app", "demo") and _needs_terminal():
         return 2
     settings = _settings(args)
+    if args.command != "models":
+        from clipgit.core.config import private_data_dir
+
+        note = private_data_dir(settings.data_dir)
+        if note:
+            print(f"clipgit-tui: note: {note}", file=sys.stderr)
     if args.command == "app":
         from .run_app import run_app
 
@@ -271,10 +279,10 @@ def _index_once(engine: Any, args: argparse.Namespace, paths: list[str]) -> int:
 
     bar = ProgressBar(enabled=not args.quiet and sys.stderr.isatty())
     cancel = threading.Event()
-    report = None
+    last = None
     try:
         for event in engine.index_iter(paths, cancel):
-            report = event.report
+            last = event
             bar.update(event)
     except KeyboardInterrupt:
         cancel.set()
@@ -282,7 +290,12 @@ def _index_once(engine: Any, args: argparse.Namespace, paths: list[str]) -> int:
         print("clipgit-tui: interrupted; what was indexed is saved, run again to resume", file=sys.stderr)
         return 130
     bar.close()
-    assert report is not None
+    if last is None or not last.finished or last.report is None or last.report.cancelled:
+        from clipgit.core.errors import JobInterrupted
+
+        raise JobInterrupted("the index run stopped before it finished (its service was stopped or killed?): "
+                             "what it finished is kept; run the command again to finish")
+    report = last.report
     summary = report.as_dict()
     if engine.settings.captions and not cancel.is_set():
         try:

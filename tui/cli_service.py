@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from clipgit.core.config import Settings
@@ -50,7 +51,6 @@ def _stored_vector_usable(settings: Settings, path: str) -> bool:
 
 
 def service(settings: Settings, args: argparse.Namespace) -> int:
-    from clipgit.core.service.client import ServiceClient
 
     if args.action == "run":
         from clipgit.core.service.protocol import settings_from_json
@@ -59,23 +59,54 @@ def service(settings: Settings, args: argparse.Namespace) -> int:
         inherited = os.environ.get("CLIPGIT_SERVICE_SETTINGS")
         serve(settings_from_json(inherited) if inherited else settings)
         return 0
-    client = ServiceClient(settings)
     if args.action == "stop":
-        stopped = client.stop()
-        if args.json:
-            print(json.dumps({"stopped": stopped}))
-        else:
-            print("service stopped" if stopped else "no service was running")
-        return 0
-    status = client.status()
+        return _stop(settings, args)
+    running = _all_statuses()
     if args.json:
-        print(json.dumps(status if status is not None else {"running": False}))
+        mine = next((s for s in running if s.get("data_dir") == str(settings.data_dir)), None)
+        print(json.dumps({**(mine or {"running": False}), "services": running}))
         return 0
-    if status is None:
+    if not running:
         print("no service is running (the next index, search, similar, caption, eval or the app starts one)")
         return 0
-    models = ", ".join(status["models_loaded"]) or "none yet"
-    print(f"pid        {status['pid']}\nuptime     {status['uptime']:.0f} s\nmodels     {models}\n"
-          f"device     {status['device']} ({status['precision']})\nmemory     {status['memory_mb']:.0f} MB\n"
-          f"idle       {status['idle_seconds']:.0f} s (exits in {status['idle_exit_in']:.0f} s)")
+    for i, status in enumerate(running):
+        here = "  (this data dir)" if status.get("data_dir") == str(settings.data_dir) else ""
+        models = ", ".join(status.get("models_loaded") or []) or "none yet"
+        busy = "  busy: did not answer" if status.get("busy") else ""
+        print(("\n" if i else "") + f"data dir   {status.get('data_dir')}{here}{busy}\npid        {status['pid']}")
+        if "uptime" in status:
+            print(f"uptime     {status['uptime']:.0f} s\nmodels     {models}\n"
+                  f"device     {status['device']} ({status['precision']})\nmemory     {status['memory_mb']:.0f} MB\n"
+                  f"idle       {status['idle_seconds']:.0f} s (exits in {status['idle_exit_in']:.0f} s)")
+    return 0
+
+
+def _all_statuses() -> list[dict[str, Any]]:
+    """Each listed service's own status; one too busy to answer is listed as busy, with what it registered."""
+    from clipgit.core.service import registry
+    from clipgit.core.service.client import ServiceClient
+
+    out = []
+    for info in registry.services():
+        client = ServiceClient(Settings(data_dir=Path(str(info.get("data_dir") or "."))))
+        status = client.status()
+        out.append(status if status is not None and status.get("pid") == info["pid"] else {**info, "busy": True})
+    return out
+
+
+def _stop(settings: Settings, args: argparse.Namespace) -> int:
+    from clipgit.core.service import registry
+    from clipgit.core.service.client import ServiceClient
+
+    dirs = [str(settings.data_dir)]
+    if args.all:
+        dirs = list(dict.fromkeys([*(str(i.get("data_dir")) for i in registry.services()), *dirs]))
+    stopped = [d for d in dirs if ServiceClient(Settings(data_dir=Path(d))).stop()]
+    if args.json:
+        print(json.dumps({"stopped": bool(stopped), "data_dirs": stopped}))
+    elif not stopped:
+        print("no service was running")
+    else:
+        for d in stopped:
+            print(f"service stopped ({d})" if args.all else "service stopped")
     return 0

@@ -21,14 +21,15 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ..config import Settings
-from ..errors import ClipgitError
+from ..errors import ClipgitError, JobInterrupted
 from .protocol import (
     PROTOCOL_VERSION,
     SOCKET_PATH_MAX,
     code_time,
+    how,
+    identity,
     progress_from_json,
     raise_error,
-    settings_key,
     settings_to_json,
     socket_path,
     unix_sockets_supported,
@@ -86,7 +87,8 @@ class ServiceClient:
     def stream(self, route: str, body: dict[str, Any],
                cancel: threading.Event | None = None) -> Iterator[dict[str, Any]]:
         """A streamed answer, line by line. Closing the connection (cancel set, or the iterator closed) cancels
-        the job in the service, which commits what it has done and ends."""
+        the job in the service, which commits what it has done and ends. A stream that stops before its end
+        line (the service killed) raises JobInterrupted: a job cut short is never taken for a finished one."""
         conn = _UnixConnection(str(self.path), 24 * 3600.0)
         try:
             response = _send(conn, "POST", route, body)
@@ -96,12 +98,15 @@ class ServiceClient:
             while cancel is None or not cancel.is_set():
                 try:
                     raw = response.readline()
-                except (OSError, http.client.HTTPException) as exc:
-                    raise ServiceUnavailable(f"the clipgit service stopped answering: {exc}") from None
-                if not raw:
-                    return
+                except (OSError, http.client.HTTPException):
+                    raw = b""
+                if not raw or not raw.endswith(b"\n"):
+                    raise JobInterrupted("the clipgit service stopped in the middle of the job (killed, or out of "
+                                         "memory?): what it finished is kept; run the command again to finish")
                 line = _json_object(raw)
                 raise_error(line)
+                if line.get("end") is True:
+                    return
                 yield line
         finally:
             conn.close()
@@ -123,9 +128,11 @@ class ServiceClient:
         return self._ours(self.hello())
 
     def _ours(self, hello: dict[str, Any] | None) -> bool:
-        """A service of this protocol version with these settings, running code no older than ours."""
+        """A service of this protocol version with these answer-changing settings, running code no older than
+        ours (settings that change only how work is done are sent with each job)."""
         return hello is not None and hello.get("version") == PROTOCOL_VERSION and \
-            hello.get("key") == settings_key(self.settings) and int(hello.get("code_time") or 0) >= code_time()
+            hello.get("identity") == _plain(identity(self.settings)) and \
+            int(hello.get("code_time") or 0) >= code_time()
 
     # starting and stopping -------------------------------------------------------------------
     def ensure(self) -> str:
@@ -140,9 +147,7 @@ class ServiceClient:
             if self._ours(hello):
                 return note
             if hello is not None:  # another version answers: ask it to go, then take its place
-                note = (f"clipgit-tui: the running service speaks protocol {hello.get('version')}, this client "
-                        f"{PROTOCOL_VERSION}: restarting it") if hello.get("version") != PROTOCOL_VERSION else \
-                    "clipgit-tui: clipgit was updated since the running service started: restarting it"
+                note = _why_replaced(hello, self.settings)
                 self._stop_and_wait()
             if self.path.exists():  # nobody listens: a service killed with -9 left its socket
                 self.path.unlink()
@@ -245,7 +250,7 @@ class RemoteEngine:
     def index_iter(self, paths: Sequence[str], cancel: threading.Event | None = None) -> Iterator[Any]:
         from ..indexer import IndexReport
 
-        body = {"paths": [_abs(p) for p in paths]}
+        body = {"paths": [_abs(p) for p in paths], "how": how(self.settings)}
         for line in self.client.stream("/v1/index", body, cancel):
             yield progress_from_json(line, IndexReport)
 
@@ -261,7 +266,8 @@ class RemoteEngine:
                 threading.Thread(target=_watch, args=(pause, cancel, halt), daemon=True).start()
             last = None
             try:
-                for line in self.client.stream("/v1/caption-library", {"root": _abs(root)}, halt):
+                body = {"root": _abs(root), "how": how(self.settings)}
+                for line in self.client.stream("/v1/caption-library", body, halt):
                     last = progress_from_json(line, None)
                     last = dataclasses.replace(last, done=last.done + offset, total=last.total + offset)
                     yield last
@@ -284,6 +290,23 @@ class RemoteEngine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _plain(value: dict[str, Any]) -> Any:
+    """As it comes back through JSON (tuples become lists)."""
+    return json.loads(json.dumps(value))
+
+
+def _why_replaced(hello: dict[str, Any], settings: Settings) -> str:
+    """The one-line note for a service this client replaces."""
+    if hello.get("version") != PROTOCOL_VERSION:
+        return (f"clipgit-tui: the running service speaks protocol {hello.get('version')}, this client "
+                f"{PROTOCOL_VERSION}: restarting it")
+    theirs, ours = hello.get("identity") or {}, _plain(identity(settings))
+    changed = [f"{k} {theirs.get(k)} -> {ours[k]}" for k in ours if theirs.get(k) != ours[k]]
+    if changed:
+        return f"clipgit-tui: restarting the service with other settings ({'; '.join(changed)})"
+    return "clipgit-tui: clipgit was updated since the running service started: restarting it"
 
 
 def _watch(pause: threading.Event, cancel: threading.Event, halt: threading.Event) -> None:

@@ -3,16 +3,19 @@
 Why HTTP over a Unix socket: it is the REST API the origin document plans,
 ready for a TCP port later, while a socket file with mode 0600 in the user's
 data dir (and the peer's uid checked) keeps everyone else out. The socket's
-name carries a key of the settings that change answers (models, device,
-precision), so a client never talks to a service of another data dir or
-another model by mistake.
+socket is the data dir's one service: settings that change answers (models,
+device, precision, caption decoding) are its identity, checked at each
+handshake, and a client with other ones replaces it rather than starting a
+second; settings that only change how work is done (batch size, decoding,
+captions on) travel with each request. Every streamed answer ends with an
+`{"end": true}` line, so a stream cut short (the service killed) is never
+taken for a finished job.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import importlib.util
 import json
 import os
@@ -20,22 +23,37 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Settings
-from ..errors import Cancelled, ClipgitError, ConfigError, ImageUnreadable, ModelUnavailable, NotInLibrary, QueryError
+from ..errors import (
+    Cancelled,
+    ClipgitError,
+    ConfigError,
+    ImageUnreadable,
+    JobInterrupted,
+    ModelUnavailable,
+    NotInLibrary,
+    QueryError,
+)
 
-PROTOCOL_VERSION = 2  # 2: streamed index, library captions and eval; load
+PROTOCOL_VERSION = 3  # 2: streamed index, library captions and eval; load. 3: one service a data dir, streams end
+IDENTITY = ("clip_model", "caption_model", "device", "precision", "max_tokens", "beams")  # change answers
+HOW = ("batch_size", "caption_batch_size", "decode_workers", "decode", "gpu_decode", "max_image_pixels",
+       "include_hidden", "exclude_dirs")  # change only how a job is done: sent with each job
 MAX_REQUEST_BYTES = 1 << 20  # a query or a list of paths; more is refused
 SOCKET_PATH_MAX = 100  # AF_UNIX paths are limited to about 107 bytes; longer data dirs run in-process
 ERRORS: dict[str, type[ClipgitError]] = {cls.__name__: cls for cls in (
-    ClipgitError, ConfigError, QueryError, ModelUnavailable, NotInLibrary, ImageUnreadable, Cancelled)}
+    ClipgitError, ConfigError, QueryError, ModelUnavailable, NotInLibrary, ImageUnreadable, Cancelled,
+    JobInterrupted)}
+END = {"end": True}  # the last line of every streamed answer
 
 
-def settings_key(settings: Settings) -> str:
-    """What must match for a service's answers to be this client's answers."""
-    fields = dataclasses.asdict(settings)
-    fields["data_dir"] = str(settings.data_dir)
-    fields.pop("service_idle", None)  # how long it stays warm changes no answer
-    fields.pop("service", None)
-    return hashlib.sha1(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:12]
+def identity(settings: Settings) -> dict[str, Any]:
+    """What must match for a service's answers to be this client's answers (the data dir is the socket's)."""
+    return {name: getattr(settings, name) for name in IDENTITY}
+
+
+def how(settings: Settings) -> dict[str, Any]:
+    """The settings a job is done with, sent with it."""
+    return {name: list(v) if isinstance(v := getattr(settings, name), tuple) else v for name in HOW}
 
 
 @functools.cache
@@ -60,7 +78,7 @@ def code_time() -> int:
 
 
 def socket_path(settings: Settings) -> Path:
-    return settings.data_dir / f"service-{settings_key(settings)}.sock"
+    return settings.data_dir / "service.sock"
 
 
 def settings_to_json(settings: Settings) -> str:

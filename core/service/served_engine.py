@@ -18,9 +18,10 @@ from ..caption_jobs import Captioned, CaptionProgress
 from ..catalog import Catalog
 from ..config import Settings
 from ..engine import Engine
+from ..errors import JobInterrupted
 from ..indexer import IndexProgress
 from ..search import SearchResult
-from .client import RemoteEngine, ServiceClient, ServiceGone, ServiceUnavailable
+from .client import RemoteEngine, ServiceClient, ServiceUnavailable
 
 T = TypeVar("T")
 
@@ -53,7 +54,7 @@ class ServedEngine(Engine):
             return fallback()
         try:
             return call(remote)
-        except ServiceGone:
+        except ServiceUnavailable:  # gone (its socket left behind), or cut off as it was killed
             pass
         try:
             self.client.ensure()
@@ -101,15 +102,24 @@ class ServedEngine(Engine):
                             lambda: super(ServedEngine, self).caption(paths, max_tokens=max_tokens, beams=beams))
 
     # long jobs: progress streamed back ------------------------------------------------------
-    def index_iter(self, paths: Iterable[str], cancel: threading.Event | None = None) -> Iterator[IndexProgress]:
+    def index_iter(self, paths: Iterable[str], cancel: threading.Event | None = None,
+                   settings: Settings | None = None) -> Iterator[IndexProgress]:
+        """Through the service; a service that dies mid-run (killed, out of memory) is started again once and
+        the run resumes: what it committed is found unchanged, so only the rest is embedded."""
         roots = list(paths)
-        return self._streamed(lambda r: r.index_iter(roots, cancel),
-                              lambda: super(ServedEngine, self).index_iter(roots, cancel))
+        for attempt in (1, 2):
+            try:
+                yield from self._streamed(lambda r: r.index_iter(roots, cancel),
+                                          lambda: super(ServedEngine, self).index_iter(roots, cancel, settings))
+                return
+            except JobInterrupted:
+                if attempt == 2 or (cancel is not None and cancel.is_set()):
+                    raise
 
     def caption_library_iter(self, cancel: threading.Event | None = None, pause: threading.Event | None = None,
-                             root: str | None = None) -> Iterator[CaptionProgress]:
+                             root: str | None = None, settings: Settings | None = None) -> Iterator[CaptionProgress]:
         return self._streamed(lambda r: r.caption_library_iter(cancel, pause, root),
-                              lambda: super(ServedEngine, self).caption_library_iter(cancel, pause, root))
+                              lambda: super(ServedEngine, self).caption_library_iter(cancel, pause, root, settings))
 
     def _streamed(self, call: Callable[[RemoteEngine], Iterator[Any]],
                   fallback: Callable[[], Iterator[Any]]) -> Iterator[Any]:

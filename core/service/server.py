@@ -1,4 +1,4 @@
-"""The warm engine: one process per user and settings, answering the command line over a Unix socket.
+"""The warm engine: one process per user and data dir, answering the command line and the app over a Unix socket.
 
 Why: importing torch and transformers and loading weights costs seconds; a
 search costs milliseconds. The service keeps one Engine warm (its one
@@ -27,13 +27,16 @@ from typing import Any
 from ..config import Settings
 from ..engine import Engine
 from ..errors import ClipgitError, QueryError
+from . import registry
 from .protocol import (
+    END,
+    HOW,
     MAX_REQUEST_BYTES,
     PROTOCOL_VERSION,
     code_time,
     error_body,
+    identity,
     progress_to_json,
-    settings_key,
     socket_path,
 )
 
@@ -70,7 +73,8 @@ class Service:
 
     def hello(self) -> dict[str, Any]:
         return {"service": "clipgit", "version": PROTOCOL_VERSION, "pid": os.getpid(), "code_time": code_time(),
-                "key": settings_key(self.settings), "data_dir": str(self.settings.data_dir)}
+                "identity": identity(self.settings), "data_dir": str(self.settings.data_dir),
+                "socket": str(socket_path(self.settings)), "started": self.started}
 
     def status(self) -> dict[str, Any]:
         models = [name for name, loaded in ((self.settings.clip_model, self.engine.clip.loaded),
@@ -119,20 +123,30 @@ class Service:
         raise QueryError(f"no such request: {method} {path}")
 
     def stream(self, path: str, body: dict[str, Any], cancel: threading.Event) -> Iterator[dict[str, Any]]:
-        """A long job's progress, one JSON object per event; a failure is the last line, as an error."""
+        """A long job's progress, one JSON object per event; a failure is the last event, as an error; then
+        the end line, without which the client knows the job did not finish."""
         try:
             for event in self._events(path, body, cancel):
                 yield progress_to_json(event)
         except Exception as exc:  # a bug ends this job with an error too; the service stays up
             yield _failure(exc)[1]
+        yield END
+
+    def _how(self, body: dict[str, Any]) -> Settings:
+        """The service's settings with the job's own way of working (batch size, decoding, ...)."""
+        asked = body.get("how") or {}
+        if not isinstance(asked, dict) or set(asked) - set(HOW):
+            raise QueryError(f"bad request: 'how' may only set {', '.join(HOW)}")
+        return self.settings.with_(**asked)
 
     def _events(self, path: str, body: dict[str, Any], cancel: threading.Event) -> Iterator[Any]:
         e = self.engine
         if path == "/v1/index":
-            return e.index_iter([str(p) for p in body["paths"]], cancel)
+            return e.index_iter([str(p) for p in body["paths"]], cancel, settings=self._how(body))
         if path == "/v1/caption-library":
             root = body.get("root")
-            return e.caption_library_iter(cancel, root=None if root is None else str(root))
+            return e.caption_library_iter(cancel, root=None if root is None else str(root),
+                                          settings=self._how(body))
         return e.evaluate_iter(str(body["dataset"]), captions=bool(body.get("captions", True)), cancel=cancel)
 
 
@@ -267,6 +281,7 @@ def serve(settings: Settings, *, warm: bool = True) -> None:
     service = Service(settings)
     server = bind(settings, service)
     path = socket_path(settings)
+    listed = registry.register(service.hello())
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
     thread.start()
     if warm:  # load CLIP now, so the first search after a start is already warm
@@ -275,6 +290,7 @@ def serve(settings: Settings, *, warm: bool = True) -> None:
         while not service.stopping.is_set() and service.idle_for() < settings.service_idle:
             service.stopping.wait(0.5)
     finally:
+        registry.unregister(listed)
         server.shutdown()
         server.server_close()
         try:

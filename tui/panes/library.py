@@ -45,6 +45,8 @@ class FolderItem(ListItem):
         if p is not None and p.phase == "embedding" and p.total:
             text.append(f"{bar(p.done / p.total)} {p.done}/{p.total}\n", style="cyan")
             text.append(f"{p.rate:.1f} img/s · {duration(p.eta)} left", style="cyan")
+        elif p is not None and p.phase == "waiting":
+            text.append("waiting for another index run…", style="cyan")
         elif p is not None:
             text.append("scanning…", style="cyan")
         elif self.queued:
