@@ -46,7 +46,7 @@ def main() -> None:
 
     from clipgit.core.config import Settings
     from clipgit.core.engine import Engine
-    from clipgit.core.hub import dtype_name, resolve_dtype
+    from clipgit.core.models.hub import dtype_name, resolve_dtype
 
     model_dir = git_dir()
     folder = unique_jpegs((4000, 3000), args.n) if args.copies else photo_folder(args.n)

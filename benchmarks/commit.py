@@ -28,7 +28,7 @@ from common import table
 def naive(catalog: Any, rows: Sequence[Any], model: str) -> None:
     """A statement a row: how the catalog wrote batches before (look-up of the ids included)."""
     from clipgit.core.names import to_db
-    from clipgit.core.new_images import INSERT_NEW_IMAGES, NEW_IMAGE_VALUES, new_image_values
+    from clipgit.core.store.batch_writes import INSERT_NEW_IMAGES, NEW_IMAGE_VALUES, new_image_values
 
     catalog.conn.executemany(INSERT_NEW_IMAGES.format(values=NEW_IMAGE_VALUES),
                              [new_image_values(r) for r in rows])
@@ -50,7 +50,7 @@ def limit(catalog: Any, rows: Sequence[Any], model: str) -> None:
 
 def prebuilt(conn: Any, rows: Sequence[Any], first_id: int, model: str) -> tuple[list[Any], list[Any]]:
     """Ours, the statements and their arguments made before the clock starts."""
-    from clipgit.core.new_images import image_statements, vector_statements
+    from clipgit.core.store.batch_writes import image_statements, vector_statements
 
     return (list(image_statements(conn, rows)),
             list(vector_statements(conn, range(first_id, first_id + len(rows)), rows, model)))
@@ -58,9 +58,9 @@ def prebuilt(conn: Any, rows: Sequence[Any], first_id: int, model: str) -> tuple
 
 def timed(write: Callable[[Any, Any, str], None], n: int, batch: int, busy: bool, build: bool = False) -> float:
     """Microseconds a row to write n new images in batches, each batch one transaction."""
-    from clipgit.core.catalog import Catalog
-    from clipgit.core.new_images import NewImage
-    from clipgit.core.photo_facts import PhotoFacts
+    from clipgit.core.decode.photo_facts import PhotoFacts
+    from clipgit.core.store.batch_writes import NewImage
+    from clipgit.core.store.catalog import Catalog
 
     catalog = Catalog(Path(tempfile.mkdtemp(prefix="clipgit-bench-")) / "catalog.db")
     with catalog.transaction():
@@ -103,7 +103,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=8192)
     ap.add_argument("--batch", type=int, default=512)
     args = ap.parse_args()
-    from clipgit.core.catalog import Catalog
+    from clipgit.core.store.catalog import Catalog
 
     def ours(catalog: Any, rows: Any, model: str) -> None:
         Catalog.add_new_images(catalog, rows, model)

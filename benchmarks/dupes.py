@@ -24,8 +24,8 @@ from common import table
 
 def library(data_dir: Path, n: int, groups: int, model: str) -> set[frozenset[str]]:
     """n unit vectors, `groups` of them with 1-4 near copies each (cosine about 0.98); the planted groups."""
-    from clipgit.core.catalog import Catalog
-    from clipgit.core.vectors import as_blob
+    from clipgit.core.store.catalog import Catalog
+    from clipgit.core.store.vectors import as_blob
 
     rng = np.random.default_rng(0)
     vecs = rng.standard_normal((n, 512)).astype(np.float32)
@@ -56,7 +56,7 @@ def main() -> None:
     args = ap.parse_args()
     from clipgit.core.config import Settings
     from clipgit.core.engine import Engine
-    from clipgit.core.vectors import VectorIndex
+    from clipgit.core.store.vectors import VectorIndex
 
     work = Path(tempfile.mkdtemp(prefix="clipgit-dupes-"))
     model = "synthetic-model"
@@ -69,7 +69,7 @@ def main() -> None:
         ours = time.perf_counter() - started
     found = {frozenset(f.path for f in g.files) for g in groups}
     index = VectorIndex(model, work)
-    from clipgit.core.catalog import Catalog
+    from clipgit.core.store.catalog import Catalog
 
     cat = Catalog(work / "library.db")
     index.refresh(cat)

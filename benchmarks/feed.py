@@ -29,7 +29,7 @@ from ingest_parts import feed_alone
 
 def card_files(files: list[Path], model_dir: Path) -> tuple[list[Any], Any]:
     """The files as a run sees them, and the model's preprocessing with JPEGs left for the card."""
-    from clipgit.core.clip import ClipEncoder
+    from clipgit.core.models.clip import ClipEncoder
     from clipgit.core.scan import FileStat
 
     pp = dataclasses.replace(ClipEncoder(str(model_dir), device="cpu").load(), raw_jpeg=True)
@@ -38,7 +38,7 @@ def card_files(files: list[Path], model_dir: Path) -> tuple[list[Any], Any]:
 
 def run_pool(stats: list[Any], pp: Any, workers: int) -> Any:
     """The worker processes an index run with GPU decode would start for these files (`plan_reads`)."""
-    from clipgit.core.read_plan import plan_reads
+    from clipgit.core.ingest.read_plan import plan_reads
 
     return plan_reads(stats, lambda: pp, decode="processes", workers=workers, batch_size=512, max_pixels=10**9,
                       backend=None, cpu_wanted=lambda: False).processes
@@ -66,7 +66,7 @@ def pool_start(files: list[Path], workers: int, model_dir: Path, method: str) ->
     chunks a worker, and to close."""
     import multiprocessing
 
-    from clipgit.core import decode_pool
+    from clipgit.core.decode import pool as decode_pool
 
     stats, pp = card_files(files[: workers * decode_pool.JPEG_CHUNK * 3], model_dir)
     ours = decode_pool.start_method

@@ -34,9 +34,9 @@ def main() -> None:
     args = ap.parse_args()
     import torch
 
-    from clipgit.core import gpu_decode
-    from clipgit.core.images import Preprocess
-    from clipgit.core.jpeg_header import raw_jpeg
+    from clipgit.core.decode import gpu_decode
+    from clipgit.core.decode.image import Preprocess
+    from clipgit.core.decode.jpeg_header import raw_jpeg
 
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
     counts = [int(v) for v in args.n.split(",")]
@@ -82,7 +82,7 @@ def main() -> None:
 
 
 def _nvimgcodec(chunk: Sequence[Any], device: str, spec: str) -> list[Any]:
-    from clipgit.core import gpu_decode
+    from clipgit.core.decode import gpu_decode
 
     images = gpu_decode._nvimgcodec_decode(chunk, device, spec)
     if images is None or any(image is None for image in images):
@@ -93,7 +93,7 @@ def _nvimgcodec(chunk: Sequence[Any], device: str, spec: str) -> list[Any]:
 def _resize_alone(raws: list[Any], pp: Any, device: str, resize: Any, repeats: int = 4) -> float:
     import torch
 
-    from clipgit.core import gpu_decode
+    from clipgit.core.decode import gpu_decode
 
     resize = resize or gpu_decode.preprocess_batch
     images = gpu_decode.decode_jpegs(raws, device)

@@ -70,7 +70,7 @@ def main() -> None:
     batch_sizes = [int(b) for b in (args.batch_sizes or ("256,1024" if cuda else "8,16,32")).split(",")]
     import torch
 
-    from clipgit.core.hub import dtype_name, resolve_dtype
+    from clipgit.core.models.hub import dtype_name, resolve_dtype
 
     dtype = resolve_dtype(args.precision, args.device)
     model_dir = full_clip_dir()
@@ -185,7 +185,7 @@ def gpu_decoders() -> list[str]:
 
 
 def use_decoder(name: str) -> str | None:
-    from clipgit.core import gpu_decode
+    from clipgit.core.decode import gpu_decode
 
     os.environ[gpu_decode.DECODER_ENV] = name or "auto"
     gpu_decode.jpeg_decoder.cache_clear()
@@ -200,10 +200,10 @@ def engine_index(model_dir: Path, folder: Path, n: int, device: str, precision: 
     import threading
     import time
 
-    from clipgit.core import read_plan
     from clipgit.core.config import Settings
     from clipgit.core.engine import Engine
-    from clipgit.core.indexer import IndexRun
+    from clipgit.core.ingest import read_plan
+    from clipgit.core.ingest.indexer import IndexRun
 
     spent = {"prepare": 0.0, "commit": 0.0, "encode": 0.0, "device": 0.0}
     used: list[str] = []  # which read mode "auto" chose
@@ -304,7 +304,7 @@ def faithful_on_device(model_dir: Path, device: str, precision: str) -> None:
     from clipgit.core.config import Settings
     from clipgit.core.engine import Engine
     from clipgit.core.lab.photos import photo
-    from clipgit.core.vectors import from_blob
+    from clipgit.core.store.vectors import from_blob
 
     folder = Path(tempfile.mkdtemp(prefix="clipgit-faithful-"))
 

@@ -45,7 +45,7 @@ def _sync(device: str) -> None:
 
 
 def _fast_decode(path: str) -> Any:
-    from clipgit.core.images import Preprocess, decode, fingerprint, read_bytes
+    from clipgit.core.decode.image import Preprocess, decode, fingerprint, read_bytes
 
     data = read_bytes(path)
     fingerprint(data)
@@ -56,7 +56,7 @@ def _fast_decode(path: str) -> Any:
 
 def decode_threads(files: list[str], workers: int) -> tuple[float, float]:
     """Read, fingerprint, draft decode, resize, normalise: the CPU path of the pipeline, threads."""
-    from clipgit.core.pipeline import decoded
+    from clipgit.core.ingest.pipeline import decoded
 
     with Timer() as t:
         for _ in decoded(files, _fast_decode, workers=workers):
@@ -69,10 +69,10 @@ def decode_processes(files: list[str], workers: int, shared: bool = True) -> tup
     has it: the model's input written into shared memory and taken on the run's thread (or, not `shared`,
     sent through pipes and taken by twice as many threads as workers). Also gives the parent's CPU seconds
     per file: what one interpreter spends there is what caps the pool on many cores."""
-    from clipgit.core.decode_pool import ProcessDecoder
-    from clipgit.core.images import Preprocess
-    from clipgit.core.pipeline import InlineBackend, decoded
-    from clipgit.core.read_plan import plan_reads
+    from clipgit.core.decode.image import Preprocess
+    from clipgit.core.decode.pool import ProcessDecoder
+    from clipgit.core.ingest.pipeline import InlineBackend, decoded
+    from clipgit.core.ingest.read_plan import plan_reads
     from clipgit.core.scan import FileStat
 
     pp = Preprocess()
@@ -100,9 +100,9 @@ def decode_processes(files: list[str], workers: int, shared: bool = True) -> tup
 
 def decode_gpu(files: list[str], device: str, batch: int = 256) -> float:
     """nvJPEG + orientation + torch resize/crop/normalise, from bytes already in memory (as the pool reads them)."""
-    from clipgit.core.gpu_decode import decode_jpegs
-    from clipgit.core.images import Preprocess
-    from clipgit.core.jpeg_header import raw_jpeg
+    from clipgit.core.decode.gpu_decode import decode_jpegs
+    from clipgit.core.decode.image import Preprocess
+    from clipgit.core.decode.jpeg_header import raw_jpeg
 
     raws = [raw_jpeg(Path(f).read_bytes(), 10**9) for f in files]
     assert all(r is not None for r in raws), "a benchmark JPEG the GPU path refuses"
@@ -113,7 +113,7 @@ def gpu_rate(raws: list[Any], batch: int, decode: Callable[[Sequence[Any]], list
              device: str) -> float:
     """JPEGs a second through `decode` in batches, then (given `pp`) orientation and the card's resize, crop
     and normalise; after a warm-up batch (the decoder's and the kernels' first use)."""
-    from clipgit.core.gpu_decode import orient, preprocess_batch
+    from clipgit.core.decode.gpu_decode import orient, preprocess_batch
 
     def run(chunk: list[Any]) -> None:
         images = decode(chunk)
@@ -130,9 +130,9 @@ def gpu_rate(raws: list[Any], batch: int, decode: Callable[[Sequence[Any]], list
 
 
 def read_alone(files: list[str], workers: int) -> float:
-    from clipgit.core.images import fingerprint, read_bytes
-    from clipgit.core.jpeg_header import raw_jpeg
-    from clipgit.core.pipeline import decoded
+    from clipgit.core.decode.image import fingerprint, read_bytes
+    from clipgit.core.decode.jpeg_header import raw_jpeg
+    from clipgit.core.ingest.pipeline import decoded
 
     def work(path: str) -> Any:
         data = read_bytes(path)
@@ -181,8 +181,8 @@ def card_alone(files: list[str], model_dir: Path, device: str, precision: str) -
     from collections import deque
 
     from clipgit.core.config import Settings
+    from clipgit.core.decode.jpeg_header import raw_jpeg
     from clipgit.core.engine import Engine
-    from clipgit.core.jpeg_header import raw_jpeg
 
     raws = [raw_jpeg(Path(f).read_bytes(), 10**9) for f in files]
     settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="clipgit-bench-")), clip_model=str(model_dir),

@@ -36,8 +36,8 @@ def git_dir() -> Path:
 
 def synthetic_library(data_dir: Path, clip: str, n: int, photos: Path) -> None:
     """n random unit vectors under a made-up folder, plus the real photos indexed for real."""
-    from clipgit.core.catalog import Catalog
-    from clipgit.core.vectors import as_blob
+    from clipgit.core.store.catalog import Catalog
+    from clipgit.core.store.vectors import as_blob
 
     cat = Catalog(data_dir / "library.db")
     rng = np.random.default_rng(0)

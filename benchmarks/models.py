@@ -48,7 +48,7 @@ def main() -> None:
     images = args.images or (8192 if cuda else 64)
     import torch
 
-    from clipgit.core.hub import dtype_name, resolve_dtype
+    from clipgit.core.models.hub import dtype_name, resolve_dtype
 
     dtype = resolve_dtype("auto", args.device)
     rows = [("model", "params", "download", "dim", "images/s", "text query", "weights in memory")]

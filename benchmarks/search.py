@@ -25,8 +25,8 @@ def build_library(n: int, dim: int = 512) -> Path:
     """A catalog of n images with random unit vectors (inserted directly, 50k per transaction)."""
     import numpy as np
 
-    from clipgit.core.catalog import Catalog
     from clipgit.core.names import to_db
+    from clipgit.core.store.catalog import Catalog
 
     data_dir = CACHE / f"search-{n}"
     done = data_dir / "complete"
@@ -67,9 +67,9 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from clipgit.core.catalog import Catalog
     from clipgit.core.config import Settings
     from clipgit.core.engine import Engine
+    from clipgit.core.store.catalog import Catalog
 
     model_dir = str(full_clip_dir())
     rows = [("vectors", "ours p50", "ours p95", "with text p50", "with text p95", "naive p50", "limit p50",

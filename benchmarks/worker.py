@@ -26,10 +26,10 @@ def prepare_twice(paths: list[str], alone: bool = False) -> tuple[float, float]:
     """Seconds and page faults a file, in the second of two passes over `paths`: read, fingerprint, draft
     decode, crop and normalise into a region of shared memory, as a worker does (`alone`: the decode, crop
     and normalise of bytes read beforehand)."""
-    from clipgit.core.decode_pool import CHUNK, read_and_crop_many
-    from clipgit.core.images import Preprocess, decode, read_bytes
+    from clipgit.core.decode.image import Preprocess, decode, read_bytes
+    from clipgit.core.decode.pool import CHUNK, read_and_crop_many
+    from clipgit.core.decode.shared_block import SharedBlock
     from clipgit.core.scan import FileStat
-    from clipgit.core.shared_block import SharedBlock
 
     pp = Preprocess()
     stats = [FileStat(p, 0, 0) for p in paths]
@@ -53,7 +53,7 @@ def prepare_twice(paths: list[str], alone: bool = False) -> tuple[float, float]:
 
 
 def in_worker(paths: list[str], ours: bool, alone: bool = False) -> tuple[float, float]:
-    from clipgit.core import decode_pool
+    from clipgit.core.decode import pool as decode_pool
 
     init = decode_pool._start_worker if ours else decode_pool._nice  # naive: the priority alone
     with ProcessPoolExecutor(1, mp_context=decode_pool.start_method(), initializer=init) as pool:

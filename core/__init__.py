@@ -1,6 +1,6 @@
 """clipgit's engine: index image folders with CLIP and search them. No UI code here.
 
-The names below load on first use (PEP 562): a decode worker process imports `clipgit.core.decode_pool`,
+The names below load on first use (PEP 562): a decode worker process imports `clipgit.core.decode.pool`,
 and importing the whole engine first cost each of them 130 ms before its first file.
 """
 
@@ -10,9 +10,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .config import Settings
-    from .engine import Engine, FolderInfo, SearchResult, Status
-    from .errors import (
+    from clipgit.core.config import Settings
+    from clipgit.core.engine import Engine, FolderInfo, SearchResult, Status
+    from clipgit.core.errors import (
         Cancelled,
         ClipgitError,
         ConfigError,
@@ -21,13 +21,13 @@ if TYPE_CHECKING:
         NotInLibrary,
         QueryError,
     )
-    from .indexer import IndexProgress, IndexReport
+    from clipgit.core.ingest.indexer import IndexProgress, IndexReport
 
 _WHERE = {
     "Settings": "config", "Engine": "engine", "FolderInfo": "engine", "SearchResult": "engine", "Status": "engine",
     "Cancelled": "errors", "ClipgitError": "errors", "ConfigError": "errors", "ImageUnreadable": "errors",
-    "ModelUnavailable": "errors", "NotInLibrary": "errors", "QueryError": "errors", "IndexProgress": "indexer",
-    "IndexReport": "indexer",
+    "ModelUnavailable": "errors", "NotInLibrary": "errors", "QueryError": "errors", "IndexProgress": "ingest.indexer",
+    "IndexReport": "ingest.indexer",
 }
 
 __all__ = [

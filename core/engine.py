@@ -16,17 +16,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
-from . import forgetting
-from .caption_jobs import Captioned, CaptionFn, CaptionProgress, caption_files, caption_library
-from .catalog import Catalog
-from .clip import ClipEncoder
-from .config import Settings, private_data_dir
-from .decode_pool import start_server_early
-from .dupes import DupeGroup, find_duplicates
-from .errors import ClipgitError, QueryError
-from .git_captioner import CaptionInput, GitCaptioner
-from .indexer import Encoded, IndexProgress, IndexReport, IndexRun
-from .inference import (
+from clipgit.core.config import Settings, private_data_dir
+from clipgit.core.decode.jpeg_header import RawJpeg
+from clipgit.core.decode.pool import start_server_early
+from clipgit.core.errors import ClipgitError, QueryError
+from clipgit.core.inference import (
     BACKGROUND_NICE,
     BATCH,
     FEEDER_NICE,
@@ -35,15 +29,21 @@ from .inference import (
     lower_thread_priority,
     then,
 )
-from .jpeg_header import RawJpeg
-from .lab.dataset import load_dataset
-from .lab.evaluate import EvalProgress, run_eval
-from .library_status import FolderInfo, Status, folder_infos
-from .pipeline import default_workers
-from .progress import Progress
-from .search import Searcher, SearchResult
-from .store.index_lock import IndexLock
-from .vectors import VectorIndex
+from clipgit.core.ingest.caption_jobs import Captioned, CaptionFn, CaptionProgress, caption_files, caption_library
+from clipgit.core.ingest.indexer import Encoded, IndexProgress, IndexReport, IndexRun
+from clipgit.core.ingest.pipeline import default_workers
+from clipgit.core.lab.dataset import load_dataset
+from clipgit.core.lab.evaluate import EvalProgress, run_eval
+from clipgit.core.models.clip import ClipEncoder
+from clipgit.core.models.git_captioner import CaptionInput, GitCaptioner
+from clipgit.core.progress import Progress
+from clipgit.core.search.dupes import DupeGroup, find_duplicates
+from clipgit.core.search.searcher import Searcher, SearchResult
+from clipgit.core.store import forgetting
+from clipgit.core.store.catalog import Catalog
+from clipgit.core.store.index_lock import IndexLock
+from clipgit.core.store.library_status import FolderInfo, Status, folder_infos
+from clipgit.core.store.vectors import VectorIndex
 
 CARD_PIXELS = 256 * 12_000_000  # JPEG pixels a batch hands the card at most (see Engine._card_pixels)
 
@@ -112,7 +112,7 @@ class Engine:
     def _inference_nice(self) -> int:
         """On a GPU the model's thread only launches the card's work, and the card waits on it: it runs
         ahead of the readers. On a CPU it is the work, among them."""
-        from .hub import resolve_device
+        from clipgit.core.models.hub import resolve_device
 
         return FEEDER_NICE if resolve_device(self.settings.device).startswith("cuda") else BACKGROUND_NICE
 
@@ -124,7 +124,7 @@ class Engine:
             return (settings or self.settings).batch_size
         if self.settings.device == "cpu":
             return 32
-        from .hub import resolve_device
+        from clipgit.core.models.hub import resolve_device
 
         return 512 if resolve_device(self.settings.device).startswith("cuda") else 32
 

@@ -130,8 +130,8 @@ def library_problems(data_dir: Path, model: str) -> list[str]:
     would search (snapshot and replay) against the catalog, without needing a rebuild."""
     import sqlite3
 
-    from clipgit.core.catalog import Catalog
-    from clipgit.core.vectors import VectorIndex, id_hashes
+    from clipgit.core.store.catalog import Catalog
+    from clipgit.core.store.vectors import VectorIndex, id_hashes
 
     problems: list[str] = []
     db = data_dir / "library.db"

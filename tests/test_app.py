@@ -306,7 +306,7 @@ async def test_keys_typed_ahead_act_on_the_results_and_the_slash_rule(engine: En
 
 def test_result_names_line_up_whatever_the_scores_sign() -> None:
     """CLIP cosines go below zero for poor matches: '-0.082' is one character wider than '0.428'."""
-    from clipgit.core.search import SearchResult
+    from clipgit.core.search.searcher import SearchResult
     from clipgit.tui.panes.search import result_prompt
 
     rows = [plain_prompt(result_prompt(SearchResult(i, f"/p/{name}", score, 8, 8, 1, 0, mode=mode), None))

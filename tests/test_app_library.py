@@ -94,7 +94,7 @@ async def test_quitting_during_indexing_stops_cleanly_and_the_next_run_resumes(s
 
 def test_folder_items_show_progress_rate_and_time_left() -> None:
     from clipgit.core.engine import FolderInfo
-    from clipgit.core.indexer import IndexProgress, IndexReport
+    from clipgit.core.ingest.indexer import IndexProgress, IndexReport
 
     item = FolderItem(FolderInfo(1, "/p", 10, 2, None, True))
     item.progress = IndexProgress("embedding", 50, 200, 12.5, 12.0, folder="/p", report=IndexReport())

@@ -13,11 +13,11 @@ import torch
 from PIL import Image
 from transformers import AutoModelForCausalLM, AutoProcessor
 
-from clipgit.core.caption_ranking import fts_query, fuse
 from clipgit.core.config import Settings
 from clipgit.core.engine import Engine
 from clipgit.core.errors import ModelUnavailable, QueryError
-from clipgit.core.query import parse
+from clipgit.core.search.caption_ranking import fts_query, fuse
+from clipgit.core.search.query import parse
 from tests.conftest import cli_env, cli_path, make_photos, photo
 
 

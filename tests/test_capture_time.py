@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 from clipgit.core.config import Settings
+from clipgit.core.decode.photo_facts import iso_time, photo_facts
 from clipgit.core.engine import Engine
-from clipgit.core.filters import split_filters
-from clipgit.core.migrations import MIGRATIONS
-from clipgit.core.photo_facts import iso_time, photo_facts
+from clipgit.core.search.filters import split_filters
+from clipgit.core.store.migrations import MIGRATIONS
 from tests.conftest import cli_env, cli_path
 from tests.test_filters import save
 
@@ -119,6 +119,8 @@ def test_an_older_library_gets_its_offsets_on_rescan_without_embedding(settings:
     # the library as the code before offsets left it: no column, the EXIF row read
     ours = next(i for i, script in enumerate(MIGRATIONS) if "taken_offset" in script)
     db.execute("ALTER TABLE images DROP COLUMN taken_offset")
+    for later in ("TRIGGER embeddings_stats_add", "TRIGGER embeddings_stats_remove", "TABLE vector_stats"):
+        db.execute(f"DROP {later}")  # what the migrations after this one made
     db.execute(f"PRAGMA user_version = {ours}")
     db.commit()
     db.close()
@@ -136,7 +138,7 @@ def test_an_older_library_gets_its_offsets_on_rescan_without_embedding(settings:
 
 
 def test_the_app_shows_the_photos_clock(zone: Callable[[str], None]) -> None:
-    from clipgit.core.search import SearchResult
+    from clipgit.core.search.searcher import SearchResult
     from clipgit.tui.format import taken
     from clipgit.tui.panes.search import result_prompt
 

@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 
 from clipgit.core.config import Settings
-from clipgit.core.decode_pool import SHIP_BYTES, use_processes
+from clipgit.core.decode.pool import SHIP_BYTES, use_processes
 from clipgit.core.engine import Engine
-from clipgit.core.vectors import from_blob
+from clipgit.core.store.vectors import from_blob
 from tests.conftest import make_photos
 
 
@@ -49,7 +49,7 @@ def test_processes_index_like_threads(settings: Settings, tmp_path: Path) -> Non
 
 def test_processes_feed_the_gpu_path(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """With GPU decode, workers hand JPEGs back undecoded (a big one by path alone) and crop the rest."""
-    import clipgit.core.gpu_decode as gpu
+    import clipgit.core.decode.gpu_decode as gpu
     from tests.test_gpu_decode import as_nvjpeg
 
     folder = tmp_path / "pics"
@@ -96,8 +96,8 @@ def _size_kept(engine: Engine, path: Path) -> tuple[int, int]:
 def test_regions_of_the_shared_block_are_written_again(tmp_path: Path) -> None:
     """More chunks than regions: a chunk gets a region once an earlier one is done with, the rest travel
     through the pipe, and every model input is the one the thread path makes. The block's file goes at close."""
-    from clipgit.core.decode_pool import CHUNK, ProcessDecoder
-    from clipgit.core.images import Preprocess, decode, read_bytes
+    from clipgit.core.decode.image import Preprocess, decode, read_bytes
+    from clipgit.core.decode.pool import CHUNK, ProcessDecoder
     from clipgit.core.scan import FileStat
 
     folder = tmp_path / "pics"
@@ -128,7 +128,7 @@ def test_regions_of_the_shared_block_are_written_again(tmp_path: Path) -> None:
 
 def test_without_shared_memory_bytes_travel_through_pipes(settings: Settings, tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    import clipgit.core.decode_pool as pool
+    import clipgit.core.decode.pool as pool
 
     def full(regions: int, region_bytes: int) -> None:
         raise OSError(28, "No space left on device")
@@ -142,10 +142,10 @@ def test_without_shared_memory_bytes_travel_through_pipes(settings: Settings, tm
 
 
 def test_workers_decode_big_jpegs_while_the_card_is_behind(tmp_path: Path) -> None:
-    from clipgit.core.decode_pool import read_and_crop
-    from clipgit.core.decode_split import HYBRID_MIN_PIXELS
-    from clipgit.core.images import Preprocess
-    from clipgit.core.jpeg_header import RawJpeg
+    from clipgit.core.decode.image import Preprocess
+    from clipgit.core.decode.jpeg_header import RawJpeg
+    from clipgit.core.decode.pool import read_and_crop
+    from clipgit.core.decode.split import HYBRID_MIN_PIXELS
     from clipgit.core.scan import FileStat
 
     folder = tmp_path / "pics"
@@ -163,7 +163,7 @@ def test_a_killed_runs_block_is_removed_by_the_next(tmp_path: Path, monkeypatch:
     import subprocess
     import sys
 
-    from clipgit.core import shared_block
+    from clipgit.core.decode import shared_block
 
     monkeypatch.setattr(shared_block.tempfile, "gettempdir", lambda: str(tmp_path))
     monkeypatch.setattr(shared_block.os.path, "isdir", lambda path: False)  # no /dev/shm: the temporary folder
@@ -182,9 +182,9 @@ def test_a_killed_runs_block_is_removed_by_the_next(tmp_path: Path, monkeypatch:
 
 
 def test_jpegs_for_the_card_come_back_in_place_in_bigger_chunks(tmp_path: Path) -> None:
-    from clipgit.core.decode_pool import JPEG_CHUNK, ProcessDecoder
-    from clipgit.core.images import Preprocess
-    from clipgit.core.jpeg_header import RawJpeg
+    from clipgit.core.decode.image import Preprocess
+    from clipgit.core.decode.jpeg_header import RawJpeg
+    from clipgit.core.decode.pool import JPEG_CHUNK, ProcessDecoder
     from clipgit.core.scan import FileStat
 
     folder = tmp_path / "pics"
@@ -209,7 +209,7 @@ def test_the_block_reserves_its_space_only_where_space_is_short(tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """With room to spare the workers' first writes take the pages (no zeroing up front on the run's thread);
     where the folder is short, the space is reserved, so a full tmpfs fails at once (and the run uses pipes)."""
-    from clipgit.core import shared_block
+    from clipgit.core.decode import shared_block
 
     monkeypatch.setattr(shared_block.tempfile, "gettempdir", lambda: str(tmp_path))
     monkeypatch.setattr(shared_block.os.path, "isdir", lambda path: False)
@@ -239,7 +239,7 @@ def test_inline_items_come_in_order_with_reasons_and_stop_on_cancel() -> None:
     import threading
 
     from clipgit.core.errors import Cancelled, ImageUnreadable
-    from clipgit.core.pipeline import InlineBackend, decoded
+    from clipgit.core.ingest.pipeline import InlineBackend, decoded
 
     def prepare(n: int) -> int:
         if n == 2:
@@ -261,10 +261,10 @@ def test_inline_items_come_in_order_with_reasons_and_stop_on_cancel() -> None:
 def test_model_inputs_start_aligned_after_jpeg_bytes(tmp_path: Path) -> None:
     """With GPU decode a chunk holds JPEG bytes of any length and other files' float32 inputs: each input
     starts on a 64-byte boundary, and reads back as what the thread path makes."""
-    from clipgit.core.decode_pool import InBlock, read_and_crop_many
-    from clipgit.core.images import Preprocess, decode, read_bytes
+    from clipgit.core.decode.image import Preprocess, decode, read_bytes
+    from clipgit.core.decode.pool import InBlock, read_and_crop_many
+    from clipgit.core.decode.shared_block import SharedBlock
     from clipgit.core.scan import FileStat
-    from clipgit.core.shared_block import SharedBlock
 
     make_photos(tmp_path, 1, ext="jpg", size=(97, 61))
     make_photos(tmp_path, 1, start=1, ext="png", size=(97, 61))
@@ -286,10 +286,10 @@ def _faults_per_file(paths: list[str]) -> float:
     """In a worker: page faults a file while preparing these files a second time, into shared memory."""
     import resource
 
-    from clipgit.core.decode_pool import read_and_crop_many
-    from clipgit.core.images import Preprocess
+    from clipgit.core.decode.image import Preprocess
+    from clipgit.core.decode.pool import read_and_crop_many
+    from clipgit.core.decode.shared_block import SharedBlock
     from clipgit.core.scan import FileStat
-    from clipgit.core.shared_block import SharedBlock
 
     stats, pp = [FileStat(p, 0, 0) for p in paths], Preprocess()
     block = SharedBlock(1, len(stats) * (pp.input_bytes + 64))
@@ -316,7 +316,7 @@ def test_workers_reuse_the_memory_they_free(tmp_path: Path) -> None:
     had given megabytes back to the kernel and taken them again page by page, about 200 faults a file."""
     from concurrent.futures import ProcessPoolExecutor
 
-    from clipgit.core import decode_pool
+    from clipgit.core.decode import pool as decode_pool
 
     small = [tmp_path / f"small{i:02d}.jpg" for i in range(12)]
     big = [tmp_path / f"big{i}.jpg" for i in range(2)]
@@ -333,10 +333,10 @@ def test_workers_reuse_the_memory_they_free(tmp_path: Path) -> None:
 def test_naflex_inputs_written_over_an_earlier_one_are_whole(tmp_path: Path) -> None:
     """NaFlex inputs fill only as many patch rows as the picture has: one written where a bigger one was
     leaves no rows of it behind, and reads back as what the thread path makes."""
-    from clipgit.core.decode_pool import InBlock, read_and_crop_many
-    from clipgit.core.images import Preprocess, decode, read_bytes
+    from clipgit.core.decode.image import Preprocess, decode, read_bytes
+    from clipgit.core.decode.pool import InBlock, read_and_crop_many
+    from clipgit.core.decode.shared_block import SharedBlock
     from clipgit.core.scan import FileStat
-    from clipgit.core.shared_block import SharedBlock
 
     make_photos(tmp_path / "square", 1, ext="jpg", size=(96, 96))
     make_photos(tmp_path / "wide", 1, ext="png", size=(120, 40))  # 48 patches of 64

@@ -3,7 +3,7 @@ to the card."""
 
 from __future__ import annotations
 
-from clipgit.core.decode_split import BACKLOG_S, GPU_PIXELS_PER_S, HYBRID_MIN_PIXELS, READERS, DecodeSplit
+from clipgit.core.decode.split import BACKLOG_S, GPU_PIXELS_PER_S, HYBRID_MIN_PIXELS, READERS, DecodeSplit
 
 PHOTO = 4000 * 3000
 BACKLOG = int(BACKLOG_S * GPU_PIXELS_PER_S / PHOTO) + 1  # photos that make a backlog

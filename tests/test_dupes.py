@@ -16,10 +16,10 @@ import pytest
 from PIL import Image, ImageEnhance
 
 from clipgit.core.config import DEMO_DIRS, Settings
-from clipgit.core.dupes import groups_of, similar_pairs
 from clipgit.core.engine import Engine
 from clipgit.core.errors import QueryError
 from clipgit.core.lab.shapes import picture
+from clipgit.core.search.dupes import groups_of, similar_pairs
 from tests.conftest import cli_env, cli_path
 
 

@@ -14,7 +14,7 @@ from PIL import Image
 from transformers import CLIPModel
 from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
-from clipgit.core.images import Preprocess, decode
+from clipgit.core.decode.image import Preprocess, decode
 from tests.conftest import photo, unit_features
 
 

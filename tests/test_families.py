@@ -13,9 +13,9 @@ import torch
 from PIL import Image
 
 from clipgit.core.config import Settings
+from clipgit.core.decode.image import Preprocess, decode
 from clipgit.core.engine import Engine
 from clipgit.core.errors import ModelUnavailable
-from clipgit.core.images import Preprocess, decode
 from clipgit.core.lab.random_models import build_siglip
 from tests.conftest import make_photos, photo
 
@@ -73,7 +73,7 @@ def test_siglip_fast_paths_cosine_to_its_processor(size: tuple[int, int]) -> Non
     from transformers import SiglipVisionConfig, SiglipVisionModel
     from transformers.models.siglip.image_processing_pil_siglip import SiglipImageProcessorPil
 
-    from clipgit.core.gpu_decode import preprocess_batch
+    from clipgit.core.decode.gpu_decode import preprocess_batch
 
     torch.manual_seed(0)
     model = SiglipVisionModel(SiglipVisionConfig()).eval()
@@ -103,7 +103,7 @@ def test_siglip2_naflex_fast_path_cosine_to_its_processor(size: tuple[int, int])
     from transformers import Siglip2VisionConfig, Siglip2VisionModel
     from transformers.models.siglip2.image_processing_pil_siglip2 import Siglip2ImageProcessorPil
 
-    from clipgit.core.naflex import naflex_unpack
+    from clipgit.core.decode.naflex import naflex_unpack
 
     torch.manual_seed(0)
     model = Siglip2VisionModel(Siglip2VisionConfig()).eval()
@@ -129,7 +129,7 @@ def test_siglip2_naflex_fast_path_cosine_to_its_processor(size: tuple[int, int])
 def test_a_siglip2_naflex_library_indexes_and_answers(settings: Settings, tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """NaFlex pictures take the CPU path even where JPEGs could decode on a GPU (the card's path squashes)."""
-    import clipgit.core.gpu_decode as gpu
+    import clipgit.core.decode.gpu_decode as gpu
     from clipgit.core.lab.random_models import build_siglip2_naflex
 
     monkeypatch.setattr(gpu, "gpu_decode_available", lambda device: True)
@@ -174,7 +174,7 @@ async def test_the_app_embeds_a_library_for_a_newly_chosen_model_and_keeps_the_o
         settings: Settings, tiny_siglip: Path, tmp_path: Path) -> None:
     from textual.widgets import Label
 
-    from clipgit.core.catalog import Catalog
+    from clipgit.core.store.catalog import Catalog
     from clipgit.tui.app import ClipGitApp
     from clipgit.tui.messages import SearchDone
     from tests.test_app import wait_for

@@ -16,10 +16,10 @@ import pytest
 from PIL import Image
 
 from clipgit.core.config import Settings
+from clipgit.core.decode.photo_facts import photo_facts
 from clipgit.core.engine import Engine
 from clipgit.core.errors import QueryError
-from clipgit.core.filters import split_filters
-from clipgit.core.photo_facts import photo_facts
+from clipgit.core.search.filters import split_filters
 from tests.conftest import cli_env, cli_path, photo
 
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from clipgit.core.catalog import Catalog
 from clipgit.core.engine import Engine
 from clipgit.core.errors import ClipgitError
+from clipgit.core.store.catalog import Catalog
 from tests.conftest import make_photos
 
 

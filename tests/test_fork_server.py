@@ -19,7 +19,7 @@ def test_on_linux_workers_fork_from_a_server_that_loaded_the_decoder() -> None:
     this process."""
     from concurrent.futures import ProcessPoolExecutor
 
-    from clipgit.core.decode_pool import start_method
+    from clipgit.core.decode.pool import start_method
 
     context = start_method()
     assert context.get_start_method() == "forkserver"
@@ -32,7 +32,7 @@ import sys, time
 from multiprocessing import forkserver
 from pathlib import Path
 from clipgit.core.config import Settings
-from clipgit.core.decode_pool import start_server_early
+from clipgit.core.decode.pool import start_server_early
 from clipgit.core.engine import Engine
 assert start_server_early("auto", cores=2) is None and start_server_early("threads", cores=64) is None
 assert forkserver._forkserver._forkserver_pid is None

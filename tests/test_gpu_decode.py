@@ -20,11 +20,11 @@ from PIL import Image, ImageOps
 from transformers import CLIPModel
 from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
-import clipgit.core.gpu_decode as gpu
+import clipgit.core.decode.gpu_decode as gpu
 from clipgit.core.config import Settings
+from clipgit.core.decode.image import Preprocess
+from clipgit.core.decode.jpeg_header import RawJpeg, raw_jpeg
 from clipgit.core.engine import Engine
-from clipgit.core.images import Preprocess
-from clipgit.core.jpeg_header import RawJpeg, raw_jpeg
 from tests.conftest import photo, unit_features
 
 
@@ -147,7 +147,7 @@ def test_index_through_the_gpu_path_with_fallbacks(settings: Settings, tmp_path:
 
 
 def _vectors(engine: Engine) -> dict[str, np.ndarray]:
-    from clipgit.core.vectors import from_blob
+    from clipgit.core.store.vectors import from_blob
 
     rows = engine.catalog().conn.execute(
         "SELECT i.path, e.vector FROM images i JOIN embeddings e ON e.image_id = i.id").fetchall()
@@ -156,7 +156,7 @@ def _vectors(engine: Engine) -> dict[str, np.ndarray]:
 
 def test_captions_through_the_gpu_path(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """On a 'CUDA' device captions take JPEG bytes to the card too; a file nobody can decode gets its reason."""
-    from clipgit.core.git_captioner import GitCaptioner
+    from clipgit.core.models.git_captioner import GitCaptioner
 
     folder = tmp_path / "pics"
     folder.mkdir()

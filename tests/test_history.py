@@ -8,7 +8,7 @@ from pathlib import Path
 from textual.widgets import Input
 
 from clipgit.core.engine import Engine
-from clipgit.core.history import KEEP, QueryHistory
+from clipgit.core.search.history import KEEP, QueryHistory
 from clipgit.tui.app import ClipGitApp
 from clipgit.tui.panes.results_list import ResultsList
 from tests.conftest import make_photos

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter, ImageOps
 
+from clipgit.core.decode.image import decode, load, read_bytes
+from clipgit.core.decode.jpeg_header import raw_jpeg
 from clipgit.core.errors import ImageUnreadable
-from clipgit.core.images import decode, load, read_bytes
-from clipgit.core.jpeg_header import raw_jpeg
 
 
 def _png(img: Image.Image) -> bytes:
@@ -129,8 +129,8 @@ def test_folder_named_like_an_image(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("naflex", [False, True])
 def test_normalising_by_table_gives_the_formulas_numbers(naflex: bool) -> None:
-    from clipgit.core.images import Preprocess
-    from clipgit.core.naflex import naflex_pack
+    from clipgit.core.decode.image import Preprocess
+    from clipgit.core.decode.naflex import naflex_pack
 
     pp = Preprocess(shortest_edge=16, crop_height=16, crop_width=16, center_crop=False, patch=16,
                     max_patches=64, mean=(0.5, 0.4, 0.3), std=(0.2, 0.3, 0.25)) if naflex else Preprocess()
@@ -147,7 +147,7 @@ def test_normalising_by_table_gives_the_formulas_numbers(naflex: bool) -> None:
 def test_the_crop_resizes_only_what_it_keeps(size: tuple[int, int], edge: int) -> None:
     """Resizing the cropped box gives the levels of resizing the whole picture and cropping, within 1 (and
     where the crop is larger than the resized picture, it is padded with black as before)."""
-    from clipgit.core.images import Preprocess
+    from clipgit.core.decode.image import Preprocess
 
     pp = Preprocess(shortest_edge=edge)
     rng = np.random.default_rng(2)
@@ -169,7 +169,7 @@ def test_drafted_jpeg_is_cropped_where_the_reference_crops(orientation: int) -> 
     the crop shifted by a pixel and missed the reference's by 2.5-3.4 levels on average, against 0.8."""
     from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
-    from clipgit.core.images import OPENAI_MEAN, OPENAI_STD, Preprocess, source_geometry
+    from clipgit.core.decode.image import OPENAI_MEAN, OPENAI_STD, Preprocess, source_geometry
     from clipgit.core.lab.photos import photo
 
     base = np.asarray(photo(7, (93, 63)).resize((1481, 999), Image.Resampling.BICUBIC), np.int16)

@@ -23,9 +23,10 @@ def test_core_sources_do_not_import_ui_libraries() -> None:
 
 def test_importing_the_engine_loads_no_ui_library_and_no_torch() -> None:
     code = (
-        "import sys, clipgit.core, clipgit.core.engine, clipgit.core.catalog, clipgit.core.scan, "
-        "clipgit.core.images, clipgit.core.clip, clipgit.core.query, clipgit.core.vectors, clipgit.core.indexer, "
-        "clipgit.core.hub, clipgit.core.config, clipgit.core.pipeline\n"
+        "import sys, clipgit.core, clipgit.core.engine, clipgit.core.store.catalog, clipgit.core.scan, "
+        "clipgit.core.decode.image, clipgit.core.models.clip, clipgit.core.search.query, "
+        "clipgit.core.store.vectors, clipgit.core.ingest.indexer, clipgit.core.models.hub, clipgit.core.config, "
+        "clipgit.core.ingest.pipeline\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich', 'torch', 'transformers'))\n"
         "print(','.join(bad))"
     )

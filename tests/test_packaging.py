@@ -43,10 +43,10 @@ def test_outside_the_repo_only_clipgit_imports(tmp_path: Path) -> None:
 
 
 def test_a_decode_worker_imports_only_what_it_uses() -> None:
-    """Each worker process imports clipgit.core.decode_pool: the engine, the catalog and torch stay out (the
+    """Each worker process imports clipgit.core.decode.pool: the engine, the catalog and torch stay out (the
     whole engine cost each worker 130 ms before its first file), and every name the package offers loads."""
-    code = ("import sys, clipgit.core.decode_pool; "
-            "print(sorted(m for m in ('clipgit.core.engine', 'clipgit.core.catalog', 'torch', 'transformers') "
+    code = ("import sys, clipgit.core.decode.pool; "
+            "print(sorted(m for m in ('clipgit.core.engine', 'clipgit.core.store.catalog', 'torch', 'transformers') "
             "if m in sys.modules)); import clipgit.core as c; print(all(getattr(c, n) for n in c.__all__))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from PIL import Image, PngImagePlugin
 
+from clipgit.core.decode.image import decode
+from clipgit.core.decode.photo_facts import photo_facts
 from clipgit.core.engine import Engine
 from clipgit.core.errors import ImageUnreadable
-from clipgit.core.images import decode
-from clipgit.core.photo_facts import photo_facts
 
 
 def png_with_text(text: str, size: tuple[int, int] = (64, 48)) -> bytes:

@@ -12,8 +12,8 @@ from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
-from clipgit.core import decode_pool
 from clipgit.core.config import Settings
+from clipgit.core.decode import pool as decode_pool
 from clipgit.core.engine import Engine
 from clipgit.core.inference import BACKGROUND_NICE, FEEDER_NICE, InferenceThread
 

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from clipgit.core.errors import QueryError
-from clipgit.core.query import Term, parse
+from clipgit.core.search.query import Term, parse
 
 
 def test_plain_text_is_one_term_and_hyphens_stay_inside_words() -> None:

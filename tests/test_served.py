@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from clipgit.core.catalog import Catalog
 from clipgit.core.config import Settings
 from clipgit.core.engine import Engine
 from clipgit.core.service.client import ServiceClient, ServiceUnavailable
 from clipgit.core.service.served_engine import ServedEngine
+from clipgit.core.store.catalog import Catalog
 from tests.conftest import cli_env, cli_path, make_photos
 
 pytestmark = pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="no Unix sockets here")

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clipgit.core.catalog import Catalog
 from clipgit.core.engine import Engine
-from clipgit.core.migrations import MIGRATIONS, SCHEMA_VERSION, _split
-from clipgit.core.vectors import VectorIndex, as_blob
+from clipgit.core.store.catalog import Catalog
+from clipgit.core.store.migrations import MIGRATIONS, SCHEMA_VERSION, _split
+from clipgit.core.store.vectors import VectorIndex, as_blob
 from tests.conftest import make_photos
 
 
@@ -137,7 +137,7 @@ def test_an_engine_searches_correctly_over_a_damaged_snapshot(engine: Engine, tm
 def test_checkpoints_run_beside_the_writer_and_its_own_come_back(tmp_path: Path) -> None:
     """While open, the writer leaves the log to the checkpoint thread (up to a cap); each nudge gets what was
     committed copied; at exit the log is copied whole and the writer checkpoints itself again."""
-    from clipgit.core.checkpoints import CAP_BYTES, DEFAULT_AUTOCHECKPOINT, Checkpointer
+    from clipgit.core.store.checkpoints import CAP_BYTES, DEFAULT_AUTOCHECKPOINT, Checkpointer
 
     catalog = Catalog(tmp_path / "catalog.db")
     conn = catalog.conn
@@ -169,7 +169,7 @@ def test_a_batch_of_new_images_gets_each_vector_on_its_own_row(tmp_path: Path, t
     """New rows are numbered in order by SQLite, unless a path was there after all (it keeps its id, and the
     ids are looked up): either way each vector lands on its own path's row, in statements split at SQLite's
     limit on parameters."""
-    from clipgit.core.new_images import NewImage
+    from clipgit.core.store.batch_writes import NewImage
 
     catalog = Catalog(tmp_path / "catalog.db")
     catalog.conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 25)  # two rows a statement
@@ -206,7 +206,7 @@ def test_lookups_by_many_ids_split_at_sqlites_limit_with_room_for_their_other_pa
 def test_new_images_whose_paths_are_all_there_keep_their_rows_after_the_highest_ids_went(tmp_path: Path) -> None:
     """Every path of the batch was there already, and the rows with the highest ids were deleted since: the
     connection's last inserted id then points past the table, and must not be taken for the batch's."""
-    from clipgit.core.new_images import NewImage
+    from clipgit.core.store.batch_writes import NewImage
 
     catalog = Catalog(tmp_path / "catalog.db")
     paths = [f"/pics/{i}.jpg" for i in range(5)]

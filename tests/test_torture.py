@@ -28,10 +28,10 @@ from pathlib import Path
 
 import pytest
 
-from clipgit.core.catalog import Catalog
 from clipgit.core.config import Settings
 from clipgit.core.service import registry
 from clipgit.core.service.client import ServiceClient
+from clipgit.core.store.catalog import Catalog
 from tests.conftest import cli_env, cli_path, library_problems, listed_twice, make_photos
 
 pytestmark = pytest.mark.slow

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from clipgit.core.catalog import Catalog
 from clipgit.core.config import Settings
 from clipgit.core.lab.photos import photo
 from clipgit.core.service import registry
 from clipgit.core.service.client import ServiceClient
 from clipgit.core.service.served_engine import ServedEngine
+from clipgit.core.store.catalog import Catalog
 from tests.conftest import cli_env, cli_path, library_problems, listed_twice, make_photos
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from clipgit.core.config import Settings
 from clipgit.core.engine import Engine
-from clipgit.core.watch import watch_folders
+from clipgit.core.ingest.watch import watch_folders
 from clipgit.tui.app import ClipGitApp
 from tests.conftest import cli_env, cli_path, make_photos, photo
 from tests.test_app import wait_for
@@ -86,7 +86,7 @@ def test_network_shares_are_polled(tmp_path: Path, monkeypatch) -> None:  # type
 
     import watchfiles
 
-    from clipgit.core import watch
+    from clipgit.core.ingest import watch
 
     real_open = builtins.open
     mounts = f"server:/photos {tmp_path} nfs4 rw 0 0\n/dev/sda1 / ext4 rw 0 0\n"

@@ -25,15 +25,14 @@ from textual.worker import Worker, WorkerState
 
 from clipgit.core.engine import Engine
 from clipgit.core.errors import ClipgitError
-from clipgit.core.filters import SORTS
-from clipgit.core.history import QueryHistory
 from clipgit.core.names import display_name
+from clipgit.core.search.filters import SORTS
+from clipgit.core.search.history import QueryHistory
 from clipgit.core.service.served_engine import ServedEngine
-
-from .captioner import Captioner
-from .format import count, model_name
-from .library_actions import LibraryActions
-from .messages import (
+from clipgit.tui.captioner import Captioner
+from clipgit.tui.format import count, model_name
+from clipgit.tui.library_actions import LibraryActions
+from clipgit.tui.messages import (
     CaptionRequested,
     DetailRequested,
     GridRequested,
@@ -42,13 +41,13 @@ from .messages import (
     SearchDone,
     SimilarRequested,
 )
-from .panes.detail import DetailPane
-from .panes.library import LibraryPane
-from .panes.results_list import ResultsList
-from .panes.search import SearchInput, SearchPane
-from .panes.status import StatusLine
-from .screens.help import HelpScreen
-from .thumbs import ThumbnailCache
+from clipgit.tui.panes.detail import DetailPane
+from clipgit.tui.panes.library import LibraryPane
+from clipgit.tui.panes.results_list import ResultsList
+from clipgit.tui.panes.search import SearchInput, SearchPane
+from clipgit.tui.panes.status import StatusLine
+from clipgit.tui.screens.help import HelpScreen
+from clipgit.tui.thumbs import ThumbnailCache
 
 DEBOUNCE_S = 0.3
 KEEP_WARM_S = 60.0  # the service's idle exit is minutes away; the open app keeps it warm
@@ -310,7 +309,7 @@ class ClipGitApp(LibraryActions, App[None]):
 
     # actions -----------------------------------------------------------------------------------
     def action_duplicates(self) -> None:
-        from .screens.dupes import DupesScreen
+        from clipgit.tui.screens.dupes import DupesScreen
 
         self.push_screen(DupesScreen(self.engine, self.thumbs if self.show_images else None))
 

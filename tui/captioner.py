@@ -14,9 +14,9 @@ import threading
 from textual.message import Message
 from textual.widget import Widget
 
-from clipgit.core.caption_jobs import CaptionProgress
 from clipgit.core.engine import Engine
 from clipgit.core.errors import ModelUnavailable
+from clipgit.core.ingest.caption_jobs import CaptionProgress
 from clipgit.core.progress import duration
 
 

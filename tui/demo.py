@@ -47,6 +47,6 @@ def demo_settings(settings: Any, clip_model: str | None = None, caption_model: s
 def demo(settings: Any, args: argparse.Namespace) -> int:
     folder = gallery_folder(settings, args.dir)
     ensure_gallery(folder, args.count)
-    from .run_app import run_app
+    from clipgit.tui.run_app import run_app
 
     return run_app(demo_settings(settings, args.clip_model, args.caption_model), [str(folder)])

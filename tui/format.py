@@ -7,10 +7,10 @@ import time
 
 from rich.text import Text
 
+from clipgit.core.decode.photo_facts import capture_time
 from clipgit.core.names import display_name
-from clipgit.core.photo_facts import capture_time
 from clipgit.core.progress import duration
-from clipgit.core.search import SearchResult
+from clipgit.core.search.searcher import SearchResult
 
 __all__ = ["bar", "clock", "duration", "human_size", "match", "safe", "short_folder", "taken", "when"]
 

@@ -18,11 +18,10 @@ from textual import work
 
 from clipgit.core.engine import Engine
 from clipgit.core.names import display_name
-
-from .format import count, safe
-from .library_sync import LibrarySync
-from .messages import CopyPathRequested, OpenRequested, RemoveFolderRequested, SkippedRequested
-from .screens.dialogs import AddFolderScreen, ConfirmScreen, SkippedScreen
+from clipgit.tui.format import count, safe
+from clipgit.tui.library_sync import LibrarySync
+from clipgit.tui.messages import CopyPathRequested, OpenRequested, RemoveFolderRequested, SkippedRequested
+from clipgit.tui.screens.dialogs import AddFolderScreen, ConfirmScreen, SkippedScreen
 
 
 class LibraryActions(LibrarySync):

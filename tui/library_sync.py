@@ -18,11 +18,10 @@ from textual.app import App
 from textual.css.query import NoMatches
 
 from clipgit.core.engine import Engine, FolderInfo
-
-from .captioner import Captioner
-from .format import count, duration
-from .messages import FoldersLoaded, IndexFinished, IndexProgressed, IndexRequested, LibraryChanged
-from .panes.library import LibraryPane
+from clipgit.tui.captioner import Captioner
+from clipgit.tui.format import count, duration
+from clipgit.tui.messages import FoldersLoaded, IndexFinished, IndexProgressed, IndexRequested, LibraryChanged
+from clipgit.tui.panes.library import LibraryPane
 
 if TYPE_CHECKING:
     _AppBase = App[None]
@@ -109,7 +108,7 @@ class LibrarySync(_AppBase):
 
     @work(thread=True, group="watch", exit_on_error=False)
     def _watch(self, folders: list[str], cancel: threading.Event) -> None:
-        from clipgit.core.watch import watch_folders
+        from clipgit.core.ingest.watch import watch_folders
 
         for changed in watch_folders(folders, cancel):
             self.post_message(LibraryChanged(changed))

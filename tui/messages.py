@@ -11,7 +11,7 @@ from __future__ import annotations
 from textual.message import Message
 
 from clipgit.core.engine import FolderInfo, SearchResult
-from clipgit.core.indexer import IndexProgress, IndexReport
+from clipgit.core.ingest.indexer import IndexProgress, IndexReport
 
 # what workers report ------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from textual_image.widget import Image as _AutoImage
 from textual_image.widget import SixelImage
 from textual_image.widget.sixel import _ImageSixelImpl, _NoopRenderable
 
-from .sixel import image_to_sixels
+from clipgit.tui.sixel import image_to_sixels
 
 
 class _FixedSixelImpl(_ImageSixelImpl):

@@ -27,8 +27,8 @@ def run_app(settings: Any, paths: list[str]) -> int:
     from clipgit.core.service.served_engine import ServedEngine
 
     xterm_colours(os.environ)  # before Textual reads it, on import
-    from . import preview  # noqa: F401  (imports textual_image.widget: terminal probe)
-    from .app import ClipGitApp
+    from clipgit.tui import preview  # noqa: F401  (imports textual_image.widget: terminal probe)
+    from clipgit.tui.app import ClipGitApp
 
     # the app uses the warm service (see core/service/served_engine.py for why), or runs in-process
     engine = ServedEngine(settings) if ServiceClient.usable(settings) else Engine(settings)

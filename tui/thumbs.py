@@ -15,8 +15,8 @@ from typing import Any
 
 from PIL import Image
 
+from clipgit.core.decode.image import decode, read_bytes
 from clipgit.core.errors import ImageUnreadable
-from clipgit.core.images import decode, read_bytes
 
 
 class ThumbnailCache:

@@ -14,8 +14,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ClipgitError
-from ..scan import is_image_name, walk
+from clipgit.core.errors import ClipgitError
+from clipgit.core.scan import is_image_name, walk
 
 
 @dataclass

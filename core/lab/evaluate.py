@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from ..errors import Cancelled, ImageUnreadable
-from ..git_captioner import CaptionInput
-from ..images import Preprocess, load
-from ..pipeline import batches
-from ..progress import Meter, Progress
-from .dataset import Dataset
+from clipgit.core.decode.image import Preprocess, load
+from clipgit.core.errors import Cancelled, ImageUnreadable
+from clipgit.core.ingest.pipeline import batches
+from clipgit.core.lab.dataset import Dataset
+from clipgit.core.models.git_captioner import CaptionInput
+from clipgit.core.progress import Meter, Progress
 
 KS = (1, 5, 10)
 

@@ -26,13 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import Cancelled, ClipgitError, ImageUnreadable
-from ..hub import load as load_model
-from ..hub import quiet_transformers, resolve_device, resolve_dtype
-from ..images import Preprocess, load
-from ..pipeline import decoded
-from ..progress import Meter, Progress
-from .dataset import Dataset
+from clipgit.core.decode.image import Preprocess, load
+from clipgit.core.errors import Cancelled, ClipgitError, ImageUnreadable
+from clipgit.core.ingest.pipeline import decoded
+from clipgit.core.lab.dataset import Dataset
+from clipgit.core.models.hub import load as load_model
+from clipgit.core.models.hub import quiet_transformers, resolve_device, resolve_dtype
+from clipgit.core.progress import Meter, Progress
 
 
 @dataclass(frozen=True)

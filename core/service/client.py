@@ -18,11 +18,11 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..config import Settings
-from ..errors import ClipgitError, JobInterrupted
-from .protocol import (
+from clipgit.core.config import Settings
+from clipgit.core.errors import ClipgitError, JobInterrupted
+from clipgit.core.service.protocol import (
     PROTOCOL_VERSION,
     SOCKET_PATH_MAX,
     code_time,
@@ -34,6 +34,12 @@ from .protocol import (
     socket_path,
     unix_sockets_supported,
 )
+
+if TYPE_CHECKING:
+    from clipgit.core.ingest.caption_jobs import CaptionProgress
+    from clipgit.core.ingest.indexer import IndexProgress
+    from clipgit.core.lab.evaluate import EvalProgress
+    from clipgit.core.search.searcher import SearchResult
 
 START_TIMEOUT_S = 30.0
 
@@ -218,25 +224,25 @@ class RemoteEngine:
         self.settings = client.settings
 
     def search(self, query: str, top: int = 10, folder: str | None = None, mode: str = "auto",
-               sort: str = "score") -> list[Any]:
+               sort: str = "score") -> list[SearchResult]:
         answer = self.client.call("POST", "/v1/search", {"query": query, "top": top, "folder": _abs(folder),
                                                          "mode": mode, "sort": sort, "cwd": os.getcwd()})
         return _results(answer)
 
-    def similar(self, path: str, top: int = 10, folder: str | None = None) -> list[Any]:
+    def similar(self, path: str, top: int = 10, folder: str | None = None) -> list[SearchResult]:
         answer = self.client.call("POST", "/v1/similar", {"path": _abs(path), "top": top, "folder": _abs(folder)})
         return _results(answer)
 
     def caption(self, paths: Sequence[str], *, max_tokens: int | None = None, beams: int | None = None) -> list[Any]:
-        from ..caption_jobs import Captioned
+        from clipgit.core.ingest.caption_jobs import Captioned
 
         answer = self.client.call("POST", "/v1/caption", {"paths": [_abs(p) for p in paths],
                                                           "max_tokens": max_tokens, "beams": beams})
         return [Captioned(**c) for c in answer["captions"]]
 
     def evaluate_iter(self, folder: str, *, captions: bool = True,
-                      cancel: threading.Event | None = None) -> Iterator[Any]:
-        from ..lab.evaluate import EvalReport
+                      cancel: threading.Event | None = None) -> Iterator[EvalProgress]:
+        from clipgit.core.lab.evaluate import EvalReport
 
         body = {"dataset": _abs(folder), "captions": captions}
         for line in self.client.stream("/v1/eval", body, cancel):
@@ -247,15 +253,15 @@ class RemoteEngine:
         answer = self.client.call("POST", "/v1/load", {})
         return f"{answer['device']} {answer['precision']}"
 
-    def index_iter(self, paths: Sequence[str], cancel: threading.Event | None = None) -> Iterator[Any]:
-        from ..indexer import IndexReport
+    def index_iter(self, paths: Sequence[str], cancel: threading.Event | None = None) -> Iterator[IndexProgress]:
+        from clipgit.core.ingest.indexer import IndexReport
 
         body = {"paths": [_abs(p) for p in paths], "how": how(self.settings)}
         for line in self.client.stream("/v1/index", body, cancel):
             yield progress_from_json(line, IndexReport)
 
     def caption_library_iter(self, cancel: threading.Event | None = None, pause: threading.Event | None = None,
-                             root: str | None = None) -> Iterator[Any]:
+                             root: str | None = None) -> Iterator[CaptionProgress]:
         """Library captions in the service. A pause closes the stream (the service commits and stops) and a
         resume opens a new one: captions already made are cached, so it goes on where it was."""
         cancel = cancel or threading.Event()
@@ -347,8 +353,8 @@ def _abs(path: str | None) -> str | None:
     return None if path is None else os.path.abspath(os.path.expanduser(path))
 
 
-def _results(answer: dict[str, Any]) -> list[Any]:
-    from ..search import SearchResult
+def _results(answer: dict[str, Any]) -> list[SearchResult]:
+    from clipgit.core.search.searcher import SearchResult
 
     return [SearchResult(**r) for r in answer["results"]]
 

@@ -22,8 +22,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..config import Settings
-from ..errors import (
+from clipgit.core.config import Settings
+from clipgit.core.errors import (
     Cancelled,
     ClipgitError,
     ConfigError,
@@ -114,7 +114,7 @@ def progress_to_json(event: Any) -> dict[str, Any]:
 
 def progress_from_json(line: dict[str, Any], report_type: type | None) -> Any:
     """The Progress event a streamed line carries, its report rebuilt as `report_type`."""
-    from ..progress import Progress
+    from clipgit.core.progress import Progress
 
     raise_error(line)
     fields = dict(line["progress"])

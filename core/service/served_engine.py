@@ -14,14 +14,14 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
-from ..caption_jobs import Captioned, CaptionProgress
-from ..catalog import Catalog
-from ..config import Settings
-from ..engine import Engine
-from ..errors import JobInterrupted
-from ..indexer import IndexProgress
-from ..search import SearchResult
-from .client import RemoteEngine, ServiceClient, ServiceUnavailable
+from clipgit.core.config import Settings
+from clipgit.core.engine import Engine
+from clipgit.core.errors import JobInterrupted
+from clipgit.core.ingest.caption_jobs import Captioned, CaptionProgress
+from clipgit.core.ingest.indexer import IndexProgress
+from clipgit.core.search.searcher import SearchResult
+from clipgit.core.service.client import RemoteEngine, ServiceClient, ServiceUnavailable
+from clipgit.core.store.catalog import Catalog
 
 T = TypeVar("T")
 

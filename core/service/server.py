@@ -24,11 +24,11 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-from ..config import Settings
-from ..engine import Engine
-from ..errors import ClipgitError, QueryError
-from . import registry
-from .protocol import (
+from clipgit.core.config import Settings
+from clipgit.core.engine import Engine
+from clipgit.core.errors import ClipgitError, QueryError
+from clipgit.core.service import registry
+from clipgit.core.service.protocol import (
     END,
     HOW,
     MAX_REQUEST_BYTES,

@@ -14,11 +14,10 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Label, Static
 
 from clipgit.core.engine import SearchResult
-
-from ..format import human_size, match, safe, taken, when
-from ..messages import CaptionRequested, GridRequested
-from ..thumbs import ThumbnailCache
-from .image_actions import ImageActions
+from clipgit.tui.format import human_size, match, safe, taken, when
+from clipgit.tui.messages import CaptionRequested, GridRequested
+from clipgit.tui.panes.image_actions import ImageActions
+from clipgit.tui.thumbs import ThumbnailCache
 
 PIXEL_PREVIEW_PX = 768  # sixel / Kitty graphics draw real pixels
 CELL_PREVIEW_PX = 200  # half-blocks show about 2 pixels a cell: decode no more than that
@@ -26,7 +25,7 @@ PREVIEW_ROWS = 20  # the detail picture's box is the pane's width and this many 
 
 
 def preview_px() -> int:
-    from ..preview import SHOWS_PIXELS
+    from clipgit.tui.preview import SHOWS_PIXELS
 
     return PIXEL_PREVIEW_PX if SHOWS_PIXELS else CELL_PREVIEW_PX
 
@@ -83,7 +82,7 @@ class DetailPane(ImageActions, VerticalScroll, can_focus=True):
         if isinstance(img, str):
             await preview.mount(Static(Text(f"cannot show this image: {img}", style="yellow")))
             return
-        from ..preview import fitted
+        from clipgit.tui.preview import fitted
 
         self._image = img
         await preview.mount(fitted(img, preview.content_size.width or 40, PREVIEW_ROWS, id="preview-image"))
@@ -94,7 +93,7 @@ class DetailPane(ImageActions, VerticalScroll, can_focus=True):
 
     def on_resize(self) -> None:
         """The pane's width changed: the picture is fitted again, aspect kept."""
-        from ..preview import refit
+        from clipgit.tui.preview import refit
 
         widgets = self.query("#preview-image")
         if self._image is not None and widgets:

@@ -7,8 +7,7 @@ from collections.abc import Callable
 from textual.message import Message
 
 from clipgit.core.engine import SearchResult
-
-from ..messages import CopyPathRequested, OpenRequested, PathRequest, SimilarRequested
+from clipgit.tui.messages import CopyPathRequested, OpenRequested, PathRequest, SimilarRequested
 
 
 class ImageActions:

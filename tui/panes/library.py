@@ -11,11 +11,10 @@ from textual.containers import Vertical
 from textual.widgets import Label, ListItem, ListView, Static
 
 from clipgit.core.engine import FolderInfo
-from clipgit.core.indexer import IndexProgress
+from clipgit.core.ingest.indexer import IndexProgress
 from clipgit.core.names import within
-
-from ..format import bar, count, duration, safe, short_folder
-from ..messages import IndexRequested, RemoveFolderRequested, SkippedRequested
+from clipgit.tui.format import bar, count, duration, safe, short_folder
+from clipgit.tui.messages import IndexRequested, RemoveFolderRequested, SkippedRequested
 
 
 class FolderItem(ListItem):

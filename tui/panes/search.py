@@ -17,14 +17,13 @@ from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Input, Label, Static
 
 from clipgit.core.engine import SearchResult
-from clipgit.core.history import QueryHistory
-
-from ..format import match, safe, short_folder
-from ..halfblock import halfblock, placeholder
-from ..messages import DetailRequested
-from ..thumbs import ThumbnailCache
-from .image_actions import ImageActions
-from .results_list import ResultsList
+from clipgit.core.search.history import QueryHistory
+from clipgit.tui.format import match, safe, short_folder
+from clipgit.tui.halfblock import halfblock, placeholder
+from clipgit.tui.messages import DetailRequested
+from clipgit.tui.panes.image_actions import ImageActions
+from clipgit.tui.panes.results_list import ResultsList
+from clipgit.tui.thumbs import ThumbnailCache
 
 THUMB_PX = 48
 TILE_PX = 192
@@ -50,14 +49,14 @@ class Thumb(Static):
             self.update(Text("⚠", style="yellow"))
             self.tooltip = img
             return
-        from ..preview import fitted
+        from clipgit.tui.preview import fitted
 
         self._image = img
         await self.mount(fitted(img, self.content_size.width or TILE_COLS, TILE_ROWS, classes="thumb-image"))
 
     def on_resize(self) -> None:
         """Laid out (or resized): the picture fits the tile's real width, aspect kept."""
-        from ..preview import refit
+        from clipgit.tui.preview import refit
 
         if self._image is not None and self.children and self.content_size.width:
             refit(self.children[0], self._image, self.content_size.width, TILE_ROWS)

@@ -12,8 +12,7 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from clipgit.core.names import display_name
-
-from ..format import count
+from clipgit.tui.format import count
 
 
 class StatusLine(Static):

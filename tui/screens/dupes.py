@@ -20,14 +20,13 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Label, Static
 
-from clipgit.core.dupes import DupeFile, DupeGroup, move_files, write_list
+from clipgit.core.decode.photo_facts import capture_time
 from clipgit.core.errors import ClipgitError
-from clipgit.core.photo_facts import capture_time
-
-from ..format import count, human_size, safe
-from ..messages import CopyPathRequested, IndexRequested, OpenRequested
-from ..panes.search import TILE_PX, Thumb
-from .dialogs import ConfirmScreen, PathScreen
+from clipgit.core.search.dupes import DupeFile, DupeGroup, move_files, write_list
+from clipgit.tui.format import count, human_size, safe
+from clipgit.tui.messages import CopyPathRequested, IndexRequested, OpenRequested
+from clipgit.tui.panes.search import TILE_PX, Thumb
+from clipgit.tui.screens.dialogs import ConfirmScreen, PathScreen
 
 GROUPS_SHOWN = 200  # tiles are widgets: the screen shows the largest groups first, this many
 

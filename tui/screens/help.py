@@ -9,8 +9,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
-from ..format import MATCH_HELP
-from ..keys import KEYS
+from clipgit.tui.format import MATCH_HELP
+from clipgit.tui.keys import KEYS
 
 
 class HelpScreen(ModalScreen[None]):

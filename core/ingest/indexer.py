@@ -1,0 +1,392 @@
+"""One index run: walk, classify, decode in a pool, embed on the inference thread, commit per batch.
+
+Why this shape: decoding (PIL releases the GIL) overlaps inference through a
+bounded window, so both cores stay busy and memory stays flat; each batch is
+one transaction, so `kill -9` loses at most the batch in flight and a rerun
+resumes; an unchanged file costs a stat and one dict lookup.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from clipgit.core.decode.image import Preprocess, decode, fingerprint, read_bytes
+from clipgit.core.decode.jpeg_header import RawJpeg, raw_jpeg
+from clipgit.core.decode.photo_facts import PhotoFacts, photo_facts
+from clipgit.core.decode.pool import ProcessDecoder
+from clipgit.core.decode.split import DecodeSplit
+from clipgit.core.ingest.pipeline import DecodeBackend, InlineBackend, decoded
+from clipgit.core.ingest.read_plan import plan_reads
+from clipgit.core.names import within
+from clipgit.core.progress import Meter, Progress
+from clipgit.core.scan import FileStat, is_empty_folder, is_image_name, walk
+from clipgit.core.store.batch_writes import NewImage
+from clipgit.core.store.catalog import Catalog, ImageRow
+from clipgit.core.store.checkpoints import Checkpointer
+from clipgit.core.store.vectors import as_blob
+
+
+@dataclass
+class IndexReport:
+    new: int = 0
+    changed: int = 0
+    moved: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    embedded: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    cancelled: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "new": self.new, "changed": self.changed, "moved": self.moved, "removed": self.removed,
+            "unchanged": self.unchanged, "embedded": self.embedded,
+            "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
+            "seconds": round(self.seconds, 3), "cancelled": self.cancelled,
+        }
+
+
+Encoded = tuple[np.ndarray, list["str | None"]]  # vectors, and per image None or why it could not be decoded
+IndexProgress = Progress[IndexReport]  # phase "scanning" | "embedding" | "done"; report: the run so far
+
+
+@dataclass
+class _Item:
+    stat: FileStat
+    folder_id: int
+    row: ImageRow | None
+    embedded: bool
+
+
+@dataclass
+class _Result:
+    kind: str  # "embed" | "touch" | "move" | "skip"
+    item: _Item
+    fingerprint: bytes | None = None
+    width: int | None = None
+    height: int | None = None
+    pixels: np.ndarray | RawJpeg | None = None  # RawJpeg: decoded by the model's device (nvJPEG)
+    moved_from: ImageRow | None = None
+    reason: str = ""
+    facts: PhotoFacts | None = None
+
+
+class IndexRun:
+    def __init__(self, catalog: Catalog, model: str, encode: Callable[[list[np.ndarray | RawJpeg]], Future[Encoded]],
+                 preprocess: Callable[[], Preprocess], *, batch_size: int, workers: int, max_pixels: int,
+                 include_hidden: bool, exclude_dirs: tuple[str, ...], backend: DecodeBackend | None = None,
+                 decode: str = "threads", card_pixels: Callable[[], int] | None = None) -> None:
+        """`card_pixels`: how many JPEG pixels one batch may hand the card to decode, asked once the first
+        batch of JPEGs is gathered (the model is loaded then): a batch is full at `batch_size` files or at
+        that many pixels, so 512 small pictures go in one batch and 12 MP photos in batches that fit."""
+        self.catalog = catalog
+        self.model = model
+        self._encode = encode
+        self._preprocess_getter = preprocess
+        self._preprocess: Preprocess | None = None
+        self._pp_lock = threading.Lock()
+        self.batch_size = batch_size
+        self.workers = workers
+        self.max_pixels = max_pixels
+        self.include_hidden = include_hidden
+        self.exclude_dirs = exclude_dirs
+        self.backend = backend
+        self.decode = decode
+        self._card_pixels = card_pixels
+        self._pixel_budget = 0
+        self._processes: ProcessDecoder | None = None
+        self._split = DecodeSplit(workers)  # big JPEGs: the card's or the cores'
+        self._missing: dict[bytes, list[tuple[ImageRow, bool]]] = {}
+        self._missing_lock = threading.Lock()
+
+    def run(self, roots: list[str], cancel: threading.Event) -> Iterator[IndexProgress]:
+        report = IndexReport()
+        started = time.monotonic()
+        items: list[_Item] = []
+        gone: dict[int, tuple[ImageRow, bool]] = {}
+        for root in roots:
+            yield Progress("scanning", 0, 0, folder=root, report=report)
+            items += self._classify(root, report, gone)
+            if cancel.is_set():
+                break
+        for row, embedded in gone.values():
+            if row.fingerprint is not None and row.error is None:
+                self._missing.setdefault(row.fingerprint, []).append((row, embedded))
+        with Checkpointer(self.catalog.conn, self.catalog.db_path) as checkpoints:
+            yield from self._process(items, report, cancel, roots[-1] if roots else "", checkpoints)
+        with self.catalog.transaction():
+            if not cancel.is_set():
+                leftover = [row for rows in self._missing.values() for row, _ in rows]
+                report.removed += len(leftover)
+                self.catalog.delete_images(row.id for row in leftover)
+                self.catalog.delete_images(r.id for r, _ in gone.values() if r.fingerprint is None or r.error)
+            for root in roots:
+                folder = self.catalog.folder_containing(root)
+                if folder is not None:
+                    self.catalog.mark_scanned(folder.id)
+        report.cancelled = cancel.is_set()
+        report.seconds = time.monotonic() - started
+        report.skipped.sort()
+        yield Progress("done", report.embedded, report.embedded, eta=0.0, folder=roots[-1] if roots else "",
+                       report=report)
+
+    # classification ---------------------------------------------------------
+    def _classify(self, root: str, report: IndexReport, gone: dict[int, tuple[ImageRow, bool]]) -> list[_Item]:
+        with self.catalog.transaction():
+            folder_id = self._folder_for(root)
+        forgotten = [path for path in self.catalog.excluded() if within(path, root)]
+        walked = walk(root, include_hidden=self.include_hidden, exclude_dirs=self.exclude_dirs, skip=forgotten)
+        known = self.catalog.images_under(root, self.model)
+        if forgotten:  # not this walk's: left alone rather than taken for deleted
+            known = {p: v for p, v in known.items() if not any(within(p, f) for f in forgotten)}
+        seen: set[str] = set()
+        items: list[_Item] = []
+        problem_rows: list[tuple[str, str]] = []
+        for path, reason in walked.problems:
+            seen.add(path)
+            report.skipped.append((path, reason))
+            if is_image_name(path):
+                problem_rows.append((path, reason))
+        for f in walked.files:
+            seen.add(f.path)
+            entry = known.get(f.path)
+            if entry is not None:
+                row, embedded = entry
+                if row.size == f.size and row.mtime_ns == f.mtime_ns:
+                    if row.error is not None:
+                        report.skipped.append((f.path, row.error))
+                        continue
+                    if embedded and row.taken_from is not None:
+                        report.unchanged += 1
+                        continue  # unchanged, and its facts are kept: nothing to read
+                items.append(_Item(f, folder_id, row, embedded))
+            else:
+                items.append(_Item(f, folder_id, None, False))
+        if problem_rows:
+            with self.catalog.transaction():
+                for path, reason in problem_rows:
+                    self.catalog.upsert_image(folder_id, path, -1, -1, None, None, None, reason)
+        if known and not seen and is_empty_folder(root):
+            report.skipped.append((root, f"the folder is empty (a drive or share not mounted?): its {len(known)} "
+                                         "indexed files are kept; forget it to drop them"))
+            return items
+        for path, (row, embedded) in known.items():
+            if path not in seen:
+                gone[row.id] = (row, embedded)
+        return items
+
+    def _folder_for(self, root: str) -> int:
+        folder = self.catalog.folder_containing(root)
+        return folder.id if folder is not None else self.catalog.add_folder(root)
+
+    # the pipeline -----------------------------------------------------------------
+    def _process(self, items: list[_Item], report: IndexReport, cancel: threading.Event,
+                 folder: str, checkpoints: Checkpointer) -> Iterator[IndexProgress]:
+        """Decoded files in order; embed batches go to the inference thread, one batch kept in flight."""
+        meter = Meter(len(items))
+        writes: list[_Result] = []
+        done = 0
+
+        def commit(embedded: list[_Result], encoded: Encoded | None) -> IndexProgress:
+            nonlocal done
+            done += len(embedded) + len(writes)
+            self._split.gpu_done(sum(r.pixels.width * r.pixels.height for r in embedded
+                                     if isinstance(r.pixels, RawJpeg)))
+            finished = [r.item.stat for r in (*embedded, *writes)]
+            self._commit(embedded, encoded, writes, report)
+            checkpoints.nudge()
+            writes.clear()
+            if self._processes is not None:  # their bytes and pixels were used: the workers may write over them
+                for stat in finished:
+                    self._processes.done_with(stat)
+            return meter.at("embedding", done, counted=report.embedded, folder=folder, report=report)
+
+        if items:
+            yield meter.at("embedding", 0, folder=folder, report=report)
+        plan = plan_reads([item.stat for item in items], self._get_preprocess, decode=self.decode,
+                          workers=self.workers, batch_size=self.batch_size, max_pixels=self.max_pixels,
+                          backend=self.backend, cpu_wanted=self._split.backlog)
+        self._processes = plan.processes
+        try:
+            # on cancel the stream stops: what is decoded but not embedded is redone by the next run
+            yield from self._stream(items, plan.workers, plan.window, cancel, writes, commit, plan.backend)
+        finally:
+            if self._processes is not None:
+                self._processes.close()
+                self._processes = None
+
+    def _stream(self, items: list[_Item], workers: int, window: int, cancel: threading.Event,
+                writes: list[_Result], commit: Callable[[list[_Result], Encoded | None], IndexProgress],
+                backend: DecodeBackend | InlineBackend | None) -> Iterator[IndexProgress]:
+        batch: list[_Result] = []
+        pixels = 0  # of the batch's JPEGs for the card
+        inflight: deque[tuple[Future[Encoded], list[_Result]]] = deque()
+        for one in decoded(items, self._prepare, workers=workers, window=window, cancel=cancel, backend=backend):
+            result = one.value if one.value is not None else _Result("skip", one.item, reason=one.error or "")
+            (batch if result.kind == "embed" else writes).append(result)
+            if isinstance(result.pixels, RawJpeg) and result.kind == "embed":
+                pixels += result.pixels.width * result.pixels.height
+            if len(batch) >= self.batch_size or (pixels and pixels >= self._budget()):
+                inflight.append((self._encode([r.pixels for r in batch if r.pixels is not None]), batch))
+                batch, pixels = [], 0
+            while inflight and (len(inflight) >= self._depth() or inflight[0][0].done()):
+                future, embedded = inflight.popleft()
+                yield commit(embedded, future.result())
+            if len(writes) >= 256:
+                yield commit([], None)
+        if batch and not cancel.is_set():
+            inflight.append((self._encode([r.pixels for r in batch if r.pixels is not None]), batch))
+        while inflight:
+            future, embedded = inflight.popleft()
+            yield commit(embedded, future.result())
+        if writes:
+            yield commit([], None)
+
+    def _budget(self) -> int:
+        if not self._pixel_budget:
+            self._pixel_budget = self._card_pixels() if self._card_pixels is not None else 1 << 62
+        return self._pixel_budget
+
+    def _depth(self) -> int:
+        """Batches in flight: one embedding while the next is gathered; with GPU decode, a stage more. (Only
+        asked once a batch was sent: the preprocessing is known then, and a rescan with nothing to embed
+        never loads the model.)"""
+        return 3 if self._preprocess is not None and self._preprocess.raw_jpeg else 2
+
+    def _get_preprocess(self) -> Preprocess:
+        with self._pp_lock:
+            if self._preprocess is None:
+                self._preprocess = self._preprocess_getter()
+            return self._preprocess
+
+    def _prepare(self, item: _Item) -> _Result:
+        """Runs in the decode pool: read once, fingerprint, decode only if needed.
+
+        With worker processes, a worker reads, fingerprints and decodes, and this thread only sorts the
+        result (a rare unchanged or moved file was then decoded for nothing). With GPU decode, a JPEG is
+        handed on undecoded.
+        """
+        processes = self._processes
+        if processes is not None:
+            preprocess = self._get_preprocess()
+            fp, width, height, got, facts = processes.result(item.stat)
+            done, moved_from = self._by_content(item, fp, facts)
+            if done is not None:
+                return done
+            if isinstance(got, np.ndarray):  # the model's input
+                return _Result("embed", item, fp, width, height, got, moved_from=moved_from, facts=facts)
+            shipped = got if got.data else dataclasses.replace(got, data=read_bytes(item.stat.path))  # a big one
+            return self._gpu_or_here(item, fp, shipped, preprocess, moved_from, facts)
+        data = read_bytes(item.stat.path)  # ImageUnreadable: the pipeline hands back the reason
+        fp = fingerprint(data)
+        facts = photo_facts(data, item.stat.mtime_ns)
+        done, moved_from = self._by_content(item, fp, facts)
+        if done is not None:
+            return done
+        preprocess = self._get_preprocess()
+        raw = raw_jpeg(data, self.max_pixels) if preprocess.raw_jpeg else None
+        if raw is not None:
+            return self._gpu_or_here(item, fp, raw, preprocess, moved_from, facts)
+        image, width, height = decode(data, draft_size=preprocess.draft_size, max_pixels=self.max_pixels)
+        return _Result("embed", item, fp, width, height, preprocess(image), moved_from=moved_from, facts=facts)
+
+    def _gpu_or_here(self, item: _Item, fp: bytes, raw: RawJpeg, preprocess: Preprocess,
+                     moved_from: ImageRow | None, facts: PhotoFacts) -> _Result:
+        """A JPEG for the card, or a big one decoded on this thread while the card has a backlog (see
+        decode_split; with worker processes, the workers decide)."""
+        pixels = raw.width * raw.height
+        if self._split.to_gpu(pixels, may_decline=self._processes is None):
+            return _Result("embed", item, fp, *raw.shown_size, raw, moved_from=moved_from, facts=facts)
+        try:
+            image, width, height = decode(raw.data, draft_size=preprocess.draft_size, max_pixels=self.max_pixels)
+            crop = preprocess(image)
+        finally:
+            self._split.cpu_done()
+        return _Result("embed", item, fp, width, height, crop, moved_from=moved_from, facts=facts)
+
+    def _by_content(self, item: _Item, fp: bytes,
+                    facts: PhotoFacts | None) -> tuple[_Result | None, ImageRow | None]:
+        """A file whose content the catalog has embedded needs no model: touch it, or move its row (the first
+        answer). Otherwise it is embedded, under a moved file's old row if it has one (the second)."""
+        row = item.row
+        if row is not None and row.fingerprint == fp and row.error is None and item.embedded:
+            return _Result("touch", item, fp, facts=facts), None
+        claimed = self._claim_move(fp) if row is None or row.fingerprint != fp else None
+        if claimed is not None and claimed[1]:
+            return _Result("move", item, fp, moved_from=claimed[0], facts=facts), None
+        return None, claimed[0] if claimed is not None else None
+
+    def _claim_move(self, fp: bytes) -> tuple[ImageRow, bool] | None:
+        with self._missing_lock:
+            rows = self._missing.get(fp)
+            if not rows:
+                return None
+            claimed = rows.pop()
+            if not rows:
+                del self._missing[fp]
+            return claimed
+
+    def _commit(self, batch: list[_Result], encoded: Encoded | None, writes: list[_Result],
+                report: IndexReport) -> None:
+        cat = self.catalog
+        vectors, errors = encoded if encoded is not None else (None, [])
+        for r, error in zip(batch, errors):
+            if error is not None:  # a JPEG that neither the GPU nor Pillow could decode
+                writes.append(_Result("skip", r.item, reason=error))
+        if any(errors):
+            keep = [i for i, error in enumerate(errors) if error is None]
+            batch, vectors = [batch[i] for i in keep], vectors[keep] if vectors is not None else None
+        with cat.transaction():
+            for r in writes:
+                st = r.item.stat
+                if r.kind == "touch":
+                    assert r.item.row is not None
+                    cat.touch_image(r.item.row.id, st.size, st.mtime_ns)
+                    if r.facts is not None:
+                        cat.set_facts(r.item.row.id, r.facts)
+                    report.unchanged += 1
+                elif r.kind == "move":
+                    assert r.moved_from is not None
+                    cat.move_image(r.moved_from.id, r.item.folder_id, st.path, st.size, st.mtime_ns)
+                    if r.facts is not None:
+                        cat.set_facts(r.moved_from.id, r.facts)
+                    report.moved += 1
+                elif r.kind == "skip":
+                    cat.upsert_image(r.item.folder_id, st.path, st.size, st.mtime_ns, None, None, None, r.reason)
+                    report.skipped.append((st.path, r.reason))
+            fresh: list[tuple[_Result, np.ndarray]] = []  # files the catalog has never seen: one batched write
+            known: list[tuple[_Result, np.ndarray]] = []
+            for r, vector in zip(batch, vectors if vectors is not None else []):
+                (fresh if r.item.row is None and r.moved_from is None else known).append((r, vector))
+            cat.add_new_images([NewImage(r.item.folder_id, r.item.stat.path, r.item.stat.size, r.item.stat.mtime_ns,
+                                         r.fingerprint, r.width, r.height, as_blob(vector), r.facts)
+                                for r, vector in fresh], self.model)
+            report.new += len(fresh)
+            report.embedded += len(fresh)
+            for r, vector in known:
+                st = r.item.stat
+                if r.moved_from is not None:
+                    cat.move_image(r.moved_from.id, r.item.folder_id, st.path, st.size, st.mtime_ns)
+                image_id = cat.upsert_image(r.item.folder_id, st.path, st.size, st.mtime_ns, r.fingerprint,
+                                            r.width, r.height, None)
+                cat.add_embedding(image_id, self.model, as_blob(vector))
+                if r.facts is not None:
+                    cat.set_facts(image_id, r.facts)
+                report.embedded += 1
+                row = r.item.row
+                if r.moved_from is not None or row is None:  # (no row and not moved: a fresh one, above)
+                    report.moved += 1
+                elif row.fingerprint == r.fingerprint and row.error is None:
+                    report.unchanged += 1
+                else:
+                    report.changed += 1

@@ -1,0 +1,61 @@
+"""Caption search and hybrid fusion.
+
+Why reciprocal rank fusion: CLIP cosines and BM25 scores live on different
+scales; fusing ranks (1 / (k + rank)) needs no calibration and rewards
+images that both rankings like, which is what "red bicycle" should find.
+"""
+
+from __future__ import annotations
+
+import re
+
+from clipgit.core.errors import QueryError
+from clipgit.core.search.query import Term
+
+RRF_K = 60
+MODES = ("auto", "clip", "caption", "hybrid")
+
+_TOKEN = re.compile(r'"[^"]+"|[^\W_]+\*?', re.UNICODE)
+# Words nearly every caption holds ("a cat sitting on a couch"): OR'ed in, "a" matched every captioned image,
+# so in hybrid mode an image ranked higher for having a caption at all (captions are written on demand, as
+# images are looked at). Dropped where the query has other words; a query of them alone keeps them.
+STOPWORDS = frozenset(["a", "an", "the", "of", "on", "in", "at", "with", "and", "to", "is", "are", "it", "its",
+                       "by", "for", "from", "this", "that", "there", "some"])
+
+
+def fts_query(terms: list[Term]) -> str:
+    """An FTS5 query from the text terms: words OR'ed (prefix with `*`, phrases in quotes), minus NOT'ed."""
+    positive: list[str] = []
+    negative: list[str] = []
+    stop: set[str] = set()  # positive items that are stopwords
+    for term in terms:
+        if term.kind != "text":
+            continue
+        for token in _TOKEN.findall(term.value.lower()):
+            if token.startswith('"'):
+                words = re.findall(r"[^\W_]+", token)
+                item = '"' + " ".join(words) + '"' if words else ""
+            else:
+                prefix = token.endswith("*")
+                item = '"' + token.rstrip("*") + '"' + ("*" if prefix else "")
+            if item:
+                (positive if term.weight > 0 else negative).append(item)
+                if token in STOPWORDS:
+                    stop.add(item)
+    if not positive:
+        raise QueryError("caption search needs at least one word to look for")
+    if any(item not in stop for item in positive):
+        positive = [item for item in positive if item not in stop]
+    query = "(" + " OR ".join(dict.fromkeys(positive)) + ")"
+    if negative:
+        query += " NOT (" + " OR ".join(dict.fromkeys(negative)) + ")"
+    return query
+
+
+def fuse(clip_ranked: list[int], caption_ranked: list[int], k: int = RRF_K) -> list[tuple[int, float]]:
+    """Reciprocal rank fusion of two rankings of image ids, best first."""
+    scores: dict[int, float] = {}
+    for ranking in (clip_ranked, caption_ranked):
+        for rank, image_id in enumerate(ranking, start=1):
+            scores[image_id] = scores.get(image_id, 0.0) + 1.0 / (k + rank)
+    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))

@@ -1,0 +1,118 @@
+"""Filters in a query (`after:2024-06-01 year:2023 camera:pixel in:~/Pictures/trip ext:png`) and as flags.
+
+Why in the query string: the app's one search box and the command line's
+`search` take the same text, and a script can pass filters the same way.
+Filters narrow the library before the top-k, so a filtered search returns
+the best matches inside the filter, not a filtered top-10; with no other
+words they list the matching images by date (browse mode).
+"""
+
+from __future__ import annotations
+
+import calendar
+import os
+import re
+import time
+from dataclasses import dataclass, replace
+
+from clipgit.core.errors import QueryError
+
+_TOKEN = re.compile(r'(?:(?<=\s)|^)(after|before|year|camera|in|ext):("[^"]*"|\S+)', re.IGNORECASE)
+SORTS = ("score", "date", "name")
+
+
+@dataclass(frozen=True)
+class Filters:
+    # taken at or after / before, on the clock where the photo was taken: that clock's seconds since
+    # 1970-01-01 00:00, as if it were UTC (a day is the same day wherever the library is searched from)
+    after: float | None = None
+    before: float | None = None
+    camera: str | None = None  # a part of "make model", any case
+    folder: str | None = None  # an absolute folder
+    ext: tuple[str, ...] = ()  # lower-case extensions, without the dot
+
+    @property
+    def active(self) -> bool:
+        return self != Filters()
+
+    def within(self, folder: str | None) -> Filters:
+        """These filters, also inside `folder` (the --in flag), unless the query named a folder itself."""
+        if folder is None or self.folder is not None:
+            return self
+        return replace(self, folder=_folder(folder))
+
+
+def split_filters(query: str) -> tuple[str, Filters]:
+    """The query's words and terms without its filters, and the filters; raises QueryError on a bad value."""
+    found: dict[str, object] = {}
+    for match in _TOKEN.finditer(query):
+        name, value = match.group(1).lower(), match.group(2).strip('"')
+        if not value:
+            raise QueryError(f"{name}: needs a value")
+        if name == "after":
+            found["after"] = max(_span(value, name)[0], float(found.get("after") or -1e18))  # type: ignore[arg-type]
+        elif name == "before":
+            found["before"] = min(_span(value, name)[0], float(found.get("before") or 1e18))  # type: ignore[arg-type]
+        elif name == "year":
+            if not re.fullmatch(r"\d{4}", value):
+                raise QueryError(f"year:{value} is not a year (year:2023)")
+            start, end = _span(value, name)
+            found["after"], found["before"] = start, end
+        elif name == "camera":
+            found["camera"] = value.lower()
+        elif name == "in":
+            found["folder"] = _folder(value)
+        else:
+            found["ext"] = tuple(e.lower().lstrip(".") for e in value.split(",") if e.strip("."))
+    rest = " ".join(_TOKEN.sub(" ", query).split())
+    return rest, Filters(**found)  # type: ignore[arg-type]
+
+
+def _folder(value: str) -> str:
+    return os.path.abspath(os.path.expanduser(value)).rstrip("/") or "/"
+
+
+def _span(value: str, name: str) -> tuple[float, float]:
+    """The start and end of a year, month or day (2024, 2024-06, 2024-06-01) on a photo's clock (see Filters)."""
+    parts = value.split("-")
+    if not (1 <= len(parts) <= 3 and all(p.isdigit() for p in parts) and len(parts[0]) == 4):
+        raise QueryError(f"{name}:{value} is not a date (use 2024, 2024-06 or 2024-06-01)")
+    year, month, day = int(parts[0]), int(parts[1]) if len(parts) > 1 else 1, int(parts[2]) if len(parts) > 2 else 1
+    try:
+        time.strptime(value + "-01-01"[len(value) - 4:], "%Y-%m-%d")  # month 13 and day 32 are refused
+        start = calendar.timegm((year, month, day, 0, 0, 0))
+        if len(parts) == 1:
+            end = calendar.timegm((year + 1, 1, 1, 0, 0, 0))
+        elif len(parts) == 2:
+            end = calendar.timegm((year + month // 12, month % 12 + 1, 1, 0, 0, 0))
+        else:
+            end = start + DAY
+    except (OverflowError, ValueError):
+        raise QueryError(f"{name}:{value} is not a date (use 2024, 2024-06 or 2024-06-01)") from None
+    return start, end
+
+
+DAY = 86_400
+# A photo's clock in seconds as Filters counts them: `taken` at its own offset, or (a file's date, a row not read
+# again since offsets were kept) at this machine's zone, which SQLite's localtime applies
+_LOCAL_TAKEN = ("coalesce({a}.taken + 60 * {a}.taken_offset, "
+                "CAST(strftime('%s', {a}.taken, 'unixepoch', 'localtime') AS INTEGER))")
+
+
+def date_conditions(alias: str, filters: Filters) -> tuple[list[str], list[object]]:
+    """SQL conditions and their arguments for after/before on the images table under `alias` (always one: "1").
+
+    Why the dates are the photos' own: 2023-12-31 23:30 in Athens is a 2023 photo wherever one searches from.
+    Each bound comes in two conditions: `taken` within a day of it (offsets are under 24 hours), which the
+    index on `taken` answers, then the exact one on the photo's clock.
+    """
+    conds: list[str] = ["1"]
+    args: list[object] = []
+    local = _LOCAL_TAKEN.format(a=alias)
+    if filters.after is not None:
+        conds.append(f"{alias}.taken >= ? AND {local} >= ?")
+        args += [filters.after - DAY, filters.after]
+    if filters.before is not None:
+        conds.append(f"{alias}.taken < ? AND {local} < ?")
+        args += [filters.before + DAY, filters.before]
+    return conds, args
