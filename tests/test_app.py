@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import io
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from textual.widgets import Input, Label, Static
 from textual_image._terminal import get_cell_size
 
@@ -18,40 +16,11 @@ from clipgit.tui.app import ClipGitApp
 from clipgit.tui.panes.detail import DetailPane
 from clipgit.tui.panes.library import LibraryPane
 from clipgit.tui.panes.results_list import ResultsList
-from clipgit.tui.panes.search import ResultsGrid, SearchPane, Thumb, Tile
+from clipgit.tui.panes.search import ResultsGrid, Thumb, Tile
 from clipgit.tui.screens.dialogs import AddFolderScreen, SkippedScreen
 from clipgit.tui.screens.help import HelpScreen
 from tests.conftest import make_photos, photo
-
-
-async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not condition():
-        if loop.time() > end:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.05)
-
-
-def plain(widget: Static) -> str:
-    """What a Static shows, as plain text (tables included)."""
-    from rich.console import Console
-
-    console = Console(width=200, record=True, file=io.StringIO())
-    console.print(widget.content)
-    return console.export_text()
-
-
-def plain_prompt(renderable: object) -> str:
-    from rich.console import Console
-
-    console = Console(width=200, record=True, file=io.StringIO())
-    console.print(renderable)
-    return console.export_text()
-
-
-def results(app: ClipGitApp) -> list[str]:
-    return [r.path for r in app.query_one(SearchPane).results]
+from tests.helpers import plain, plain_prompt, results, three_photos, wait_for
 
 
 async def test_add_folder_index_search_navigate_detail_similar_and_quit(engine: Engine, tmp_path: Path) -> None:
@@ -66,7 +35,7 @@ async def test_add_folder_index_search_navigate_detail_similar_and_quit(engine: 
         app.screen.query_one(Input).value = str(pics)
         await pilot.press("enter")
         library = app.query_one(LibraryPane)
-        await wait_for(pilot, lambda: any(i.info.images == 12 for i in library.items()) and not app._indexing)
+        await wait_for(pilot, lambda: any(i.info.images == 12 for i in library.items()) and not app.library.indexing)
 
         await pilot.press("slash")
         await pilot.press(*"a red car")
@@ -84,7 +53,8 @@ async def test_add_folder_index_search_navigate_detail_similar_and_quit(engine: 
         await wait_for(pilot, lambda: detail.result is not None and detail.result.path == results(app)[1])
 
         await pilot.press("enter")
-        assert app.focused is detail
+        assert app.screen.focused is detail
+        assert detail.result is not None
         chosen = detail.result.path
         await pilot.press("s")
         await wait_for(pilot, lambda: len(results(app)) == 11 and chosen not in results(app))
@@ -108,13 +78,6 @@ async def test_add_folder_index_search_navigate_detail_similar_and_quit(engine: 
         await pilot.press("escape")
         await pilot.press("q")
     assert app.return_code in (0, None)
-
-
-def three_photos(engine: Engine, tmp_path: Path) -> ClipGitApp:
-    """The app on a library of three indexed photos."""
-    make_photos(tmp_path / "pics", 3)
-    engine.index([str(tmp_path / "pics")])
-    return ClipGitApp(engine)
 
 
 async def search_sunset(pilot: Any, app: ClipGitApp) -> ResultsList:
@@ -181,7 +144,7 @@ async def test_results_refresh_while_indexing_and_search_waits_for_model(engine:
     app = ClipGitApp(engine, [str(tmp_path / "pics")])
     async with app.run_test(size=(140, 45)) as pilot:
         await pilot.press(*"mountain")
-        await wait_for(pilot, lambda: not app._indexing and len(results(app)) == 40, timeout=60)
+        await wait_for(pilot, lambda: not app.library.indexing and len(results(app)) == 40, timeout=60)
 
 
 async def test_model_that_cannot_load_shows_an_error_and_the_app_goes_on(settings: Settings, tmp_path: Path) -> None:
@@ -190,7 +153,7 @@ async def test_model_that_cannot_load_shows_an_error_and_the_app_goes_on(setting
         app = ClipGitApp(engine)
         async with app.run_test(size=(140, 45)) as pilot:
             await wait_for(pilot, lambda: app.model_state == "failed")
-            assert any("not downloaded" in n.message for n in app._notifications)
+            assert any("not downloaded" in message for _, message in app.notices)
             assert "model unavailable" in plain(app.query_one("#status", Static))
             await pilot.press(*"a dog", "enter")
             await wait_for(pilot, lambda: "not downloaded" in plain(app.query_one("#results-info", Static)))
@@ -215,6 +178,7 @@ async def test_names_with_markup_are_plain_text_and_skipped_files_are_listed(eng
         library.list.focus()
         await pilot.press("e")
         await wait_for(pilot, lambda: isinstance(app.screen, SkippedScreen))
+        assert isinstance(app.screen, SkippedScreen)
         assert app.screen.skipped == [(str(pics / "broken.jpg"), "empty file")]
         await pilot.press("escape")
 
@@ -227,10 +191,11 @@ async def test_detail_shows_the_caption_written_on_demand(engine: Engine, tmp_pa
         await pilot.press(*"a horse", "enter")
         await wait_for(pilot, lambda: len(results(app)) == 4)
         detail = app.query_one(DetailPane)
+        assert detail.result is not None
         selected = detail.result.path
         expected = engine.caption([selected])[0].caption
         await wait_for(pilot, lambda: detail.caption == expected)
-        assert expected in plain(app.query_one("#meta", Static))
+        assert expected is not None and expected in plain(app.query_one("#meta", Static))
     assert engine.cached_caption(selected) == expected  # written on demand, and cached
 
 
@@ -265,12 +230,12 @@ async def test_unavailable_caption_model_is_said_once_and_search_goes_on(setting
             await wait_for(pilot, lambda: "unavailable" in (detail.caption or ""))
             await pilot.press("j")
             await pilot.pause(0.3)
-            assert sum("Captions unavailable" in (n.title or "") for n in app._notifications) == 1
+            assert sum("Captions unavailable" in title for title, _ in app.notices) == 1
             assert len(results(app)) == 3
 
 
 async def test_keys_typed_ahead_act_on_the_results_and_the_slash_rule(engine: Engine, tmp_path: Path,
-                                                                       monkeypatch) -> None:  # type: ignore[no-untyped-def]
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """`/`, a query, Enter and `q` in one burst while the model still loads: the query is not a path, the app quits."""
     import threading
 

@@ -12,7 +12,7 @@ from clipgit.core.engine import Engine
 from clipgit.tui.app import ClipGitApp
 from clipgit.tui.panes.library import FolderItem, LibraryPane
 from tests.conftest import make_photos
-from tests.test_app import plain, three_photos, wait_for
+from tests.helpers import plain, three_photos, wait_for
 
 
 async def test_opening_the_app_picks_up_what_changed_while_it_was_closed(engine: Engine, tmp_path: Path) -> None:
@@ -23,14 +23,14 @@ async def test_opening_the_app_picks_up_what_changed_while_it_was_closed(engine:
     engine.index([str(pics)])
     quiet = ClipGitApp(engine)
     async with quiet.run_test(size=(140, 45)) as pilot:
-        await wait_for(pilot, lambda: quiet.images == 3 and not quiet._indexing)
+        await wait_for(pilot, lambda: quiet.images == 3 and not quiet.library.indexing)
         await pilot.pause(0.3)
-        assert not [n for n in quiet._notifications if n.title == "Indexed"]
+        assert not [t for t, _ in quiet.notices if t == "Indexed"]
     make_photos(pics, 2, start=3)
     (pics / "img_0000.png").unlink()
     app = ClipGitApp(engine)
     async with app.run_test(size=(140, 45)) as pilot:
-        await wait_for(pilot, lambda: app.images == 4 and not app._indexing)
+        await wait_for(pilot, lambda: app.images == 4 and not app.library.indexing)
         assert engine.status().images == 4
 
 
@@ -45,7 +45,7 @@ async def test_an_empty_library_says_how_to_add_a_folder(engine: Engine, tmp_pat
         assert hint.display and "press a" in plain(hint)
         assert pane.contains_region(hint.region) and hint.region.y == pane.y + 1, (hint.region, pane)
         make_photos(tmp_path / "pics", 1)
-        app.start_index([str(tmp_path / "pics")])
+        app.library.start_index([str(tmp_path / "pics")])
         await wait_for(pilot, lambda: app.images == 1 and not hint.display)
 
 
@@ -56,7 +56,7 @@ async def test_folders_arriving_as_the_app_closes_are_no_error(engine: Engine, t
     app = three_photos(engine, tmp_path)
     async with app.run_test(size=(140, 45)) as pilot:
         await app.query_one(LibraryPane).remove()
-        app.post_message(FoldersLoaded(engine.folders(), 3))
+        app.library.post_message(FoldersLoaded(engine.folders(), 3))
         await pilot.pause(0.2)
     assert app.return_code in (0, None)
 

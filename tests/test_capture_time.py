@@ -21,7 +21,7 @@ from clipgit.core.engine import Engine
 from clipgit.core.search.filters import split_filters
 from clipgit.core.store.migrations import MIGRATIONS
 from tests.conftest import cli_env, cli_path
-from tests.test_filters import save
+from tests.helpers import save
 
 NEW_YORK = "EST5EDT,M3.2.0,M11.1.0"  # POSIX rules: no time zone database needed
 TOKYO = "JST-9"

@@ -18,7 +18,7 @@ from clipgit.core.lab.shapes import make_gallery
 from clipgit.tui.app import ClipGitApp
 from clipgit.tui.demo import GALLERY_SEED, PICTURE_SIDE, demo_settings
 from tests.conftest import cli_path
-from tests.test_app import results, wait_for
+from tests.helpers import results, wait_exit, wait_for, wait_screen
 
 pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
 
@@ -90,7 +90,7 @@ async def test_app_answers_a_red_circle_with_a_red_circle(gallery: Path, tmp_pat
     with Engine(settings) as engine:
         app = ClipGitApp(engine, [str(gallery)])
         async with app.run_test(size=(140, 45)) as pilot:
-            await wait_for(pilot, lambda: not app._indexing and engine.status().images == 80, timeout=120)
+            await wait_for(pilot, lambda: not app.library.indexing and engine.status().images == 80, timeout=120)
             await pilot.press(*"a red circle", "enter")
             await wait_for(pilot, lambda: len(results(app)) > 0)
             assert captions_of(gallery)[os.path.basename(results(app)[0])] == "a red circle"
@@ -102,8 +102,6 @@ async def test_app_answers_a_red_circle_with_a_red_circle(gallery: Path, tmp_pat
 @pytest.mark.e2e
 def test_demo_command_in_a_terminal(tmp_path: Path) -> None:
     """`clipgit-tui demo` as a new user runs it: the gallery appears, is indexed, answers a query."""
-    from tests.test_e2e_tmux import _wait_exit, _wait_screen
-
     folder = tmp_path / "gallery"
     session = f"clipgit-demo-{uuid.uuid4().hex[:8]}"
     marker = tmp_path / "exit-code"
@@ -113,13 +111,13 @@ def test_demo_command_in_a_terminal(tmp_path: Path) -> None:
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "150", "-y", "40", script], check=True,
                    env=dict(os.environ, TERM="xterm-256color"))
     try:
-        _wait_screen(session, lambda s: "40 images" in s, timeout=90)
+        wait_screen(session, lambda s: "40 images" in s, timeout=90)
         names = {name for name, caption in captions_of(folder).items() if caption == "a red circle"}
         subprocess.run(["tmux", "send-keys", "-t", session, "a red circle"], check=True)
-        screen = _wait_screen(session, lambda s: "results" in s and any(n in s for n in names))
+        screen = wait_screen(session, lambda s: "results" in s and any(n in s for n in names))
         rows = [line for line in screen.splitlines() if "shape_" in line]
         assert rows and any(n in rows[0] for n in names), screen
         subprocess.run(["tmux", "send-keys", "-t", session, "C-q"], check=True)  # quits from the search box
-        _wait_exit(session, marker)
+        wait_exit(session, marker)
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)

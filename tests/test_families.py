@@ -52,7 +52,6 @@ def test_a_model_that_is_not_a_dual_encoder_is_refused_with_the_reason(settings:
         engine.load_model()
 
 
-@pytest.mark.slow
 def unit_rows(out: np.ndarray) -> np.ndarray:
     unit: np.ndarray = out / np.linalg.norm(out, axis=1, keepdims=True)
     return unit
@@ -73,7 +72,7 @@ def test_siglip_fast_paths_cosine_to_its_processor(size: tuple[int, int]) -> Non
     from transformers import SiglipVisionConfig, SiglipVisionModel
     from transformers.models.siglip.image_processing_pil_siglip import SiglipImageProcessorPil
 
-    from clipgit.core.decode.gpu_decode import preprocess_batch
+    from clipgit.core.decode.torch_preprocess import preprocess_batch
 
     torch.manual_seed(0)
     model = SiglipVisionModel(SiglipVisionConfig()).eval()
@@ -177,7 +176,7 @@ async def test_the_app_embeds_a_library_for_a_newly_chosen_model_and_keeps_the_o
     from clipgit.core.store.catalog import Catalog
     from clipgit.tui.app import ClipGitApp
     from clipgit.tui.messages import SearchDone
-    from tests.test_app import wait_for
+    from tests.helpers import wait_for
 
     make_photos(tmp_path / "pics", 5)
     with Engine(settings) as clip_engine:
@@ -186,8 +185,8 @@ async def test_the_app_embeds_a_library_for_a_newly_chosen_model_and_keeps_the_o
     with Engine(switched) as engine:
         app = ClipGitApp(engine, show_images=False)
         async with app.run_test(size=(140, 45)) as pilot:
-            await wait_for(pilot, lambda: app.images == 5 and not app._indexing, timeout=60)
-            assert any("no vectors for this model" in str(n.message) for n in app._notifications)
+            await wait_for(pilot, lambda: app.images == 5 and not app.library.indexing, timeout=60)
+            assert any("no vectors for this model" in message for _, message in app.notices)
             found = engine.search("a photo", top=5)
             assert {r.model for r in found} == {str(tiny_siglip)}  # caught up: the new model answers
             # results from the previous model's vectors (as during the catch-up) say which model answered

@@ -9,21 +9,27 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from clipgit.core.config import Settings
 from clipgit.core.engine import Engine
 from clipgit.core.ingest.watch import watch_folders
 from clipgit.tui.app import ClipGitApp
 from tests.conftest import cli_env, cli_path, make_photos, photo
-from tests.test_app import wait_for
+from tests.helpers import wait_for
 
 
 def test_the_watcher_names_the_folders_whose_images_changed(tmp_path: Path) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir()
     b.mkdir()
-    cancel, seen = threading.Event(), queue.Queue()  # type: ignore[var-annotated]
-    thread = threading.Thread(target=lambda: [seen.put(x) for x in watch_folders([str(a), str(b)], cancel,
-                                                                                 debounce_ms=300)])
+    cancel, seen = threading.Event(), queue.Queue[list[str]]()
+
+    def watch() -> None:
+        for folders in watch_folders([str(a), str(b)], cancel, debounce_ms=300):
+            seen.put(folders)
+
+    thread = threading.Thread(target=watch)
     thread.start()
     try:
         time.sleep(0.5)
@@ -47,7 +53,7 @@ async def test_the_open_app_indexes_new_and_deleted_files(engine: Engine, tmp_pa
     engine.index([str(pics)])
     app = ClipGitApp(engine)
     async with app.run_test(size=(140, 45)) as pilot:
-        await wait_for(pilot, lambda: app.model_state == "ready" and app.images == 3 and bool(app._watched))
+        await wait_for(pilot, lambda: app.model_state == "ready" and app.images == 3 and bool(app.library.watched))
         await pilot.pause(1.5)  # the watcher's thread has started it
         make_photos(pics, 2, start=3)
         await wait_for(pilot, lambda: app.images == 5, timeout=20)
@@ -66,7 +72,13 @@ def test_index_watch_from_the_command_line(settings: Settings, tmp_path: Path) -
     lines: queue.Queue[str] = queue.Queue()
     try:
         assert proc.stdout is not None and proc.stderr is not None
-        threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True).start()  # type: ignore[union-attr]
+        stdout = proc.stdout
+
+        def read() -> None:
+            for line in stdout:
+                lines.put(line)
+
+        threading.Thread(target=read, daemon=True).start()
         assert lines.get(timeout=60).startswith("new 2,")
         assert "watching 1 folder" in proc.stderr.readline()
         time.sleep(1.5)  # the watcher starts just after it says so
@@ -80,7 +92,7 @@ def test_index_watch_from_the_command_line(settings: Settings, tmp_path: Path) -
     assert "KeyboardInterrupt" not in err, err  # watchfiles' own warning, through logging's last resort
 
 
-def test_network_shares_are_polled(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_network_shares_are_polled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import builtins
     import io
 

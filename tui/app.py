@@ -18,6 +18,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.css.query import NoMatches
+from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 from textual.timer import Timer
 from textual.widgets import Footer, Input
@@ -32,10 +33,12 @@ from clipgit.core.service.served_engine import ServedEngine
 from clipgit.tui.captioner import Captioner
 from clipgit.tui.format import count, model_name
 from clipgit.tui.library_actions import LibraryActions
+from clipgit.tui.library_keeper import LibraryKeeper
 from clipgit.tui.messages import (
     CaptionRequested,
     DetailRequested,
     GridRequested,
+    IndexRequested,
     ModelFailed,
     ModelReady,
     SearchDone,
@@ -50,6 +53,7 @@ from clipgit.tui.screens.help import HelpScreen
 from clipgit.tui.thumbs import ThumbnailCache
 
 DEBOUNCE_S = 0.3
+LIVE_REFRESH_S = 2.0  # while indexing, the current search refreshes at most this often
 KEEP_WARM_S = 60.0  # the service's idle exit is minutes away; the open app keeps it warm
 
 
@@ -98,7 +102,15 @@ class ClipGitApp(LibraryActions, App[None]):
         self.last_search = 0.0
         self._debounce: Timer | None = None
         self.captions = Captioner(engine)
+        self.library = LibraryKeeper(engine, self.captions)
         self.history = QueryHistory(engine.settings.data_dir if engine.settings.history else None)
+        self.notices: list[tuple[str, str]] = []  # (title, message) of every notification shown, oldest first
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """Shown as Textual does; also kept in `notices`, which a test (or a later log view) can read."""
+        self.notices.append((title, message))
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     # layout ------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -107,6 +119,7 @@ class ClipGitApp(LibraryActions, App[None]):
             yield SearchPane(self.thumbs, self.show_images, self.history, id="search")
             yield DetailPane(self.thumbs, self.show_images, id="detail")
         yield self.captions
+        yield self.library
         yield StatusLine(id="status").data_bind(
             ClipGitApp.model_state, ClipGitApp.device, ClipGitApp.images, ClipGitApp.index_status,
             ClipGitApp.caption_status, model=self._model_label())
@@ -115,9 +128,9 @@ class ClipGitApp(LibraryActions, App[None]):
     def on_mount(self) -> None:
         self.query_one("#query", Input).focus()
         self._load_model()
-        self._load_folders()
+        self.library.load_folders()
         if self.initial_paths:
-            self.start_index(self.initial_paths)
+            self.library.start_index(self.initial_paths)
 
     # model ---------------------------------------------------------------------
     @work(thread=True, group="model", exit_on_error=False)
@@ -140,13 +153,10 @@ class ClipGitApp(LibraryActions, App[None]):
                 self.notify(self.engine.note.removeprefix("clipgit-tui: "), title="Service")  # a CLI's line
             if self.engine.served:
                 self.set_interval(KEEP_WARM_S, self._keep_warm)
-        if not self._indexing:
-            self.captions.start_background()
         if self.pending_query is not None:
             query, self.pending_query = self.pending_query, None
             self.run_search(query)
-        self._catch_up()
-        self._pick_up_changes()
+        self.library.ready()
 
     @work(thread=True, group="keep-warm", exclusive=True, exit_on_error=False)
     def _keep_warm(self) -> None:
@@ -262,6 +272,21 @@ class ClipGitApp(LibraryActions, App[None]):
     def open_detail(self) -> None:
         self.set_focus(self.query_one(DetailPane))
 
+    # the library: the LibraryKeeper component owns it; the app routes ---------------------------------
+    def on_library_keeper_counted(self, message: LibraryKeeper.Counted) -> None:
+        self.images = message.images
+
+    def on_library_keeper_status(self, message: LibraryKeeper.Status) -> None:
+        self.index_status = message.text
+
+    def on_library_keeper_stale(self, message: LibraryKeeper.Stale) -> None:
+        if not self.current_query or (message.live and time.monotonic() - self.last_search < LIVE_REFRESH_S):
+            return
+        self.run_search(self.current_query, quiet=True)
+
+    def on_index_requested(self, message: IndexRequested) -> None:
+        self.library.start_index(message.paths)
+
     # captions: the Captioner component owns them; the app routes ------------------------------
     def on_caption_requested(self, message: CaptionRequested) -> None:
         self.captions.request(message.path)
@@ -301,9 +326,6 @@ class ClipGitApp(LibraryActions, App[None]):
         if group == "search":
             self.query_one(SearchPane).set_info(Text(text, style="red"))
             self.notify(text, title="Search failed", severity="error")
-        elif group == "index":
-            self.notify(text, title="Indexing stopped", severity="error", timeout=20)
-            self._after_index()
         else:
             self.notify(text, title="Error", severity="error")
 
@@ -338,7 +360,7 @@ class ClipGitApp(LibraryActions, App[None]):
             self.action_focus_search()
 
     async def action_quit(self) -> None:
-        self.stop_syncing()  # the index run commits its batch in flight and stops
+        self.library.stop()  # the index run commits its batch in flight and stops
         self.captions.stop()
         self.exit()
 
@@ -346,6 +368,6 @@ class ClipGitApp(LibraryActions, App[None]):
         return model_name(self.engine.settings.clip_model)
 
     def on_unmount(self) -> None:
-        self.stop_syncing()
+        self.library.stop()
         self.captions.stop()
         self.thumbs.close()

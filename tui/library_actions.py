@@ -1,7 +1,7 @@
 """Actions on folders and files, mixed into the app: add, remove, skipped list, open, copy.
 
-Kept apart from app.py so the app stays the router of messages; blocking
-calls still run as thread workers and report back on the UI thread.
+Kept apart from app.py so the app stays the router of messages. It holds no state: folders and indexing
+belong to the LibraryKeeper component, which these requests are handed to.
 """
 
 from __future__ import annotations
@@ -10,26 +10,31 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import work
+from textual.app import App
 
 from clipgit.core.engine import Engine
 from clipgit.core.names import display_name
-from clipgit.tui.format import count, safe
-from clipgit.tui.library_sync import LibrarySync
+from clipgit.tui.format import safe
+from clipgit.tui.library_keeper import LibraryKeeper
 from clipgit.tui.messages import CopyPathRequested, OpenRequested, RemoveFolderRequested, SkippedRequested
 from clipgit.tui.screens.dialogs import AddFolderScreen, ConfirmScreen, SkippedScreen
 
+if TYPE_CHECKING:
+    _AppBase = App[None]
+else:
+    _AppBase = object
 
-class LibraryActions(LibrarySync):
+
+class LibraryActions(_AppBase):
     """Handles the panes' requests about folders and files (they bubble up to the app this is mixed into)."""
 
     engine: Engine
-    current_query: str
-    run_search: Callable[..., None]
+    library: LibraryKeeper
 
     def on_remove_folder_requested(self, message: RemoveFolderRequested) -> None:
         self.confirm_remove(message.path)
@@ -46,30 +51,19 @@ class LibraryActions(LibrarySync):
     def action_add_folder(self) -> None:
         def added(path: str | None) -> None:
             if path:
-                self.start_index([path])
+                self.library.start_index([path])
 
         self.push_screen(AddFolderScreen(), added)
 
     def confirm_remove(self, path: str) -> None:
         def answer(yes: bool | None) -> None:
             if yes:
-                self._forget_worker(path)
+                self.library.forget(path)
 
         question = Text("Remove ")
         question.append_text(safe(path, "bold"))
         question.append(" from the library? The images stay on disk.")
         self.push_screen(ConfirmScreen(question), answer)
-
-    @work(thread=True, group="forget", exit_on_error=False)
-    def _forget_worker(self, path: str) -> None:
-        dropped = self.engine.forget(path)
-        self.call_from_thread(self.notify, f"removed {count(dropped, 'file')} from the library", title="Removed")
-        self.call_from_thread(self._after_forget)
-
-    def _after_forget(self) -> None:
-        self._load_folders()
-        if self.current_query:
-            self.run_search(self.current_query, quiet=True)
 
     def show_skipped(self, folder: str) -> None:
         self._skipped_worker(folder)

@@ -34,7 +34,8 @@ class FolderItem(ListItem):
         self.progress = progress
         if queued is not None:
             self.queued = queued
-        self.query_one(".folder-text", Static).update(self._text())
+        for text in self.query(".folder-text").results(Static):  # none yet (not composed) or any more (closing)
+            text.update(self._text())
 
     def _text(self) -> Text:
         info = self.info
@@ -103,9 +104,19 @@ class LibraryPane(Vertical):
         self.query("#library-empty").set(display=not folders)  # none as the app closes: nothing to do
 
     def show_progress(self, event: IndexProgress) -> None:
+        if event.phase == "done":  # the run's last event names only its last folder: the run is over for all
+            self.clear_progress()
+            return
         for item in self.items():
             if within(event.folder, item.info.path):
-                item.update_info(progress=event if event.phase != "done" else None, queued=False)
+                item.update_info(progress=event, queued=False)
+
+    def clear_progress(self) -> None:
+        """No run is going on: each folder shows its figures again (a run over several folders reports
+        'scanning' for each, and its end for the last one only)."""
+        for item in self.items():
+            if item.progress is not None:
+                item.update_info(progress=None, queued=False)
 
     def mark_queued(self, paths: builtins.list[str]) -> None:
         for item in self.items():
