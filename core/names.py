@@ -40,3 +40,10 @@ def display_name(path: str) -> str:
         else:
             out.append(ch)
     return "".join(out)
+
+
+def absolute(path: str) -> str:
+    """A path as the catalog stores it: absolute, `~` expanded, and with one leading slash (POSIX keeps `//x`
+    apart from `/x`, but a user who types `//tmp/x.png` means the library's `/tmp/x.png`)."""
+    full = os.path.abspath(os.path.expanduser(path))
+    return "/" + full.lstrip("/") if full.startswith("//") else full

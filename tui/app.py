@@ -29,6 +29,7 @@ from clipgit.core.errors import ClipgitError
 from clipgit.core.names import display_name
 from clipgit.core.search.filters import SORTS
 from clipgit.core.search.history import QueryHistory
+from clipgit.core.search.searcher import sorted_by
 from clipgit.core.service.served_engine import ServedEngine
 from clipgit.tui.captioner import Captioner
 from clipgit.tui.format import count, model_name
@@ -223,7 +224,7 @@ class ClipGitApp(LibraryActions, App[None]):
     def _search_worker(self, query: str, similar_to: str | None) -> None:
         started = time.perf_counter()
         if similar_to is not None:
-            results = self.engine.similar(similar_to, top=self.top)
+            results = sorted_by(self.engine.similar(similar_to, top=self.top), self.sort)
             title = f"like {display_name(os.path.basename(similar_to))}"
         else:
             results = self.engine.search(query, top=self.top, sort=self.sort)
@@ -309,7 +310,8 @@ class ClipGitApp(LibraryActions, App[None]):
 
     def action_pause_captions(self) -> None:
         if not self.captions.running:
-            self.notify("no captioning is running (turn it on with captions = true)", title="Captions")
+            self.notify("no captioning is running: every indexed image has its caption" if self.engine.settings.captions
+                        else "no captioning is running (turn it on with captions = true)", title="Captions")
             return
         paused = self.captions.toggle_pause()
         self.notify("captioning paused" if paused else "captioning resumed", title="Captions")

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from clipgit.core.errors import QueryError
+from clipgit.core.names import absolute
 from clipgit.core.scan import is_image_name
 
 _OPERATOR = re.compile(r"(?:^|\s+)([+-])(?:\s+|$)")
@@ -64,7 +65,7 @@ def _term(piece: str, sign: float) -> Term:
     path = os.path.expanduser(piece)
     looks_like_path = os.sep in piece or piece.startswith("~")
     if os.path.isfile(path) and (is_image_name(path) or looks_like_path):
-        return Term("image", os.path.abspath(path), sign * weight)
+        return Term("image", absolute(path), sign * weight)
     if looks_like_path and is_image_name(path):
         raise QueryError(f"image file not found: {piece}")
     return Term("text", piece, sign * weight)

@@ -8,6 +8,7 @@ goes to the inference thread at interactive priority.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,7 +21,7 @@ from clipgit.core.decode.photo_facts import capture_time, iso_time
 from clipgit.core.errors import ImageUnreadable, QueryError
 from clipgit.core.inference import INTERACTIVE, InferenceThread
 from clipgit.core.models.clip import ClipEncoder
-from clipgit.core.names import display_name
+from clipgit.core.names import absolute, display_name
 from clipgit.core.search.caption_ranking import MODES, fts_query, fuse
 from clipgit.core.search.filters import SORTS, Filters, split_filters
 from clipgit.core.search.query import Term, parse
@@ -97,7 +98,7 @@ class Searcher:
         return sorted_by(self._hybrid(terms, vector, exclude, top, scope), sort)
 
     def similar(self, path: str, top: int, folder: str | None) -> list[SearchResult]:
-        full = os.path.abspath(os.path.expanduser(path))
+        full = absolute(path)
         if not os.path.isfile(full) and self.catalog().image_by_path(full) is None:
             raise QueryError(f"{'a folder, not an image' if os.path.isdir(full) else 'image file not found'}: {path}")
         vector, exclude = self.query_vector([Term("image", full, 1.0)])
@@ -204,8 +205,14 @@ def sorted_by(results: list[SearchResult], sort: str) -> list[SearchResult]:
     if sort == "date":
         return sorted(results, key=lambda r: -(r.taken if r.taken is not None else r.mtime_ns / 1e9))
     if sort == "name":
-        return sorted(results, key=lambda r: (os.path.basename(r.path).lower(), r.path))
+        return sorted(results, key=lambda r: (natural_key(os.path.basename(r.path)), r.path))
     return results
+
+
+def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
+    """A file name's order as a person reads it: `big_2` before `big_10`, any case."""
+    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", name.casefold())
+                 if part)
 
 
 def stored_vector(cat: Catalog, row: ImageRow, path: str, model: str) -> np.ndarray | None:

@@ -164,8 +164,27 @@ def _positive(text: str) -> int:
     return value
 
 
+def typo(word: str) -> str | None:
+    """The usage error for a first word that is neither a subcommand nor a path (`serch red`), else None.
+
+    A word that looks like a path (a slash, a leading dot or tilde) or names something that exists is a
+    folder for the app, as before: only bare words that are nothing are refused, naming the nearest command.
+    """
+    import difflib
+
+    if word.startswith(("-", ".", "~")) or "/" in word or os.path.exists(word) or word in SUBCOMMANDS:
+        return None
+    near = difflib.get_close_matches(word, SUBCOMMANDS, n=1, cutoff=0.5)
+    hint = f" (did you mean '{near[0]}'?)" if near else ""
+    return (f"clipgit-tui: error: '{word}' is neither a command nor a folder{hint}; commands: "
+            f"{', '.join(SUBCOMMANDS)} (clipgit-tui --help)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and (error := typo(args_list[0])) is not None:
+        print(error, file=sys.stderr)
+        return 2
     if not args_list or (args_list[0] not in SUBCOMMANDS and args_list[0] not in ("-h", "--help", "--version")):
         args_list = ["app", *args_list]
     parser = build_parser()

@@ -80,9 +80,15 @@ def service(settings: Settings, args: argparse.Namespace) -> int:
         print(("\n" if i else "") + f"data dir   {status.get('data_dir')}{here}{busy}\npid        {status['pid']}")
         if "uptime" in status:
             print(f"uptime     {status['uptime']:.0f} s\nmodels     {models}\n"
-                  f"device     {status['device']} ({status['precision']})\nmemory     {status['memory_mb']:.0f} MB\n"
+                  f"device     {_device(status)}\nmemory     {status['memory_mb']:.0f} MB\n"
                   f"idle       {status['idle_seconds']:.0f} s (exits in {status['idle_exit_in']:.0f} s)")
     return 0
+
+
+def _device(status: dict[str, Any]) -> str:
+    if status.get("device") == "not loaded":
+        return "chosen when a model loads (none loaded yet)"
+    return f"{status['device']} ({status['precision']})"
 
 
 def _all_statuses() -> list[dict[str, Any]]:

@@ -131,11 +131,11 @@ class DupesScreen(Screen[None]):
 
     def action_write_list(self) -> None:
         self._ask_then("Write the marked paths to a file", "~/duplicates.txt", "file",
-                       "Write {n} marked paths to {path}?", self._write)
+                       "Write {paths} to {path}?", self._write)
 
     def action_move(self) -> None:
         self._ask_then("Move the marked files into a folder", "~/duplicates", "new-folder",
-                       "Move {n} marked files into {path}? (nothing is deleted)", self._move)
+                       "Move {files} into {path}? (nothing is deleted)", self._move)
 
     def _ask_then(self, title: str, placeholder: str, want: str, question: str, act: Any) -> None:
         """Ask for a path, then for a confirmation, then act on the marked files."""
@@ -150,8 +150,9 @@ class DupesScreen(Screen[None]):
 
         def chosen(path: str | None) -> None:
             if path:
-                self.app.push_screen(ConfirmScreen(Text(question.format(n=len(paths), path=path))),
-                                     lambda yes: confirmed(path, yes))
+                text = question.format(paths=count(len(paths), "marked path"),
+                                       files=count(len(paths), "marked file"), path=path)
+                self.app.push_screen(ConfirmScreen(Text(text)), lambda yes: confirmed(path, yes))
 
         self.app.push_screen(PathScreen(title, placeholder=placeholder, want=want,
                                         hint="Enter goes on (a confirmation comes first) · Esc cancels"), chosen)

@@ -1,0 +1,54 @@
+"""The app and the command line as people use them: typos, natural order, paths typed oddly, folder progress
+that ends. Each failed on the code before it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from clipgit.core.engine import Engine
+from clipgit.core.search.searcher import natural_key
+from clipgit.tui.app import ClipGitApp
+from clipgit.tui.cli import main
+from clipgit.tui.panes.library import LibraryPane
+from tests.conftest import make_photos
+
+
+@pytest.mark.parametrize(("word", "nearest"), [("serch", "search"), ("indx", "index"), ("qwertyuiop", None)])
+def test_a_typo_is_a_usage_error_naming_the_nearest_command(word: str, nearest: str | None,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([word, "red"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"'{word}' is neither a command nor a folder" in err
+    assert (f"did you mean '{nearest}'" in err) if nearest else "did you mean" not in err
+
+
+def test_names_sort_as_people_read_them() -> None:
+    names = ["big_10.jpg", "big_2.jpg", "Big_1.jpg", "a.jpg", "big_2b.jpg"]
+    assert sorted(names, key=natural_key) == ["a.jpg", "Big_1.jpg", "big_2.jpg", "big_2b.jpg", "big_10.jpg"]
+
+
+def test_a_query_image_written_with_two_slashes_is_the_library_image(engine: Engine, tmp_path: Path) -> None:
+    make_photos(tmp_path / "pics", 4)
+    engine.index([str(tmp_path / "pics")])
+    path = str(tmp_path / "pics" / "img_0001.png")
+    plain = [r.path for r in engine.similar(path)]
+    assert [r.path for r in engine.similar("/" + path)] == plain and path not in plain
+    assert path not in [r.path for r in engine.search("/" + path)]  # left out of its own results
+
+
+async def test_every_folder_shows_its_count_once_a_run_over_several_ends(engine: Engine, tmp_path: Path) -> None:
+    for name in ("a", "b", "c"):
+        make_photos(tmp_path / name, 2, start=ord(name))
+    engine.index([str(tmp_path / n) for n in ("a", "b", "c")])
+    app = ClipGitApp(engine, show_images=False)
+    async with app.run_test(size=(140, 45)) as pilot:
+        library = app.query_one(LibraryPane)
+        for _ in range(600):
+            await pilot.pause(0.1)
+            texts = [str(item.query_one(".folder-text").render()) for item in library.items()]
+            if len(texts) == 3 and app.model_state == "ready" and not app.library.indexing and \
+                    all("2 images" in t for t in texts):
+                break
+        assert len(texts) == 3 and all("scanning" not in t and "2 images" in t for t in texts), texts
