@@ -52,3 +52,37 @@ async def test_every_folder_shows_its_count_once_a_run_over_several_ends(engine:
                     all("2 images" in t for t in texts):
                 break
         assert len(texts) == 3 and all("scanning" not in t and "2 images" in t for t in texts), texts
+
+
+async def test_help_scrolls_at_80x24(engine: Engine) -> None:
+    from textual.containers import VerticalScroll
+
+    app = ClipGitApp(engine, show_images=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.action_help()
+        await pilot.pause(0.3)
+        scroll = app.screen.query_one("#help-scroll", VerticalScroll)
+        assert scroll.max_scroll_y > 0 and app.focused is scroll  # more keys than fit, and the keys move it
+        await pilot.press("end")
+        await pilot.pause(0.2)
+        assert scroll.scroll_y == scroll.max_scroll_y
+        await pilot.press("home", "j", "j")
+        await pilot.pause(0.2)
+        assert scroll.scroll_y == 2
+        await pilot.press("pagedown")
+        await pilot.pause(0.2)
+        assert scroll.scroll_y > 2
+
+
+@pytest.mark.parametrize(("env", "wanted"), [
+    ({"TERM": "mlterm"}, "256"),
+    ({"TERM": "xterm", "XTERM_VERSION": "XTerm(390)"}, "256"),
+    ({"TERM": "mlterm", "COLORTERM": "truecolor"}, None),
+    ({"TERM": "xterm-256color"}, None),
+])
+def test_sixel_terminals_that_announce_no_colour_depth_get_256(env: dict[str, str], wanted: str | None) -> None:
+    from clipgit.tui.run_app import xterm_colours
+
+    environ = dict(env)
+    xterm_colours(environ)
+    assert environ.get("TEXTUAL_COLOR_SYSTEM") == wanted

@@ -12,13 +12,14 @@ from typing import Any
 
 
 def xterm_colours(environ: MutableMapping[str, str]) -> None:
-    """256 colours in xterm, which sets TERM=xterm: Rich reads that as 16 colours, and the thumbnails of
+    """256 colours in xterm and mlterm, which set TERM=xterm / TERM=mlterm and no COLORTERM: Rich reads that as 16 colours, and the thumbnails of
     the result list's rows become a few grey and yellow blocks. xterm has had 256 colours for decades and
     names itself in XTERM_VERSION (inherited by tmux and screen inside it, which set TERM themselves).
     A choice of the user's (TEXTUAL_COLOR_SYSTEM, COLORTERM) stands."""
-    if environ.get("TERM") == "xterm" and environ.get("XTERM_VERSION") and not environ.get("COLORTERM") \
+    xterm = environ.get("TERM") == "xterm" and environ.get("XTERM_VERSION")
+    if (xterm or environ.get("TERM", "").startswith("mlterm")) and not environ.get("COLORTERM") \
             and "TEXTUAL_COLOR_SYSTEM" not in environ:
-        environ["TEXTUAL_COLOR_SYSTEM"] = "256"
+        environ["TEXTUAL_COLOR_SYSTEM"] = "256"  # not truecolor: mlterm 3.9 draws bold 24-bit text on white
 
 
 def run_app(settings: Any, paths: list[str]) -> int:

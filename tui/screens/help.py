@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
@@ -14,7 +14,10 @@ from clipgit.tui.keys import KEYS
 
 
 class HelpScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
+    """The keys scroll (Down/Up, j/k, PageDown/PageUp, Home/End): at 80x24 about eight rows fit."""
+
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close"),
+                Binding("j", "scroll('down')", show=False), Binding("k", "scroll('up')", show=False)]
 
     def compose(self) -> ComposeResult:
         table = Table(show_header=True, header_style="bold", box=None, padding=(0, 2))
@@ -25,6 +28,14 @@ class HelpScreen(ModalScreen[None]):
             table.add_row(where, key, what)
         with Vertical(id="help-box", classes="dialog"):
             yield Label("Keys", classes="pane-title")
-            yield Static(table)
-            yield Static(MATCH_HELP, classes="dim")
-            yield Label("Esc closes this help", classes="dim")
+            with VerticalScroll(id="help-scroll"):
+                yield Static(table)
+                yield Static(MATCH_HELP, classes="dim")
+            yield Label("Down, PageDown, End scroll · Esc closes this help", classes="dim")
+
+    def on_mount(self) -> None:
+        self.query_one("#help-scroll").focus()
+
+    def action_scroll(self, direction: str) -> None:
+        scroll = self.query_one("#help-scroll", VerticalScroll)
+        (scroll.scroll_down if direction == "down" else scroll.scroll_up)()
