@@ -21,7 +21,8 @@ import pytest
 
 from clipgit.core.config import Settings
 from clipgit.core.engine import Engine
-from clipgit.core.lab.photos import make_photos, photo  # noqa: F401  (tests import them from here)
+from clipgit.core.lab.photos import make_photos as make_photos  # the tests import it from here
+from clipgit.core.lab.photos import photo as photo  # likewise
 from clipgit.core.lab.random_models import build_clip, build_git
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,6 +32,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--torture-minutes", default="0", help="run the torture test this long (default: about a "
                      "minute, as CI runs it)")
     parser.addoption("--torture-seed", default="20261203", help="the torture test's random seed")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A longer torture run gets the time it asks for (pytest-timeout's 300 s is for everything else)."""
+    minutes = float(config.getoption("--torture-minutes"))
+    for item in items:
+        if item.name == "test_torture":
+            item.add_marker(pytest.mark.timeout(int(max(1.0, minutes) * 60 + 400)))
 
 
 @pytest.fixture(scope="session")

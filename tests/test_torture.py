@@ -157,6 +157,8 @@ def _round(lib: Library, base_env: dict[str, str], settings: Settings, rng: rand
     for job in jobs:
         tally.problems += [f"round {tally.rounds}: {p}" for p in _job_problems(job, tally)]
     tally.problems += [f"round {tally.rounds}: {p}" for p in library_problems(settings.data_dir, settings.clip_model)]
+    ends = [f"{' '.join(j.args[:2])} -> {'killed' if j.killed else j.proc.returncode}" for j in jobs]
+    print(f"round {tally.rounds}: " + "; ".join(ends), flush=True)
     stable = before - lib.touched
     for job in jobs:
         if job.args[0] == "index" and "--watch" not in job.args and job.proc.returncode == 0:

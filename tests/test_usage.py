@@ -3,10 +3,12 @@ that ends. Each failed on the code before it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from clipgit.core.config import Settings
 from clipgit.core.engine import Engine
 from clipgit.core.search.searcher import natural_key
 from clipgit.tui.app import ClipGitApp
@@ -86,3 +88,27 @@ def test_sixel_terminals_that_announce_no_colour_depth_get_256(env: dict[str, st
     environ = dict(env)
     xterm_colours(environ)
     assert environ.get("TEXTUAL_COLOR_SYSTEM") == wanted
+
+
+async def test_the_open_app_follows_an_index_and_a_forget_run_from_the_command_line(settings: Settings,
+                                                                                   tmp_path: Path) -> None:
+    make_photos(tmp_path / "a", 2)
+    make_photos(tmp_path / "b", 3, start=10)
+    with Engine(settings) as engine, Engine(settings) as command_line:
+        engine.index([str(tmp_path / "a")])
+        app = ClipGitApp(engine, show_images=False)
+        async with app.run_test(size=(140, 45)) as pilot:
+            library = app.query_one(LibraryPane)
+
+            async def until(check: Callable[[], bool]) -> bool:
+                for _ in range(300):
+                    await pilot.pause(0.1)
+                    if check():
+                        return True
+                return False
+
+            assert await until(lambda: app.images == 2 and app.model_state == "ready" and not app.library.indexing)
+            command_line.index([str(tmp_path / "b")])  # another connection: as a command in another process
+            assert await until(lambda: app.images == 5 and len(library.items()) == 2)
+            command_line.forget(str(tmp_path / "a"))
+            assert await until(lambda: app.images == 3 and len(library.items()) == 1)

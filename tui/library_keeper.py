@@ -10,6 +10,7 @@ screen may have changed: search again).
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from dataclasses import dataclass
 
@@ -66,6 +67,47 @@ class LibraryKeeper(Widget):
         self._behind: list[FolderInfo] | None = None  # folders with images this model has not embedded yet
         self._announce = self._announce_next = False  # the run (next run) was asked for: say how it went
         self._reopened: list[str] = []  # library folders to rescan once the model is ready
+        self._outside: sqlite3.Connection | None = None  # asks the catalog whether another process wrote
+        self._seen_version: int | None = None
+        self._outside_lock = threading.Lock()
+
+    OUTSIDE_S = 2.0  # how often the open app asks whether another process changed the library
+
+    def on_mount(self) -> None:
+        self.set_interval(self.OUTSIDE_S, self._look_outside)
+
+    def on_unmount(self) -> None:
+        with self._outside_lock:
+            if self._outside is not None:
+                self._outside.close()
+                self._outside = None
+
+    def _look_outside(self) -> None:
+        if not self.indexing and not self.captions.running:  # (its own writes are followed as they come)
+            self._outside_worker()
+
+    @work(thread=True, group="outside", exclusive=True, exit_on_error=False)
+    def _outside_worker(self) -> None:
+        """A command-line `index` or `forget` of this library (or another app) committed: the folder counts and
+        the results follow, as they do for the app's own runs."""
+        seen, now = self._seen_version, self._data_version()
+        if seen is not None and now is not None and now != seen and not self.indexing:
+            self.app.call_from_thread(self._changed)
+
+    def _data_version(self) -> int | None:
+        """`PRAGMA data_version`: it changes exactly when another connection committed, and costs nothing to
+        ask. Remembered as seen; called from worker threads (one connection, under a lock)."""
+        db = self.engine.settings.db_path
+        with self._outside_lock:
+            if not db.exists():
+                return None
+            try:
+                if self._outside is None:
+                    self._outside = sqlite3.connect(db, check_same_thread=False, timeout=1.0)
+                self._seen_version = int(self._outside.execute("PRAGMA data_version").fetchone()[0])
+            except sqlite3.Error:
+                return None
+            return self._seen_version
 
     def _pane(self) -> LibraryPane | None:
         """The library pane; None as the app closes, when background results can land after it is gone."""
@@ -101,6 +143,7 @@ class LibraryKeeper(Widget):
 
     @work(thread=True, group="folders", exclusive=True, exit_on_error=False)
     def load_folders(self) -> None:
+        self._data_version()  # what is read next is seen: a commit after it is news
         folders = self.engine.folders()
         self.post_message(FoldersLoaded(folders, sum(f.images for f in folders)))
 

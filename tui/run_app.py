@@ -12,7 +12,8 @@ from typing import Any
 
 
 def xterm_colours(environ: MutableMapping[str, str]) -> None:
-    """256 colours in xterm and mlterm, which set TERM=xterm / TERM=mlterm and no COLORTERM: Rich reads that as 16 colours, and the thumbnails of
+    """256 colours in xterm and mlterm, which set TERM=xterm / TERM=mlterm and no COLORTERM: Rich reads that as
+    16 colours, and the thumbnails of
     the result list's rows become a few grey and yellow blocks. xterm has had 256 colours for decades and
     names itself in XTERM_VERSION (inherited by tmux and screen inside it, which set TERM themselves).
     A choice of the user's (TEXTUAL_COLOR_SYSTEM, COLORTERM) stands."""
