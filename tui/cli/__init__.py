@@ -15,8 +15,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-FILTER_FLAGS = ("after", "before", "year", "camera", "ext")
-SUBCOMMANDS = ("index", "search", "similar", "dupes", "models", "caption", "eval", "train", "status", "forget",
+FILTER_FLAGS = ("after", "before", "year", "camera", "ext", "text", "place", "country")
+SUBCOMMANDS = ("index", "search", "similar", "dupes", "models", "caption", "ocr", "eval", "train", "status", "forget",
                "app", "demo", "service")
 
 if TYPE_CHECKING:
@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", metavar="PATH", help="folders to add and index in the background")
     p.add_argument("--captions", action="store_true", default=None,
                    help="caption the whole library in the background (config: captions = true)")
+    p.add_argument("--ocr", action="store_true", default=None,
+                   help="read the text in every image in the background (config: ocr = true)")
     _common(p)
 
     p = sub.add_parser("index", help="add folders to the library and index new/changed images")
@@ -60,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.add_argument("--captions", action="store_true", default=None,
                    help="then caption every image with GIT (config: captions = true)")
+    p.add_argument("--ocr", action="store_true", default=None,
+                   help="then read the text in every image (config: ocr = true)")
     p.add_argument("--watch", action="store_true",
                    help="then keep watching: index new, changed, moved and deleted images as they happen")
     _common(p)
@@ -69,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("similar", "images like the given one (it is left out of its own results)", "IMAGE"),
     ):
         p = sub.add_parser(name, help=helptext)
-        p.add_argument("query", metavar=what, nargs="+" if name == "search" else None)
+        p.add_argument("query", metavar=what, nargs="*" if name == "search" else None)  # filter flags alone browse
         p.add_argument("--top", "-n", type=_positive, default=10, help="how many results (default 10)")
         p.add_argument("--in", dest="folder", metavar="FOLDER", help="only results under this folder")
         p.add_argument("--json", action="store_true", help="print a JSON array of {path, score, ...}")
@@ -77,8 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--mode", choices=("auto", "clip", "caption", "hybrid"), default="auto",
                            help="clip similarity, caption words, or both fused; auto: hybrid once captions exist")
             for flag, example in (("after", "2024-06-01"), ("before", "2024-09"), ("year", "2023"),
-                                  ("camera", "pixel"), ("ext", "png,jpg")):
-                p.add_argument(f"--{flag}", metavar=example.upper() if flag != "camera" else "TEXT",
+                                  ("camera", "pixel"), ("ext", "png,jpg"), ("text", "receipt"),
+                                  ("place", "lisbon"), ("country", "pt")):
+                p.add_argument(f"--{flag}", metavar=example.upper() if flag not in ("camera", "text") else "TEXT",
                                help=f"filter, as {flag}:{example} in the query")
             p.add_argument("--sort", choices=("score", "date", "name"), default="score",
                            help="order of the results (filters alone list by date)")
@@ -89,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print a JSON array of {path, caption}")
     p.add_argument("--max-tokens", type=_positive, help="longest caption in tokens (default 30)")
     p.add_argument("--beams", type=_positive, help="beam search width (default 1: greedy)")
+    _common(p)
+
+    p = sub.add_parser("ocr", help="print the text in image files (library images come from the cache)")
+    p.add_argument("paths", nargs="+", metavar="IMAGE")
+    p.add_argument("--json", action="store_true", help="print a JSON array of {path, text, lines}")
     _common(p)
 
     p = sub.add_parser("eval", help="how well the current models retrieve and caption a captioned dataset")
@@ -219,7 +229,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 
     return Settings.load(data_dir=args.data_dir, clip_model=args.clip_model, caption_model=args.caption_model,
                          device=args.device, precision=args.precision, batch_size=args.batch_size,
-                         captions=getattr(args, "captions", None), service=False if args.no_service else None)
+                         captions=getattr(args, "captions", None), ocr=getattr(args, "ocr", None),
+                         service=False if args.no_service else None)
 
 
 def _needs_terminal() -> int:
@@ -259,18 +270,24 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return service(settings, args)
     from clipgit.tui.cli.library import dupes, forget, models, status
-    from clipgit.tui.cli.models import caption, evaluate
+    from clipgit.tui.cli.models import caption, evaluate, ocr
 
     library: dict[str, Callable[[Engine, argparse.Namespace], int]] = {
         "status": status, "forget": forget, "dupes": dupes, "models": models}
     model: dict[str, Callable[[EngineAPI, argparse.Namespace], int]] = {
-        "index": _index, "search": _search, "similar": _search, "caption": caption, "eval": evaluate}
+        "index": _index, "search": _search, "similar": _search, "caption": caption, "ocr": ocr, "eval": evaluate}
     if args.command in model:
         from clipgit.tui.cli.service import remote_engine
 
         remote = remote_engine(settings, args)
         if remote is not None:
-            return model[args.command](remote, args)
+            from clipgit.core.service.client import ServiceUnavailable
+
+            try:
+                return model[args.command](remote, args)
+            except ServiceUnavailable:  # it went away under this request (killed, idle exit): once more
+                remote.client.ensure()
+                return model[args.command](remote, args)
     from clipgit.core.engine import Engine
 
     with Engine(settings) as engine:
@@ -341,6 +358,25 @@ def _index_once(engine: EngineAPI, args: argparse.Namespace, paths: list[str]) -
             if args.json:
                 print(json.dumps(summary))
             return 1
+    if engine.settings.ocr and not cancel.is_set():
+        try:
+            from clipgit.tui.cli.models import ocr_library
+
+            summary["read"] = ocr_library(engine, args, bar, cancel)
+        except KeyboardInterrupt:
+            cancel.set()
+            bar.close()
+            print("clipgit-tui: interrupted; text read so far is saved", file=sys.stderr)
+            return 130
+        except Exception as exc:  # embeddings are saved; say why text is missing, then fail
+            from clipgit.core.errors import ModelUnavailable
+
+            if not isinstance(exc, ModelUnavailable):
+                raise
+            print(f"clipgit-tui: error: images indexed, but no text read: {_one_line(str(exc))}", file=sys.stderr)
+            if args.json:
+                print(json.dumps(summary))
+            return 1
     if args.json:
         print(json.dumps(summary))
         return 0
@@ -350,6 +386,8 @@ def _index_once(engine: EngineAPI, args: argparse.Namespace, paths: list[str]) -
         print(f"  skipped {display_name(path)}: {reason}")
     if "captioned" in summary:
         print(f"captioned {summary['captioned']}")
+    if "read" in summary:
+        print(f"read the text of {summary['read']}")
     return 0
 
 
@@ -359,6 +397,10 @@ def _search(engine: EngineAPI, args: argparse.Namespace) -> int:
     if args.command == "search":
         query = " ".join([*args.query, *(f'{flag}:"{getattr(args, flag)}"' for flag in FILTER_FLAGS
                                          if getattr(args, flag))])
+        if not query.strip():
+            from clipgit.core.errors import QueryError
+
+            raise QueryError("search needs words, an image or a filter (clipgit-tui search --help)")
         results = engine.search(query, top=args.top, folder=args.folder, mode=args.mode, sort=args.sort)
     else:
         query = ""  # an image, no filters but --in
