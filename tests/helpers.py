@@ -1,0 +1,169 @@
+"""Helpers several test modules share (a test module never imports another: tests/test_import_rule.py).
+
+Heavy libraries (Textual, torch, transformers) are imported inside the helper that needs them, so a test
+that only saves a photo does not pay for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PIL import Image
+
+from clipgit.core.lab.photos import make_photos, photo
+
+if TYPE_CHECKING:
+    from textual.pilot import Pilot
+    from textual.widgets import Static
+
+    from clipgit.core.decode.jpeg_header import RawJpeg
+    from clipgit.core.engine import Engine
+    from clipgit.tui.app import ClipGitApp
+
+# the app, driven with Pilot ---------------------------------------------------------------------------
+
+
+async def wait_for(pilot: Pilot[Any], condition: Callable[[], object], timeout: float = 30.0) -> None:
+    """Let the app run until CONDITION holds (any truthy value), or fail after TIMEOUT seconds."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not condition():
+        if loop.time() > end:
+            raise AssertionError("condition not met in time")
+        await pilot.pause(0.05)
+
+
+def plain(widget: Static) -> str:
+    """What a Static shows, as plain text (tables included)."""
+    return plain_prompt(widget.content)
+
+
+def plain_prompt(renderable: object) -> str:
+    """A Rich renderable as the plain text it prints."""
+    from rich.console import Console
+
+    console = Console(width=200, record=True, file=io.StringIO())
+    console.print(renderable)
+    return console.export_text()
+
+
+def results(app: ClipGitApp) -> list[str]:
+    """The paths the results pane shows, in order."""
+    from clipgit.tui.panes.search import SearchPane
+
+    return [r.path for r in app.query_one(SearchPane).results]
+
+
+def three_photos(engine: Engine, tmp_path: Path) -> ClipGitApp:
+    """The app on a library of three indexed photos."""
+    from clipgit.tui.app import ClipGitApp
+
+    make_photos(tmp_path / "pics", 3)
+    engine.index([str(tmp_path / "pics")])
+    return ClipGitApp(engine)
+
+
+# photos with EXIF -------------------------------------------------------------------------------------
+
+
+def exif_bytes(when: str | None = None, offset: str | None = None, make: str | None = None,
+               model: str | None = None, gps: bool = False) -> bytes:
+    """An EXIF block: capture time (and its UTC offset), camera make and model, a GPS entry."""
+    exif = Image.Exif()
+    if make:
+        exif[0x10F] = make
+    if model:
+        exif[0x110] = model
+    sub = exif.get_ifd(0x8769)
+    if when:
+        sub[0x9003] = when
+    if offset:
+        sub[0x9011] = offset
+    if gps:
+        exif.get_ifd(0x8825)[1] = "N"
+    return exif.tobytes()
+
+
+def save(path: Path, seed: int, fmt: str = "JPEG", mtime: float | None = None, **exif: Any) -> Path:
+    """A small photo at PATH, with the EXIF that exif_bytes() makes of EXIF, and the file's date MTIME."""
+    buf = io.BytesIO()
+    photo(seed, (96, 72)).save(buf, format=fmt, **({"exif": exif_bytes(**exif)} if exif else {}))
+    path.write_bytes(buf.getvalue())
+    if mtime is not None:
+        os.utime(path, (mtime, mtime))
+    return path
+
+
+# the GPU decoder, stood in for on CPU -----------------------------------------------------------------
+
+
+def as_nvjpeg(raws: list[RawJpeg], device: str) -> list[Any]:
+    """What nvJPEG hands back: full-size RGB uint8 (3, H, W), EXIF not applied; a CMYK or broken file refused."""
+    import torch
+
+    out: list[Any] = []
+    for raw in raws:
+        try:
+            img = Image.open(io.BytesIO(raw.data))
+            img.load()
+        except OSError:
+            out.append(None)
+            continue
+        out.append(torch.from_numpy(np.array(img.convert("RGB"))).permute(2, 0, 1).contiguous())
+    return out
+
+
+# the reference model -----------------------------------------------------------------------------------
+
+
+def reference(model_dir: str, paths: list[Path], texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Unit image and text vectors computed independently: the reference CLIPProcessor and model."""
+    import torch
+    from transformers import CLIPModel, CLIPProcessor
+
+    model = CLIPModel.from_pretrained(model_dir).eval()
+    proc = CLIPProcessor.from_pretrained(model_dir)
+    with torch.no_grad():
+        img = model.get_image_features(**proc(images=[Image.open(p).convert("RGB") for p in paths],
+                                              return_tensors="pt")).pooler_output.numpy()
+        txt = model.get_text_features(**proc.tokenizer(texts, padding=True, return_tensors="pt")).pooler_output.numpy()
+    img /= np.linalg.norm(img, axis=1, keepdims=True)
+    txt /= np.linalg.norm(txt, axis=1, keepdims=True)
+    return img, txt
+
+
+# a real terminal (tmux) --------------------------------------------------------------------------------
+
+
+def capture(session: str) -> str:
+    """What the tmux SESSION's pane shows now."""
+    return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
+
+
+def wait_screen(session: str, predicate: Callable[[str], bool], timeout: float = 40.0) -> str:
+    """The tmux SESSION's screen once PREDICATE holds for it; fails with the last screen after TIMEOUT."""
+    end = time.monotonic() + timeout
+    screen = ""
+    while time.monotonic() < end:
+        screen = capture(session)
+        if predicate(screen):
+            return screen
+        time.sleep(0.2)
+    raise AssertionError("screen never showed what was expected:\n" + screen)
+
+
+def wait_exit(session: str, marker: Path, timeout: float = 20.0) -> None:
+    """Wait until the command in SESSION has written its exit code to MARKER; it must be 0."""
+    end = time.monotonic() + timeout
+    while not marker.exists() and time.monotonic() < end:
+        time.sleep(0.2)
+    assert marker.exists(), "the app did not quit:\n" + capture(session)
+    assert marker.read_text().strip() == "0"
