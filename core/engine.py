@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,6 +32,7 @@ from clipgit.core.inference import (
 )
 from clipgit.core.ingest.caption_jobs import Captioned, CaptionFn, CaptionProgress, caption_files, caption_library
 from clipgit.core.ingest.indexer import Encoded, IndexProgress, IndexReport, IndexRun
+from clipgit.core.ingest.ocr_jobs import OCR_MODEL, OcrProgress, ReadFn, TextRead, ocr_files, ocr_library
 from clipgit.core.ingest.pipeline import default_workers
 from clipgit.core.lab.dataset import load_dataset
 from clipgit.core.lab.evaluate import EvalProgress, run_eval
@@ -38,12 +40,16 @@ from clipgit.core.models.clip import ClipEncoder
 from clipgit.core.models.git_captioner import CaptionInput, GitCaptioner
 from clipgit.core.progress import Progress
 from clipgit.core.search.dupes import DupeGroup, find_duplicates
+from clipgit.core.search.filters import split_filters
 from clipgit.core.search.searcher import Searcher, SearchResult
 from clipgit.core.store import forgetting
 from clipgit.core.store.catalog import Catalog
 from clipgit.core.store.index_lock import IndexLock
 from clipgit.core.store.library_status import FolderInfo, Status, folder_infos
 from clipgit.core.store.vectors import VectorIndex
+
+if TYPE_CHECKING:
+    from clipgit.core.models.ocr import OcrReader
 
 CARD_PIXELS = 256 * 12_000_000  # JPEG pixels a batch hands the card at most (see Engine._card_pixels)
 
@@ -63,6 +69,7 @@ class Engine:
         self._vectors = VectorIndex(self.settings.clip_model, self.settings.data_dir)
         self.captioner = GitCaptioner(self.settings.caption_model, self.settings.device, self.settings.precision,
                                       gpu_decode=self.settings.gpu_decode)
+        self._reader: OcrReader | None = None  # made on the first read (it imports OpenCV)
         self._searcher = Searcher(self.settings, self.clip, self._infer, self._vectors, self.catalog)
         self._previous: Searcher | None = None  # another model's, answering during a switch (_answering)
         self.catalog()  # create and migrate the database now: errors surface at once
@@ -259,6 +266,16 @@ class Engine:
                 self._previous = Searcher(s, clip, self._infer, VectorIndex(model, s.data_dir), self.catalog)
             return self._previous
 
+    def matching(self, query: str, folder: str | None = None) -> int:
+        """How many images a query can list: those passing its filters, or every image with a vector when it
+        has none (a ranking orders them all). Needs no model: the app's "100 of 800"."""
+        _, scope = split_filters(query)
+        scope = scope.within(folder)
+        cat = self.catalog()
+        if not scope.active:
+            return cat.vector_counts().get(self.settings.clip_model, 0)
+        return cat.count_filtered(scope, self.settings.clip_model)
+
     def search_vector(self, vector: np.ndarray, top: int = 10, folder: str | None = None,
                       exclude: Iterable[int] = ()) -> list[SearchResult]:
         """Top results for a ready query vector (of this model's dimension)."""
@@ -338,6 +355,44 @@ class Engine:
         row = cat.image_by_path(os.path.abspath(path))
         return cat.captions_for([row.id], self.settings.caption_model).get(row.id) if row else None
 
+    # text in pictures ------------------------------------------------------------
+    @property
+    def reader(self) -> OcrReader:
+        with self._stage_lock:
+            if self._reader is None:
+                from clipgit.core.models.ocr import OcrReader
+
+                self._reader = OcrReader(device=self.settings.device)  # models load on the first read
+            return self._reader
+
+    def _read_batch(self, priority: int) -> ReadFn:
+        """OCR on the inference thread, in turn with CLIP and GIT (a search still goes first)."""
+        return lambda images: self._infer.submit(self.reader.read_each, images, priority=priority)
+
+    def ocr(self, paths: Sequence[str]) -> list[TextRead]:
+        """The text in any files; library images use (and fill) the cache."""
+        s = self.settings
+        return ocr_files(self.catalog(), OCR_MODEL, paths, self._read_batch(INTERACTIVE),
+                         max_pixels=s.max_image_pixels)
+
+    def ocr_library_iter(self, cancel: threading.Event | None = None, pause: threading.Event | None = None,
+                         root: str | None = None, settings: Settings | None = None) -> Iterator[OcrProgress]:
+        """Read the text of every indexed image not read yet (background priority); `settings` as for
+        `index_iter`. Raises ModelUnavailable when the OCR models cannot load."""
+        s = settings or self.settings
+        self._infer.call(self.reader.load)  # a missing package or model fails here, before any progress
+        return ocr_library(self.catalog(), OCR_MODEL, s.clip_model, self._read_batch(BATCH),
+                           max_pixels=s.max_image_pixels, batch_size=8,
+                           workers=s.decode_workers or default_workers(), cancel=cancel or threading.Event(),
+                           pause=pause, root=root)
+
+    def cached_text(self, path: str) -> TextRead | None:
+        """The library's text of an image (None when it has not been read)."""
+        cat = self.catalog()
+        row = cat.image_by_path(os.path.abspath(path))
+        found = cat.texts_for([row.id], OCR_MODEL).get(row.id) if row else None
+        return TextRead(row.path, found[0], found[1], cached=True) if row and found else None
+
     # state ------------------------------------------------------------------
     def folders(self) -> list[FolderInfo]:
         return folder_infos(self.catalog(), self.settings.clip_model)
@@ -353,7 +408,9 @@ class Engine:
             precision=self.clip.precision if self.clip.loaded else self.settings.precision,
             model_loaded=self.clip.loaded, images=counts["images"], files=counts["files"],
             skipped=counts["skipped"], folders=self.folders(), caption_model=self.settings.caption_model,
-            captions=self.catalog().caption_count(self.settings.caption_model),
+            captions=self.catalog().caption_count(self.settings.caption_model), ocr_model=OCR_MODEL,
+            texts_read=self.catalog().text_count(OCR_MODEL),
+            with_text=self.catalog().text_count(OCR_MODEL, with_text=True), places=self.catalog().place_count(),
         )
 
 
@@ -373,6 +430,8 @@ __all__ = [
     "FolderInfo",
     "IndexProgress",
     "IndexReport",
+    "OcrProgress",
     "SearchResult",
     "Status",
+    "TextRead",
 ]

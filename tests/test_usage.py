@@ -14,6 +14,7 @@ from clipgit.core.search.searcher import natural_key
 from clipgit.tui.app import ClipGitApp
 from clipgit.tui.cli import main
 from clipgit.tui.panes.library import LibraryPane
+from clipgit.tui.panes.search import SearchPane
 from tests.conftest import make_photos
 
 
@@ -112,3 +113,28 @@ async def test_the_open_app_follows_an_index_and_a_forget_run_from_the_command_l
             assert await until(lambda: app.images == 5 and len(library.items()) == 2)
             command_line.forget(str(tmp_path / "a"))
             assert await until(lambda: app.images == 3 and len(library.items()) == 1)
+
+
+async def test_browsing_says_how_many_and_loads_more_at_the_end_of_the_list(engine: Engine, tmp_path: Path) -> None:
+    from textual.widgets import Label
+
+    make_photos(tmp_path / "pics", 25)
+    engine.index([str(tmp_path / "pics")])
+    app = ClipGitApp(engine, show_images=False, top=10, show_timings=False)
+    async with app.run_test(size=(140, 45)) as pilot:
+        pane = app.query_one(SearchPane)
+        info = app.query_one("#results-info", Label)
+
+        async def until(check: Callable[[], bool]) -> None:
+            for _ in range(300):
+                await pilot.pause(0.1)
+                if check():
+                    return
+            raise AssertionError(f"not in time: {info.render()}, {len(pane.results)} results")
+
+        await pilot.press(*"ext:png", "enter")
+        await until(lambda: len(pane.results) == 10 and str(info.render()).startswith("10 of 25 results"))
+        await pilot.press("end")
+        await until(lambda: len(pane.results) == 20 and str(info.render()).startswith("20 of 25 results"))
+        await pilot.press("end")
+        await until(lambda: len(pane.results) == 25 and str(info.render()).startswith("25 results"))

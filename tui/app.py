@@ -96,6 +96,8 @@ class ClipGitApp(LibraryActions, App[None]):
         self.initial_paths = [os.path.abspath(os.path.expanduser(p)) for p in paths or []]
         self.show_images = show_images
         self.top = top
+        self.limit = top  # results asked for: one more page each time the cursor reaches the end of the list
+        self.total = 0  # how many the current query could list
         self.thumbs = ThumbnailCache(self.call_later, self.call_from_thread)
         self.pending_query: str | None = None
         self.current_query = ""
@@ -200,6 +202,7 @@ class ClipGitApp(LibraryActions, App[None]):
             return
         if not quiet:
             self.similar_to = None
+            self.limit = self.top
         self.current_query = query
         if self.model_state == "loading":
             self.pending_query = query
@@ -214,6 +217,7 @@ class ClipGitApp(LibraryActions, App[None]):
             field.value = path
         self.similar_to = path
         self.current_query = path
+        self.limit = self.top
         if self.model_state == "loading":
             self.pending_query = path
             return
@@ -223,19 +227,24 @@ class ClipGitApp(LibraryActions, App[None]):
     @work(thread=True, group="search", exclusive=True, exit_on_error=False)
     def _search_worker(self, query: str, similar_to: str | None) -> None:
         started = time.perf_counter()
+        limit = self.limit
         if similar_to is not None:
-            results = sorted_by(self.engine.similar(similar_to, top=self.top), self.sort)
+            results = sorted_by(self.engine.similar(similar_to, top=limit), self.sort)
             title = f"like {display_name(os.path.basename(similar_to))}"
+            total = len(results) if len(results) < limit else self.engine.matching("") - 1
         else:
-            results = self.engine.search(query, top=self.top, sort=self.sort)
+            results = self.engine.search(query, top=limit, sort=self.sort)
             title = ""
-        self.post_message(SearchDone(query, results, time.perf_counter() - started, title))
+            total = len(results) if len(results) < limit else self.engine.matching(query)
+        self.post_message(SearchDone(query, results, time.perf_counter() - started, title, max(total, len(results))))
 
     async def on_search_done(self, message: SearchDone) -> None:
         if message.query != self.current_query:
             return  # an older query finished after a newer one started
         n = len(message.results)
-        info = count(n, "result") + (f" {message.title}" if message.title else "")
+        self.total = message.total
+        info = (f"{n} of {count(message.total, 'result')}" if message.total > n else count(n, "result")) + \
+            (f" {message.title}" if message.title else "")
         if self.sort != "score":  # `t` changed the order: the line says which, after the toast is gone
             info += f" · by {self.sort}"
         if self.show_timings:
@@ -253,6 +262,10 @@ class ClipGitApp(LibraryActions, App[None]):
             pass  # the app is closing: its panes are already gone
 
     async def on_results_list_highlighted(self, event: ResultsList.Highlighted) -> None:
+        shown = self.query_one(SearchPane).results
+        if shown and event.result is shown[-1] and len(shown) >= self.limit and self.total > len(shown):
+            self.limit += self.top  # the end of the list: the next page, the cursor kept where it is
+            self.run_search(self.current_query, quiet=True)
         try:
             await self.query_one(DetailPane).show(event.result)
         except NoMatches:

@@ -4,9 +4,15 @@ Workers never touch widgets; they post results. Panes never call the app;
 they post requests that bubble up to it, so a pane knows nothing of the app
 it sits in. Progress messages replace each other in the queue: only the
 newest matters.
+
+A message with fields is a dataclass (Textual's Message sets itself up in
+`__post_init__` for that); `eq=False` keeps them compared, and hashed, by
+identity, as a message is one event and not a value.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from textual.message import Message
 
@@ -20,49 +26,48 @@ class ModelReady(Message):
     pass
 
 
+@dataclass(eq=False)
 class ModelFailed(Message):
-    def __init__(self, error: str) -> None:
-        super().__init__()
-        self.error = error
+    error: str
 
 
+@dataclass(eq=False)
 class IndexProgressed(Message):
-    def __init__(self, event: IndexProgress) -> None:
-        super().__init__()
-        self.event = event
+    event: IndexProgress
 
     def can_replace(self, message: Message) -> bool:
         # a newer event of the same phase says all this one says; phase changes (scanning -> embedding) are kept
         return isinstance(message, IndexProgressed) and message.event.phase == self.event.phase == "embedding"
 
 
+@dataclass(eq=False)
 class IndexFinished(Message):
-    def __init__(self, report: IndexReport) -> None:
-        super().__init__()
-        self.report = report
+    report: IndexReport
 
 
+@dataclass(eq=False)
 class SearchDone(Message):
-    def __init__(self, query: str, results: list[SearchResult], seconds: float, title: str) -> None:
-        super().__init__()
-        self.query, self.results, self.seconds, self.title = query, results, seconds, title
+    query: str
+    results: list[SearchResult]
+    seconds: float
+    title: str
+    total: int = 0  # how many the query could list (more than the results: the list can load more)
 
 
+@dataclass(eq=False)
 class FoldersLoaded(Message):
-    def __init__(self, folders: list[FolderInfo], images: int) -> None:
-        super().__init__()
-        self.folders, self.images = folders, images
+    folders: list[FolderInfo]
+    images: int
 
 
 # what panes ask for -------------------------------------------------------------------
 
 
+@dataclass(eq=False)
 class PathRequest(Message):
     """A request about one image or folder."""
 
-    def __init__(self, path: str) -> None:
-        super().__init__()
-        self.path = path
+    path: str
 
 
 class SimilarRequested(PathRequest):
@@ -89,10 +94,9 @@ class SkippedRequested(PathRequest):
     pass
 
 
+@dataclass(eq=False)
 class IndexRequested(Message):
-    def __init__(self, paths: list[str]) -> None:
-        super().__init__()
-        self.paths = paths
+    paths: list[str]
 
 
 class DetailRequested(Message):
@@ -103,9 +107,8 @@ class GridRequested(Message):
     """Switch the results between list and grid (asked from a pane that does not own them)."""
 
 
+@dataclass(eq=False)
 class LibraryChanged(Message):
     """Files changed under these library folders (the watcher saw them): index them again."""
 
-    def __init__(self, folders: list[str]) -> None:
-        super().__init__()
-        self.folders = folders
+    folders: list[str]

@@ -1,4 +1,4 @@
-"""The SQLite catalog: folders, images, embeddings, captions.
+"""The SQLite catalog: folders, images, embeddings, captions, text read in pictures, places.
 
 One connection per thread (sqlite3 connections are not shared); the schema
 and its migrations live in migrations.py. Paths are stored as the file
@@ -7,6 +7,7 @@ system's bytes (see names.py).
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -14,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from clipgit.core.models.fold import fold
+from clipgit.core.models.places import Place, place_matches
 from clipgit.core.names import from_db, to_db, within
 from clipgit.core.search.filters import date_conditions
 from clipgit.core.store.batch_writes import NewImage, image_statements, parts, vector_statements
@@ -36,6 +39,20 @@ class ImageRow:
     camera: str | None = None
     gps: bool | None = None
     taken_offset: int | None = None  # minutes east of UTC of the clock at capture (see photo_facts.PhotoFacts)
+    place_city: str | None = None  # where the photo was taken, from its EXIF GPS (models.places.Place)
+    place_locality: str | None = None
+    place_region: str | None = None
+    place_country: str | None = None
+    place_cc: str | None = None
+    place_lat: float | None = None
+    place_lon: float | None = None
+
+    @property
+    def place(self) -> Place | None:
+        if self.place_cc is None or self.place_lat is None or self.place_lon is None:
+            return None
+        return Place(self.place_city or "", self.place_region or "", self.place_country or "", self.place_cc,
+                     self.place_lat, self.place_lon, self.place_locality or "")
 
 
 @dataclass(frozen=True)
@@ -47,7 +64,12 @@ class FolderRow:
 
 
 _IMAGE_COLUMNS = ("id, folder_id, path, size, mtime_ns, fingerprint, width, height, error, "
-                  "taken, taken_from, camera, gps, taken_offset")
+                  "taken, taken_from, camera, gps, taken_offset, place_city, place_locality, place_region, "
+                  "place_country, place_cc, place_lat, place_lon")
+_PLACE_SET = ("place_city = ?, place_locality = ?, place_region = ?, place_country = ?, place_cc = ?, "
+              "place_lat = ?, place_lon = ?")
+# trigram FTS5 needs three characters; a shorter `text:` word scans the folded text
+_TRIGRAM_MIN = 3
 
 
 def _under(column: str, root: str) -> tuple[str, list[object]]:
@@ -74,7 +96,52 @@ def _filtered(alias: str, filters: Filters) -> tuple[str, list[object]]:
     if filters.ext:
         conds.append("(" + " OR ".join(f"lower(CAST({alias}.path AS TEXT)) LIKE ?" for _ in filters.ext) + ")")
         args += [f"%.{e}" for e in filters.ext]
+    for words in filters.text:  # each must occur in the image's text (any OCR model's), folded
+        cond, more = _text_condition(alias, fold(words))
+        conds.append(cond)
+        args += more
+    for name in filters.place:
+        conds.append(f"{alias}.place_cc IS NOT NULL AND place_match({alias}.place_city, {alias}.place_locality, "
+                     f"{alias}.place_region, {alias}.place_country, {alias}.place_cc, ?)")
+        args.append(name)
+    if filters.country:
+        conds.append(f"{alias}.place_cc IS NOT NULL AND place_match({alias}.place_city, {alias}.place_locality, "
+                     f"{alias}.place_region, {alias}.place_country, {alias}.place_cc, ?)")
+        args.append("country:" + filters.country)
     return " AND ".join(conds), args
+
+
+def _has_fts(conn: sqlite3.Connection) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'ocr_fts'").fetchone() is not None
+
+
+def _text_condition(alias: str, folded: str) -> tuple[str, list[object]]:
+    """The image's recognised text holds `folded` (a substring: a word inside a longer token matches). The
+    trigram index answers words of three characters or more; the condition on the folded text then only checks
+    its candidates (and answers shorter words, and SQLite without trigrams, alone)."""
+    scan = f"EXISTS (SELECT 1 FROM ocr_texts o WHERE o.image_id = {alias}.id AND instr(o.folded, ?) > 0)"
+    if len(folded) >= _TRIGRAM_MIN and _TRIGRAM_OK:
+        return (f"{alias}.id IN (SELECT o.image_id FROM ocr_fts JOIN ocr_texts o ON o.id = ocr_fts.rowid "
+                f"WHERE ocr_fts MATCH ?) AND {scan}"), ['"' + folded.replace('"', '""') + '"', folded]
+    return scan, [folded]
+
+
+_TRIGRAM_OK = sqlite3.sqlite_version_info >= (3, 34, 0)
+
+
+def _place_match(city: str | None, locality: str | None, region: str | None, country: str | None,
+                 cc: str | None, query: str) -> bool:
+    """SQL function `place_match`: models.places.place_matches over a row's place columns (its rules, in one
+    place: whole words of a name, any case, accents ignored; `country:` by code, name or short name)."""
+    place = Place(city or "", region or "", country or "", cc or "", 0.0, 0.0, locality or "")
+    return place_matches(place, query)
+
+
+def place_values(place: Place | None) -> tuple[object, ...]:
+    """The seven place columns' values (all None for no place)."""
+    if place is None:
+        return (None,) * 7
+    return (place.city, place.locality, place.region, place.country, place.country_code, place.lat, place.lon)
 
 
 class Catalog:
@@ -83,6 +150,7 @@ class Catalog:
     def __init__(self, db_path: Path) -> None:
         self.db_path = db_path
         self.conn = connect(db_path)
+        self.conn.create_function("place_match", 6, _place_match, deterministic=True)
         self._counts: tuple[tuple[int, int], dict[str, int]] | None = None  # vector_counts, and when
 
     def close(self) -> None:
@@ -180,6 +248,13 @@ class Catalog:
             "SELECT i.id FROM images i JOIN embeddings e ON e.image_id = i.id AND e.model = ? "
             f"WHERE {cond}", [model, *args])]
 
+    def count_filtered(self, filters: Filters, model: str) -> int:
+        """How many images with a vector of `model` pass the filters (a results line's "100 of 800")."""
+        cond, args = _filtered("i", filters)
+        row = self.conn.execute("SELECT count(*) FROM images i JOIN embeddings e ON e.image_id = i.id "
+                                f"AND e.model = ? WHERE {cond}", [model, *args]).fetchone()
+        return int(row[0])
+
     def browse(self, filters: Filters, model: str, limit: int) -> list[int]:
         """Images that pass the filters, newest capture first (filters with no words to search for)."""
         cond, args = _filtered("i", filters)
@@ -204,8 +279,8 @@ class Catalog:
             assert cur.lastrowid is not None
             return cur.lastrowid
         image_id, old_fp = row
-        if old_fp != fingerprint:  # new content: what was computed from the old one is stale
-            self.conn.execute("DELETE FROM embeddings WHERE image_id = ?", (image_id,))
+        if old_fp != fingerprint:  # new content: what was computed from the old one is stale (and its text: a
+            self.conn.execute("DELETE FROM embeddings WHERE image_id = ?", (image_id,))  # trigger, migration 7)
             self.conn.execute("DELETE FROM captions WHERE image_id = ?", (image_id,))
         self.conn.execute(
             "UPDATE images SET folder_id=?, size=?, mtime_ns=?, fingerprint=?, width=?, height=?, error=? WHERE id=?",
@@ -239,10 +314,20 @@ class Catalog:
         for sql, args in vector_statements(conn, ids, rows, model):
             conn.execute(sql, args)
 
-    def set_facts(self, image_id: int, facts: PhotoFacts) -> None:
+    def set_facts(self, image_id: int, facts: PhotoFacts, place: Place | None = None) -> None:
         self.conn.execute(
-            "UPDATE images SET taken = ?, taken_from = ?, camera = ?, gps = ?, taken_offset = ? WHERE id = ?",
-            (facts.taken, facts.taken_from, facts.camera, int(facts.gps), facts.taken_offset, image_id))
+            "UPDATE images SET taken = ?, taken_from = ?, camera = ?, gps = ?, taken_offset = ?, "
+            f"{_PLACE_SET} WHERE id = ?",
+            (facts.taken, facts.taken_from, facts.camera, int(facts.gps), facts.taken_offset, *place_values(place),
+             image_id))
+
+    def set_places_by_path(self, places: Sequence[tuple[str, Place]]) -> None:
+        """Places of images just added (by `add_new_images`, which writes no place: most photos have none)."""
+        self.conn.executemany(f"UPDATE images SET {_PLACE_SET} WHERE path = ?",
+                              [(*place_values(place), to_db(path)) for path, place in places])
+
+    def place_count(self) -> int:
+        return int(self.conn.execute("SELECT count(*) FROM images WHERE place_cc IS NOT NULL").fetchone()[0])
 
     def touch_image(self, image_id: int, size: int, mtime_ns: int) -> None:
         self.conn.execute("UPDATE images SET size = ?, mtime_ns = ? WHERE id = ?", (size, mtime_ns, image_id))
@@ -343,6 +428,57 @@ class Catalog:
         sql += " ORDER BY rank LIMIT ?"
         args.append(limit)
         return [(r[0], r[1]) for r in self.conn.execute(sql, args)]
+
+    # text read in pictures ---------------------------------------------------
+    def set_text(self, image_id: int, model: str, text: str, lines: list[dict[str, object]]) -> None:
+        self.conn.execute(
+            "INSERT INTO ocr_texts (image_id, model, text, lines, folded, created) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (image_id, model) DO UPDATE SET text = excluded.text, lines = excluded.lines, "
+            "folded = excluded.folded, created = excluded.created",
+            (image_id, model, text, json.dumps(lines, ensure_ascii=False), fold(text), time.time()))
+
+    def texts_for(self, ids: list[int], model: str) -> dict[int, tuple[str, list[dict[str, Any]]]]:
+        """image id -> (text, lines as {"text", "box", "confidence"}) for images read by `model`."""
+        sql = "SELECT image_id, text, lines FROM ocr_texts WHERE model = ? AND image_id IN ({ids})"
+        return {r[0]: (r[1], json.loads(r[2])) for r in self._where_in(sql, ids, model)}
+
+    def unread(self, model: str, clip_model: str, root: str | None = None) -> list[tuple[int, str]]:
+        """(id, path) of embedded images whose text `model` has not read, in path order."""
+        sql = ("SELECT i.id, i.path FROM images i JOIN embeddings e ON e.image_id = i.id AND e.model = ? "
+               "LEFT JOIN ocr_texts o ON o.image_id = i.id AND o.model = ? WHERE o.id IS NULL AND i.error IS NULL")
+        args: list[object] = [clip_model, model]
+        if root is not None:
+            cond, more = _under("i.path", root)
+            sql, args = f"{sql} AND {cond}", args + more
+        return [(r[0], from_db(r[1])) for r in self.conn.execute(sql + " ORDER BY i.path", args)]
+
+    def text_count(self, model: str, with_text: bool = False) -> int:
+        """Images `model` has read (with_text: only those where it found some)."""
+        sql = "SELECT count(*) FROM ocr_texts WHERE model = ?" + (" AND text != ''" if with_text else "")
+        return int(self.conn.execute(sql, (model,)).fetchone()[0])
+
+    def search_text(self, words: list[str], model: str, limit: int,
+                    filters: Filters | None = None) -> list[tuple[int, float]]:
+        """(image id, rank; lower is better) of images whose text holds any of the (folded) words: the more of
+        them, the better. Words of three characters or more go through the trigram index (bm25 ranks); without
+        it, the count of words found."""
+        words = [w for w in dict.fromkeys(words) if len(w) >= _TRIGRAM_MIN]
+        if not words:
+            return []
+        extra, more = "", list[object]()
+        if filters is not None and filters.active:
+            extra, more = _filtered("i", filters)
+            extra = f" AND {extra}"
+        if _has_fts(self.conn):
+            match = " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
+            sql = ("SELECT o.image_id, bm25(ocr_fts) AS rank FROM ocr_fts JOIN ocr_texts o "
+                   "ON o.id = ocr_fts.rowid JOIN images i ON i.id = o.image_id "
+                   f"WHERE ocr_fts MATCH ? AND o.model = ?{extra} ORDER BY rank LIMIT ?")
+            return [(r[0], r[1]) for r in self.conn.execute(sql, [match, model, *more, limit])]
+        found = " + ".join("(instr(o.folded, ?) > 0)" for _ in words)
+        sql = (f"SELECT o.image_id, -({found}) AS rank FROM ocr_texts o JOIN images i ON i.id = o.image_id "
+               f"WHERE o.model = ? AND rank < 0{extra} ORDER BY rank LIMIT ?")
+        return [(r[0], r[1]) for r in self.conn.execute(sql, [*words, model, *more, limit])]
 
     # counts ------------------------------------------------------------
     def counts(self, model: str) -> dict[str, int]:
