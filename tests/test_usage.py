@@ -138,3 +138,22 @@ async def test_browsing_says_how_many_and_loads_more_at_the_end_of_the_list(engi
         await until(lambda: len(pane.results) == 20 and str(info.render()).startswith("20 of 25 results"))
         await pilot.press("end")
         await until(lambda: len(pane.results) == 25 and str(info.render()).startswith("25 results"))
+
+
+async def test_offline_first_run_says_it_once_in_one_place(settings: Settings, tmp_path: Path) -> None:
+    """No model in the cache and no network: one notification naming the demo, no frozen progress, and the
+    search's own line says why it cannot search (it said it five times, with a bar stuck at 0/9)."""
+    make_photos(tmp_path / "pics", 9)
+    with Engine(settings.with_(clip_model="openai/clip-vit-base-patch32")) as engine:
+        app = ClipGitApp(engine, [str(tmp_path / "pics")], show_images=False)
+        async with app.run_test(size=(120, 35)) as pilot:
+            await pilot.press(*"a dog", "enter")
+            for _ in range(300):
+                await pilot.pause(0.1)
+                if app.model_state == "failed" and not app.library.indexing and app.query_one(LibraryPane).items():
+                    break
+            await pilot.pause(1.0)
+            errors = [(t, m) for t, m in app.notices if t in ("Model unavailable", "Indexing stopped", "Search failed")]
+            assert len(errors) == 1 and "clipgit-tui demo" in errors[0][1], app.notices
+            texts = [str(i.query_one(".folder-text").render()) for i in app.query_one(LibraryPane).items()]
+            assert texts and not any("img/s" in t or "scanning" in t for t in texts), texts

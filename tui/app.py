@@ -25,7 +25,7 @@ from textual.widgets import Footer, Input
 from textual.worker import Worker, WorkerState
 
 from clipgit.core.engine import Engine
-from clipgit.core.errors import ClipgitError
+from clipgit.core.errors import ClipgitError, ModelUnavailable
 from clipgit.core.names import display_name
 from clipgit.core.search.filters import SORTS
 from clipgit.core.search.history import QueryHistory
@@ -340,7 +340,8 @@ class ClipGitApp(LibraryActions, App[None]):
         group = event.worker.group
         if group == "search":
             self.query_one(SearchPane).set_info(Text(text, style="red"))
-            self.notify(text, title="Search failed", severity="error")
+            if not isinstance(error, ModelUnavailable):  # that one is said once, where the model failed to load
+                self.notify(text, title="Search failed", severity="error")
         else:
             self.notify(text, title="Error", severity="error")
 

@@ -21,7 +21,7 @@ from textual.widget import Widget
 from textual.worker import Worker, WorkerState
 
 from clipgit.core.engine import Engine, FolderInfo
-from clipgit.core.errors import ClipgitError
+from clipgit.core.errors import ClipgitError, ModelUnavailable
 from clipgit.core.names import display_name
 from clipgit.tui.captioner import Captioner
 from clipgit.tui.format import count, duration
@@ -271,10 +271,16 @@ class LibraryKeeper(Widget):
         text = str(error) if isinstance(error, ClipgitError) else f"{type(error).__name__}: {error}"
         text = display_name(" ".join(text.split()))
         if event.worker.group == "index":
-            self.notify(text, title="Indexing stopped", severity="error", timeout=20)
             pane = self._pane()
             if pane is not None:
-                pane.clear_progress()
+                pane.clear_progress()  # no frozen "0/9 · 0.0 img/s" bar
+            if isinstance(error, ModelUnavailable):  # said once, by the app, where the model failed to load:
+                self._queue.clear()  # every run would fail the same way until the model is there
+                self.indexing = False
+                self.post_message(self.Status(""))
+                self.load_folders()
+                return
+            self.notify(text, title="Indexing stopped", severity="error", timeout=20)
             self._after_index()
         else:
             self.notify(text, title="Error", severity="error")

@@ -69,7 +69,8 @@ def locate(model: str, flag: str) -> tuple[str, bool]:
         raise ModelUnavailable(f"{model!r} is neither a model folder nor a Hugging Face model id") from None
     if isinstance(cached, str):
         return model, True
-    fix = f"connect to the internet once to download it, or pass a local model folder with {flag} DIR"
+    fix = (f"connect to the internet once to download it, or pass a local model folder with {flag} DIR; to try "
+           f"clipgit offline now: clipgit-tui demo (or {flag} demo)")
     if _offline():
         raise ModelUnavailable(f"model {model} is not downloaded and HF_HUB_OFFLINE is set: {fix}")
     if not _hub_reachable():
