@@ -157,3 +157,36 @@ async def test_offline_first_run_says_it_once_in_one_place(settings: Settings, t
             assert len(errors) == 1 and "clipgit-tui demo" in errors[0][1], app.notices
             texts = [str(i.query_one(".folder-text").render()) for i in app.query_one(LibraryPane).items()]
             assert texts and not any("img/s" in t or "scanning" in t for t in texts), texts
+
+
+async def test_in_the_grid_a_new_query_focuses_a_tile_and_tab_leaves_the_grid(engine: Engine, tmp_path: Path) -> None:
+    from clipgit.tui.panes.detail import DetailPane
+    from clipgit.tui.panes.search import Tile
+
+    make_photos(tmp_path / "pics", 8)
+    engine.index([str(tmp_path / "pics")])
+    app = ClipGitApp(engine, show_images=False)
+    async with app.run_test(size=(140, 45)) as pilot:
+        pane = app.query_one(SearchPane)
+
+        async def until(check: Callable[[], bool]) -> None:
+            for _ in range(300):
+                await pilot.pause(0.1)
+                if check():
+                    return
+            raise AssertionError(f"not in time: focus on {app.focused}")
+
+        await pilot.press(*"red", "enter")
+        await until(lambda: len(pane.results) == 8)
+        await pilot.press("g")  # the grid
+        await until(lambda: isinstance(app.focused, Tile))
+        await pilot.press("slash", *" car", "enter")  # a new query, Enter: its tiles, one of them focused
+        await until(lambda: app.current_query.endswith(" car") and isinstance(app.focused, Tile)
+                    and app.focused.is_attached)
+        first = app.focused
+        await pilot.press("right")
+        await pilot.pause(0.2)
+        assert isinstance(app.focused, Tile) and app.focused is not first  # the arrows move between tiles
+        await pilot.press("tab")
+        await pilot.pause(0.2)
+        assert isinstance(app.focused, DetailPane)  # Tab goes to the next pane, as the help says

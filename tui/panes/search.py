@@ -233,6 +233,13 @@ class ResultsGrid(Widget, can_focus=False):
         focused = self.app.focused
         if not tiles or not isinstance(focused, Tile):
             return
+        if event.key in ("tab", "shift+tab"):  # between panes, as everywhere, not from tile to tile
+            event.stop()
+            chain = self.screen.focus_chain
+            ours = [i for i, w in enumerate(chain) if isinstance(w, Tile)]
+            target = chain[(ours[-1] + 1) % len(chain)] if event.key == "tab" else chain[ours[0] - 1]
+            self.app.set_focus(target)
+            return
         step = {"left": -1, "h": -1, "right": 1, "l": 1, "up": -self.columns, "k": -self.columns,
                 "down": self.columns, "j": self.columns}.get(event.key)
         if step is None:
@@ -258,6 +265,7 @@ class SearchPane(ImageActions, Vertical):
         self.thumbs = thumbs if show_images else None  # None: no pictures (tests, snapshots)
         self.results: builtins.list[SearchResult] = []
         self.grid = False
+        self._tiles_wanted = False  # Enter asked for the results before the grid had tiles: focus the first
         self._rows: ResultRows | None = None
 
     def compose(self) -> ComposeResult:
@@ -287,9 +295,14 @@ class SearchPane(ImageActions, Vertical):
             self._rows = ResultRows(self.list, self.thumbs)
         self._rows.set_results(results, keep.path if keep else None)
         grid = self.query_one(ResultsGrid)
+        focused = self.app.focused
+        tile_had_focus = isinstance(focused, Tile) or focused is None or self._tiles_wanted
         await grid.remove_children()
         if self.grid:
             await self._fill_grid()
+            if tile_had_focus:  # the tiles were replaced under the focus: it goes to the kept image's tile
+                self._tiles_wanted = False
+                self.focus_results()
         self.set_info(info)
 
     async def _fill_grid(self) -> None:
@@ -310,6 +323,8 @@ class SearchPane(ImageActions, Vertical):
             index = min(self.list.highlighted or 0, len(tiles) - 1)
             if tiles:
                 self.app.set_focus(tiles[index])
+            else:
+                self._tiles_wanted = True
         else:
             self.app.set_focus(self.list)  # now, not deferred: the next key must land here
 
@@ -320,6 +335,10 @@ class SearchPane(ImageActions, Vertical):
         if self.grid:
             await self._fill_grid()
         self.focus_results()
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        if isinstance(event.widget, SearchInput):  # typing again: a refresh must not take the focus away
+            self._tiles_wanted = False
 
     def on_results_grid_tile_focused(self, message: ResultsGrid.TileFocused) -> None:
         self.list.highlighted = message.tile.index  # keeps list and grid on the same image
