@@ -237,8 +237,7 @@ class ResultsGrid(Widget, can_focus=False):
             event.stop()
             chain = self.screen.focus_chain
             ours = [i for i, w in enumerate(chain) if isinstance(w, Tile)]
-            target = chain[(ours[-1] + 1) % len(chain)] if event.key == "tab" else chain[ours[0] - 1]
-            self.app.set_focus(target)
+            self.app.set_focus(chain[(ours[-1] + 1) % len(chain)] if event.key == "tab" else chain[ours[0] - 1])
             return
         step = {"left": -1, "h": -1, "right": 1, "l": 1, "up": -self.columns, "k": -self.columns,
                 "down": self.columns, "j": self.columns}.get(event.key)
