@@ -97,7 +97,7 @@ async def test_the_duplicates_screen_marks_lists_and_moves_never_deleting(demo_s
 
     from clipgit.tui.app import ClipGitApp
     from clipgit.tui.screens.dupes import DupesScreen, DupeTile
-    from tests.test_app import wait_for
+    from tests.helpers import wait_for
 
     files_before = sorted(p.name for p in shots.iterdir())
     with Engine(demo_settings) as engine:
@@ -133,3 +133,30 @@ async def test_the_duplicates_screen_marks_lists_and_moves_never_deleting(demo_s
             await wait_for(pilot, lambda: len(screen.query(DupeTile)) == 5)
     moved = sorted(p.name for p in (tmp_path / "moved").iterdir())
     assert sorted([*moved, *(p.name for p in shots.iterdir())]) == files_before  # moved, nothing deleted
+
+
+async def test_the_duplicates_screen_moves_by_group_scrolls_rows_and_shows_its_keys(demo_settings: Settings,
+                                                                                    shots: Path) -> None:
+    from clipgit.tui.app import ClipGitApp
+    from clipgit.tui.screens.dupes import DupeRow, DupesScreen, DupeTile
+    from clipgit.tui.screens.help import HelpScreen
+    from tests.helpers import wait_for
+
+    with Engine(demo_settings) as engine:
+        engine.index([str(shots)])
+        app = ClipGitApp(engine, show_images=False)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: app.model_state == "ready")
+            await pilot.press("tab", "D")
+            await wait_for(pilot, lambda: isinstance(app.screen, DupesScreen) and bool(app.screen.query(DupeTile)))
+            screen = app.screen
+            rows = list(screen.query(DupeRow))
+            assert len(rows) >= 2 and all(isinstance(r, DupeRow) for r in rows)  # rows scroll sideways
+            await pilot.press("down")
+            assert app.focused is rows[1].query(DupeTile).first()  # Down: the next group, not the page
+            await pilot.press("up")
+            assert app.focused is rows[0].query(DupeTile).first()
+            await pilot.press("question_mark")
+            await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+            help_screen = app.screen
+            assert isinstance(help_screen, HelpScreen) and any(what == "Mark" for _, _, what in help_screen.rows)

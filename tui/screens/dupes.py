@@ -15,7 +15,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import HorizontalScroll, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Label, Static
@@ -57,9 +57,17 @@ class DupeTile(Vertical, can_focus=True):
         self.query_one(".dupe-label", Static).update(self._label())
 
 
+class DupeRow(HorizontalScroll, can_focus=False):
+    """A group's files side by side; it scrolls sideways as the focus moves along it (the 5th tile at 120
+    columns, the 8th at 160, were cut and could not be seen)."""
+
+
 class DupesScreen(Screen[None]):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
+        Binding("down,j", "group(1)", "Next group", show=False, priority=True),
+        Binding("up,k", "group(-1)", "Previous group", show=False, priority=True),
+        Binding("question_mark", "keys", "Keys"),
         Binding("m,space", "mark", "Mark"),
         Binding("o", "open", "Open"),
         Binding("y", "copy_path", "Copy path"),
@@ -104,12 +112,33 @@ class DupesScreen(Screen[None]):
         for number, group in enumerate(groups[:GROUPS_SHOWN], 1):
             kind = "exact copies" if group.exact else f"near-identical (cosine ≥ {group.similarity:.3f})"
             await box.mount(Vertical(Label(f"group {number}: {len(group.files)} files, {kind}", classes="dim"),
-                                     Horizontal(*(DupeTile(f, self.thumbs) for f in group.files),
-                                                classes="dupe-row"),
+                                     DupeRow(*(DupeTile(f, self.thumbs) for f in group.files),
+                                             classes="dupe-row"),
                                      classes="dupe-group"))
         tiles = list(self.query(DupeTile))
         if tiles:
             self.set_focus(tiles[0])
+
+    def action_group(self, step: int) -> None:
+        """Down and Up move to the next and previous group's first file (Down scrolled the page before)."""
+        rows = list(self.query(DupeRow))
+        tile = self._tile()
+        if not rows:
+            return
+        here = next((i for i, row in enumerate(rows) if tile is not None and tile in row.children), -1)
+        target = rows[max(0, min(len(rows) - 1, here + step))]
+        tiles = list(target.query(DupeTile))
+        if tiles:
+            self.set_focus(tiles[0])
+            if isinstance(target.parent, Vertical):
+                target.parent.scroll_visible()  # the group's heading too
+
+    def action_keys(self) -> None:
+        from clipgit.tui.screens.help import HelpScreen
+
+        rows = [("Duplicates", b.key.replace("question_mark", "?").replace(",", " / "), b.description)
+                for b in self.BINDINGS if isinstance(b, Binding) and b.description]
+        self.app.push_screen(HelpScreen(rows, title="Keys on the duplicates screen"))
 
     def _tile(self) -> DupeTile | None:
         return self.focused if isinstance(self.focused, DupeTile) else None
@@ -171,8 +200,14 @@ class DupesScreen(Screen[None]):
         except ClipgitError as exc:
             self.notify(str(exc), title="Duplicates", severity="error")
             moved = []
+        gone = {src for src, _ in moved}
+        focused = self._tile()
+        left = [t for t in self.query(DupeTile) if t.file.path not in gone]
+        if focused is not None and focused.file.path in gone and left:  # the focus goes on to a file still here
+            after = [t for t in left if t.region.y >= focused.region.y]
+            self.set_focus((after or left)[0])
         for tile in list(self.query(DupeTile)):
-            if tile.file.path in {src for src, _ in moved}:
+            if tile.file.path in gone:
                 tile.remove()
         if moved:
             self.notify(f"moved {count(len(moved), 'file')} into {folder}", title="Duplicates")
