@@ -2,7 +2,7 @@
 
 Prints per model: parameters and download size (fp32 safetensors, counted from the architecture, the
 real vocabulary included), embedding size, image embeddings per second (batch 32 at the machine's best
-precision), one text query's latency, and the memory the weights take; writes core/model_figures.json,
+precision), one text query's latency, and the memory the weights take; writes core/models/model_figures.json,
 which `clipgit-tui models` shows.
 
     python benchmarks/models.py [--device cpu|cuda] [--images 64]
@@ -92,8 +92,8 @@ def main() -> None:
     print(f"full-size architectures, random weights, {args.device} {dtype_name(dtype)}, {where}, batch {per_batch}")
     print(table(rows))
     if args.device == "cpu":
-        (ROOT / "core" / "model_figures.json").write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")
-        print("written to core/model_figures.json")
+        (ROOT / "core" / "models" / "model_figures.json").write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")
+        print("written to core/models/model_figures.json")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ the quality column is Immich's published comparison (average of Recall@1/5/10
 on Crossmodal-3600, English; docs/docs/features/searching.md in
 immich-app/immich). Speed and size are ours: `benchmarks/models.py` measures
 full-size architectures with random weights (which cost exactly what the real
-ones do) and writes core/model_figures.json.
+ones do) and writes core/models/model_figures.json.
 """
 
 from __future__ import annotations
