@@ -92,7 +92,8 @@ def main() -> None:
     print(f"full-size architectures, random weights, {args.device} {dtype_name(dtype)}, {where}, batch {per_batch}")
     print(table(rows))
     if args.device == "cpu":
-        (ROOT / "core" / "models" / "model_figures.json").write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")
+        out = ROOT / "core" / "models" / "model_figures.json"
+        out.write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")
         print("written to core/models/model_figures.json")
 
 
