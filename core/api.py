@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from .config import Settings
     from .ingest.caption_jobs import Captioned, CaptionProgress
     from .ingest.indexer import IndexProgress
+    from .ingest.ocr_jobs import OcrProgress, TextRead
     from .lab.evaluate import EvalProgress
     from .search.searcher import SearchResult
 
@@ -38,6 +39,11 @@ class EngineAPI(Protocol):
 
     def caption_library_iter(self, cancel: threading.Event | None = None, pause: threading.Event | None = None,
                              root: str | None = None) -> Iterator[CaptionProgress]: ...
+
+    def ocr(self, paths: Sequence[str]) -> list[TextRead]: ...
+
+    def ocr_library_iter(self, cancel: threading.Event | None = None, pause: threading.Event | None = None,
+                         root: str | None = None) -> Iterator[OcrProgress]: ...
 
     def evaluate_iter(self, folder: str, *, captions: bool = True,
                       cancel: threading.Event | None = None) -> Iterator[EvalProgress]: ...

@@ -33,6 +33,7 @@ ENV_VARS = {
     "precision": "CLIPGIT_PRECISION",
     "batch_size": "CLIPGIT_BATCH_SIZE",
     "captions": "CLIPGIT_CAPTIONS",
+    "ocr": "CLIPGIT_OCR",
     "service": "CLIPGIT_SERVICE",
     "service_idle": "CLIPGIT_SERVICE_IDLE",
     "decode": "CLIPGIT_DECODE",
@@ -83,6 +84,7 @@ class Settings:
     batch_size: int = 0  # 0: chosen for the device (32 on a CPU, 256 on a GPU)
     captions: bool = False  # caption every image after embedding (index, and the app in the background)
     caption_batch_size: int = 8
+    ocr: bool = False  # read the text in every image after embedding (index, and the app in the background)
     max_tokens: int = 30
     beams: int = 1
     decode_workers: int = 0  # 0: one per core
@@ -158,7 +160,7 @@ def _coerce(values: dict[str, Any]) -> dict[str, Any]:
             out["exclude_dirs"] = tuple(out["exclude_dirs"])
         if "service_idle" in out:
             out["service_idle"] = _number("service_idle", out["service_idle"], float)
-        for name in ("include_hidden", "captions", "service", "gpu_decode", "watch", "history"):
+        for name in ("include_hidden", "captions", "ocr", "service", "gpu_decode", "watch", "history"):
             if name in out and isinstance(out[name], str):
                 out[name] = out[name].lower() in ("1", "true", "yes", "on")
         for name, demo_dir in DEMO_DIRS.items():

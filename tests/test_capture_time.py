@@ -121,6 +121,10 @@ def test_an_older_library_gets_its_offsets_on_rescan_without_embedding(settings:
     db.execute("ALTER TABLE images DROP COLUMN taken_offset")
     for later in ("TRIGGER embeddings_stats_add", "TRIGGER embeddings_stats_remove", "TABLE vector_stats"):
         db.execute(f"DROP {later}")  # what the migrations after this one made
+    for later in ("TRIGGER ocr_texts_stale", "TABLE IF EXISTS ocr_fts", "TABLE ocr_texts", "INDEX images_place_cc"):
+        db.execute(f"DROP {later}")
+    for column in ("city", "locality", "region", "country", "cc", "lat", "lon"):
+        db.execute(f"ALTER TABLE images DROP COLUMN place_{column}")
     db.execute(f"PRAGMA user_version = {ours}")
     db.commit()
     db.close()

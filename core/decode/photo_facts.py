@@ -15,6 +15,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 _DATETIME_ORIGINAL, _OFFSET_ORIGINAL, _EXIF_IFD, _GPS_IFD, _MAKE, _MODEL = 0x9003, 0x9011, 0x8769, 0x8825, 0x10F, 0x110
 ORIENTATION = 0x112
+_GPS_VALUES = -1  # not a tag: the GPS IFD's entries (tag -> value), where the file has a position
+_GPS_WANTED = {1, 2, 3, 4, 9}  # LatitudeRef, Latitude, LongitudeRef, Longitude, Status
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,10 @@ class PhotoFacts:
     # read (so the camera's clock comes back as it wrote it, whatever zone shows it later); "mtime": None, a
     # file's date shows in this machine's zone
     taken_offset: int | None = None
+    # where, in WGS84 degrees, from the GPS IFD (places.gps_from_exif); None when missing or malformed. The place
+    # (city, country) is looked up when the batch is committed, all its photos at once (places.places_of)
+    lat: float | None = None
+    lon: float | None = None
 
 
 def capture_time(taken: float, offset: int | None) -> datetime:
@@ -62,9 +68,17 @@ def photo_facts(data: bytes, mtime_ns: int) -> PhotoFacts:
         words = camera.split()
         camera = " ".join(w for i, w in enumerate(words) if w.lower() not in (x.lower() for x in words[:i]))
     taken = _when(tags.get(_DATETIME_ORIGINAL), tags.get(_OFFSET_ORIGINAL))
+    where = _position(tags.get(_GPS_VALUES))
+    lat, lon = where if where is not None else (None, None)
     if taken is None:
-        return PhotoFacts(mtime_ns / 1e9, "mtime", camera, bool(tags.get(_GPS_IFD)))
-    return PhotoFacts(taken[0], taken[1], camera, bool(tags.get(_GPS_IFD)), taken[2])
+        return PhotoFacts(mtime_ns / 1e9, "mtime", camera, bool(tags.get(_GPS_IFD)), None, lat, lon)
+    return PhotoFacts(taken[0], taken[1], camera, bool(tags.get(_GPS_IFD)), taken[2], lat, lon)
+
+
+def _position(gps: object) -> tuple[float, float] | None:
+    from clipgit.core.models.places import gps_from_exif  # never raises: a malformed position is no position
+
+    return gps_from_exif(gps) if isinstance(gps, dict) else None
 
 
 def _when(stamp: object, offset: object) -> tuple[float, str, int] | None:
@@ -96,8 +110,15 @@ def _jpeg_tags(data: bytes) -> dict[int, object]:
             break
         length = int.from_bytes(data[pos + 2:pos + 4], "big")
         if marker == 0xE1 and data[pos + 4:pos + 10] == b"Exif\0\0":
-            return tiff_tags(data[pos + 10:pos + 2 + length], {_MAKE, _MODEL, _EXIF_IFD, _GPS_IFD},
-                             {_DATETIME_ORIGINAL, _OFFSET_ORIGINAL})
+            tiff = data[pos + 10:pos + 2 + length]
+            tags = tiff_tags(tiff, {_MAKE, _MODEL, _EXIF_IFD, _GPS_IFD}, {_DATETIME_ORIGINAL, _OFFSET_ORIGINAL})
+            pointer = tags.get(_GPS_IFD)
+            if isinstance(pointer, int) and 0 < pointer < len(tiff):
+                try:
+                    tags[_GPS_VALUES] = _gps_ifd(tiff, pointer)
+                except (IndexError, struct.error):  # a broken GPS block: no position, the rest is kept
+                    pass
+            return tags
         pos += 2 + length
     return {}
 
@@ -130,12 +151,35 @@ def tiff_tags(tiff: bytes, first: set[int], exif: set[int] | None = None) -> dic
     return tags
 
 
+def _gps_ifd(tiff: bytes, offset: int) -> dict[int, object]:
+    """The GPS IFD's refs (ASCII) and coordinates (RATIONAL triples as (numerator, denominator) pairs)."""
+    order = "<" if tiff[:2] == b"II" else ">"
+    out: dict[int, object] = {}
+    (count,) = struct.unpack(order + "H", tiff[offset:offset + 2])
+    for i in range(min(count, 64)):
+        entry = offset + 2 + 12 * i
+        tag, kind, n = struct.unpack(order + "HHI", tiff[entry:entry + 8])
+        if tag not in _GPS_WANTED:
+            continue
+        if kind == 2:
+            start = entry + 8 if n <= 4 else struct.unpack(order + "I", tiff[entry + 8:entry + 12])[0]
+            out[tag] = tiff[start:start + n].decode("ascii", "replace")
+        elif kind in (5, 10) and 1 <= n <= 3:  # (S)RATIONAL: always stored at an offset
+            start = struct.unpack(order + "I", tiff[entry + 8:entry + 12])[0]
+            code = order + ("II" if kind == 5 else "ii") * n
+            values = struct.unpack(code, tiff[start:start + 8 * n])
+            out[tag] = tuple((values[2 * k], values[2 * k + 1]) for k in range(n))
+    return out
+
+
 def _pillow_tags(data: bytes) -> dict[int, object]:
     from clipgit.core.decode.image import open_image  # its Pillow limits: a PNG with megabytes of text keeps its date
 
     exif = open_image(data).getexif()
     tags: dict[int, object] = {t: exif.get(t) for t in (_MAKE, _MODEL) if exif.get(t)}
     tags.update({t: v for t, v in exif.get_ifd(_EXIF_IFD).items() if t in (_DATETIME_ORIGINAL, _OFFSET_ORIGINAL)})
-    if exif.get_ifd(_GPS_IFD):
+    gps = exif.get_ifd(_GPS_IFD)
+    if gps:
         tags[_GPS_IFD] = 1
+        tags[_GPS_VALUES] = dict(gps)
     return tags

@@ -26,6 +26,7 @@ from clipgit.core.decode.pool import ProcessDecoder
 from clipgit.core.decode.split import DecodeSplit
 from clipgit.core.ingest.pipeline import DecodeBackend, InlineBackend, decoded
 from clipgit.core.ingest.read_plan import plan_reads
+from clipgit.core.models.places import Place, places_of
 from clipgit.core.names import within
 from clipgit.core.progress import Meter, Progress
 from clipgit.core.scan import FileStat, is_empty_folder, is_image_name, walk
@@ -346,6 +347,7 @@ class IndexRun:
         if any(errors):
             keep = [i for i, error in enumerate(errors) if error is None]
             batch, vectors = [batch[i] for i in keep], vectors[keep] if vectors is not None else None
+        places = _places([*writes, *batch])
         with cat.transaction():
             for r in writes:
                 st = r.item.stat
@@ -353,13 +355,13 @@ class IndexRun:
                     assert r.item.row is not None
                     cat.touch_image(r.item.row.id, st.size, st.mtime_ns)
                     if r.facts is not None:
-                        cat.set_facts(r.item.row.id, r.facts)
+                        cat.set_facts(r.item.row.id, r.facts, places.get(st.path))
                     report.unchanged += 1
                 elif r.kind == "move":
                     assert r.moved_from is not None
                     cat.move_image(r.moved_from.id, r.item.folder_id, st.path, st.size, st.mtime_ns)
                     if r.facts is not None:
-                        cat.set_facts(r.moved_from.id, r.facts)
+                        cat.set_facts(r.moved_from.id, r.facts, places.get(st.path))
                     report.moved += 1
                 elif r.kind == "skip":
                     cat.upsert_image(r.item.folder_id, st.path, st.size, st.mtime_ns, None, None, None, r.reason)
@@ -371,6 +373,8 @@ class IndexRun:
             cat.add_new_images([NewImage(r.item.folder_id, r.item.stat.path, r.item.stat.size, r.item.stat.mtime_ns,
                                          r.fingerprint, r.width, r.height, as_blob(vector), r.facts)
                                 for r, vector in fresh], self.model)
+            cat.set_places_by_path([(r.item.stat.path, places[r.item.stat.path]) for r, _ in fresh
+                                    if r.item.stat.path in places])
             report.new += len(fresh)
             report.embedded += len(fresh)
             for r, vector in known:
@@ -381,7 +385,7 @@ class IndexRun:
                                             r.width, r.height, None)
                 cat.add_embedding(image_id, self.model, as_blob(vector))
                 if r.facts is not None:
-                    cat.set_facts(image_id, r.facts)
+                    cat.set_facts(image_id, r.facts, places.get(st.path))
                 report.embedded += 1
                 row = r.item.row
                 if r.moved_from is not None or row is None:  # (no row and not moved: a fresh one, above)
@@ -390,3 +394,17 @@ class IndexRun:
                     report.unchanged += 1
                 else:
                     report.changed += 1
+
+
+def _places(results: list[_Result]) -> dict[str, Place]:
+    """path -> place for the batch's photos with a GPS position, looked up at once (places_of: a k-d tree
+    answers them together). A lookup that fails (the GeoNames data missing) leaves them without one."""
+    located = [(r.item.stat.path, (r.facts.lat, r.facts.lon)) for r in results
+               if r.facts is not None and r.facts.lat is not None and r.facts.lon is not None]
+    if not located:
+        return {}
+    try:
+        found = places_of([point for _, point in located])
+    except Exception:  # ModelUnavailable or hostile values: indexing goes on, the place stays empty
+        return {}
+    return {path: place for (path, _), place in zip(located, found) if place is not None}

@@ -52,10 +52,21 @@ def fts_query(terms: list[Term]) -> str:
     return query
 
 
-def fuse(clip_ranked: list[int], caption_ranked: list[int], k: int = RRF_K) -> list[tuple[int, float]]:
-    """Reciprocal rank fusion of two rankings of image ids, best first."""
+def text_words(terms: list[Term]) -> list[str]:
+    """The folded words of the positive text terms that recognised text is searched for (stopwords left out
+    where there are others): a plain query in hybrid mode also finds the picture of a sign that says it."""
+    from clipgit.core.models.fold import fold
+
+    words = [w for t in terms if t.kind == "text" and t.weight > 0 for w in re.findall(r"[^\W_]+", fold(t.value))]
+    kept = [w for w in words if w not in STOPWORDS]
+    return list(dict.fromkeys(kept or words))
+
+
+def fuse(clip_ranked: list[int], caption_ranked: list[int], *more: list[int],
+         k: int = RRF_K) -> list[tuple[int, float]]:
+    """Reciprocal rank fusion of rankings of image ids (CLIP's, the captions', the recognised text's), best first."""
     scores: dict[int, float] = {}
-    for ranking in (clip_ranked, caption_ranked):
+    for ranking in (clip_ranked, caption_ranked, *more):
         for rank, image_id in enumerate(ranking, start=1):
             scores[image_id] = scores.get(image_id, 0.0) + 1.0 / (k + rank)
     return sorted(scores.items(), key=lambda item: (-item[1], item[0]))

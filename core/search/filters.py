@@ -1,4 +1,5 @@
-"""Filters in a query (`after:2024-06-01 year:2023 camera:pixel in:~/Pictures/trip ext:png`) and as flags.
+"""Filters in a query (`after:2024-06-01 year:2023 camera:pixel in:~/Pictures/trip ext:png text:receipt
+place:lisbon country:pt`) and as flags.
 
 Why in the query string: the app's one search box and the command line's
 `search` take the same text, and a script can pass filters the same way.
@@ -17,7 +18,7 @@ from dataclasses import dataclass, replace
 
 from clipgit.core.errors import QueryError
 
-_TOKEN = re.compile(r'(?:(?<=\s)|^)(after|before|year|camera|in|ext):("[^"]*"|\S+)', re.IGNORECASE)
+_TOKEN = re.compile(r'(?:(?<=\s)|^)(after|before|year|camera|in|ext|text|place|country):("[^"]*"|\S+)', re.IGNORECASE)
 SORTS = ("score", "date", "name")
 
 
@@ -30,6 +31,9 @@ class Filters:
     camera: str | None = None  # a part of "make model", any case
     folder: str | None = None  # an absolute folder
     ext: tuple[str, ...] = ()  # lower-case extensions, without the dot
+    text: tuple[str, ...] = ()  # each found in the text read in the picture (any case, accents ignored, substring)
+    place: tuple[str, ...] = ()  # each names the photo's city, locality, region or country (places.place_matches)
+    country: str | None = None  # a country's code or name
 
     @property
     def active(self) -> bool:
@@ -62,6 +66,12 @@ def split_filters(query: str) -> tuple[str, Filters]:
             found["camera"] = value.lower()
         elif name == "in":
             found["folder"] = _folder(value)
+        elif name == "text":
+            found["text"] = (*found.get("text", ()), value)  # type: ignore[misc]
+        elif name == "place":
+            found["place"] = (*found.get("place", ()), value)  # type: ignore[misc]
+        elif name == "country":
+            found["country"] = value
         else:
             found["ext"] = tuple(e.lower().lstrip(".") for e in value.split(",") if e.strip("."))
     rest = " ".join(_TOKEN.sub(" ", query).split())

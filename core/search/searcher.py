@@ -20,9 +20,10 @@ from clipgit.core.decode.image import load as load_image
 from clipgit.core.decode.photo_facts import capture_time, iso_time
 from clipgit.core.errors import ImageUnreadable, QueryError
 from clipgit.core.inference import INTERACTIVE, InferenceThread
+from clipgit.core.ingest.ocr_jobs import OCR_MODEL
 from clipgit.core.models.clip import ClipEncoder
 from clipgit.core.names import absolute, display_name
-from clipgit.core.search.caption_ranking import MODES, fts_query, fuse
+from clipgit.core.search.caption_ranking import MODES, fts_query, fuse, text_words
 from clipgit.core.search.filters import SORTS, Filters, split_filters
 from clipgit.core.search.query import Term, parse
 from clipgit.core.store.catalog import Catalog, ImageRow
@@ -51,6 +52,10 @@ class SearchResult:
     camera: str | None = None
     model: str = ""  # the CLIP model whose vectors answered (during a switch, the previous one)
     taken_offset: int | None = None  # minutes east of UTC of the clock at capture (see photo_facts)
+    text: str | None = None  # the text read in the picture (None: not read, or none found)
+    text_score: float | None = None  # hybrid: the recognised text's -BM25, None when it did not match
+    # where it was taken: {"city", "region", "country", "country_code", "lat", "lon", "locality"}, None without GPS
+    place: dict[str, object] | None = None
 
     def taken_clock(self) -> datetime | None:
         """The capture time on the clock where the photo was taken, what a person is shown."""
@@ -60,7 +65,10 @@ class SearchResult:
         out: dict[str, object] = {"path": self.path, "score": round(self.score, 6), "width": self.width,
                                   "height": self.height, "size": self.size, "mode": self.mode,
                                   "taken": iso_time(self.taken, self.taken_offset, self.taken_from),
-                                  "camera": self.camera, "model": self.model}
+                                  "camera": self.camera, "model": self.model, "text": self.text,
+                                  "place": None if self.place is None else {
+                                      k: self.place.get(k) for k in ("city", "region", "country", "country_code",
+                                                                     "lat", "lon")}}
         if self.mode != "clip" or self.caption is not None:
             out["caption"] = self.caption
             out["clip_score"] = None if self.clip_score is None else round(self.clip_score, 6)
@@ -89,7 +97,9 @@ class Searcher:
         terms = parse(words)
         if mode == "auto":
             has_text = any(t.kind == "text" and t.weight > 0 for t in terms)
-            mode = "hybrid" if has_text and self.catalog().caption_count(self.settings.caption_model) else "clip"
+            cat = self.catalog()
+            said = cat.caption_count(self.settings.caption_model) or cat.text_count(OCR_MODEL, with_text=True)
+            mode = "hybrid" if has_text and said else "clip"
         if mode == "caption":
             return sorted_by(self._caption_only(terms, top, scope), sort)
         vector, exclude = self.query_vector(terms)
@@ -178,26 +188,40 @@ class Searcher:
         limit = max(CANDIDATES, top)
         clip_hits = self._ranked(vector, limit, scope, exclude)
         caption_hits = [h for h in self._caption_hits(terms, limit, scope) if h[0] not in exclude]
-        fused = fuse([i for i, _ in clip_hits], [i for i, _ in caption_hits])[:top]
+        text_hits = [(i, -rank) for i, rank in self.catalog().search_text(text_words(terms), OCR_MODEL, limit, scope)
+                     if i not in exclude]
+        fused = fuse([i for i, _ in clip_hits], [i for i, _ in caption_hits], [i for i, _ in text_hits])[:top]
         cosines = dict(clip_hits)
         missing = [i for i, _ in fused if i not in cosines]
         stored = self.catalog().embeddings_for(missing, self.settings.clip_model)
         cosines.update({i: float(from_blob(v) @ vector) for i, v in stored.items()})
-        caption_scores = dict(caption_hits)
-        return self._results([(i, s, cosines.get(i), caption_scores.get(i)) for i, s in fused], "hybrid")
+        caption_scores, text_scores = dict(caption_hits), dict(text_hits)
+        return self._results([(i, s, cosines.get(i), caption_scores.get(i)) for i, s in fused], "hybrid",
+                             text_scores=text_scores)
 
     def _results(self, hits: list[tuple[int, float, float | None, float | None]], mode: str,
-                 with_captions: bool = True) -> list[SearchResult]:
+                 with_captions: bool = True, text_scores: dict[int, float] | None = None) -> list[SearchResult]:
         cat = self.catalog()
         ids = [h[0] for h in hits]
         rows = cat.images_by_ids(ids)
         captions = cat.captions_for(ids, self.settings.caption_model) if with_captions else {}
+        texts = cat.texts_for(ids, OCR_MODEL)
+        scores = text_scores or {}
         return [
             SearchResult(i, rows[i].path, score, rows[i].width, rows[i].height, rows[i].size, rows[i].mtime_ns,
                          captions.get(i), clip_score, caption_score, mode, rows[i].taken, rows[i].taken_from,
-                         rows[i].camera, self.settings.clip_model, rows[i].taken_offset)
+                         rows[i].camera, self.settings.clip_model, rows[i].taken_offset,
+                         (texts[i][0] or None) if i in texts else None, scores.get(i), _place(rows[i]))
             for i, score, clip_score, caption_score in hits if i in rows
         ]
+
+
+def _place(row: ImageRow) -> dict[str, object] | None:
+    place = row.place
+    if place is None:
+        return None
+    return {"city": place.city, "region": place.region, "country": place.country,
+            "country_code": place.country_code, "lat": place.lat, "lon": place.lon, "locality": place.locality}
 
 
 def sorted_by(results: list[SearchResult], sort: str) -> list[SearchResult]:

@@ -262,10 +262,26 @@ class RemoteEngine:
 
     def caption_library_iter(self, cancel: threading.Event | None = None, pause: threading.Event | None = None,
                              root: str | None = None) -> Iterator[CaptionProgress]:
-        """Library captions in the service. A pause closes the stream (the service commits and stops) and a
-        resume opens a new one: captions already made are cached, so it goes on where it was."""
+        """Library captions in the service (`_paused_stream`)."""
+        return self._paused_stream("/v1/caption-library", cancel, pause, root)
+
+    def ocr(self, paths: Sequence[str]) -> list[Any]:
+        from clipgit.core.ingest.ocr_jobs import TextRead
+
+        answer = self.client.call("POST", "/v1/ocr", {"paths": [_abs(p) for p in paths]})
+        return [TextRead(**t) for t in answer["texts"]]
+
+    def ocr_library_iter(self, cancel: threading.Event | None = None, pause: threading.Event | None = None,
+                         root: str | None = None) -> Iterator[Any]:
+        """Library text in the service, paused and resumed as library captions are (`_paused_stream`)."""
+        return self._paused_stream("/v1/ocr-library", cancel, pause, root)
+
+    def _paused_stream(self, route: str, cancel: threading.Event | None, pause: threading.Event | None,
+                       root: str | None) -> Iterator[Any]:
+        """A library job's progress. A pause closes the stream (the service commits and stops) and a resume opens
+        a new one: what was done is cached, so it goes on where it was."""
         cancel = cancel or threading.Event()
-        offset = 0  # captions made before a pause: a resumed stream counts only what is left
+        offset = 0  # done before a pause: a resumed stream counts only what is left
         while not cancel.is_set():
             halt = threading.Event()
             if pause is not None:
@@ -273,13 +289,13 @@ class RemoteEngine:
             last = None
             try:
                 body = {"root": _abs(root), "how": how(self.settings)}
-                for line in self.client.stream("/v1/caption-library", body, halt):
+                for line in self.client.stream(route, body, halt):
                     last = progress_from_json(line, None)
                     last = dataclasses.replace(last, done=last.done + offset, total=last.total + offset)
                     yield last
             finally:
                 paused = halt.is_set()
-                halt.set()  # ends the watcher
+                halt.set()
             if not paused or pause is None or cancel.is_set():
                 return
             if last is not None:

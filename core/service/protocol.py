@@ -34,7 +34,8 @@ from clipgit.core.errors import (
     QueryError,
 )
 
-PROTOCOL_VERSION = 3  # 2: streamed index, library captions and eval; load. 3: one service a data dir, streams end
+PROTOCOL_VERSION = 4  # 2: streamed index, library captions and eval; load. 3: one service a data dir, streams end.
+# 4: text read in pictures (/v1/ocr, /v1/ocr-library); results carry text and place
 IDENTITY = ("clip_model", "caption_model", "device", "precision", "max_tokens", "beams")  # change answers
 HOW = ("batch_size", "caption_batch_size", "decode_workers", "decode", "gpu_decode", "max_image_pixels",
        "include_hidden", "exclude_dirs")  # change only how a job is done: sent with each job

@@ -19,6 +19,7 @@ from clipgit.core.engine import Engine
 from clipgit.core.errors import JobInterrupted
 from clipgit.core.ingest.caption_jobs import Captioned, CaptionProgress
 from clipgit.core.ingest.indexer import IndexProgress
+from clipgit.core.ingest.ocr_jobs import OcrProgress, TextRead
 from clipgit.core.search.searcher import SearchResult
 from clipgit.core.service.client import RemoteEngine, ServiceClient, ServiceUnavailable
 from clipgit.core.store.catalog import Catalog
@@ -120,6 +121,14 @@ class ServedEngine(Engine):
                              root: str | None = None, settings: Settings | None = None) -> Iterator[CaptionProgress]:
         return self._streamed(lambda r: r.caption_library_iter(cancel, pause, root),
                               lambda: super(ServedEngine, self).caption_library_iter(cancel, pause, root, settings))
+
+    def ocr(self, paths: Sequence[str]) -> list[TextRead]:
+        return self._remote(lambda r: r.ocr(paths), lambda: super(ServedEngine, self).ocr(paths))
+
+    def ocr_library_iter(self, cancel: threading.Event | None = None, pause: threading.Event | None = None,
+                         root: str | None = None, settings: Settings | None = None) -> Iterator[OcrProgress]:
+        return self._streamed(lambda r: r.ocr_library_iter(cancel, pause, root),
+                              lambda: super(ServedEngine, self).ocr_library_iter(cancel, pause, root, settings))
 
     def _streamed(self, call: Callable[[RemoteEngine], Iterator[Any]],
                   fallback: Callable[[], Iterator[Any]]) -> Iterator[Any]:

@@ -40,7 +40,8 @@ from clipgit.core.service.protocol import (
     socket_path,
 )
 
-STREAMS = ("/v1/index", "/v1/caption-library", "/v1/eval")  # answered line by line, one Progress a line
+# answered line by line, one Progress a line
+STREAMS = ("/v1/index", "/v1/caption-library", "/v1/ocr-library", "/v1/eval")
 
 
 class Service:
@@ -117,6 +118,9 @@ class Service:
             paths = [str(p) for p in body["paths"]]
             done = e.caption(paths, max_tokens=body.get("max_tokens"), beams=body.get("beams"))
             return {"captions": [dataclasses.asdict(c) for c in done]}
+        if method == "POST" and path == "/v1/ocr":
+            read = e.ocr([str(p) for p in body["paths"]])
+            return {"texts": [dataclasses.asdict(t) for t in read]}
         if method == "POST" and path == "/v1/load":
             e.load_model()
             return {"device": e.clip.device, "precision": e.clip.precision}
@@ -147,6 +151,9 @@ class Service:
             root = body.get("root")
             return e.caption_library_iter(cancel, root=None if root is None else str(root),
                                           settings=self._how(body))
+        if path == "/v1/ocr-library":
+            root = body.get("root")
+            return e.ocr_library_iter(cancel, root=None if root is None else str(root), settings=self._how(body))
         return e.evaluate_iter(str(body["dataset"]), captions=bool(body.get("captions", True)), cancel=cancel)
 
 

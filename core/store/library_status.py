@@ -37,13 +37,18 @@ class Status:
     folders: list[FolderInfo]
     caption_model: str = ""
     captions: int = 0
+    ocr_model: str = ""
+    texts_read: int = 0  # images the OCR model has read
+    with_text: int = 0  # ... and found text in
+    places: int = 0  # photos with a place (from EXIF GPS)
 
     def as_dict(self) -> dict[str, object]:
         return {
             "data_dir": self.data_dir, "clip_model": self.clip_model, "device": self.device,
             "precision": self.precision, "model_loaded": self.model_loaded, "images": self.images,
             "files": self.files, "skipped": self.skipped, "caption_model": self.caption_model,
-            "captions": self.captions,
+            "captions": self.captions, "ocr_model": self.ocr_model, "texts_read": self.texts_read,
+            "with_text": self.with_text, "places": self.places,
             "folders": [{"path": f.path, "images": f.images, "skipped": f.skipped, "last_scan": iso_time(f.last_scan),
                          "exists": f.exists, "empty": f.empty, "forgotten": list(f.forgotten)} for f in self.folders],
         }

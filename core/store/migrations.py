@@ -13,6 +13,23 @@ from pathlib import Path
 
 from clipgit.core.errors import ClipgitError, ConfigError
 
+# SQLite 3.34+ tokenizes by trigrams: a quoted string matches anywhere inside the text, as `text:` wants. Without
+# it there is no index and `text:` scans the folded text (catalog.search_text).
+_HAS_TRIGRAM = sqlite3.sqlite_version_info >= (3, 34, 0)
+_OCR_FTS = """
+    CREATE VIRTUAL TABLE ocr_fts USING fts5(folded, content='ocr_texts', content_rowid='id', tokenize='trigram');
+    CREATE TRIGGER ocr_texts_ai AFTER INSERT ON ocr_texts BEGIN
+        INSERT INTO ocr_fts (rowid, folded) VALUES (new.id, new.folded);
+    END;
+    CREATE TRIGGER ocr_texts_ad AFTER DELETE ON ocr_texts BEGIN
+        INSERT INTO ocr_fts (ocr_fts, rowid, folded) VALUES ('delete', old.id, old.folded);
+    END;
+    CREATE TRIGGER ocr_texts_au AFTER UPDATE ON ocr_texts BEGIN
+        INSERT INTO ocr_fts (ocr_fts, rowid, folded) VALUES ('delete', old.id, old.folded);
+        INSERT INTO ocr_fts (rowid, folded) VALUES (new.id, new.folded);
+    END;
+"""
+
 MIGRATIONS: list[str] = [
     # 1: folders, images, embeddings, and a log of removed embeddings so an
     #    in-memory vector matrix can catch up without reloading everything.
@@ -125,6 +142,36 @@ MIGRATIONS: list[str] = [
         UPDATE vector_stats SET count = count - 1, idsum = idsum - old.image_id,
             idhash = idhash - (old.image_id * 2654435761) % 4294967296 WHERE model = old.model;
     END;
+    """,
+    # 7: words and places. Text read in pictures per (image, OCR model), with the folded text (fold.fold: any case,
+    #    accents ignored) in a trigram full-text index, so `text:` finds a word inside a longer token; a file whose
+    #    content changes loses its text (trigger). Each photo's place from its EXIF GPS; photos known to have a
+    #    position have their facts read again on the next rescan (indexer._classify), without embedding.
+    f"""
+    CREATE TABLE ocr_texts (
+        id INTEGER PRIMARY KEY,
+        image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        model TEXT NOT NULL,
+        text TEXT NOT NULL,
+        lines TEXT NOT NULL,
+        folded TEXT NOT NULL,
+        created REAL NOT NULL,
+        UNIQUE (image_id, model)
+    );
+    CREATE TRIGGER ocr_texts_stale AFTER UPDATE OF fingerprint ON images
+        WHEN old.fingerprint IS NOT new.fingerprint BEGIN
+        DELETE FROM ocr_texts WHERE image_id = new.id;
+    END;
+    {_OCR_FTS if _HAS_TRIGRAM else ""}
+    ALTER TABLE images ADD COLUMN place_city TEXT;
+    ALTER TABLE images ADD COLUMN place_locality TEXT;
+    ALTER TABLE images ADD COLUMN place_region TEXT;
+    ALTER TABLE images ADD COLUMN place_country TEXT;
+    ALTER TABLE images ADD COLUMN place_cc TEXT;
+    ALTER TABLE images ADD COLUMN place_lat REAL;
+    ALTER TABLE images ADD COLUMN place_lon REAL;
+    CREATE INDEX images_place_cc ON images(place_cc);
+    UPDATE images SET taken_from = NULL WHERE gps = 1;
     """,
 ]
 

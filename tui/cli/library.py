@@ -99,6 +99,8 @@ def status(engine: Engine, args: argparse.Namespace) -> int:
     print(f"device     {_device_line(engine, st)}")
     print(f"images     {st.images} indexed, {st.skipped} skipped")
     print(f"captions   {st.captions} by {display_name(st.caption_model)}")
+    print(f"text       {st.texts_read} images read by {st.ocr_model}, {st.with_text} with text")
+    print(f"places     {st.places} photos with a place")
     print(f"folders    {len(st.folders)}")
     for f in st.folders:
         missing = "  (folder missing)" if not f.exists else "  (folder empty: not mounted?)" if f.empty else ""

@@ -7,24 +7,55 @@ import json
 import os
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from clipgit.tui.progress_bar import ProgressBar
 
 if TYPE_CHECKING:
     from clipgit.core.api import EngineAPI
+    from clipgit.core.progress import Progress
 
 
 
 def caption_library(engine: EngineAPI, args: argparse.Namespace, bar: ProgressBar, cancel: threading.Event) -> int:
+    return _library_job(engine.caption_library_iter, args, bar, cancel)
+
+
+def ocr_library(engine: EngineAPI, args: argparse.Namespace, bar: ProgressBar, cancel: threading.Event) -> int:
+    """Read the text of the indexed folders' images; returns how many were read."""
+    return _library_job(engine.ocr_library_iter, args, bar, cancel)
+
+
+def _library_job(job: Callable[..., Iterator[Progress[None]]], args: argparse.Namespace, bar: ProgressBar,
+                 cancel: threading.Event) -> int:
+    """A library job (captions, text) over each folder indexed, with the progress bar; how many it did."""
     done = 0
     for root in args.paths:
         last = None
-        for last in engine.caption_library_iter(cancel, root=os.path.abspath(os.path.expanduser(root))):
+        for last in job(cancel, root=os.path.abspath(os.path.expanduser(root))):
             bar.update(last)
         done += last.done if last is not None else 0
     bar.close()
     return done
+
+
+def ocr(engine: EngineAPI, args: argparse.Namespace) -> int:
+    """Each file's text; an unreadable file gets a one-line reason on stderr and the others are still read."""
+    from clipgit.core.names import display_name
+
+    results = engine.ocr(args.paths)
+    failed = [r for r in results if r.error]
+    if args.json:
+        print(json.dumps([r.as_dict() for r in results], ensure_ascii=False))
+    else:
+        for r in results:
+            if r.text is not None:
+                lines = [display_name(line) for line in r.text.split("\n")] if r.text else ["(no text)"]
+                print(f"{display_name(r.path)}:\n  " + "\n  ".join(lines))
+    for r in failed:
+        print(f"clipgit-tui: skipped {display_name(r.path)}: {r.error}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def caption(engine: EngineAPI, args: argparse.Namespace) -> int:
