@@ -190,3 +190,28 @@ async def test_in_the_grid_a_new_query_focuses_a_tile_and_tab_leaves_the_grid(en
         await pilot.press("tab")
         await pilot.pause(0.2)
         assert isinstance(app.focused, DetailPane)  # Tab goes to the next pane, as the help says
+
+
+def test_filters_not_understood_are_said_and_gps_is_a_filter(settings: Settings, tmp_path: Path) -> None:
+    import json
+    import subprocess
+
+    from clipgit.core.search.filters import notes, split_filters
+    from tests.conftest import cli_env, cli_path
+
+    assert notes("red yaer:2023") == ["yaer:2023 is not a filter (did you mean year:?): searched as words"]
+    assert notes("camera: pixel") == ["camera: needs its value right after the colon (camera:pixel)"]
+    assert notes("year: 2023") == ["year: needs its value right after the colon (year:2023)"]
+    assert notes("year:2023 year:2021 red") == ["year: given 2 times: the last one counts"]
+    assert notes("text:a text:b https://example.com red") == []  # both must match; a URL is no filter
+    assert split_filters("gps:yes red")[1].gps is True and split_filters("gps:no")[1].gps is False
+    make_photos(tmp_path / "pics", 3)
+    env = cli_env(settings)
+    subprocess.run([cli_path(), "index", str(tmp_path / "pics"), "-q"], env=env, check=True, timeout=120)
+    out = subprocess.run([cli_path(), "search", "red yaer:2023", "--json"], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0 and len(json.loads(out.stdout)) == 3
+    assert out.stderr == "clipgit-tui: note: yaer:2023 is not a filter (did you mean year:?): searched as words\n"
+    none = subprocess.run([cli_path(), "search", "gps:yes", "--json"], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert none.returncode == 0 and json.loads(none.stdout) == []  # generated photos know no position

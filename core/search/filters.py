@@ -18,7 +18,10 @@ from dataclasses import dataclass, replace
 
 from clipgit.core.errors import QueryError
 
-_TOKEN = re.compile(r'(?:(?<=\s)|^)(after|before|year|camera|in|ext|text|place|country):("[^"]*"|\S+)', re.IGNORECASE)
+NAMES = ("after", "before", "year", "camera", "in", "ext", "text", "place", "country", "gps")
+_TOKEN = re.compile(r'(?:(?<=\s)|^)(' + "|".join(NAMES) + r'):("[^"]*"|\S+)', re.IGNORECASE)
+_WORD_COLON = re.compile(r'(?:(?<=\s)|^)([A-Za-z]+):(?=\s|$|[^/\\])(\S*)')
+SINGLE = ("after", "before", "year", "camera", "in", "country", "gps")  # given twice: the last one counts
 SORTS = ("score", "date", "name")
 
 
@@ -34,6 +37,7 @@ class Filters:
     text: tuple[str, ...] = ()  # each found in the text read in the picture (any case, accents ignored, substring)
     place: tuple[str, ...] = ()  # each names the photo's city, locality, region or country (places.place_matches)
     country: str | None = None  # a country's code or name
+    gps: bool | None = None  # the photo knows where it was taken (gps:yes) or not (gps:no)
 
     @property
     def active(self) -> bool:
@@ -72,10 +76,44 @@ def split_filters(query: str) -> tuple[str, Filters]:
             found["place"] = (*found.get("place", ()), value)  # type: ignore[misc]
         elif name == "country":
             found["country"] = value
+        elif name == "gps":
+            if value.lower() not in ("yes", "no"):
+                raise QueryError(f"gps:{value}: use gps:yes or gps:no")
+            found["gps"] = value.lower() == "yes"
         else:
             found["ext"] = tuple(e.lower().lstrip(".") for e in value.split(",") if e.strip("."))
     rest = " ".join(_TOKEN.sub(" ", query).split())
     return rest, Filters(**found)  # type: ignore[arg-type]
+
+
+def notes(query: str) -> list[str]:
+    """What in the query looks meant as a filter but was not taken as one, each in one line with the nearest
+    filter: `yaer:2023` (searched as words), `camera:` or `year: 2023` (the value must follow the colon), and
+    a single-valued filter given twice (the last one counts; `text:` and `place:` given twice must both
+    match). The search itself goes on: the faces show these beside its results."""
+    import difflib
+
+    said: list[str] = []
+    counts: dict[str, int] = {}
+    for match in _TOKEN.finditer(query):
+        counts[match.group(1).lower()] = counts.get(match.group(1).lower(), 0) + 1
+    for name, n in counts.items():
+        if n > 1 and name in SINGLE:
+            said.append(f"{name}: given {n} times: the last one counts")
+    for match in _WORD_COLON.finditer(query):
+        name, value = match.group(1).lower(), match.group(2)
+        if name in NAMES:
+            if not value:
+                said.append(f"{name}: needs its value right after the colon ({name}:{_EXAMPLES[name]})")
+            continue
+        near = difflib.get_close_matches(name, NAMES, n=1, cutoff=0.6)
+        if near:
+            said.append(f"{name}:{value} is not a filter (did you mean {near[0]}:?): searched as words")
+    return said
+
+
+_EXAMPLES = {"after": "2024-06-01", "before": "2024-06-01", "year": "2023", "camera": "pixel", "in": "~/Pictures",
+             "ext": "jpg", "text": "receipt", "place": "lisbon", "country": "pt", "gps": "yes"}
 
 
 def _folder(value: str) -> str:

@@ -104,6 +104,9 @@ def _filtered(alias: str, filters: Filters) -> tuple[str, list[object]]:
         conds.append(f"{alias}.place_cc IS NOT NULL AND place_match({alias}.place_city, {alias}.place_locality, "
                      f"{alias}.place_region, {alias}.place_country, {alias}.place_cc, ?)")
         args.append(name)
+    if filters.gps is not None:
+        conds.append(f"coalesce({alias}.gps, 0) = ?")
+        args.append(int(filters.gps))
     if filters.country:
         conds.append(f"{alias}.place_cc IS NOT NULL AND place_match({alias}.place_city, {alias}.place_locality, "
                      f"{alias}.place_region, {alias}.place_country, {alias}.place_cc, ?)")

@@ -402,6 +402,10 @@ def _search(engine: EngineAPI, args: argparse.Namespace) -> int:
 
             raise QueryError("search needs words, an image or a filter (clipgit-tui search --help)")
         results = engine.search(query, top=args.top, folder=args.folder, mode=args.mode, sort=args.sort)
+        from clipgit.core.search.filters import notes
+
+        for note in notes(query):  # on stderr: the JSON on stdout stays as it is
+            print(f"clipgit-tui: note: {note}", file=sys.stderr)
     else:
         query = ""  # an image, no filters but --in
         results = engine.similar(args.query, top=args.top, folder=args.folder)
