@@ -133,3 +133,43 @@ def test_the_service_answers_as_in_process(settings: Settings, tmp_path: Path) -
     finally:
         ServiceClient(Settings(data_dir=settings.data_dir, clip_model=settings.clip_model,
                                caption_model=settings.caption_model, device="cpu", precision="fp32")).stop()
+
+
+async def test_the_app_reads_the_library_and_the_detail_pane_shows_text_and_place(settings: Settings,
+                                                                                   tmp_path: Path) -> None:
+    from textual.widgets import Static
+
+    from clipgit.tui.app import ClipGitApp
+    from clipgit.tui.panes.detail import DetailPane
+    from tests.helpers import plain, results, wait_for
+    from tests.test_places_search import LISBON, gps_photo
+
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    sign(pics / "parcel.jpg", "PARCEL ZX48213")
+    gps_photo(pics / "lisbon.jpg", 2, LISBON)
+    with Engine(settings.with_(ocr=True)) as engine:
+        engine.index([str(pics)])  # embedded, not read: the open app reads the text in the background
+        app = ClipGitApp(engine)
+        async with app.run_test(size=(140, 45)) as pilot:
+            try:
+                await wait_for(pilot, lambda: engine.catalog().text_count(OCR_MODEL) == 2 and not app.texts.running,
+                               timeout=60)
+            except AssertionError:
+                raise AssertionError(f"{app.notices} {app.texts.running} {app.texts.unavailable} {app.model_state} "
+                                     f"{engine.catalog().text_count(OCR_MODEL)} {app.text_status}") from None
+            await pilot.press(*"text:zx482", "enter")
+            await wait_for(pilot, lambda: len(results(app)) == 1)
+            assert 'text: "zx482" in the pictures' in plain(app.query_one("#results-info", Static))
+            detail = app.query_one(DetailPane)
+            await wait_for(pilot, lambda: detail.result is not None and detail.result.text is not None)
+            assert "ZX48213" in plain(app.query_one("#meta", Static))
+            detail.focus()
+            await pilot.press("y")
+            assert app.notices[-1][0] == "Path and text copied"
+            await pilot.press("slash")
+            app.query_one("#query").value = ""  # type: ignore[attr-defined]
+            await pilot.press(*"place:lisbon", "enter")
+            await wait_for(pilot, lambda: [Path(p).name for p in results(app)] == ["lisbon.jpg"])
+            await wait_for(pilot, lambda: "Portugal" in plain(app.query_one("#meta", Static)))
+            await pilot.press("q")

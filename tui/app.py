@@ -27,7 +27,7 @@ from textual.worker import Worker, WorkerState
 from clipgit.core.engine import Engine
 from clipgit.core.errors import ClipgitError, ModelUnavailable
 from clipgit.core.names import display_name
-from clipgit.core.search.filters import SORTS
+from clipgit.core.search.filters import SORTS, split_filters
 from clipgit.core.search.history import QueryHistory
 from clipgit.core.search.searcher import sorted_by
 from clipgit.core.service.served_engine import ServedEngine
@@ -51,6 +51,7 @@ from clipgit.tui.panes.results_list import ResultsList
 from clipgit.tui.panes.search import SearchInput, SearchPane
 from clipgit.tui.panes.status import StatusLine
 from clipgit.tui.screens.help import HelpScreen
+from clipgit.tui.text_reader import TextReader
 from clipgit.tui.thumbs import ThumbnailCache
 
 DEBOUNCE_S = 0.3
@@ -86,6 +87,7 @@ class ClipGitApp(LibraryActions, App[None]):
     images: reactive[int] = reactive(0)
     index_status: reactive[str] = reactive("")
     caption_status: reactive[str] = reactive("")
+    text_status: reactive[str] = reactive("")
     sort: reactive[str] = reactive("score")  # score | date | name: the order of the results shown
 
     def __init__(self, engine: Engine, paths: list[str] | None = None, *, show_images: bool = True,
@@ -105,7 +107,8 @@ class ClipGitApp(LibraryActions, App[None]):
         self.last_search = 0.0
         self._debounce: Timer | None = None
         self.captions = Captioner(engine)
-        self.library = LibraryKeeper(engine, self.captions)
+        self.texts = TextReader(engine)
+        self.library = LibraryKeeper(engine, self.captions, self.texts)
         self.history = QueryHistory(engine.settings.data_dir if engine.settings.history else None)
         self.notices: list[tuple[str, str]] = []  # (title, message) of every notification shown, oldest first
 
@@ -122,10 +125,11 @@ class ClipGitApp(LibraryActions, App[None]):
             yield SearchPane(self.thumbs, self.show_images, self.history, id="search")
             yield DetailPane(self.thumbs, self.show_images, id="detail")
         yield self.captions
+        yield self.texts
         yield self.library
         yield StatusLine(id="status").data_bind(
             ClipGitApp.model_state, ClipGitApp.device, ClipGitApp.images, ClipGitApp.index_status,
-            ClipGitApp.caption_status, model=self._model_label())
+            ClipGitApp.caption_status, ClipGitApp.text_status, model=self._model_label())
         yield Footer()
 
     def on_mount(self) -> None:
@@ -247,6 +251,9 @@ class ClipGitApp(LibraryActions, App[None]):
             (f" {message.title}" if message.title else "")
         if self.sort != "score":  # `t` changed the order: the line says which, after the toast is gone
             info += f" · by {self.sort}"
+        words = _text_filters(message.query)
+        if words:  # the line says the results are pictures whose text holds the words
+            info += " · text: " + ", ".join(f'"{display_name(w)}"' for w in words) + " in the pictures"
         if self.show_timings:
             info += f" · {message.seconds * 1000:.0f} ms"
         answered = message.results[0].model if message.results else ""
@@ -254,6 +261,8 @@ class ClipGitApp(LibraryActions, App[None]):
             info += f" · answered by {model_name(answered)} until {self._model_label()} has embedded the library"
         if n == 0:
             info = "no results yet: add a folder with a" if self.images == 0 else "no results"
+            if words and self.images:
+                info += " · no text read in the pictures holds " + ", ".join(f'"{display_name(w)}"' for w in words)
         try:
             pane = self.query_one(SearchPane)
             await pane.show_results(message.results, info)
@@ -321,14 +330,34 @@ class ClipGitApp(LibraryActions, App[None]):
         if self.current_query:
             self.run_search(self.current_query, quiet=True)  # captions change hybrid results
 
+    # text in pictures: the TextReader component owns it; the app routes --------------------------
+    def on_text_reader_unavailable(self, message: TextReader.Unavailable) -> None:
+        self.notify(message.error, title="Text reading unavailable", severity="warning", timeout=20)
+
+    def on_text_reader_progressed(self, message: TextReader.Progressed) -> None:
+        self.text_status = self.texts.status_text()
+
+    def on_text_reader_finished(self, message: TextReader.Finished) -> None:
+        self.text_status = ""
+        if self.current_query:
+            self.run_search(self.current_query, quiet=True)  # text changes text: filters and hybrid results
+
     def action_pause_captions(self) -> None:
-        if not self.captions.running:
-            self.notify("no captioning is running: every indexed image has its caption" if self.engine.settings.captions
-                        else "no captioning is running (turn it on with captions = true)", title="Captions")
+        """`p`: pause or resume the background jobs, captions and text reading together."""
+        if not self.captions.running and not self.texts.running:
+            on = self.engine.settings.captions or self.engine.settings.ocr
+            self.notify("no captioning or text reading is running: every indexed image is done" if on
+                        else "no captioning is running (turn it on with captions = true, text with ocr = true)",
+                        title="Captions")
             return
-        paused = self.captions.toggle_pause()
-        self.notify("captioning paused" if paused else "captioning resumed", title="Captions")
+        paused = self.captions.toggle_pause() if self.captions.running else not self.texts.pause.is_set()
+        self.texts.set_paused(paused)
+        if self.captions.running and self.captions.pause.is_set() != paused:
+            self.captions.toggle_pause()
+        what = "captioning" if self.captions.running else "text reading"
+        self.notify(f"{what} paused" if paused else f"{what} resumed", title="Captions")
         self.caption_status = self.captions.status_text()
+        self.text_status = self.texts.status_text()
 
     # worker failures -------------------------------------------------------------------------
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -378,6 +407,7 @@ class ClipGitApp(LibraryActions, App[None]):
     async def action_quit(self) -> None:
         self.library.stop()  # the index run commits its batch in flight and stops
         self.captions.stop()
+        self.texts.stop()
         self.exit()
 
     def _model_label(self) -> str:
@@ -386,4 +416,13 @@ class ClipGitApp(LibraryActions, App[None]):
     def on_unmount(self) -> None:
         self.library.stop()
         self.captions.stop()
+        self.texts.stop()
         self.thumbs.close()
+
+
+def _text_filters(query: str) -> tuple[str, ...]:
+    """The `text:` words of a query (none when it does not parse: the search says why)."""
+    try:
+        return split_filters(query)[1].text
+    except ClipgitError:
+        return ()

@@ -27,6 +27,7 @@ from clipgit.tui.captioner import Captioner
 from clipgit.tui.format import count, duration
 from clipgit.tui.messages import FoldersLoaded, IndexFinished, IndexProgressed, LibraryChanged
 from clipgit.tui.panes.library import LibraryPane
+from clipgit.tui.text_reader import TextReader
 
 
 class LibraryKeeper(Widget):
@@ -53,10 +54,11 @@ class LibraryKeeper(Widget):
 
         live: bool
 
-    def __init__(self, engine: Engine, captions: Captioner) -> None:
+    def __init__(self, engine: Engine, captions: Captioner, texts: TextReader | None = None) -> None:
         super().__init__()
         self.engine = engine
         self.captions = captions
+        self.texts = texts  # reading text in pictures, which follows embeddings as captions do
         self.model_ready = False
         self.indexing = False
         self.images = 0
@@ -83,7 +85,8 @@ class LibraryKeeper(Widget):
                 self._outside = None
 
     def _look_outside(self) -> None:
-        if not self.indexing and not self.captions.running:  # (its own writes are followed as they come)
+        if not self.indexing and not self.captions.running and not (self.texts and self.texts.running):
+            # (its own writes are followed as they come)
             self._outside_worker()
 
     @work(thread=True, group="outside", exclusive=True, exit_on_error=False)
@@ -121,7 +124,7 @@ class LibraryKeeper(Widget):
         """The model is loaded: catch up, rescan what changed while the app was closed, then captions."""
         self.model_ready = True
         if not self.indexing:
-            self.captions.start_background()
+            self._after_embeddings()
         self._catch_up()
         self._pick_up_changes()
 
@@ -212,16 +215,24 @@ class LibraryKeeper(Widget):
         self.start_index(message.folders, quiet=True)  # cheap for what did not change: a stat and a lookup a file
 
     # indexing ----------------------------------------------------------------------------------
+    def _after_embeddings(self) -> None:
+        """Captions and text follow embeddings, side by side (each only when turned on)."""
+        self.captions.start_background()
+        if self.texts is not None:
+            self.texts.start_background()
+
     def _next_index(self) -> None:
         if not self._queue or self._cancel.is_set():
             self.indexing = False
             self.post_message(self.Status(""))
             if self.model_ready and not self._cancel.is_set():
-                self.captions.start_background()  # captions follow embeddings
+                self._after_embeddings()
             return
         self.indexing = True
         self._announce, self._announce_next = self._announce_next, False
-        self.captions.stop()  # embeddings first; captioning resumes when indexing is done
+        self.captions.stop()  # embeddings first; captioning and reading resume when indexing is done
+        if self.texts is not None:
+            self.texts.stop()
         paths, self._queue = list(self._queue), []
         self._index_worker(paths)
 

@@ -14,6 +14,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Label, Static
 
 from clipgit.core.engine import SearchResult
+from clipgit.core.names import display_name
 from clipgit.tui.format import human_size, match, safe, taken, when
 from clipgit.tui.messages import CaptionRequested, GridRequested
 from clipgit.tui.panes.image_actions import ImageActions
@@ -22,6 +23,16 @@ from clipgit.tui.thumbs import ThumbnailCache
 PIXEL_PREVIEW_PX = 768  # sixel / Kitty graphics draw real pixels
 CELL_PREVIEW_PX = 200  # half-blocks show about 2 pixels a cell: decode no more than that
 PREVIEW_ROWS = 20  # the detail picture's box is the pane's width and this many rows
+
+
+def place_line(place: dict[str, object]) -> str:
+    """"Baixa, Lisbon, Portugal (38.7108, -9.1366)": the district when it is not the city, the region when it
+    is not the city either."""
+    names = [str(place.get(k) or "") for k in ("locality", "city", "region", "country")]
+    shown = [n for i, n in enumerate(names) if n and n not in names[:i]]
+    lat, lon = place.get("lat"), place.get("lon")
+    where = f" ({lat:.4f}, {lon:.4f})" if isinstance(lat, float) and isinstance(lon, float) else ""
+    return ", ".join(shown) + where
 
 
 def preview_px() -> int:
@@ -33,7 +44,7 @@ def preview_px() -> int:
 class DetailPane(ImageActions, VerticalScroll, can_focus=True):
     BINDINGS = [
         Binding("o", "open", "Open"),
-        Binding("y", "copy_path", "Copy path"),
+        Binding("y", "copy_path", "Copy path (and text)"),
         Binding("s", "similar", "Similar"),
         Binding("g", "toggle_grid", "List/grid"),
     ]
@@ -132,7 +143,21 @@ class DetailPane(ImageActions, VerticalScroll, can_focus=True):
                                            else ""))
         if self.caption:
             table.add_row("caption", Text(self.caption, style="italic"))
+        if r.place:
+            table.add_row("place", safe(place_line(r.place)))
+        if r.text:  # the pane scrolls: a long text (a receipt, a slide) is read by scrolling down
+            table.add_row("text", Text("\n".join(display_name(line) for line in r.text.split("\n"))))
         meta.update(table)
+
+    def action_copy_path(self) -> None:
+        """`y`: the path, and the text read in the picture under it when there is some."""
+        r = self.result
+        if r is None or not r.text:
+            super().action_copy_path()
+            return
+        self.app.copy_to_clipboard(f"{r.path}\n\n{r.text}")
+        self.app.notify(f"copied {display_name(r.path)} and its text ({len(r.text.splitlines())} lines)",
+                        title="Path and text copied")
 
     def shown(self) -> SearchResult | None:
         return self.result

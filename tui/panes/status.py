@@ -22,6 +22,7 @@ class StatusLine(Static):
     images: reactive[int] = reactive(0)
     index_status: reactive[str] = reactive("")
     caption_status: reactive[str] = reactive("")
+    text_status: reactive[str] = reactive("")
 
     def on_mount(self) -> None:
         self._redraw()
@@ -40,7 +41,9 @@ class StatusLine(Static):
             text.append(f" · {self.index_status}", style="cyan")
         if self.caption_status:
             text.append(f" · {self.caption_status}", style="magenta")
+        if self.text_status:
+            text.append(f" · {self.text_status}", style="magenta")
         self.update(text)
 
     watch_model = watch_model_state = watch_device = watch_images = _redraw
-    watch_index_status = watch_caption_status = _redraw
+    watch_index_status = watch_caption_status = watch_text_status = _redraw
