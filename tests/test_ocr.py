@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -29,7 +30,7 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
 def _text_strip(text: str, size: int = 40, ink: str = "black", paper: str = "white") -> Image.Image:
     font = _font(size)
     left, top, right, bottom = font.getbbox(text)
-    strip = Image.new("RGB", (right - left + size, bottom - top + size), paper)
+    strip = Image.new("RGB", (int(right - left + size), int(bottom - top + size)), paper)
     ImageDraw.Draw(strip).text((size // 2 - left, size // 2 - top), text, font=font, fill=ink)
     return strip
 
@@ -92,7 +93,8 @@ def test_text_turned_90_degrees_either_way_and_a_few_degrees(reader: OcrReader) 
 
 def test_a_picture_without_text_gives_empty_text(reader: OcrReader) -> None:
     rng = np.random.default_rng(0)
-    smooth = Image.fromarray((rng.random((6, 8, 3)) * 255).astype(np.uint8)).resize((800, 600), Image.BICUBIC)
+    smooth = Image.fromarray((rng.random((6, 8, 3)) * 255).astype(np.uint8)).resize((800, 600),
+                                                                                    Image.Resampling.BICUBIC)
     blank = np.full((300, 400, 3), 128, dtype=np.uint8)
     for result in reader.read([smooth, blank, np.zeros((5, 5), dtype=np.uint8)]):
         assert result == OcrResult("", [])
@@ -103,6 +105,7 @@ def test_arrays_and_unusual_modes_are_read(reader: OcrReader) -> None:
     rgb = np.asarray(picture)
     grey16 = Image.fromarray(np.asarray(picture.convert("L")).astype(np.uint16) * 200)  # mode I;16
     rgba = Image.fromarray(np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)]))
+    inputs: list[Image.Image | np.ndarray[Any, Any]]
     inputs = [rgb, np.asarray(picture.convert("L")), rgba, picture.convert("P"), picture.convert("CMYK"), grey16,
               np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])]
     for i, result in enumerate(reader.read(inputs)):
