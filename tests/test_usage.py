@@ -69,6 +69,8 @@ async def test_help_scrolls_at_80x24(engine: Engine) -> None:
         await pilot.press("end")
         await pilot.pause(0.2)
         assert scroll.scroll_y == scroll.max_scroll_y
+        box = app.screen.query_one("#help-box")  # the whole scroll area is inside the dialog: its last line shows
+        assert scroll.region.bottom <= box.content_region.bottom
         await pilot.press("home", "j", "j")
         await pilot.pause(0.2)
         assert scroll.scroll_y == 2

@@ -98,7 +98,11 @@ class Searcher:
         if mode == "auto":
             has_text = any(t.kind == "text" and t.weight > 0 for t in terms)
             cat = self.catalog()
-            said = cat.caption_count(self.settings.caption_model) or cat.text_count(OCR_MODEL, with_text=True)
+            # captions fuse in once (nearly) every image has one: while they are still being written, an image
+            # not yet captioned lost to unrelated ones whose caption shared a word ('a red' for a red circle)
+            images = cat.vector_stats(self.settings.clip_model)[0]
+            captioned = cat.caption_count(self.settings.caption_model) >= CAPTIONED_ENOUGH * images > 0
+            said = captioned or cat.text_count(OCR_MODEL, with_text=True)
             mode = "hybrid" if has_text and said else "clip"
         if mode == "caption":
             return sorted_by(self._caption_only(terms, top, scope), sort)
@@ -222,6 +226,9 @@ def _place(row: ImageRow) -> dict[str, object] | None:
         return None
     return {"city": place.city, "region": place.region, "country": place.country,
             "country_code": place.country_code, "lat": place.lat, "lon": place.lon, "locality": place.locality}
+
+
+CAPTIONED_ENOUGH = 0.9  # auto mode goes hybrid once this share of the library has captions
 
 
 def sorted_by(results: list[SearchResult], sort: str) -> list[SearchResult]:
