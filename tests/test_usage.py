@@ -217,3 +217,19 @@ def test_filters_not_understood_are_said_and_gps_is_a_filter(settings: Settings,
     none = subprocess.run([cli_path(), "search", "gps:yes", "--json"], env=env, capture_output=True, text=True,
                           timeout=120)
     assert none.returncode == 0 and json.loads(none.stdout) == []  # generated photos know no position
+
+
+async def test_the_results_line_says_what_was_not_taken_as_a_filter(engine: Engine, tmp_path: Path) -> None:
+    from textual.widgets import Label
+
+    make_photos(tmp_path / "pics", 3)
+    engine.index([str(tmp_path / "pics")])
+    app = ClipGitApp(engine, show_images=False, show_timings=False)
+    async with app.run_test(size=(160, 45)) as pilot:
+        info = app.query_one("#results-info", Label)
+        await pilot.press(*"red yaer:2023", "enter")
+        for _ in range(300):
+            await pilot.pause(0.1)
+            if "did you mean year:?" in str(info.render()):
+                break
+        assert "yaer:2023 is not a filter (did you mean year:?)" in str(info.render())

@@ -27,7 +27,7 @@ from textual.worker import Worker, WorkerState
 from clipgit.core.engine import Engine
 from clipgit.core.errors import ClipgitError, ModelUnavailable
 from clipgit.core.names import display_name
-from clipgit.core.search.filters import SORTS, split_filters
+from clipgit.core.search.filters import SORTS, notes, split_filters
 from clipgit.core.search.history import QueryHistory
 from clipgit.core.search.searcher import sorted_by
 from clipgit.core.service.served_engine import ServedEngine
@@ -263,6 +263,8 @@ class ClipGitApp(LibraryActions, App[None]):
             info = "no results yet: add a folder with a" if self.images == 0 else "no results"
             if words and self.images:
                 info += " · no text read in the pictures holds " + ", ".join(f'"{display_name(w)}"' for w in words)
+        if self.similar_to is None and (said := notes(message.query)):  # what was not taken as a filter
+            info += " · " + "; ".join(display_name(note) for note in said)
         try:
             pane = self.query_one(SearchPane)
             await pane.show_results(message.results, info)
