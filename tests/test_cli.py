@@ -75,7 +75,8 @@ def test_index_search_similar_status_forget_json_contract(settings: Settings, tm
 
 def test_human_output_never_prints_names_raw(settings: Settings, tmp_path: Path) -> None:
     pics = tmp_path / "pics"
-    photo(1).save(pics / "x.png") if pics.mkdir() is None else None
+    pics.mkdir()
+    photo(1).save(pics / "x.png")
     photo(2).save(pics / "evil_\x1b]0;pwned\x07_\x1b[2J.png")
     (pics / "bad_\x1b[31m.jpg").write_bytes(b"")
     index = run(settings, "index", str(pics))

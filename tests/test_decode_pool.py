@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +51,7 @@ def test_processes_index_like_threads(settings: Settings, tmp_path: Path) -> Non
 def test_processes_feed_the_gpu_path(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """With GPU decode, workers hand JPEGs back undecoded (a big one by path alone) and crop the rest."""
     import clipgit.core.decode.gpu_decode as gpu
-    from tests.test_gpu_decode import as_nvjpeg
+    from tests.helpers import as_nvjpeg
 
     folder = tmp_path / "pics"
     make_photos(folder, 4, ext="jpg", size=(320, 240))
@@ -112,7 +113,7 @@ def test_regions_of_the_shared_block_are_written_again(tmp_path: Path) -> None:
         for stat in stats:
             got = pool.result(stat)[3]
             assert isinstance(got, np.ndarray)
-            base = got
+            base: object = got
             while isinstance(base, np.ndarray):
                 base = base.base
             in_block += isinstance(base, memoryview)
@@ -165,8 +166,8 @@ def test_a_killed_runs_block_is_removed_by_the_next(tmp_path: Path, monkeypatch:
 
     from clipgit.core.decode import shared_block
 
-    monkeypatch.setattr(shared_block.tempfile, "gettempdir", lambda: str(tmp_path))
-    monkeypatch.setattr(shared_block.os.path, "isdir", lambda path: False)  # no /dev/shm: the temporary folder
+    monkeypatch.setattr(tempfile, "gettempdir", lambda: str(tmp_path))
+    monkeypatch.setattr(os.path, "isdir", lambda path: False)  # no /dev/shm: the temporary folder
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     orphan = tmp_path / f"{shared_block.PREFIX}{int(gone.stdout)}-deadbeef"
     orphan.write_bytes(b"\0" * 4096)
@@ -211,15 +212,15 @@ def test_the_block_reserves_its_space_only_where_space_is_short(tmp_path: Path,
     where the folder is short, the space is reserved, so a full tmpfs fails at once (and the run uses pipes)."""
     from clipgit.core.decode import shared_block
 
-    monkeypatch.setattr(shared_block.tempfile, "gettempdir", lambda: str(tmp_path))
-    monkeypatch.setattr(shared_block.os.path, "isdir", lambda path: False)
+    monkeypatch.setattr(tempfile, "gettempdir", lambda: str(tmp_path))
+    monkeypatch.setattr(os.path, "isdir", lambda path: False)
     reserved: list[int] = []
 
     def fallocate(fd: int, offset: int, size: int) -> None:
         reserved.append(size)
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(shared_block.os, "posix_fallocate", fallocate, raising=False)
+    monkeypatch.setattr(os, "posix_fallocate", fallocate, raising=False)
     block = shared_block.SharedBlock(4, region_bytes=4096)  # plenty of room in the temporary folder
     assert not reserved and os.path.getsize(block.path) == 4 * 4096
     block.close()
@@ -227,7 +228,7 @@ def test_the_block_reserves_its_space_only_where_space_is_short(tmp_path: Path,
     class Short:
         f_bavail, f_frsize = 5, 4096  # 20 KB free: less than twice the block
 
-    monkeypatch.setattr(shared_block.os, "statvfs", lambda folder: Short())
+    monkeypatch.setattr(os, "statvfs", lambda folder: Short())
     with pytest.raises(OSError):
         shared_block.SharedBlock(4, region_bytes=4096)
     assert reserved == [4 * 4096] and not list(tmp_path.glob(f"{shared_block.PREFIX}*"))
@@ -258,6 +259,12 @@ def test_inline_items_come_in_order_with_reasons_and_stop_on_cancel() -> None:
     assert seen == [0, 1]
 
 
+def written(item: object) -> object:
+    """Where a worker wrote a file into the shared block: the second of the pair it sends back for it."""
+    assert isinstance(item, tuple) and len(item) == 2
+    return item[1]
+
+
 def test_model_inputs_start_aligned_after_jpeg_bytes(tmp_path: Path) -> None:
     """With GPU decode a chunk holds JPEG bytes of any length and other files' float32 inputs: each input
     starts on a 64-byte boundary, and reads back as what the thread path makes."""
@@ -273,7 +280,7 @@ def test_model_inputs_start_aligned_after_jpeg_bytes(tmp_path: Path) -> None:
     block = SharedBlock(1, 1 << 20)
     try:
         out = read_and_crop_many(stats, pp, 10**9, (block.path, 0, block.region_bytes))
-        (_, jpeg), (_, png) = out  # type: ignore[misc]
+        jpeg, png = (written(item) for item in out)
         assert isinstance(jpeg, InBlock) and isinstance(png, InBlock) and jpeg.shape is None
         assert jpeg.length % 64 and png.offset % 64 == 0 and png.offset >= jpeg.length
         got = np.frombuffer(block.read(png.offset, png.length), np.float32).reshape(png.shape)
@@ -345,7 +352,8 @@ def test_naflex_inputs_written_over_an_earlier_one_are_whole(tmp_path: Path) -> 
     block = SharedBlock(1, 1 << 20)
     try:
         for stat in (square, wide):  # the same place in the same region each time
-            ((_, placed),) = read_and_crop_many([stat], pp, 10**9, (block.path, 0, block.region_bytes))  # type: ignore[misc]
+            (item,) = read_and_crop_many([stat], pp, 10**9, (block.path, 0, block.region_bytes))
+            placed = written(item)
             assert isinstance(placed, InBlock) and placed.shape == pp.input_shape
             got = np.frombuffer(block.read(placed.offset, placed.length), np.float32).reshape(placed.shape)
             assert np.array_equal(got, pp(decode(read_bytes(stat.path), draft_size=pp.draft_size)[0])), stat.path

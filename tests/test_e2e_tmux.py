@@ -15,33 +15,10 @@ import pytest
 from clipgit.core.config import Settings
 from clipgit.core.engine import Engine
 from tests.conftest import cli_env, cli_path, make_photos
+from tests.helpers import wait_exit, wait_screen
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(shutil.which("tmux") is None and not os.environ.get("CI"),
                                 reason="tmux is not installed (CI installs it)")]
-
-
-def _capture(session: str) -> str:
-    return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
-
-
-def _wait_screen(session: str, predicate, timeout: float = 40.0) -> str:  # type: ignore[no-untyped-def]
-    end = time.monotonic() + timeout
-    screen = ""
-    while time.monotonic() < end:
-        screen = _capture(session)
-        if predicate(screen):
-            return screen
-        time.sleep(0.2)
-    raise AssertionError("screen never showed what was expected:\n" + screen)
-
-
-def _wait_exit(session: str, marker: Path, timeout: float = 20.0) -> None:
-    """Wait until the command in SESSION has written its exit code to MARKER; it must be 0."""
-    end = time.monotonic() + timeout
-    while not marker.exists() and time.monotonic() < end:
-        time.sleep(0.2)
-    assert marker.exists(), "the app did not quit:\n" + _capture(session)
-    assert marker.read_text().strip() == "0"
 
 
 def _open_app(env: dict[str, str], marker: Path) -> str:
@@ -59,27 +36,28 @@ def test_type_a_query_see_results_and_quit(settings: Settings, tmp_path: Path) -
     pics = tmp_path / "pics"
     make_photos(pics, 6, ext="jpg")
     with Engine(settings) as engine:
-        expected = [os.path.basename(r.path) for r in engine.index([str(pics)]) and engine.search("sunset", top=6)]
+        engine.index([str(pics)])
+        expected = [os.path.basename(r.path) for r in engine.search("sunset", top=6)]
     marker = tmp_path / "exit-code"
     session = _open_app(cli_env(settings), marker)
     try:
-        _wait_screen(session, lambda s: "6 images" in s and "cpu" in s)
+        wait_screen(session, lambda s: "6 images" in s and "cpu" in s)
         subprocess.run(["tmux", "send-keys", "-t", session, "sunset"], check=True)
-        screen = _wait_screen(session, lambda s: "6 results" in s and expected[0] in s)
+        screen = wait_screen(session, lambda s: "6 results" in s and expected[0] in s)
         rows = [line for line in screen.splitlines() if "img_" in line]
         first_row = next(i for i, line in enumerate(rows) if any(name in line for name in expected))
         assert expected[0] in rows[first_row]
         for key in ("Down", "Enter"):  # at a person's pace
             subprocess.run(["tmux", "send-keys", "-t", session, key], check=True)
             time.sleep(0.3)
-        screen = _wait_screen(session, lambda s: "match" in s and "pixels" in s and "o Open" in s)  # detail
+        screen = wait_screen(session, lambda s: "match" in s and "pixels" in s and "o Open" in s)  # detail
         # the half-block preview keeps the picture's 4:3: a cell is two square half-cells tall here
         detail = [line.split("│")[-1] for line in screen.splitlines() if line.count("│") >= 2]
         picture = [line for line in detail if "▀▀▀" in line]
         cols = max(len(line.strip()) for line in picture)
         assert abs(cols / (2 * len(picture)) - 96 / 72) < 0.1, (cols, len(picture))
         subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
-        _wait_exit(session, marker)
+        wait_exit(session, marker)
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
 
@@ -92,8 +70,8 @@ def test_slash_query_enter_q_in_one_burst_quits(settings: Settings, tmp_path: Pa
     marker = tmp_path / "exit-code"
     session = _open_app(env, marker)
     try:
-        _wait_screen(session, lambda s: "Results" in s)  # painted; the model may still be loading
+        wait_screen(session, lambda s: "Results" in s)  # painted; the model may still be loading
         subprocess.run(["tmux", "send-keys", "-t", session, "/a red circle", "Enter", "q"], check=True)
-        _wait_exit(session, marker)
+        wait_exit(session, marker)
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)

@@ -16,7 +16,7 @@ from clipgit.core.errors import ClipgitError
 from clipgit.core.lab.dataset import load_dataset
 from clipgit.core.lab.evaluate import caption_scores, recall_at_k
 from tests.conftest import cli_env, cli_path, make_photos
-from tests.test_search import _reference
+from tests.helpers import reference
 
 WORDS = ["a red car", "a dog on a beach", "two cats", "a sunset over the sea", "a man riding a horse",
          "a small bird", "a plate of food", "a city street at night"]
@@ -71,7 +71,7 @@ def test_recall_equals_a_direct_computation_with_the_reference_model(engine: Eng
     data = load_dataset(str(folder))
     report = [e for e in engine.evaluate_iter(str(folder), captions=False)][-1].report
     assert report is not None and report.images == 8 and report.captions == 16
-    img, txt = _reference(engine.settings.clip_model, [Path(p) for p in data.images], data.captions)
+    img, txt = reference(engine.settings.clip_model, [Path(p) for p in data.images], data.captions)
     sims = txt @ img.T
     owner = np.array(data.owner)
     for k in (1, 5, 10):

@@ -24,8 +24,10 @@ import clipgit.core.decode.gpu_decode as gpu
 from clipgit.core.config import Settings
 from clipgit.core.decode.image import Preprocess
 from clipgit.core.decode.jpeg_header import RawJpeg, raw_jpeg
+from clipgit.core.decode.torch_preprocess import preprocess_batch
 from clipgit.core.engine import Engine
 from tests.conftest import photo, unit_features
+from tests.helpers import as_nvjpeg
 
 
 def jpeg(img: Image.Image, *, orientation: int = 1, **save: Any) -> bytes:
@@ -36,20 +38,6 @@ def jpeg(img: Image.Image, *, orientation: int = 1, **save: Any) -> bytes:
         save["exif"] = exif.tobytes()
     img.save(buf, format="JPEG", **{"quality": 90, **save})
     return buf.getvalue()
-
-
-def as_nvjpeg(raws: list[RawJpeg], device: str) -> list[Any]:
-    """What nvJPEG hands back: full-size RGB uint8 (3, H, W), EXIF not applied; a CMYK or broken file refused."""
-    out: list[Any] = []
-    for raw in raws:
-        try:
-            img = Image.open(io.BytesIO(raw.data))
-            img.load()
-        except OSError:
-            out.append(None)
-            continue
-        out.append(torch.from_numpy(np.array(img.convert("RGB"))).permute(2, 0, 1).contiguous())
-    return out
 
 
 def test_orientation_matches_pillows_exif_transpose() -> None:
@@ -93,9 +81,9 @@ def test_gpu_path_cosine_to_the_reference_processor(full_model: CLIPModel, monke
     }
     reference = CLIPImageProcessorPil()
     pp = dataclasses.replace(Preprocess.from_image_processor(reference), raw_jpeg=True)
-    raws = [raw_jpeg(data, 10**9) for data in cases.values()]
-    assert all(r is not None for r in raws)
-    ours, errors = gpu.model_input(raws, pp, "cpu", 10**9)  # type: ignore[arg-type]
+    raws = [raw for data in cases.values() if (raw := raw_jpeg(data, 10**9)) is not None]
+    assert len(raws) == len(cases)
+    ours, errors = gpu.model_input(raws, pp, "cpu", 10**9)
     assert errors == [None] * len(cases)
     for (name, data), row in zip(cases.items(), ours):
         upright = ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB")
@@ -207,7 +195,7 @@ def test_matrix_resize_is_torchs_antialiased_bicubic(size: tuple[int, int]) -> N
     h, w = size
     image = torch.from_numpy(np.random.default_rng(h * w).integers(0, 256, (3, h, w), dtype=np.uint8))
     pp = Preprocess()
-    got = gpu.preprocess_batch([image, image], pp)
+    got = preprocess_batch([image, image], pp)
     short, long = min(h, w), max(h, w)
     nh, nw = (224, int(224 * long / short)) if w >= h else (int(224 * long / short), 224)
     ref = F.interpolate(image[None].float(), size=(nh, nw), mode="bicubic", antialias=True, align_corners=False)
@@ -227,9 +215,9 @@ def test_a_batch_of_mixed_sizes_keeps_each_picture_in_its_place() -> None:
     big, small = ((3, 300, 400), (3, 120, 90))
     images = [torch.from_numpy(rng.integers(0, 256, shape, dtype=np.uint8)) for shape in (big, small, big, big, small)]
     pp = Preprocess()
-    together = gpu.preprocess_batch(images, pp)
+    together = preprocess_batch(images, pp)
     for i, image in enumerate(images):
-        assert torch.equal(together[i], gpu.preprocess_batch([image], pp)[0]), i
+        assert torch.equal(together[i], preprocess_batch([image], pp)[0]), i
 
 
 def test_bilinear_models_resize_with_pils_bilinear_filter() -> None:
@@ -239,7 +227,7 @@ def test_bilinear_models_resize_with_pils_bilinear_filter() -> None:
     rgb = np.random.default_rng(1).integers(0, 256, (300, 400, 3), dtype=np.uint8)
     pp = Preprocess(center_crop=False, resample=PILImage.Resampling.BILINEAR, mean=(0.0, 0.0, 0.0),
                     std=(1.0, 1.0, 1.0))
-    got = gpu.preprocess_batch([torch.from_numpy(rgb).permute(2, 0, 1)], pp)[0] * 255
+    got = preprocess_batch([torch.from_numpy(rgb).permute(2, 0, 1)], pp)[0] * 255
     ref = np.asarray(PILImage.fromarray(rgb).resize((224, 224), PILImage.Resampling.BILINEAR), dtype=np.float32)
     assert float(np.abs(got.permute(1, 2, 0).numpy() - ref).max()) <= 1.01
 

@@ -11,8 +11,9 @@ from clipgit.core.engine import Engine
 from clipgit.core.search.history import KEEP, QueryHistory
 from clipgit.tui.app import ClipGitApp
 from clipgit.tui.panes.results_list import ResultsList
+from clipgit.tui.panes.search import SearchPane
 from tests.conftest import make_photos
-from tests.test_app import wait_for
+from tests.helpers import wait_for
 
 
 def test_kept_newest_last_once_each_and_private(tmp_path: Path) -> None:
@@ -59,7 +60,7 @@ async def test_up_and_down_step_through_earlier_searches(engine: Engine, tmp_pat
         await pilot.press("slash")
         box.value = ""
         await pilot.press(*"beach")
-        await wait_for(pilot, lambda: bool(app.query_one("SearchPane").results))  # type: ignore[attr-defined]
+        await wait_for(pilot, lambda: bool(app.query_one(SearchPane).results))
         await pilot.press("down")  # Down into the results: settled on too
         await wait_for(pilot, lambda: isinstance(app.focused, ResultsList))
         await wait_for(pilot, lambda: app.history.entries() == ["red car", "beach"])

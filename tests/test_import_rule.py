@@ -33,3 +33,27 @@ def test_importing_the_engine_loads_no_ui_library_and_no_torch() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=CORE.parent)
     assert out.stdout.strip() == ""
+
+
+TESTS = Path(__file__).resolve().parent
+
+
+def test_no_test_module_imports_another() -> None:
+    """What several tests share lives in tests/helpers.py or tests/conftest.py: importing a test module
+    from another runs (and collects) it twice and ties the two together."""
+    test_modules = {p.stem for p in TESTS.glob("test_*.py")}
+    offenders = []
+    for path in sorted(TESTS.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = "." * node.level + (node.module or "")
+                names = [base] + [f"{base}.{a.name}" for a in node.names]  # from tests import test_x
+            else:
+                continue
+            for name in names:
+                parts = name.lstrip(".").split(".")
+                if parts[-1] in test_modules and (parts[0] == "tests" or name.startswith(".") or len(parts) == 1):
+                    offenders.append(f"{path.relative_to(TESTS)}:{node.lineno}: {name}")
+    assert offenders == []

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from clipgit.core.config import Settings
 from clipgit.core.engine import Engine
 from clipgit.core.errors import ClipgitError
 from tests.conftest import make_photos, photo
@@ -123,9 +124,11 @@ def test_cancel_keeps_finished_batches_and_a_rerun_completes(engine: Engine, tmp
     seen = []
     for event in engine.index_iter([str(tmp_path / "pics")], cancel):
         seen.append(event)
+        assert event.report is not None  # every event of an index run carries the run so far
         if event.phase == "embedding" and event.report.embedded >= 8:
             cancel.set()
     partial = seen[-1].report
+    assert partial is not None
     assert partial.cancelled and 8 <= partial.embedded < 40
     rest = engine.index([str(tmp_path / "pics")])
     assert rest.embedded == 40 - partial.embedded and rest.removed == 0
@@ -147,7 +150,7 @@ def test_nested_folders_and_forget(engine: Engine, tmp_path: Path) -> None:
         engine.forget(str(tmp_path / "elsewhere"))
 
 
-def test_switching_models_keeps_vectors_apart(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_switching_models_keeps_vectors_apart(settings: Settings, tmp_path: Path) -> None:
     from clipgit.core.lab.random_models import build_clip
 
     other = build_clip(tmp_path / "other-clip", seed=1)
@@ -163,7 +166,7 @@ def test_switching_models_keeps_vectors_apart(settings, tmp_path: Path) -> None:
         assert a.index([str(tmp_path / "pics")]).embedded == 0
 
 
-def test_during_a_switch_the_previous_models_vectors_answer(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_during_a_switch_the_previous_models_vectors_answer(settings: Settings, tmp_path: Path) -> None:
     """Until the new model has embedded as much of the library as the old one, the old one answers, and says so."""
     from clipgit.core.lab.random_models import build_clip
 

@@ -6,25 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-from PIL import Image
-from transformers import CLIPModel, CLIPProcessor
 
+from clipgit.core.config import Settings
 from clipgit.core.engine import Engine
 from clipgit.core.errors import QueryError
 from tests.conftest import make_photos
-
-
-def _reference(model_dir: str, paths: list[Path], texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    model = CLIPModel.from_pretrained(model_dir).eval()
-    proc = CLIPProcessor.from_pretrained(model_dir)
-    with torch.no_grad():
-        img = model.get_image_features(**proc(images=[Image.open(p).convert("RGB") for p in paths],
-                                              return_tensors="pt")).pooler_output.numpy()
-        txt = model.get_text_features(**proc.tokenizer(texts, padding=True, return_tensors="pt")).pooler_output.numpy()
-    img /= np.linalg.norm(img, axis=1, keepdims=True)
-    txt /= np.linalg.norm(txt, axis=1, keepdims=True)
-    return img, txt
+from tests.helpers import reference
 
 
 @pytest.fixture
@@ -35,7 +22,7 @@ def library(engine: Engine, tmp_path: Path) -> list[Path]:
 
 
 def test_text_search_matches_reference_scores_and_order(engine: Engine, library: list[Path]) -> None:
-    img, txt = _reference(engine.settings.clip_model, library, ["a dog on a beach"])
+    img, txt = reference(engine.settings.clip_model, library, ["a dog on a beach"])
     expected = img @ txt[0]
     results = engine.search("a dog on a beach", top=20)
     assert len(results) == 20
@@ -48,7 +35,7 @@ def test_text_search_matches_reference_scores_and_order(engine: Engine, library:
 
 
 def test_weighted_query_is_the_normalised_weighted_sum(engine: Engine, library: list[Path]) -> None:
-    img, txt = _reference(engine.settings.clip_model, library, ["beach", "sunset", "people"])
+    img, txt = reference(engine.settings.clip_model, library, ["beach", "sunset", "people"])
     q = txt[0] + 2 * txt[1] - txt[2]
     q /= np.linalg.norm(q)
     expected = img @ q
@@ -58,8 +45,8 @@ def test_weighted_query_is_the_normalised_weighted_sum(engine: Engine, library: 
     assert results[0].score == pytest.approx(float(expected.max()), abs=2e-3)
 
 
-def test_image_query_leaves_itself_out_and_matches_reference(engine: Engine, library: list[Path]) -> None:
-    img, _ = _reference(engine.settings.clip_model, library, ["x"])
+def test_image_query_leaves_itself_out_and_matchesreference(engine: Engine, library: list[Path]) -> None:
+    img, _ = reference(engine.settings.clip_model, library, ["x"])
     query = library[3]
     results = engine.similar(str(query), top=5)
     assert str(query) not in {r.path for r in results}
@@ -82,7 +69,7 @@ def test_in_folder_restricts_results(engine: Engine, library: list[Path], tmp_pa
     assert all("/pics/b/" in r.path for r in results)
 
 
-def test_top_limits_and_empty_library(engine: Engine, library: list[Path], settings) -> None:  # type: ignore[no-untyped-def]
+def test_top_limits_and_empty_library(engine: Engine, library: list[Path], settings: Settings) -> None:
     assert len(engine.search("x", top=3)) == 3
     with Engine(settings.with_(data_dir=settings.data_dir.parent / "empty")) as empty:
         assert empty.search("x") == []
@@ -95,7 +82,7 @@ def test_bad_queries(engine: Engine, library: list[Path]) -> None:
         engine.similar("/no/such/image.jpg")
 
 
-def test_results_are_visible_while_another_engine_indexes(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_results_are_visible_while_another_engine_indexes(settings: Settings, tmp_path: Path) -> None:
     make_photos(tmp_path / "pics", 6)
     with Engine(settings) as reader:
         assert reader.search("x") == []

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from clipgit.core.config import Settings
-from clipgit.core.engine import Engine
+from clipgit.core.engine import Engine, SearchResult
 from clipgit.core.service.client import ServiceClient, ServiceUnavailable
 from clipgit.core.service.served_engine import ServedEngine
 from clipgit.core.store.catalog import Catalog
@@ -34,7 +34,7 @@ def served(settings: Settings) -> Iterator[Settings]:
     ServiceClient(s).stop()
 
 
-def _answers(results: list) -> list[tuple[str, float]]:  # type: ignore[type-arg]
+def _answers(results: list[SearchResult]) -> list[tuple[str, float]]:
     return [(r.path, round(r.score, 5)) for r in results]
 
 
@@ -88,11 +88,14 @@ def test_a_service_that_went_away_is_started_again_and_none_at_all_runs_in_proce
     try:
         engine.load_model()
         list(engine.index_iter([str(tmp_path / "pics")]))
-        pid = ServiceClient(served).status()["pid"]  # type: ignore[index]
+        status = ServiceClient(served).status()
+        assert status is not None
+        pid = status["pid"]
         os.kill(pid, signal.SIGKILL)
         time.sleep(0.3)
         assert len(engine.search("red")) == 4 and engine.served
-        assert ServiceClient(served).status()["pid"] != pid  # type: ignore[index]
+        status = ServiceClient(served).status()
+        assert status is not None and status["pid"] != pid
     finally:
         engine.close()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from clipgit.tui.halfblock import halfblock
@@ -68,7 +69,7 @@ def test_half_blocks_keep_the_aspect_ratio() -> None:
     assert len(lit_rows) == 10 and all(row.count(True) == 20 for row in lit_rows)  # 20 x 10: 2:1
 
 
-def test_fit_cells_keeps_the_aspect_ratio(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_fit_cells_keeps_the_aspect_ratio(monkeypatch: pytest.MonkeyPatch) -> None:
     from textual_image._terminal import CellSize
 
     import clipgit.tui.preview as preview

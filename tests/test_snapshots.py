@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from textual.pilot import Pilot
 
 from clipgit.core.config import Settings
 from clipgit.core.engine import Engine
@@ -21,6 +24,7 @@ from tests.conftest import make_photos
 
 FIXED = Path("/tmp/clipgit-snapshots")
 SIZE = (130, 36)
+SnapCompare = Callable[..., bool]  # pytest-textual-snapshot's fixture: snap_compare(app, terminal_size=, run_before=)
 
 
 @pytest.fixture
@@ -38,7 +42,7 @@ def fixed_library(tiny_clip: Path, tiny_git: Path) -> Settings:
     return settings
 
 
-async def _settle(pilot, condition) -> None:  # type: ignore[no-untyped-def]
+async def _settle(pilot: Pilot[Any], condition: Callable[[], bool]) -> None:
     for _ in range(400):
         if condition():
             break
@@ -46,11 +50,11 @@ async def _settle(pilot, condition) -> None:  # type: ignore[no-untyped-def]
     await pilot.pause(0.2)
 
 
-def test_main_screen_with_results(fixed_library: Settings, snap_compare) -> None:  # type: ignore[no-untyped-def]
+def test_main_screen_with_results(fixed_library: Settings, snap_compare: SnapCompare) -> None:
     engine = Engine(fixed_library)
     app = ClipGitApp(engine, show_images=False, show_timings=False)
 
-    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+    async def run_before(pilot: Pilot[Any]) -> None:
         await _settle(pilot, lambda: app.model_state == "ready" and app.images == 8)
         await pilot.press(*"kids on a beach at sunset", "enter")
         await _settle(pilot, lambda: len(app.query_one(SearchPane).results) == 8)
@@ -64,11 +68,11 @@ def test_main_screen_with_results(fixed_library: Settings, snap_compare) -> None
         engine.close()
 
 
-def test_help_screen(fixed_library: Settings, snap_compare) -> None:  # type: ignore[no-untyped-def]
+def test_help_screen(fixed_library: Settings, snap_compare: SnapCompare) -> None:
     engine = Engine(fixed_library)
     app = ClipGitApp(engine, show_images=False, show_timings=False)
 
-    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+    async def run_before(pilot: Pilot[Any]) -> None:
         await _settle(pilot, lambda: app.model_state == "ready" and app.images == 8)
         await pilot.press("tab", "question_mark")
         await pilot.pause(0.3)
@@ -79,11 +83,11 @@ def test_help_screen(fixed_library: Settings, snap_compare) -> None:  # type: ig
         engine.close()
 
 
-def test_model_unavailable_error_state(fixed_library: Settings, snap_compare) -> None:  # type: ignore[no-untyped-def]
+def test_model_unavailable_error_state(fixed_library: Settings, snap_compare: SnapCompare) -> None:
     engine = Engine(fixed_library.with_(clip_model="openai/clip-vit-base-patch32"))
     app = ClipGitApp(engine, show_images=False, show_timings=False)
 
-    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+    async def run_before(pilot: Pilot[Any]) -> None:
         await _settle(pilot, lambda: app.model_state == "failed")
         await pilot.press(*"a dog", "enter")
         await pilot.pause(0.5)

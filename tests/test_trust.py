@@ -96,6 +96,7 @@ def test_a_service_killed_mid_index_is_an_error_and_keeps_what_it_committed(sett
 def test_the_apps_index_resumes_when_its_service_dies(settings: Settings, tmp_path: Path) -> None:
     big_photos(tmp_path / "big", 32)
     with ServedEngine(settings.with_(batch_size=4)) as engine:
+        assert isinstance(engine, ServedEngine)
         last = None
         killed = False
         for event in engine.index_iter([str(tmp_path / "big")]):
