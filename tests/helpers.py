@@ -12,11 +12,13 @@ import os
 import subprocess
 import time
 from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
+from PIL.TiffImagePlugin import IFDRational
 
 from clipgit.core.lab.photos import make_photos, photo
 
@@ -167,3 +169,29 @@ def wait_exit(session: str, marker: Path, timeout: float = 20.0) -> None:
         time.sleep(0.2)
     assert marker.exists(), "the app did not quit:\n" + capture(session)
     assert marker.read_text().strip() == "0"
+
+
+LISBON = (38.7108, -9.1366)  # Baixa: the nearest place in the data is the district
+
+
+def dms(value: float) -> tuple[IFDRational, IFDRational, IFDRational]:
+    value = abs(value)
+    degrees = int(value)
+    minutes = int((value - degrees) * 60)
+    seconds = Fraction((value - degrees - minutes / 60) * 3600).limit_denominator(10_000)
+    return IFDRational(degrees), IFDRational(minutes), IFDRational(seconds.numerator, seconds.denominator)
+
+
+def gps_photo(path: Path, seed: int, where: tuple[float, float] | None, fmt: str = "JPEG",
+              raw: dict[int, Any] | None = None) -> Path:
+    exif = Image.Exif()
+    if where is not None:
+        lat, lon = where
+        exif.get_ifd(0x8825).update({1: "N" if lat >= 0 else "S", 2: dms(lat), 3: "E" if lon >= 0 else "W",
+                                     4: dms(lon)})
+    if raw is not None:
+        exif.get_ifd(0x8825).update(raw)
+    buf = io.BytesIO()
+    photo(seed, (64, 48)).save(buf, format=fmt, exif=exif.tobytes())
+    path.write_bytes(buf.getvalue())
+    return path

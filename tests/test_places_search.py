@@ -5,49 +5,22 @@ embedding again, and malformed GPS never stopping an index run."""
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image
 from PIL.TiffImagePlugin import IFDRational
 
 from clipgit.core.decode.photo_facts import photo_facts
 from clipgit.core.engine import Engine
-from clipgit.core.lab.photos import photo
 from clipgit.core.search.filters import split_filters
 from tests.conftest import cli_env, cli_path
+from tests.helpers import LISBON, gps_photo
 
 ZURICH = (47.3769, 8.5417)
-LISBON = (38.7108, -9.1366)  # Baixa: the nearest place in the data is the district
 TOKYO = (35.6812, 139.7671)
-
-
-def _dms(value: float) -> tuple[IFDRational, IFDRational, IFDRational]:
-    value = abs(value)
-    degrees = int(value)
-    minutes = int((value - degrees) * 60)
-    seconds = Fraction((value - degrees - minutes / 60) * 3600).limit_denominator(10_000)
-    return IFDRational(degrees), IFDRational(minutes), IFDRational(seconds.numerator, seconds.denominator)
-
-
-def gps_photo(path: Path, seed: int, where: tuple[float, float] | None, fmt: str = "JPEG",
-              raw: dict[int, Any] | None = None) -> Path:
-    exif = Image.Exif()
-    if where is not None:
-        lat, lon = where
-        exif.get_ifd(0x8825).update({1: "N" if lat >= 0 else "S", 2: _dms(lat), 3: "E" if lon >= 0 else "W",
-                                     4: _dms(lon)})
-    if raw is not None:
-        exif.get_ifd(0x8825).update(raw)
-    buf = io.BytesIO()
-    photo(seed, (64, 48)).save(buf, format=fmt, exif=exif.tobytes())
-    path.write_bytes(buf.getvalue())
-    return path
 
 
 @pytest.fixture

@@ -141,8 +141,7 @@ async def test_the_app_reads_the_library_and_the_detail_pane_shows_text_and_plac
 
     from clipgit.tui.app import ClipGitApp
     from clipgit.tui.panes.detail import DetailPane
-    from tests.helpers import plain, results, wait_for
-    from tests.test_places_search import LISBON, gps_photo
+    from tests.helpers import LISBON, gps_photo, plain, results, wait_for
 
     pics = tmp_path / "pics"
     pics.mkdir()
