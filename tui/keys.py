@@ -10,7 +10,7 @@ KEYS: list[tuple[str, str, str]] = [
     ("Anywhere", "Esc", "go back (detail -> results -> search)"),
     ("Anywhere", "q / Ctrl+Q", "quit (indexing stops cleanly; the next run resumes)"),
     ("Anywhere", "a", "add a folder to the library (Tab completes the path)"),
-    ("Anywhere", "p", "pause or resume captioning the library in the background"),
+    ("Anywhere", "p", "pause or resume captioning the library and reading its text in the background"),
     ("Anywhere", "t", "sort the results by score, capture date or name (in turn)"),
     ("Anywhere", "D", "near-duplicates: groups side by side; m marks, o opens, y copies a path, w writes the "
                       "marked paths to a list, v moves the marked files to a folder (never deletes)"),
@@ -26,6 +26,7 @@ KEYS: list[tuple[str, str, str]] = [
     ("Results", "s", "find images similar to the selected one"),
     ("Results, Detail", "g", "switch between list and grid of thumbnails"),
     ("Results, Detail", "o", "open the image in the system viewer"),
-    ("Results, Detail", "y", "copy the image's path (OSC 52 clipboard)"),
+    ("Results, Detail", "y", "copy the image's path (OSC 52 clipboard); in the detail pane, with the text read in it "
+                             "below the path"),
     ("Detail", "s", "find images similar to this one"),
 ]
