@@ -90,7 +90,10 @@ def test_model_unavailable_error_state(fixed_library: Settings, snap_compare: Sn
     async def run_before(pilot: Pilot[Any]) -> None:
         await _settle(pilot, lambda: app.model_state == "failed")
         await pilot.press(*"a dog", "enter")
-        await pilot.pause(0.5)
+        detail = app.query_one(DetailPane)
+        # the selected image's caption is written on demand: the picture is taken once it is there (it was taken
+        # before or after it, by the machine's speed)
+        await _settle(pilot, lambda: detail.caption is not None and not detail.caption.startswith("writing"))
 
     try:
         assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
