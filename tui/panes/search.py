@@ -295,7 +295,9 @@ class SearchPane(ImageActions, Vertical):
         self._rows.set_results(results, keep.path if keep else None)
         grid = self.query_one(ResultsGrid)
         focused = self.app.focused
-        tile_had_focus = isinstance(focused, Tile) or focused is None or self._tiles_wanted
+        # the grid had the focus: a tile, or its scroll area (where the focus falls when a refresh removes a tile)
+        tile_had_focus = isinstance(focused, Tile) or focused is None or self._tiles_wanted or \
+            (self.grid and focused is not None and focused.id == "results-grid-scroll")
         await grid.remove_children()
         if self.grid:
             await self._fill_grid()
