@@ -3,7 +3,6 @@ that ends. Each failed on the code before it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from clipgit.tui.cli import main
 from clipgit.tui.panes.library import LibraryPane
 from clipgit.tui.panes.search import SearchPane
 from tests.conftest import make_photos
+from tests.helpers import wait_for
 
 
 @pytest.mark.parametrize(("word", "nearest"), [("serch", "search"), ("indx", "index"), ("qwertyuiop", None)])
@@ -48,12 +48,13 @@ async def test_every_folder_shows_its_count_once_a_run_over_several_ends(engine:
     app = ClipGitApp(engine, show_images=False)
     async with app.run_test(size=(140, 45)) as pilot:
         library = app.query_one(LibraryPane)
-        for _ in range(600):
-            await pilot.pause(0.1)
-            texts = [str(item.query_one(".folder-text").render()) for item in library.items()]
-            if len(texts) == 3 and app.model_state == "ready" and not app.library.indexing and \
-                    all("2 images" in t for t in texts):
-                break
+
+        def texts_of_folders() -> list[str]:
+            return [str(item.query_one(".folder-text").render()) for item in library.items()]
+
+        await wait_for(pilot, lambda: app.model_state == "ready" and not app.library.indexing and
+                       len(texts := texts_of_folders()) == 3 and all("2 images" in t for t in texts), timeout=60)
+        texts = texts_of_folders()
         assert len(texts) == 3 and all("scanning" not in t and "2 images" in t for t in texts), texts
 
 
@@ -102,19 +103,11 @@ async def test_the_open_app_follows_an_index_and_a_forget_run_from_the_command_l
         app = ClipGitApp(engine, show_images=False)
         async with app.run_test(size=(140, 45)) as pilot:
             library = app.query_one(LibraryPane)
-
-            async def until(check: Callable[[], bool]) -> bool:
-                for _ in range(300):
-                    await pilot.pause(0.1)
-                    if check():
-                        return True
-                return False
-
-            assert await until(lambda: app.images == 2 and app.model_state == "ready" and not app.library.indexing)
+            await wait_for(pilot, lambda: app.images == 2 and app.model_state == "ready" and not app.library.indexing)
             command_line.index([str(tmp_path / "b")])  # another connection: as a command in another process
-            assert await until(lambda: app.images == 5 and len(library.items()) == 2)
+            await wait_for(pilot, lambda: app.images == 5 and len(library.items()) == 2)
             command_line.forget(str(tmp_path / "a"))
-            assert await until(lambda: app.images == 3 and len(library.items()) == 1)
+            await wait_for(pilot, lambda: app.images == 3 and len(library.items()) == 1)
 
 
 async def test_browsing_says_how_many_and_loads_more_at_the_end_of_the_list(engine: Engine, tmp_path: Path) -> None:
@@ -126,20 +119,12 @@ async def test_browsing_says_how_many_and_loads_more_at_the_end_of_the_list(engi
     async with app.run_test(size=(140, 45)) as pilot:
         pane = app.query_one(SearchPane)
         info = app.query_one("#results-info", Label)
-
-        async def until(check: Callable[[], bool]) -> None:
-            for _ in range(300):
-                await pilot.pause(0.1)
-                if check():
-                    return
-            raise AssertionError(f"not in time: {info.render()}, {len(pane.results)} results")
-
         await pilot.press(*"ext:png", "enter")
-        await until(lambda: len(pane.results) == 10 and str(info.render()).startswith("10 of 25 results"))
+        await wait_for(pilot, lambda: len(pane.results) == 10 and str(info.render()).startswith("10 of 25 results"))
         await pilot.press("end")
-        await until(lambda: len(pane.results) == 20 and str(info.render()).startswith("20 of 25 results"))
+        await wait_for(pilot, lambda: len(pane.results) == 20 and str(info.render()).startswith("20 of 25 results"))
         await pilot.press("end")
-        await until(lambda: len(pane.results) == 25 and str(info.render()).startswith("25 results"))
+        await wait_for(pilot, lambda: len(pane.results) == 25 and str(info.render()).startswith("25 results"))
 
 
 async def test_offline_first_run_says_it_once_in_one_place(settings: Settings, tmp_path: Path) -> None:
@@ -150,10 +135,8 @@ async def test_offline_first_run_says_it_once_in_one_place(settings: Settings, t
         app = ClipGitApp(engine, [str(tmp_path / "pics")], show_images=False)
         async with app.run_test(size=(120, 35)) as pilot:
             await pilot.press(*"a dog", "enter")
-            for _ in range(300):
-                await pilot.pause(0.1)
-                if app.model_state == "failed" and not app.library.indexing and app.query_one(LibraryPane).items():
-                    break
+            await wait_for(pilot, lambda: app.model_state == "failed" and not app.library.indexing
+                           and app.query_one(LibraryPane).items())
             await pilot.pause(1.0)
             errors = [(t, m) for t, m in app.notices if t in ("Model unavailable", "Indexing stopped", "Search failed")]
             assert len(errors) == 1 and "clipgit-tui demo" in errors[0][1], app.notices
@@ -170,27 +153,19 @@ async def test_in_the_grid_a_new_query_focuses_a_tile_and_tab_leaves_the_grid(en
     app = ClipGitApp(engine, show_images=False)
     async with app.run_test(size=(140, 45)) as pilot:
         pane = app.query_one(SearchPane)
-
-        async def until(check: Callable[[], bool]) -> None:
-            for _ in range(300):
-                await pilot.pause(0.1)
-                if check():
-                    return
-            raise AssertionError(f"not in time: focus on {app.focused}")
-
         await pilot.press(*"red", "enter")
-        await until(lambda: len(pane.results) == 8)
+        await wait_for(pilot, lambda: len(pane.results) == 8)
         await pilot.press("g")  # the grid
-        await until(lambda: isinstance(app.focused, Tile))
+        await wait_for(pilot, lambda: isinstance(app.focused, Tile))
         await pilot.press("slash", *" car", "enter")  # a new query, Enter: its tiles, one of them focused
-        await until(lambda: app.current_query.endswith(" car") and isinstance(app.focused, Tile)
-                    and app.focused.is_attached)
+        await wait_for(pilot, lambda: app.current_query.endswith(" car") and isinstance(app.focused, Tile)
+                       and app.focused.is_attached)
         await pilot.pause(1.0)  # later refreshes of the same query (live search, the library's) keep a tile focused
-        await until(lambda: isinstance(app.focused, Tile))
+        await wait_for(pilot, lambda: isinstance(app.focused, Tile))
         first = app.focused
         assert isinstance(first, Tile)
         await pilot.press("right")
-        await until(lambda: isinstance(app.focused, Tile) and app.focused.index == first.index + 1)
+        await wait_for(pilot, lambda: isinstance(app.focused, Tile) and app.focused.index == first.index + 1)
         await pilot.press("tab")
         await pilot.pause(0.2)
         assert isinstance(app.focused, DetailPane)  # Tab goes to the next pane, as the help says
@@ -230,8 +205,5 @@ async def test_the_results_line_says_what_was_not_taken_as_a_filter(engine: Engi
     async with app.run_test(size=(160, 45)) as pilot:
         info = app.query_one("#results-info", Label)
         await pilot.press(*"red yaer:2023", "enter")
-        for _ in range(300):
-            await pilot.pause(0.1)
-            if "did you mean year:?" in str(info.render()):
-                break
+        await wait_for(pilot, lambda: "did you mean year:?" in str(info.render()))
         assert "yaer:2023 is not a filter (did you mean year:?)" in str(info.render())

@@ -32,7 +32,7 @@ from clipgit.core.search.history import QueryHistory
 from clipgit.core.search.searcher import sorted_by
 from clipgit.core.service.served_engine import ServedEngine
 from clipgit.tui.captioner import Captioner
-from clipgit.tui.format import count, model_name
+from clipgit.tui.format import count, failure, model_name
 from clipgit.tui.library_actions import LibraryActions
 from clipgit.tui.library_keeper import LibraryKeeper
 from clipgit.tui.messages import (
@@ -366,8 +366,7 @@ class ClipGitApp(LibraryActions, App[None]):
         if event.state != WorkerState.ERROR:
             return
         error = event.worker.error
-        text = str(error) if isinstance(error, ClipgitError) else f"{type(error).__name__}: {error}"
-        text = display_name(" ".join(text.split()))
+        text = failure(error)
         group = event.worker.group
         if group == "search":
             self.query_one(SearchPane).set_info(Text(text, style="red"))

@@ -8,6 +8,7 @@ import time
 from rich.text import Text
 
 from clipgit.core.decode.photo_facts import capture_time
+from clipgit.core.errors import ClipgitError
 from clipgit.core.names import display_name
 from clipgit.core.progress import duration
 from clipgit.core.search.searcher import SearchResult
@@ -29,6 +30,13 @@ def match(result: SearchResult) -> str:
     if result.mode == "clip":
         return f"{result.score:.3f}"
     return f"w{result.caption_score if result.caption_score is not None else result.score:.1f}"
+
+
+def failure(error: BaseException | None) -> str:
+    """A worker's failure in one line, as a notification says it: the engine's own message for its typed
+    errors, the exception's type beside any other (a bug), names made plain."""
+    text = str(error) if isinstance(error, ClipgitError) else f"{type(error).__name__}: {error}"
+    return display_name(" ".join(text.split()))
 
 
 def safe(path: str, style: str = "") -> Text:

@@ -21,10 +21,9 @@ from textual.widget import Widget
 from textual.worker import Worker, WorkerState
 
 from clipgit.core.engine import Engine, FolderInfo
-from clipgit.core.errors import ClipgitError, ModelUnavailable
-from clipgit.core.names import display_name
+from clipgit.core.errors import ModelUnavailable
 from clipgit.tui.captioner import Captioner
-from clipgit.tui.format import count, duration
+from clipgit.tui.format import count, duration, failure
 from clipgit.tui.messages import FoldersLoaded, IndexFinished, IndexProgressed, LibraryChanged
 from clipgit.tui.panes.library import LibraryPane
 from clipgit.tui.text_reader import TextReader
@@ -279,8 +278,7 @@ class LibraryKeeper(Widget):
             return
         event.stop()
         error = event.worker.error
-        text = str(error) if isinstance(error, ClipgitError) else f"{type(error).__name__}: {error}"
-        text = display_name(" ".join(text.split()))
+        text = failure(error)
         if event.worker.group == "index":
             pane = self._pane()
             if pane is not None:

@@ -339,41 +339,27 @@ def _index_once(engine: EngineAPI, args: argparse.Namespace, paths: list[str]) -
                              "what it finished is kept; run the command again to finish")
     report = last.report
     summary = report.as_dict()
-    if engine.settings.captions and not cancel.is_set():
-        try:
-            from clipgit.tui.cli.models import caption_library
+    from clipgit.tui.cli.models import caption_library, ocr_library
 
-            summary["captioned"] = caption_library(engine, args, bar, cancel)
+    # what follows embedding when it is asked for: (asked, its summary key, the job, its words)
+    jobs = ((engine.settings.captions, "captioned", caption_library, ("captions so far are", "no captions")),
+            (engine.settings.ocr, "read", ocr_library, ("text read so far is", "no text read")))
+    for asked, key, job, (kept, missing) in jobs:
+        if not asked or cancel.is_set():
+            continue
+        try:
+            summary[key] = job(engine, args, bar, cancel)
         except KeyboardInterrupt:
             cancel.set()
             bar.close()
-            print("clipgit-tui: interrupted; captions so far are saved", file=sys.stderr)
+            print(f"clipgit-tui: interrupted; {kept} saved", file=sys.stderr)
             return 130
-        except Exception as exc:  # embeddings are saved; say why captions are missing, then fail
+        except Exception as exc:  # embeddings are saved; say why this part is missing, then fail
             from clipgit.core.errors import ModelUnavailable
 
             if not isinstance(exc, ModelUnavailable):
                 raise
-            print(f"clipgit-tui: error: images indexed, but no captions: {_one_line(str(exc))}", file=sys.stderr)
-            if args.json:
-                print(json.dumps(summary))
-            return 1
-    if engine.settings.ocr and not cancel.is_set():
-        try:
-            from clipgit.tui.cli.models import ocr_library
-
-            summary["read"] = ocr_library(engine, args, bar, cancel)
-        except KeyboardInterrupt:
-            cancel.set()
-            bar.close()
-            print("clipgit-tui: interrupted; text read so far is saved", file=sys.stderr)
-            return 130
-        except Exception as exc:  # embeddings are saved; say why text is missing, then fail
-            from clipgit.core.errors import ModelUnavailable
-
-            if not isinstance(exc, ModelUnavailable):
-                raise
-            print(f"clipgit-tui: error: images indexed, but no text read: {_one_line(str(exc))}", file=sys.stderr)
+            print(f"clipgit-tui: error: images indexed, but {missing}: {_one_line(str(exc))}", file=sys.stderr)
             if args.json:
                 print(json.dumps(summary))
             return 1
