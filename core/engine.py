@@ -118,7 +118,10 @@ class Engine:
 
     def _inference_nice(self) -> int:
         """On a GPU the model's thread only launches the card's work, and the card waits on it: it runs
-        ahead of the readers. On a CPU it is the work, among them."""
+        ahead of the readers. On a CPU it is the work, among them. Where no NVIDIA driver is loaded, no
+        card is looked for: that would import torch (seconds) for a thread that may only read text."""
+        if self.settings.device == "cpu" or not os.path.exists("/proc/driver/nvidia"):
+            return BACKGROUND_NICE
         from clipgit.core.models.hub import resolve_device
 
         return FEEDER_NICE if resolve_device(self.settings.device).startswith("cuda") else BACKGROUND_NICE
@@ -166,7 +169,7 @@ class Engine:
             self.catalog(), s.clip_model,
             encode=self._encode_items,
             preprocess=lambda: self._infer.call(self.clip.load),
-            batch_size=self.batch_size(s), workers=workers, max_pixels=s.max_image_pixels,
+            batch_size=lambda: self.batch_size(s), workers=workers, max_pixels=s.max_image_pixels,
             include_hidden=s.include_hidden, exclude_dirs=s.exclude_dirs, decode=s.decode,
             card_pixels=self._card_pixels,
         )

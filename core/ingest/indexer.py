@@ -9,6 +9,7 @@ resumes; an unchanged file costs a stat and one dict lookup.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import threading
 import time
 from collections import deque
@@ -83,20 +84,27 @@ class _Result:
 
 
 class IndexRun:
+    @functools.cached_property
+    def batch_size(self) -> int:
+        return self._batch_size() if callable(self._batch_size) else self._batch_size
+
     def __init__(self, catalog: Catalog, model: str, encode: Callable[[list[np.ndarray | RawJpeg]], Future[Encoded]],
-                 preprocess: Callable[[], Preprocess], *, batch_size: int, workers: int, max_pixels: int,
+                 preprocess: Callable[[], Preprocess], *, batch_size: int | Callable[[], int], workers: int,
+                 max_pixels: int,
                  include_hidden: bool, exclude_dirs: tuple[str, ...], backend: DecodeBackend | None = None,
                  decode: str = "threads", card_pixels: Callable[[], int] | None = None) -> None:
         """`card_pixels`: how many JPEG pixels one batch may hand the card to decode, asked once the first
         batch of JPEGs is gathered (the model is loaded then): a batch is full at `batch_size` files or at
-        that many pixels, so 512 small pictures go in one batch and 12 MP photos in batches that fit."""
+        that many pixels, so 512 small pictures go in one batch and 12 MP photos in batches that fit.
+        `batch_size` may be asked for only when there is something to embed: choosing it for the device
+        imports torch (seconds), which a run that finds every file unchanged never needs."""
         self.catalog = catalog
         self.model = model
         self._encode = encode
         self._preprocess_getter = preprocess
         self._preprocess: Preprocess | None = None
         self._pp_lock = threading.Lock()
-        self.batch_size = batch_size
+        self._batch_size = batch_size
         self.workers = workers
         self.max_pixels = max_pixels
         self.include_hidden = include_hidden
@@ -215,7 +223,7 @@ class IndexRun:
         if items:
             yield meter.at("embedding", 0, folder=folder, report=report)
         plan = plan_reads([item.stat for item in items], self._get_preprocess, decode=self.decode,
-                          workers=self.workers, batch_size=self.batch_size, max_pixels=self.max_pixels,
+                          workers=self.workers, batch_size=self.batch_size if items else 1, max_pixels=self.max_pixels,
                           backend=self.backend, cpu_wanted=self._split.backlog)
         self._processes = plan.processes
         try:
