@@ -19,7 +19,7 @@ import tempfile
 from common import CACHE, Timer, photo_folder, table, unique_jpegs
 
 
-def git_dir():  # type: ignore[no-untyped-def]
+def git_dir():
     from clipgit.core.lab.random_models import build_git
 
     target = CACHE / "git-base-random"

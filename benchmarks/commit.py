@@ -41,7 +41,7 @@ def naive(catalog: Any, rows: Sequence[Any], model: str) -> None:
 def limit(catalog: Any, rows: Sequence[Any], model: str) -> None:
     """Ours with nothing to build: the arguments were made beforehand (see `prebuilt`)."""
     conn = catalog.conn
-    images, vectors = rows  # type: ignore[misc]
+    images, vectors = rows
     for sql, args in images:
         conn.execute(sql, args)
     for sql, args in vectors:

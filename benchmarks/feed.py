@@ -71,7 +71,7 @@ def pool_start(files: list[Path], workers: int, model_dir: Path, method: str) ->
     stats, pp = card_files(files[: workers * decode_pool.JPEG_CHUNK * 3], model_dir)
     ours = decode_pool.start_method
     if method == "spawn":
-        decode_pool.start_method = lambda: multiprocessing.get_context("spawn")  # type: ignore[assignment]
+        decode_pool.start_method = lambda: multiprocessing.get_context("spawn")
     out = []
     try:
         for _ in range(2):
@@ -87,7 +87,7 @@ def pool_start(files: list[Path], workers: int, model_dir: Path, method: str) ->
             pool.close()
             out.append((first, every, time.perf_counter() - closing))
     finally:
-        decode_pool.start_method = ours  # type: ignore[assignment]
+        decode_pool.start_method = ours
     return out
 
 
@@ -100,7 +100,7 @@ def main() -> None:
     ap.add_argument("--start-workers", type=int, default=16, help="workers for the pool-start rows")
     args = ap.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
-    folder = unique_jpegs(size, args.n)  # type: ignore[arg-type]
+    folder = unique_jpegs(size, args.n)
     files = sorted(folder.iterdir())[: args.n]
     model_dir = tiny_clip_dir()  # the model never runs: only its preprocessing settings are read
     workers = args.workers or os.cpu_count() or 1

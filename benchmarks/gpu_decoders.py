@@ -44,7 +44,7 @@ def main() -> None:
     settings = [s.replace("+", ",") for s in args.settings.split(",") if s]
     pp = Preprocess()
     for size, n in zip(sizes, counts):
-        folder = unique_jpegs(size, n)  # type: ignore[arg-type]
+        folder = unique_jpegs(size, n)
         raws = [raw_jpeg(p.read_bytes(), 10**9) for p in sorted(folder.iterdir())[:n]]
         assert all(r is not None for r in raws), "a benchmark JPEG the GPU path refuses"
         decoders: list[tuple[str, Callable[[Sequence[Any]], list[Any]]]] = []

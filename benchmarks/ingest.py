@@ -82,7 +82,7 @@ def main() -> None:
     decoders = (args.decoders.split(",") if args.decoders else gpu_decoders()) if cuda else [""]
     print(f"GPU JPEG decoders here: {decoders}", flush=True)
     for size, n in zip(sizes, counts):
-        folder = unique_jpegs(size, n)  # type: ignore[arg-type]
+        folder = unique_jpegs(size, n)
         files = sorted(str(p) for p in folder.iterdir())[:n]
         decode_files = files[: args.decode_n or n]
         rows: dict[str, float] = {}
@@ -208,7 +208,7 @@ def engine_index(model_dir: Path, folder: Path, n: int, device: str, precision: 
     spent = {"prepare": 0.0, "commit": 0.0, "encode": 0.0, "device": 0.0}
     used: list[str] = []  # which read mode "auto" chose
 
-    class Counted(read_plan.ProcessDecoder):  # type: ignore[misc,valid-type]
+    class Counted(read_plan.ProcessDecoder):
         def __init__(self, *a: Any, **k: Any) -> None:
             super().__init__(*a, **k)
             used.append("processes" + ("" if self.block is not None else ", pipes"))
@@ -229,8 +229,8 @@ def engine_index(model_dir: Path, folder: Path, n: int, device: str, precision: 
     patched = {}
     if stages:
         patched = {"_prepare": IndexRun._prepare, "_commit": IndexRun._commit}
-        IndexRun._prepare = timed("prepare", IndexRun._prepare)  # type: ignore[method-assign]
-        IndexRun._commit = timed("commit", IndexRun._commit)  # type: ignore[method-assign]
+        IndexRun._prepare = timed("prepare", IndexRun._prepare)
+        IndexRun._commit = timed("commit", IndexRun._commit)
 
     size = next(iter(sorted(folder.iterdir())))
     with Image.open(size) as first:
@@ -275,7 +275,7 @@ def engine_index(model_dir: Path, folder: Path, n: int, device: str, precision: 
         shutil.rmtree(data_dir, ignore_errors=True)
     for name, fn in patched.items():
         setattr(IndexRun, name, fn)
-    read_plan.ProcessDecoder = original  # type: ignore[misc]
+    read_plan.ProcessDecoder = original
     return rate
 
 

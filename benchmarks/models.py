@@ -55,9 +55,9 @@ def main() -> None:
     figures: dict[str, dict[str, object]] = {}
     for model_id, (family, vision, vocab, length) in ARCHITECTURES.items():
         meta = build(family, vision, vocab, length)
-        params = sum(p.numel() for p in meta.parameters())  # type: ignore[attr-defined]
+        params = sum(p.numel() for p in meta.parameters())
         torch.manual_seed(0)
-        model = build(family, vision, vocab, length, device="cpu").to(args.device, dtype=dtype).eval()  # type: ignore[attr-defined]
+        model = build(family, vision, vocab, length, device="cpu").to(args.device, dtype=dtype).eval()
         size = vision["image_size"]
         batch = torch.randn(per_batch, 3, size, size, device=args.device, dtype=dtype)
         tokens = torch.randint(0, 1000, (1, length), device=args.device)

@@ -23,7 +23,7 @@ from pathlib import Path
 from common import full_clip_dir, table, tiny_clip_dir
 
 
-def rate(data, base_clip, base_git, steps: int, batch: int, model: str) -> float:  # type: ignore[no-untyped-def]
+def rate(data, base_clip, base_git, steps: int, batch: int, model: str) -> float:
     from clipgit.core.lab.train import train_iter
 
     out = Path(tempfile.mkdtemp(prefix="clipgit-train-bench-"))

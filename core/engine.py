@@ -55,6 +55,8 @@ CARD_PIXELS = 256 * 12_000_000  # JPEG pixels a batch hands the card at most (se
 
 
 class Engine:
+    note = ""  # a one-line note for the user; ServedEngine's: a service was restarted, or none could run
+
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings.load()
         self.privacy_note = private_data_dir(self.settings.data_dir)  # a face may show it once
@@ -152,6 +154,14 @@ class Engine:
     def device_label(self) -> str:
         """Where the model runs, for a status line: e.g. "cpu bf16"."""
         return f"{self.clip.device} {self.clip.precision}"
+
+    @property
+    def served(self) -> bool:
+        """Whether model calls go to the warm service: ServedEngine's, when it reached one."""
+        return False
+
+    def keep_warm(self) -> None:
+        """An open face keeps the service from its idle exit; in-process there is nothing to keep warm."""
 
     # indexing -------------------------------------------------------------
     def index_iter(self, paths: Iterable[str], cancel: threading.Event | None = None,

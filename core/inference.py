@@ -14,7 +14,7 @@ import queue
 import sys
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from typing import Any, TypeVar
 
 R = TypeVar("R")
@@ -76,6 +76,17 @@ def then(first: Future[A], next_step: Callable[[A], Future[R]]) -> Future[R]:
 _STOP = object()
 
 
+def _settle(future: Future[Any], result: Any = None, exc: BaseException | None = None) -> None:
+    """Settle a job's future once: close may have failed it already while it ran."""
+    try:
+        if exc is not None:
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
+    except InvalidStateError:
+        pass
+
+
 class InferenceThread:
     def __init__(self, name: str = "clipgit-inference", nice: Callable[[], int] | None = None) -> None:
         """`nice`: the thread's CPU priority, asked on the thread when it starts (it may import torch to
@@ -87,6 +98,7 @@ class InferenceThread:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._closed = False
+        self._running: Future[Any] | None = None  # the job on the thread now
 
     def submit(self, fn: Callable[..., R], *args: Any, priority: int = BATCH) -> Future[R]:
         future: Future[R] = Future()
@@ -121,10 +133,19 @@ class InferenceThread:
             if not future.set_running_or_notify_cancel():
                 continue
             fn, args = job
+            with self._lock:
+                if self._closed:  # taken from the queue as close emptied it
+                    _settle(future, exc=RuntimeError("the inference thread closed before this job ran"))
+                    continue
+                self._running = future
             try:
-                future.set_result(fn(*args))
+                result = fn(*args)
             except BaseException as exc:  # handed to the waiting caller
-                future.set_exception(exc)
+                _settle(future, exc=exc)
+            else:
+                _settle(future, result)
+            with self._lock:
+                self._running = None
 
     def _drain(self) -> None:
         """Fail the jobs still queued at close, so no caller waits forever."""
@@ -144,6 +165,10 @@ class InferenceThread:
             thread = self._thread
             if thread is None:
                 return
-            stop: Future[Any] = Future()
-            self._queue.put((-1, next(self._counter), stop, _STOP))
+            running = self._running
+        self._drain()  # the queued jobs fail now: their callers are not kept waiting for the thread to get to them
+        if running is not None:  # its caller is told now, not when the job ends (a model load takes seconds)
+            _settle(running, exc=RuntimeError("the inference thread closed while this job ran"))
+        stop: Future[Any] = Future()
+        self._queue.put((-1, next(self._counter), stop, _STOP))
         thread.join(timeout)

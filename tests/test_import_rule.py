@@ -1,4 +1,4 @@
-"""core/ is the engine: it must never import the UI libraries."""
+"""Import rules: core/ never imports the UI libraries; the app imports nothing heavy before its first frame."""
 
 import ast
 import subprocess
@@ -57,3 +57,17 @@ def test_no_test_module_imports_another() -> None:
                 if parts[-1] in test_modules and (parts[0] == "tests" or name.startswith(".") or len(parts) == 1):
                     offenders.append(f"{path.relative_to(TESTS)}:{node.lineno}: {name}")
     assert offenders == []
+
+
+def test_the_app_draws_its_first_frame_before_the_engine_numpy_or_pillow_load() -> None:
+    """Issue 26: the app's first paint waits for nothing it does not draw. Importing the app and its launcher
+    (as `clipgit-tui` does before App.run) loads no engine, catalog, numpy, Pillow, textual-image or torch;
+    they come with the first worker (tui/lazy_engine.py) and the picture warm-up."""
+    code = (
+        "import sys, clipgit.tui.cli, clipgit.tui.run_app, clipgit.tui.app, clipgit.tui.lazy_engine\n"
+        "heavy = ('numpy', 'PIL', 'torch', 'transformers', 'textual_image', 'clipgit.core.engine', "
+        "'clipgit.core.store', 'clipgit.core.ingest', 'clipgit.core.decode.image', 'clipgit.core.service')\n"
+        "print(','.join(sorted(m for m in sys.modules if m.startswith(heavy))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 
 import pytest
@@ -49,3 +51,26 @@ def test_worker_processes_run_at_the_readers_priority() -> None:
     with ProcessPoolExecutor(1, mp_context=decode_pool.start_method(), initializer=decode_pool._start_worker) as pool:
         assert pool.submit(os.getpriority, os.PRIO_PROCESS, 0).result(timeout=60) == max(
             os.getpriority(os.PRIO_PROCESS, 0), BACKGROUND_NICE)
+
+
+def test_closing_tells_the_caller_of_a_running_job_at_once() -> None:
+    """Quitting the app while the model loads: the worker waiting for the load must not hold the exit."""
+    infer = InferenceThread()
+    started, release = threading.Event(), threading.Event()
+
+    def slow_load() -> str:
+        started.set()
+        release.wait(10)
+        return "loaded"
+
+    job = infer.submit(slow_load)
+    assert started.wait(5)
+    queued = infer.submit(slow_load)
+    begun = time.monotonic()
+    infer.close(timeout=0.1)
+    with pytest.raises(RuntimeError, match="closed while this job ran"):
+        job.result(timeout=1)
+    with pytest.raises(RuntimeError, match="closed before this job ran"):
+        queued.result(timeout=1)
+    assert time.monotonic() - begun < 1.0
+    release.set()  # the job ends later; settling its future again is harmless

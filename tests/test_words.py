@@ -137,7 +137,7 @@ def test_the_service_answers_as_in_process(settings: Settings, tmp_path: Path) -
 
 async def test_the_app_reads_the_library_and_the_detail_pane_shows_text_and_place(settings: Settings,
                                                                                    tmp_path: Path) -> None:
-    from textual.widgets import Static
+    from textual.widgets import Input, Static
 
     from clipgit.tui.app import ClipGitApp
     from clipgit.tui.panes.detail import DetailPane
@@ -167,7 +167,7 @@ async def test_the_app_reads_the_library_and_the_detail_pane_shows_text_and_plac
             await pilot.press("y")
             assert app.notices[-1][0] == "Path and text copied"
             await pilot.press("slash")
-            app.query_one("#query").value = ""  # type: ignore[attr-defined]
+            app.query_one("#query", Input).value = ""
             await pilot.press(*"place:lisbon", "enter")
             await wait_for(pilot, lambda: [Path(p).name for p in results(app)] == ["lisbon.jpg"])
             await wait_for(pilot, lambda: "Portugal" in plain(app.query_one("#meta", Static)))

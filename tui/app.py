@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import os
 import time
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import work
@@ -24,13 +25,10 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input
 from textual.worker import Worker, WorkerState
 
-from clipgit.core.engine import Engine
 from clipgit.core.errors import ClipgitError, ModelUnavailable
 from clipgit.core.names import display_name
 from clipgit.core.search.filters import SORTS, notes, split_filters
 from clipgit.core.search.history import QueryHistory
-from clipgit.core.search.searcher import sorted_by
-from clipgit.core.service.served_engine import ServedEngine
 from clipgit.tui.captioner import Captioner
 from clipgit.tui.format import count, failure, model_name
 from clipgit.tui.library_actions import LibraryActions
@@ -53,6 +51,9 @@ from clipgit.tui.panes.status import StatusLine
 from clipgit.tui.screens.help import HelpScreen
 from clipgit.tui.text_reader import TextReader
 from clipgit.tui.thumbs import ThumbnailCache
+
+if TYPE_CHECKING:
+    from clipgit.core.engine import Engine
 
 DEBOUNCE_S = 0.3
 LIVE_REFRESH_S = 2.0  # while indexing, the current search refreshes at most this often
@@ -91,9 +92,12 @@ class ClipGitApp(LibraryActions, App[None]):
     sort: reactive[str] = reactive("score")  # score | date | name: the order of the results shown
 
     def __init__(self, engine: Engine, paths: list[str] | None = None, *, show_images: bool = True,
-                 top: int = 100, show_timings: bool = True) -> None:
+                 top: int = 100, show_timings: bool = True, owns_engine: bool = False) -> None:
+        """`owns_engine`: close the engine as the app unmounts (clipgit-tui's own launch), before the thread
+        workers are joined: a worker still waiting for a model load is told then, and quitting is prompt."""
         super().__init__()
         self.engine = engine
+        self.owns_engine = owns_engine
         self.show_timings = show_timings
         self.initial_paths = [os.path.abspath(os.path.expanduser(p)) for p in paths or []]
         self.show_images = show_images
@@ -134,10 +138,18 @@ class ClipGitApp(LibraryActions, App[None]):
 
     def on_mount(self) -> None:
         self.query_one("#query", Input).focus()
-        self._load_model()
+        self._load_model()  # builds the engine first, on its thread: nothing of it loads before the first paint
         self.library.load_folders()
         if self.initial_paths:
             self.library.start_index(self.initial_paths)
+        if self.show_images:
+            self._load_pictures()
+
+    @work(thread=True, group="pictures", exit_on_error=False)
+    def _load_pictures(self) -> None:
+        """Import the picture widgets (Pillow, numpy, textual-image) off the UI thread after the first paint,
+        so the first result's picture does not wait for them."""
+        from clipgit.tui import preview  # noqa: F401
 
     # model ---------------------------------------------------------------------
     @work(thread=True, group="model", exit_on_error=False)
@@ -155,11 +167,10 @@ class ClipGitApp(LibraryActions, App[None]):
         gc.freeze()
         self.device = self.engine.device_label()
         self.model_state = "ready"
-        if isinstance(self.engine, ServedEngine):
-            if self.engine.note:
-                self.notify(self.engine.note.removeprefix("clipgit-tui: "), title="Service")  # a CLI's line
-            if self.engine.served:
-                self.set_interval(KEEP_WARM_S, self._keep_warm)
+        if self.engine.note:
+            self.notify(self.engine.note.removeprefix("clipgit-tui: "), title="Service")  # a CLI's line
+        if self.engine.served:
+            self.set_interval(KEEP_WARM_S, self._keep_warm)
         if self.pending_query is not None:
             query, self.pending_query = self.pending_query, None
             self.run_search(query)
@@ -167,8 +178,7 @@ class ClipGitApp(LibraryActions, App[None]):
 
     @work(thread=True, group="keep-warm", exclusive=True, exit_on_error=False)
     def _keep_warm(self) -> None:
-        if isinstance(self.engine, ServedEngine):
-            self.engine.keep_warm()
+        self.engine.keep_warm()
 
     def on_model_failed(self, message: ModelFailed) -> None:
         self.model_state = "failed"
@@ -233,6 +243,8 @@ class ClipGitApp(LibraryActions, App[None]):
         started = time.perf_counter()
         limit = self.limit
         if similar_to is not None:
+            from clipgit.core.search.searcher import sorted_by  # loaded by the engine already, on this thread
+
             results = sorted_by(self.engine.similar(similar_to, top=limit), self.sort)
             title = f"like {display_name(os.path.basename(similar_to))}"
             total = len(results) if len(results) < limit else self.engine.matching("") - 1
@@ -419,6 +431,8 @@ class ClipGitApp(LibraryActions, App[None]):
         self.captions.stop()
         self.texts.stop()
         self.thumbs.close()
+        if self.owns_engine:
+            self.engine.close()
 
 
 def _text_filters(query: str) -> tuple[str, ...]:

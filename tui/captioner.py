@@ -10,14 +10,17 @@ fast caption run never floods the interface.
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 from textual.widget import Widget
 
-from clipgit.core.engine import Engine
 from clipgit.core.errors import ModelUnavailable
-from clipgit.core.ingest.caption_jobs import CaptionProgress
 from clipgit.core.progress import duration
+
+if TYPE_CHECKING:
+    from clipgit.core.engine import Engine
+    from clipgit.core.ingest.caption_jobs import CaptionProgress
 
 
 class Captioner(Widget):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 
@@ -11,7 +12,9 @@ from clipgit.core.decode.photo_facts import capture_time
 from clipgit.core.errors import ClipgitError
 from clipgit.core.names import display_name
 from clipgit.core.progress import duration
-from clipgit.core.search.searcher import SearchResult
+
+if TYPE_CHECKING:
+    from clipgit.core.search.searcher import SearchResult
 
 __all__ = ["bar", "clock", "duration", "human_size", "match", "safe", "short_folder", "taken", "when"]
 

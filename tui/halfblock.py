@@ -7,18 +7,22 @@ only what is visible. Every terminal with colour can show these.
 
 from __future__ import annotations
 
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
-from PIL import Image
 from rich.color import Color
 from rich.style import Style
 from rich.text import Text
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 RGB = tuple[int, int, int]
 
 
 def halfblock(img: Image.Image, cols: int, rows: int) -> Text:
     """`cols` x `rows` cells, two pixels a cell (upper half fg, lower half bg), aspect kept."""
+    from PIL import Image  # a thumbnail is ready, so Pillow is loaded; this module is not, before the first paint
+
     w, h = img.size
     scale = min(cols / w, (rows * 2) / h)
     tw, th = max(1, round(w * scale)), max(1, round(h * scale))

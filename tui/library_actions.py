@@ -17,7 +17,6 @@ from rich.text import Text
 from textual import work
 from textual.app import App
 
-from clipgit.core.engine import Engine
 from clipgit.core.names import display_name
 from clipgit.tui.format import safe
 from clipgit.tui.library_keeper import LibraryKeeper
@@ -25,6 +24,7 @@ from clipgit.tui.messages import CopyPathRequested, OpenRequested, RemoveFolderR
 from clipgit.tui.screens.dialogs import AddFolderScreen, ConfirmScreen, SkippedScreen
 
 if TYPE_CHECKING:
+    from clipgit.core.engine import Engine
     _AppBase = App[None]
 else:
     _AppBase = object

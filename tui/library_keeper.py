@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.css.query import NoMatches
@@ -20,13 +21,15 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.worker import Worker, WorkerState
 
-from clipgit.core.engine import Engine, FolderInfo
 from clipgit.core.errors import ModelUnavailable
 from clipgit.tui.captioner import Captioner
 from clipgit.tui.format import count, duration, failure
 from clipgit.tui.messages import FoldersLoaded, IndexFinished, IndexProgressed, LibraryChanged
 from clipgit.tui.panes.library import LibraryPane
 from clipgit.tui.text_reader import TextReader
+
+if TYPE_CHECKING:
+    from clipgit.core.engine import Engine, FolderInfo
 
 
 class LibraryKeeper(Widget):

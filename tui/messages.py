@@ -13,11 +13,14 @@ identity, as a message is one event and not a value.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from clipgit.core.engine import FolderInfo, SearchResult
-from clipgit.core.ingest.indexer import IndexProgress, IndexReport
+if TYPE_CHECKING:
+    from clipgit.core.engine import FolderInfo, SearchResult
+    from clipgit.core.ingest.indexer import IndexProgress, IndexReport
+
 
 # what workers report ------------------------------------------------------------------
 

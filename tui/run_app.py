@@ -1,14 +1,20 @@
 """Start the Textual app (kept apart so `clipgit-tui --help` never imports Textual).
 
-textual-image probes the terminal when `textual_image.widget` is imported;
-that must happen before App.run(), while we still own the terminal's input.
+The terminal is asked what it can draw before App.run(), while we still own its input
+(tui/terminal_probe.py); the engine and the picture modules load after the first paint.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, cast
+
+from clipgit.tui.terminal_probe import probe
+
+if TYPE_CHECKING:
+    from clipgit.core.config import Settings
+    from clipgit.core.engine import Engine
 
 
 def xterm_colours(environ: MutableMapping[str, str]) -> None:
@@ -23,19 +29,16 @@ def xterm_colours(environ: MutableMapping[str, str]) -> None:
         environ["TEXTUAL_COLOR_SYSTEM"] = "256"  # not truecolor: mlterm 3.9 draws bold 24-bit text on white
 
 
-def run_app(settings: Any, paths: list[str]) -> int:
-    from clipgit.core.engine import Engine
-    from clipgit.core.service.client import ServiceClient
-    from clipgit.core.service.served_engine import ServedEngine
-
+def run_app(settings: Settings, paths: list[str]) -> int:
     xterm_colours(os.environ)  # before Textual reads it, on import
-    from clipgit.tui import preview  # noqa: F401  (imports textual_image.widget: terminal probe)
+    probe()  # what the terminal draws, asked while we still own its input (tui/terminal_probe.py)
     from clipgit.tui.app import ClipGitApp
+    from clipgit.tui.lazy_engine import LazyEngine
 
-    # the app uses the warm service (see core/service/served_engine.py for why), or runs in-process
-    engine = ServedEngine(settings) if ServiceClient.usable(settings) else Engine(settings)
+    # the engine (numpy, Pillow, the catalog) is built by the app's first worker, after the first paint
+    lazy = LazyEngine(settings)
     try:
-        ClipGitApp(engine, paths).run()
+        ClipGitApp(cast("Engine", lazy), paths, owns_engine=True).run()
     finally:
-        engine.close()
+        lazy.close()
     return 0

@@ -9,14 +9,17 @@ progress messages replace each other in the queue; nothing it runs prints (the r
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 from textual.widget import Widget
 
-from clipgit.core.engine import Engine
 from clipgit.core.errors import ModelUnavailable
-from clipgit.core.ingest.ocr_jobs import OcrProgress
 from clipgit.core.progress import duration
+
+if TYPE_CHECKING:
+    from clipgit.core.engine import Engine
+    from clipgit.core.ingest.ocr_jobs import OcrProgress
 
 
 class TextReader(Widget):

@@ -11,12 +11,12 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from PIL import Image
-
-from clipgit.core.decode.image import decode, read_bytes
 from clipgit.core.errors import ImageUnreadable
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 
 class ThumbnailCache:
@@ -48,6 +48,11 @@ class ThumbnailCache:
         self._pool.submit(self._load, path, size, done)
 
     def _load(self, path: str, size: int, done: Callable[[Image.Image | str], Any]) -> None:
+        # Pillow and the decoder are imported here, on the pool's thread, not before the app's first paint
+        from PIL import Image
+
+        from clipgit.core.decode.image import decode, read_bytes
+
         result: Image.Image | str
         try:
             img, _, _ = decode(read_bytes(path), draft_size=size)

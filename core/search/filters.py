@@ -52,38 +52,40 @@ class Filters:
 
 def split_filters(query: str) -> tuple[str, Filters]:
     """The query's words and terms without its filters, and the filters; raises QueryError on a bad value."""
-    found: dict[str, object] = {}
+    found = Filters()
     for match in _TOKEN.finditer(query):
         name, value = match.group(1).lower(), match.group(2).strip('"')
         if not value:
             raise QueryError(f"{name}: needs a value")
         if name == "after":
-            found["after"] = max(_span(value, name)[0], float(found.get("after") or -1e18))  # type: ignore[arg-type]
+            start = _span(value, name)[0]
+            found = replace(found, after=start if found.after is None else max(start, found.after))
         elif name == "before":
-            found["before"] = min(_span(value, name)[0], float(found.get("before") or 1e18))  # type: ignore[arg-type]
+            start = _span(value, name)[0]
+            found = replace(found, before=start if found.before is None else min(start, found.before))
         elif name == "year":
             if not re.fullmatch(r"\d{4}", value):
                 raise QueryError(f"year:{value} is not a year (year:2023)")
             start, end = _span(value, name)
-            found["after"], found["before"] = start, end
+            found = replace(found, after=start, before=end)
         elif name == "camera":
-            found["camera"] = value.lower()
+            found = replace(found, camera=value.lower())
         elif name == "in":
-            found["folder"] = _folder(value)
+            found = replace(found, folder=_folder(value))
         elif name == "text":
-            found["text"] = (*found.get("text", ()), value)  # type: ignore[misc]
+            found = replace(found, text=(*found.text, value))
         elif name == "place":
-            found["place"] = (*found.get("place", ()), value)  # type: ignore[misc]
+            found = replace(found, place=(*found.place, value))
         elif name == "country":
-            found["country"] = value
+            found = replace(found, country=value)
         elif name == "gps":
             if value.lower() not in ("yes", "no"):
                 raise QueryError(f"gps:{value}: use gps:yes or gps:no")
-            found["gps"] = value.lower() == "yes"
+            found = replace(found, gps=value.lower() == "yes")
         else:
-            found["ext"] = tuple(e.lower().lstrip(".") for e in value.split(",") if e.strip("."))
+            found = replace(found, ext=tuple(e.lower().lstrip(".") for e in value.split(",") if e.strip(".")))
     rest = " ".join(_TOKEN.sub(" ", query).split())
-    return rest, Filters(**found)  # type: ignore[arg-type]
+    return rest, found
 
 
 def notes(query: str) -> list[str]:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from PIL import Image
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -13,12 +12,16 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Label, Static
 
-from clipgit.core.engine import SearchResult
 from clipgit.core.names import display_name
 from clipgit.tui.format import human_size, match, safe, taken, when
 from clipgit.tui.messages import CaptionRequested, GridRequested
 from clipgit.tui.panes.image_actions import ImageActions
-from clipgit.tui.thumbs import ThumbnailCache
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from clipgit.core.engine import SearchResult
+    from clipgit.tui.thumbs import ThumbnailCache
 
 PIXEL_PREVIEW_PX = 768  # sixel / Kitty graphics draw real pixels
 CELL_PREVIEW_PX = 200  # half-blocks show about 2 pixels a cell: decode no more than that

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from clipgit.core.engine import SearchResult
 from clipgit.tui.messages import CopyPathRequested, OpenRequested, PathRequest, SimilarRequested
+
+if TYPE_CHECKING:
+    from clipgit.core.engine import SearchResult
 
 
 class ImageActions:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -10,11 +11,13 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Label, ListItem, ListView, Static
 
-from clipgit.core.engine import FolderInfo
-from clipgit.core.ingest.indexer import IndexProgress
 from clipgit.core.names import within
 from clipgit.tui.format import bar, count, duration, safe, short_folder
 from clipgit.tui.messages import IndexRequested, RemoveFolderRequested, SkippedRequested
+
+if TYPE_CHECKING:
+    from clipgit.core.engine import FolderInfo
+    from clipgit.core.ingest.indexer import IndexProgress
 
 
 class FolderItem(ListItem):

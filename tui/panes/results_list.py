@@ -9,7 +9,7 @@ re-renders one row and nothing else, and 1,000 results scroll smoothly.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.segment import Segment
 from rich.style import Style
@@ -22,7 +22,9 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from clipgit.core.engine import SearchResult
+if TYPE_CHECKING:
+    from clipgit.core.engine import SearchResult
+
 
 ROW_HEIGHT = 3
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import builtins
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from PIL import Image
 from rich.text import Text
 from textual import events, work
 from textual.app import ComposeResult
@@ -16,14 +15,18 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Input, Label, Static
 
-from clipgit.core.engine import SearchResult
 from clipgit.core.search.history import QueryHistory
 from clipgit.tui.format import match, safe, short_folder
 from clipgit.tui.halfblock import halfblock, placeholder
 from clipgit.tui.messages import DetailRequested
 from clipgit.tui.panes.image_actions import ImageActions
 from clipgit.tui.panes.results_list import ResultsList
-from clipgit.tui.thumbs import ThumbnailCache
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from clipgit.core.engine import SearchResult
+    from clipgit.tui.thumbs import ThumbnailCache
 
 THUMB_PX = 48
 TILE_PX = 192
