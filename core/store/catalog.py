@@ -11,140 +11,23 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from clipgit.core.models.fold import fold
-from clipgit.core.models.places import Place, place_matches
+from clipgit.core.models.places import Place
 from clipgit.core.names import from_db, to_db, within
-from clipgit.core.search.filters import date_conditions
 from clipgit.core.store.batch_writes import NewImage, image_statements, parts, vector_statements
+from clipgit.core.store.filter_sql import TRIGRAM_MIN, filtered, has_fts, place_match, under
 from clipgit.core.store.migrations import connect
+from clipgit.core.store.rows import IMAGE_COLUMNS, PLACE_SET, FolderRow, ImageRow, place_values
 
-
-@dataclass(frozen=True)
-class ImageRow:
-    id: int
-    folder_id: int
-    path: str
-    size: int
-    mtime_ns: int
-    fingerprint: bytes | None
-    width: int | None
-    height: int | None
-    error: str | None
-    taken: float | None = None
-    taken_from: str | None = None  # None: never read since facts were kept (an older library)
-    camera: str | None = None
-    gps: bool | None = None
-    taken_offset: int | None = None  # minutes east of UTC of the clock at capture (see photo_facts.PhotoFacts)
-    place_city: str | None = None  # where the photo was taken, from its EXIF GPS (models.places.Place)
-    place_locality: str | None = None
-    place_region: str | None = None
-    place_country: str | None = None
-    place_cc: str | None = None
-    place_lat: float | None = None
-    place_lon: float | None = None
-
-    @property
-    def place(self) -> Place | None:
-        if self.place_cc is None or self.place_lat is None or self.place_lon is None:
-            return None
-        return Place(self.place_city or "", self.place_region or "", self.place_country or "", self.place_cc,
-                     self.place_lat, self.place_lon, self.place_locality or "")
-
-
-@dataclass(frozen=True)
-class FolderRow:
-    id: int
-    path: str
-    added_at: float
-    last_scan: float | None
-
-
-_IMAGE_COLUMNS = ("id, folder_id, path, size, mtime_ns, fingerprint, width, height, error, "
-                  "taken, taken_from, camera, gps, taken_offset, place_city, place_locality, place_region, "
-                  "place_country, place_cc, place_lat, place_lon")
-_PLACE_SET = ("place_city = ?, place_locality = ?, place_region = ?, place_country = ?, place_cc = ?, "
-              "place_lat = ?, place_lon = ?")
-# trigram FTS5 needs three characters; a shorter `text:` word scans the folded text
-_TRIGRAM_MIN = 3
-
-
-def _under(column: str, root: str) -> tuple[str, list[object]]:
-    """SQL condition and its arguments: `column` (a path) lies inside folder `root`."""
-    prefix = to_db(root.rstrip("/") + "/")
-    return f"substr({column}, 1, ?) = ?", [len(prefix), prefix]
+__all__ = ["Catalog", "FolderRow", "ImageRow", "place_values"]  # the rows are read from here by most callers
 
 
 if TYPE_CHECKING:
     from clipgit.core.decode.photo_facts import PhotoFacts
     from clipgit.core.search.filters import Filters
-
-
-def _filtered(alias: str, filters: Filters) -> tuple[str, list[object]]:
-    """SQL condition and its arguments for the filters, on the images table under `alias`."""
-    conds, args = date_conditions(alias, filters)
-    if filters.camera:
-        conds.append(f"lower({alias}.camera) LIKE ?")
-        args.append(f"%{filters.camera}%")
-    if filters.folder:
-        cond, more = _under(f"{alias}.path", filters.folder)
-        conds.append(cond)
-        args += more
-    if filters.ext:
-        conds.append("(" + " OR ".join(f"lower(CAST({alias}.path AS TEXT)) LIKE ?" for _ in filters.ext) + ")")
-        args += [f"%.{e}" for e in filters.ext]
-    for words in filters.text:  # each must occur in the image's text (any OCR model's), folded
-        cond, more = _text_condition(alias, fold(words))
-        conds.append(cond)
-        args += more
-    for name in filters.place:
-        conds.append(f"{alias}.place_cc IS NOT NULL AND place_match({alias}.place_city, {alias}.place_locality, "
-                     f"{alias}.place_region, {alias}.place_country, {alias}.place_cc, ?)")
-        args.append(name)
-    if filters.gps is not None:
-        conds.append(f"coalesce({alias}.gps, 0) = ?")
-        args.append(int(filters.gps))
-    if filters.country:
-        conds.append(f"{alias}.place_cc IS NOT NULL AND place_match({alias}.place_city, {alias}.place_locality, "
-                     f"{alias}.place_region, {alias}.place_country, {alias}.place_cc, ?)")
-        args.append("country:" + filters.country)
-    return " AND ".join(conds), args
-
-
-def _has_fts(conn: sqlite3.Connection) -> bool:
-    return conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'ocr_fts'").fetchone() is not None
-
-
-def _text_condition(alias: str, folded: str) -> tuple[str, list[object]]:
-    """The image's recognised text holds `folded` (a substring: a word inside a longer token matches). The
-    trigram index answers words of three characters or more; the condition on the folded text then only checks
-    its candidates (and answers shorter words, and SQLite without trigrams, alone)."""
-    scan = f"EXISTS (SELECT 1 FROM ocr_texts o WHERE o.image_id = {alias}.id AND instr(o.folded, ?) > 0)"
-    if len(folded) >= _TRIGRAM_MIN and _TRIGRAM_OK:
-        return (f"{alias}.id IN (SELECT o.image_id FROM ocr_fts JOIN ocr_texts o ON o.id = ocr_fts.rowid "
-                f"WHERE ocr_fts MATCH ?) AND {scan}"), ['"' + folded.replace('"', '""') + '"', folded]
-    return scan, [folded]
-
-
-_TRIGRAM_OK = sqlite3.sqlite_version_info >= (3, 34, 0)
-
-
-def _place_match(city: str | None, locality: str | None, region: str | None, country: str | None,
-                 cc: str | None, query: str) -> bool:
-    """SQL function `place_match`: models.places.place_matches over a row's place columns (its rules, in one
-    place: whole words of a name, any case, accents ignored; `country:` by code, name or short name)."""
-    place = Place(city or "", region or "", country or "", cc or "", 0.0, 0.0, locality or "")
-    return place_matches(place, query)
-
-
-def place_values(place: Place | None) -> tuple[object, ...]:
-    """The seven place columns' values (all None for no place)."""
-    if place is None:
-        return (None,) * 7
-    return (place.city, place.locality, place.region, place.country, place.country_code, place.lat, place.lon)
 
 
 class Catalog:
@@ -153,7 +36,7 @@ class Catalog:
     def __init__(self, db_path: Path) -> None:
         self.db_path = db_path
         self.conn = connect(db_path)
-        self.conn.create_function("place_match", 6, _place_match, deterministic=True)
+        self.conn.create_function("place_match", 6, place_match, deterministic=True)
         self._counts: tuple[tuple[int, int], dict[str, int]] | None = None  # vector_counts, and when
 
     def close(self) -> None:
@@ -180,7 +63,7 @@ class Catalog:
         cur = self.conn.execute("INSERT INTO folders (path, added_at) VALUES (?, ?)", (to_db(path), time.time()))
         folder_id = cur.lastrowid
         assert folder_id is not None
-        cond, args = _under("path", path)
+        cond, args = under("path", path)
         inner = self.conn.execute(f"SELECT id FROM folders WHERE {cond} AND id != ?", [*args, folder_id]).fetchall()
         for (inner_id,) in inner:
             self.conn.execute("UPDATE images SET folder_id = ? WHERE folder_id = ?", (folder_id, inner_id))
@@ -214,7 +97,7 @@ class Catalog:
     # images ------------------------------------------------------------
     def images_under(self, root: str, model: str) -> dict[str, tuple[ImageRow, bool]]:
         """path -> (row, has an embedding for `model`) for every file under `root`."""
-        cond, args = _under("i.path", root)
+        cond, args = under("i.path", root)
         rows = self.conn.execute(
             "SELECT i.id, i.folder_id, i.path, i.size, i.mtime_ns, i.fingerprint, i.width, i.height, i.error, "
             "i.taken, i.taken_from, i.camera, i.gps, i.taken_offset, "
@@ -226,13 +109,13 @@ class Catalog:
 
     def image_by_path(self, path: str) -> ImageRow | None:
         r = self.conn.execute(
-            f"SELECT {_IMAGE_COLUMNS} FROM images WHERE path = ?",
+            f"SELECT {IMAGE_COLUMNS} FROM images WHERE path = ?",
             (to_db(path),),
         ).fetchone()
         return ImageRow(r[0], r[1], from_db(r[2]), *r[3:]) if r else None
 
     def images_by_ids(self, ids: Iterable[int]) -> dict[int, ImageRow]:
-        rows = self._where_in(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE id IN ({{ids}})", ids)
+        rows = self._where_in(f"SELECT {IMAGE_COLUMNS} FROM images WHERE id IN ({{ids}})", ids)
         return {r[0]: ImageRow(r[0], r[1], from_db(r[2]), *r[3:]) for r in rows}
 
     def vector_counts(self) -> dict[str, int]:
@@ -246,27 +129,27 @@ class Catalog:
 
     def filtered_ids(self, filters: Filters, model: str) -> list[int]:
         """Images with a vector of `model` that pass the filters."""
-        cond, args = _filtered("i", filters)
+        cond, args = filtered("i", filters)
         return [r[0] for r in self.conn.execute(
             "SELECT i.id FROM images i JOIN embeddings e ON e.image_id = i.id AND e.model = ? "
             f"WHERE {cond}", [model, *args])]
 
     def count_filtered(self, filters: Filters, model: str) -> int:
         """How many images with a vector of `model` pass the filters (a results line's "100 of 800")."""
-        cond, args = _filtered("i", filters)
+        cond, args = filtered("i", filters)
         row = self.conn.execute("SELECT count(*) FROM images i JOIN embeddings e ON e.image_id = i.id "
                                 f"AND e.model = ? WHERE {cond}", [model, *args]).fetchone()
         return int(row[0])
 
     def browse(self, filters: Filters, model: str, limit: int) -> list[int]:
         """Images that pass the filters, newest capture first (filters with no words to search for)."""
-        cond, args = _filtered("i", filters)
+        cond, args = filtered("i", filters)
         return [r[0] for r in self.conn.execute(
             "SELECT i.id FROM images i JOIN embeddings e ON e.image_id = i.id AND e.model = ? "
             f"WHERE {cond} ORDER BY i.taken IS NULL, i.taken DESC, i.path LIMIT ?", [model, *args, limit])]
 
     def ids_under(self, root: str) -> list[int]:
-        cond, args = _under("path", root)
+        cond, args = under("path", root)
         return [r[0] for r in self.conn.execute(f"SELECT id FROM images WHERE {cond}", args)]
 
     def upsert_image(self, folder_id: int, path: str, size: int, mtime_ns: int, fingerprint: bytes | None,
@@ -320,13 +203,13 @@ class Catalog:
     def set_facts(self, image_id: int, facts: PhotoFacts, place: Place | None = None) -> None:
         self.conn.execute(
             "UPDATE images SET taken = ?, taken_from = ?, camera = ?, gps = ?, taken_offset = ?, "
-            f"{_PLACE_SET} WHERE id = ?",
+            f"{PLACE_SET} WHERE id = ?",
             (facts.taken, facts.taken_from, facts.camera, int(facts.gps), facts.taken_offset, *place_values(place),
              image_id))
 
     def set_places_by_path(self, places: Sequence[tuple[str, Place]]) -> None:
         """Places of images just added (by `add_new_images`, which writes no place: most photos have none)."""
-        self.conn.executemany(f"UPDATE images SET {_PLACE_SET} WHERE path = ?",
+        self.conn.executemany(f"UPDATE images SET {PLACE_SET} WHERE path = ?",
                               [(*place_values(place), to_db(path)) for path, place in places])
 
     def place_count(self) -> int:
@@ -346,7 +229,7 @@ class Catalog:
         self.conn.executemany("DELETE FROM images WHERE id = ?", ((i,) for i in ids))
 
     def skipped_under(self, root: str) -> list[tuple[str, str]]:
-        cond, args = _under("path", root)
+        cond, args = under("path", root)
         rows = self.conn.execute(f"SELECT path, error FROM images WHERE error IS NOT NULL AND {cond} ORDER BY path",
                                  args)
         return [(from_db(p), e) for p, e in rows]
@@ -411,7 +294,7 @@ class Catalog:
                "LEFT JOIN captions c ON c.image_id = i.id AND c.model = ? WHERE c.id IS NULL AND i.error IS NULL")
         args: list[object] = [clip_model, model]
         if root is not None:
-            cond, more = _under("i.path", root)
+            cond, more = under("i.path", root)
             sql, args = f"{sql} AND {cond}", args + more
         return [(r[0], from_db(r[1])) for r in self.conn.execute(sql + " ORDER BY i.path", args)]
 
@@ -426,7 +309,7 @@ class Catalog:
                "WHERE captions_fts MATCH ? AND c.model = ?")
         args: list[object] = [fts_query, model]
         if filters is not None and filters.active:
-            cond, more = _filtered("i", filters)
+            cond, more = filtered("i", filters)
             sql, args = f"{sql} AND {cond}", args + more
         sql += " ORDER BY rank LIMIT ?"
         args.append(limit)
@@ -451,7 +334,7 @@ class Catalog:
                "LEFT JOIN ocr_texts o ON o.image_id = i.id AND o.model = ? WHERE o.id IS NULL AND i.error IS NULL")
         args: list[object] = [clip_model, model]
         if root is not None:
-            cond, more = _under("i.path", root)
+            cond, more = under("i.path", root)
             sql, args = f"{sql} AND {cond}", args + more
         return [(r[0], from_db(r[1])) for r in self.conn.execute(sql + " ORDER BY i.path", args)]
 
@@ -465,14 +348,14 @@ class Catalog:
         """(image id, rank; lower is better) of images whose text holds any of the (folded) words: the more of
         them, the better. Words of three characters or more go through the trigram index (bm25 ranks); without
         it, the count of words found."""
-        words = [w for w in dict.fromkeys(words) if len(w) >= _TRIGRAM_MIN]
+        words = [w for w in dict.fromkeys(words) if len(w) >= TRIGRAM_MIN]
         if not words:
             return []
         extra, more = "", list[object]()
         if filters is not None and filters.active:
-            extra, more = _filtered("i", filters)
+            extra, more = filtered("i", filters)
             extra = f" AND {extra}"
-        if _has_fts(self.conn):
+        if has_fts(self.conn):
             match = " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
             sql = ("SELECT o.image_id, bm25(ocr_fts) AS rank FROM ocr_fts JOIN ocr_texts o "
                    "ON o.id = ocr_fts.rowid JOIN images i ON i.id = o.image_id "
