@@ -179,7 +179,7 @@ def whole_index(folder: Path, pictures: list[Picture]) -> tuple[Run, float, int]
     run = Run("ours: clipgit-tui index --ocr (whole, demo CLIP)")
     app = shutil.which("clipgit-tui", path=str(Path(sys.executable).parent)) or "clipgit-tui"
     data = Path(tempfile.mkdtemp(prefix="ocr-bench-"))
-    env = dict(os.environ, CLIPGIT_DATA_DIR=str(data), CLIPGIT_CONFIG=str(data / "none.toml"),
+    env = dict(os.environ, CLIPGIT_DATA_DIR=str(data), CLIPGIT_CONFIG=os.devnull,
                CLIPGIT_CLIP_MODEL="demo", CLIPGIT_CAPTION_MODEL="demo", CLIPGIT_SERVICE="0", HF_HUB_OFFLINE="1")
     try:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
