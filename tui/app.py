@@ -364,10 +364,9 @@ class ClipGitApp(LibraryActions, App[None]):
                         else "no captioning is running (turn it on with captions = true, text with ocr = true)",
                         title="Captions")
             return
-        paused = self.captions.toggle_pause() if self.captions.running else not self.texts.pause.is_set()
-        self.texts.set_paused(paused)
-        if self.captions.running and self.captions.pause.is_set() != paused:
-            self.captions.toggle_pause()
+        paused = not (self.captions if self.captions.running else self.texts).pause.is_set()
+        for job in (self.captions, self.texts):
+            job.set_paused(paused)
         what = "captioning" if self.captions.running else "text reading"
         self.notify(f"{what} paused" if paused else f"{what} resumed", title="Captions")
         self.caption_status = self.captions.status_text()
