@@ -48,7 +48,6 @@ from clipgit.tui.panes.library import LibraryPane
 from clipgit.tui.panes.results_list import ResultsList
 from clipgit.tui.panes.search import SearchInput, SearchPane
 from clipgit.tui.panes.status import StatusLine
-from clipgit.tui.screens.help import HelpScreen
 from clipgit.tui.text_reader import TextReader
 from clipgit.tui.thumbs import ThumbnailCache
 
@@ -399,6 +398,8 @@ class ClipGitApp(LibraryActions, App[None]):
             self.run_search(self.current_query, quiet=True)
 
     def action_help(self) -> None:
+        from clipgit.tui.screens.help import HelpScreen  # loaded when first asked for, not before the first paint
+
         self.push_screen(HelpScreen())
 
     def action_focus_search(self) -> None:

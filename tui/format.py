@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 from rich.text import Text
 
-from clipgit.core.decode.photo_facts import capture_time
 from clipgit.core.errors import ClipgitError
 from clipgit.core.names import display_name
 from clipgit.core.progress import duration
@@ -79,6 +78,8 @@ def taken(result: SearchResult) -> str:
 def clock(taken: float, offset: int | None, taken_from: str | None) -> str:
     """A capture time as the clock where the photo was taken showed it, with the photo's offset where it gives
     one ("2023-07-14 18:03 +02:00"): the 18:03 of a photo from Rome is not 12:03 because New York looks at it."""
+    from clipgit.core.decode.photo_facts import capture_time  # a photo is shown: the engine has loaded it
+
     at = capture_time(taken, offset)
     zone = at.strftime("%z")
     return at.strftime("%Y-%m-%d %H:%M") + (f" {zone[:3]}:{zone[3:]}" if taken_from == "exif" and offset is not None

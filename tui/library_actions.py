@@ -21,7 +21,6 @@ from clipgit.core.names import display_name
 from clipgit.tui.format import safe
 from clipgit.tui.library_keeper import LibraryKeeper
 from clipgit.tui.messages import CopyPathRequested, OpenRequested, RemoveFolderRequested, SkippedRequested
-from clipgit.tui.screens.dialogs import AddFolderScreen, ConfirmScreen, SkippedScreen
 
 if TYPE_CHECKING:
     from clipgit.core.engine import Engine
@@ -53,6 +52,8 @@ class LibraryActions(_AppBase):
             if path:
                 self.library.start_index([path])
 
+        from clipgit.tui.screens.dialogs import AddFolderScreen  # dialogs load when first opened
+
         self.push_screen(AddFolderScreen(), added)
 
     def confirm_remove(self, path: str) -> None:
@@ -63,6 +64,8 @@ class LibraryActions(_AppBase):
         question = Text("Remove ")
         question.append_text(safe(path, "bold"))
         question.append(" from the library? The images stay on disk.")
+        from clipgit.tui.screens.dialogs import ConfirmScreen
+
         self.push_screen(ConfirmScreen(question), answer)
 
     def show_skipped(self, folder: str) -> None:
@@ -71,6 +74,8 @@ class LibraryActions(_AppBase):
     @work(thread=True, group="skipped", exclusive=True, exit_on_error=False)
     def _skipped_worker(self, folder: str) -> None:
         skipped = self.engine.skipped(folder)
+        from clipgit.tui.screens.dialogs import SkippedScreen
+
         self.call_from_thread(self.push_screen, SkippedScreen(folder, skipped))
 
     def open_external(self, path: str) -> None:
