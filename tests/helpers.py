@@ -195,3 +195,18 @@ def gps_photo(path: Path, seed: int, where: tuple[float, float] | None, fmt: str
     photo(seed, (64, 48)).save(buf, format=fmt, exif=exif.tobytes())
     path.write_bytes(buf.getvalue())
     return path
+
+
+def burst(app: ClipGitApp | Any, *keys: str) -> None:
+    """Post KEYS to the app all at once, as a paste or a fast typist sends them (gaps under 50 ms): Pilot's
+    `press` lets the app go idle after every key, which hides the races a burst meets. Keys as Pilot names
+    them ("enter", "tab", "slash", or one character)."""
+    from textual import events
+
+    named = {"enter": "\r", "tab": "\t", "slash": "/", "space": " "}
+    for key in keys:
+        char = named.get(key, key if len(key) == 1 else None)
+        name = {"/": "slash", " ": "space"}.get(key, key)
+        event = events.Key(name, char)
+        event.set_sender(app)
+        app.post_message(event)

@@ -14,7 +14,7 @@ from clipgit.core.search.searcher import natural_key
 from clipgit.tui.app import ClipGitApp
 from clipgit.tui.cli import main
 from clipgit.tui.panes.library import LibraryPane
-from clipgit.tui.panes.search import SearchPane
+from clipgit.tui.panes.search import SearchInput, SearchPane
 from tests.conftest import make_photos
 
 
@@ -235,3 +235,61 @@ async def test_the_results_line_says_what_was_not_taken_as_a_filter(engine: Engi
             if "did you mean year:?" in str(info.render()):
                 break
         assert "yaer:2023 is not a filter (did you mean year:?)" in str(info.render())
+
+
+async def test_a_query_and_enter_in_one_burst_is_searched_and_kept_in_the_history(engine: Engine,
+                                                                                tmp_path: Path) -> None:
+    """The app took Enter before the box had taken the keys typed just before it: it searched and kept the
+    half-typed query (here an empty one), and only the live search found the whole one."""
+    from tests.helpers import burst, wait_for
+
+    make_photos(tmp_path / "pics", 3)
+    engine.index([str(tmp_path / "pics")])
+    app = ClipGitApp(engine, show_images=False, show_timings=False)
+    async with app.run_test(size=(140, 45)) as pilot:
+        pane = app.query_one(SearchPane)
+        await wait_for(pilot, lambda: app.model_state == "ready")
+        burst(app, *"red circle", "enter", "j")
+        await wait_for(pilot, lambda: len(pane.results) == 3)
+        await pilot.pause(0.5)
+        assert app.history.entries()[-1:] == ["red circle"] and app.current_query == "red circle"
+        assert app.focused is pane.list  # the key after Enter went to the results, not into the box
+        assert app.query_one("#query", SearchInput).value == "red circle"
+
+
+async def test_slash_and_text_in_one_burst_type_the_text_in_the_search_box(engine: Engine, tmp_path: Path) -> None:
+    """From the results, `/` then a query at once: the keys after `/` went to the results (`a` opened the
+    add-folder dialog) before the focus had moved."""
+    from textual.widgets import Input
+
+    from tests.helpers import burst, wait_for
+
+    make_photos(tmp_path / "pics", 3)
+    engine.index([str(tmp_path / "pics")])
+    app = ClipGitApp(engine, show_images=False, show_timings=False)
+    async with app.run_test(size=(140, 45)) as pilot:
+        pane = app.query_one(SearchPane)
+        await pilot.press(*"red", "enter")
+        await wait_for(pilot, lambda: len(pane.results) == 3 and app.focused is pane.list)
+        burst(app, "slash", *"a star")
+        await pilot.pause(0.5)
+        field = app.query_one("#query", Input)
+        assert app.focused is field and field.value == "a star" and app.screen is app.screen_stack[0]
+
+
+async def test_tab_right_after_typing_completes_the_folder(engine: Engine, tmp_path: Path) -> None:
+    """In the add-folder box Tab took the completion computed (in a worker) for what was typed before the
+    last keys, or none: Enter then tried the half-typed path."""
+    from clipgit.tui.screens.dialogs import AddFolderScreen
+    from tests.helpers import burst, wait_for
+
+    make_photos(tmp_path / "holiday-photos", 2)
+    app = ClipGitApp(engine, show_images=False, show_timings=False)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_for(pilot, lambda: app.model_state == "ready")
+        app.action_add_folder()
+        await wait_for(pilot, lambda: isinstance(app.screen, AddFolderScreen) and app.focused is not None)
+        burst(app, *f"{tmp_path}/holi", "tab", "enter")
+        await wait_for(pilot, lambda: not isinstance(app.screen, AddFolderScreen), timeout=5)
+        library = app.query_one(LibraryPane)
+        await wait_for(pilot, lambda: len(library.items()) == 1)
