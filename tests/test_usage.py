@@ -293,3 +293,17 @@ async def test_tab_right_after_typing_completes_the_folder(engine: Engine, tmp_p
         await wait_for(pilot, lambda: not isinstance(app.screen, AddFolderScreen), timeout=5)
         library = app.query_one(LibraryPane)
         await wait_for(pilot, lambda: len(library.items()) == 1)
+
+
+def test_models_lines_up_every_row_and_says_what_the_default_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """The demo model's row (a long folder path as its id) pushed its figures out of their columns, and the
+    default's note called it "the origin document's model"."""
+    monkeypatch.setenv("CLIPGIT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CLIPGIT_SERVICE", "0")
+    assert main(["models", "--clip-model", "demo"]) == 0
+    out = capsys.readouterr().out
+    table = out.split("\n\n")[0].splitlines()
+    assert len(table) == 5 and len({len(row) for row in table}) == 1, table  # every row as wide: in line
+    assert table[-1].startswith("* demo ") and "origin document" not in out
+    assert "openai/clip-vit-base-patch32: the default: OpenAI's original CLIP" in out
