@@ -3,6 +3,7 @@ that ends. Each failed on the code before it."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -307,3 +308,15 @@ def test_models_lines_up_every_row_and_says_what_the_default_is(tmp_path: Path, 
     assert len(table) == 5 and len({len(row) for row in table}) == 1, table  # every row as wide: in line
     assert table[-1].startswith("* demo ") and "origin document" not in out
     assert "openai/clip-vit-base-patch32: the default: OpenAI's original CLIP" in out
+
+
+def test_a_config_file_named_but_missing_is_said(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """CLIPGIT_CONFIG naming a file that is not there (a typo) was read as "no settings" without a word."""
+    monkeypatch.setenv("CLIPGIT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CLIPGIT_CONFIG", str(tmp_path / "confgi.toml"))
+    assert main(["status"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"CLIPGIT_CONFIG names {tmp_path / 'confgi.toml'}, which does not exist" in err
+    monkeypatch.setenv("CLIPGIT_CONFIG", os.devnull)  # the way to say "no config file"
+    assert main(["status"]) == 0
