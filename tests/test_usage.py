@@ -320,3 +320,27 @@ def test_a_config_file_named_but_missing_is_said(tmp_path: Path, monkeypatch: py
     assert err.count("\n") == 1 and f"CLIPGIT_CONFIG names {tmp_path / 'confgi.toml'}, which does not exist" in err
     monkeypatch.setenv("CLIPGIT_CONFIG", os.devnull)  # the way to say "no config file"
     assert main(["status"]) == 0
+
+
+async def test_library_paths_break_after_a_slash_not_inside_a_name(engine: Engine, tmp_path: Path) -> None:
+    """At 80 columns a folder's path wrapped as one long word, mid-name (`/tmp/polish-dat` `a/demo/gallery`)."""
+    from textual.geometry import Region
+
+    from tests.helpers import wait_for
+
+    folder = tmp_path / "holiday-photos" / "beach-2023"
+    make_photos(folder, 2)
+    engine.index([str(folder)])
+    app = ClipGitApp(engine, show_images=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        library = app.query_one(LibraryPane)
+        await wait_for(pilot, lambda: library.items())
+        await pilot.pause(0.3)
+        text = library.items()[0].query_one(".folder-text")
+        width = text.content_size.width
+        lines = [strip.text.rstrip() for strip in text.render_lines(Region(0, 0, *text.size))]
+        shown = lines[:next(i for i, line in enumerate(lines) if "image" in line)]
+        assert "".join(shown) == str(folder) and len(shown) > 1, lines
+        for name in str(folder).split("/"):
+            if 0 < len(name) < width:  # a name that fits a line is never cut
+                assert any(name in line for line in shown), (name, shown)
