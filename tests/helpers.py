@@ -64,6 +64,15 @@ def results(app: ClipGitApp) -> list[str]:
     return [r.path for r in app.query_one(SearchPane).results]
 
 
+def app_on(engine: Engine, folder: Path, photos: int, **options: Any) -> ClipGitApp:
+    """The app (no pictures drawn, OPTIONS as ClipGitApp takes them) on a library of PHOTOS indexed in FOLDER."""
+    from clipgit.tui.app import ClipGitApp
+
+    make_photos(folder, photos)
+    engine.index([str(folder)])
+    return ClipGitApp(engine, show_images=False, **options)
+
+
 def three_photos(engine: Engine, tmp_path: Path) -> ClipGitApp:
     """The app on a library of three indexed photos."""
     from clipgit.tui.app import ClipGitApp

@@ -242,11 +242,9 @@ async def test_a_query_and_enter_in_one_burst_is_searched_and_kept_in_the_histor
                                                                                 tmp_path: Path) -> None:
     """The app took Enter before the box had taken the keys typed just before it: it searched and kept the
     half-typed query (here an empty one), and only the live search found the whole one."""
-    from tests.helpers import burst, wait_for
+    from tests.helpers import app_on, burst, wait_for
 
-    make_photos(tmp_path / "pics", 3)
-    engine.index([str(tmp_path / "pics")])
-    app = ClipGitApp(engine, show_images=False, show_timings=False)
+    app = app_on(engine, tmp_path / "pics", 3, show_timings=False)
     async with app.run_test(size=(140, 45)) as pilot:
         pane = app.query_one(SearchPane)
         await wait_for(pilot, lambda: app.model_state == "ready")
@@ -263,11 +261,9 @@ async def test_slash_and_text_in_one_burst_type_the_text_in_the_search_box(engin
     add-folder dialog) before the focus had moved."""
     from textual.widgets import Input
 
-    from tests.helpers import burst, wait_for
+    from tests.helpers import app_on, burst, wait_for
 
-    make_photos(tmp_path / "pics", 3)
-    engine.index([str(tmp_path / "pics")])
-    app = ClipGitApp(engine, show_images=False, show_timings=False)
+    app = app_on(engine, tmp_path / "pics", 3, show_timings=False)
     async with app.run_test(size=(140, 45)) as pilot:
         pane = app.query_one(SearchPane)
         await pilot.press(*"red", "enter")
@@ -326,12 +322,10 @@ async def test_library_paths_break_after_a_slash_not_inside_a_name(engine: Engin
     """At 80 columns a folder's path wrapped as one long word, mid-name (`/tmp/polish-dat` `a/demo/gallery`)."""
     from textual.geometry import Region
 
-    from tests.helpers import wait_for
+    from tests.helpers import app_on, wait_for
 
     folder = tmp_path / "holiday-photos" / "beach-2023"
-    make_photos(folder, 2)
-    engine.index([str(folder)])
-    app = ClipGitApp(engine, show_images=False)
+    app = app_on(engine, folder, 2)
     async with app.run_test(size=(80, 24)) as pilot:
         library = app.query_one(LibraryPane)
         await wait_for(pilot, lambda: library.items())
@@ -344,3 +338,65 @@ async def test_library_paths_break_after_a_slash_not_inside_a_name(engine: Engin
         for name in str(folder).split("/"):
             if 0 < len(name) < width:  # a name that fits a line is never cut
                 assert any(name in line for line in shown), (name, shown)
+
+
+async def test_grid_tiles_show_their_score_whole(engine: Engine, tmp_path: Path) -> None:
+    """A tile's label was the name then the score, cut to the tile's width: the score was what was lost."""
+    from textual.geometry import Region
+
+    from clipgit.tui.format import match
+    from clipgit.tui.panes.search import Tile
+    from tests.helpers import app_on, wait_for
+
+    app = app_on(engine, tmp_path / "a_rather_long_picture_name", 4)
+    async with app.run_test(size=(120, 35)) as pilot:
+        pane = app.query_one(SearchPane)
+        await pilot.press(*"red", "enter")
+        await wait_for(pilot, lambda: len(pane.results) == 4)
+        await pilot.press("g")
+        await wait_for(pilot, lambda: isinstance(app.focused, Tile))
+        await pilot.pause(0.3)
+        for tile in app.query(Tile).results(Tile):
+            label = tile.query_one(".tile-label")
+            line = label.render_lines(Region(0, 0, label.size.width, 1))[0].text
+            assert match(tile.result).strip() in line and line.rstrip().endswith("…"), line
+
+
+async def test_the_results_line_breaks_between_its_parts(engine: Engine, tmp_path: Path) -> None:
+    """At 120 columns the line over the results broke inside a part ('… · by name · 414' 'ms'); before it
+    wrapped, '· by name' was cut off."""
+    from textual.app import App, ComposeResult
+    from textual.geometry import Region
+    from textual.widget import Widget
+
+    from clipgit.tui.panes.search import InfoLine
+    from tests.helpers import app_on, wait_for
+
+    def lines(info: Widget) -> list[str]:
+        rendered = info.render_lines(Region(0, 0, info.size.width, info.size.height))
+        return [s.text.strip() for s in rendered if s.text.strip()]
+
+    app = app_on(engine, tmp_path / "pics", 3)
+    async with app.run_test(size=(120, 35)) as pilot:
+        pane = app.query_one(SearchPane)
+        await pilot.press(*"red", "enter")
+        await wait_for(pilot, lambda: len(pane.results) == 3)
+        await pilot.press("t", "t")
+        info = app.query_one("#results-info")
+        await wait_for(pilot, lambda: any(line.startswith("3 results · by name") for line in lines(info)))
+        width = info.size.width  # the line as wide as the app gives it at 120 columns
+
+    class Line(App[None]):
+        CSS = f"InfoLine {{ width: {width}; padding: 0 2; height: auto; }}"
+
+        def compose(self) -> ComposeResult:
+            yield InfoLine("100 of 200 results · by name · 414 ms")  # a page of a bigger library
+
+    line = Line()
+    async with line.run_test(size=(120, 10)) as pilot:
+        await pilot.pause(0.2)
+        shown = line.query_one(InfoLine)
+        assert lines(shown) == ["100 of 200 results · by name", "· 414 ms"]
+        shown.styles.width = 120
+        await pilot.pause(0.2)
+        assert lines(shown) == ["100 of 200 results · by name · 414 ms"]  # wider: one line again

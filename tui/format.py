@@ -13,7 +13,8 @@ from clipgit.core.names import display_name
 from clipgit.core.progress import duration
 from clipgit.core.search.searcher import SearchResult
 
-__all__ = ["bar", "clock", "duration", "human_size", "match", "safe", "short_folder", "taken", "when", "wrap_path"]
+__all__ = ["bar", "clock", "duration", "human_size", "match", "safe", "short_folder", "taken", "when", "wrap_parts",
+           "wrap_path"]
 
 MATCH_HELP = ("match: how close the picture is to the query, as CLIP's cosine similarity (about 0.2-0.35 is a "
               "good match for real photos with OpenAI's models); in caption mode, how well the caption's words "
@@ -105,6 +106,25 @@ def wrap_path(path: str, width: int) -> str:
             lines.append(line[:cut])
             line = line[cut:]
     return "\n".join([*lines, line] if line else lines)
+
+
+def wrap_parts(line: str, width: int, sep: str = " · ") -> str:
+    """LINE, made of parts joined by SEP, in lines of at most WIDTH cells broken between parts, not inside
+    one ('… · by name · 414' 'ms' read as a cut); a part longer than a line is left to plain wrapping.
+    WIDTH 0: one line."""
+    from rich.cells import cell_len
+
+    if width <= 0 or cell_len(line) <= width:
+        return line
+    lines: list[str] = []
+    for part in line.split(sep):
+        if not lines:
+            lines.append(part)
+        elif cell_len(lines[-1] + sep + part) <= width or cell_len("· " + part) > width:
+            lines[-1] += sep + part  # it fits; or it is wrapped anyway, from where the line is
+        else:
+            lines.append("· " + part)
+    return "\n".join(lines)
 
 
 def model_name(model: str) -> str:
