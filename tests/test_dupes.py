@@ -10,6 +10,7 @@ import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -160,3 +161,33 @@ async def test_the_duplicates_screen_moves_by_group_scrolls_rows_and_shows_its_k
             await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
             help_screen = app.screen
             assert isinstance(help_screen, HelpScreen) and any(what == "Mark" for _, _, what in help_screen.rows)
+
+
+async def test_pictures_a_toast_covered_are_drawn_again_once_it_is_gone(demo_settings: Settings, shots: Path) -> None:
+    """A sixel under a toast stayed erased after the toast went (only the cells it had covered were painted
+    again, blank): every picture on the screen is drawn again, whole, once a toast's time is up."""
+    from clipgit.tui.app import ClipGitApp
+    from clipgit.tui.screens.dupes import DupesScreen, DupeTile
+    from tests.helpers import wait_for
+
+    with Engine(demo_settings) as engine:
+        engine.index([str(shots)])
+        app = ClipGitApp(engine)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: app.model_state == "ready")
+            await pilot.press("tab", "D")
+            await wait_for(pilot, lambda: isinstance(app.screen, DupesScreen) and len(app.screen.query(DupeTile)) == 7
+                           and len(app.screen.query(".thumb-image")) == 7)  # each tile's picture is drawn
+            redrawn: list[object] = []
+            for picture in app.screen.query(".thumb-image"):
+                def spy(*regions: Any, original: Any = picture.refresh, **options: Any) -> Any:
+                    redrawn.append(original)
+                    return original(*regions, **options)
+
+                picture.refresh = spy  # type: ignore[method-assign]
+            await pilot.pause(0.3)
+            redrawn.clear()  # whatever the layout did: from here on, only what the toast brings
+            app.notify("copied /a/path", title="Path copied", timeout=0.3)
+            await pilot.pause(0.2)
+            assert redrawn == []  # the toast is still there
+            await wait_for(pilot, lambda: len(set(map(id, redrawn))) == 7, timeout=5)  # each picture, whole

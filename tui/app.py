@@ -57,6 +57,7 @@ from clipgit.tui.thumbs import ThumbnailCache
 DEBOUNCE_S = 0.3
 LIVE_REFRESH_S = 2.0  # while indexing, the current search refreshes at most this often
 KEEP_WARM_S = 60.0  # the service's idle exit is minutes away; the open app keeps it warm
+TOAST_GONE_S = 0.5  # after a toast's timeout: it is shown (and its timer started) a moment after notify()
 
 
 class ClipGitApp(LibraryActions, App[None]):
@@ -119,6 +120,16 @@ class ClipGitApp(LibraryActions, App[None]):
         """Shown as Textual does; also kept in `notices`, which a test (or a later log view) can read."""
         self.notices.append((title, message))
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+        # once the toast is gone (it goes TIMEOUT after it is shown), the pictures it covered are drawn again
+        self.set_timer((self.NOTIFICATION_TIMEOUT if timeout is None else timeout) + TOAST_GONE_S,
+                       self._redraw_pictures)
+
+    def _redraw_pictures(self) -> None:
+        if not self.show_images or not self.is_running:
+            return
+        from clipgit.tui.preview import redraw_pictures
+
+        redraw_pictures(self.screen)
 
     # layout ------------------------------------------------------------------
     def compose(self) -> ComposeResult:
