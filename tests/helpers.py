@@ -73,6 +73,17 @@ def app_on(engine: Engine, folder: Path, photos: int, **options: Any) -> ClipGit
     return ClipGitApp(engine, show_images=False, **options)
 
 
+async def open_duplicates(pilot: Pilot[Any], app: ClipGitApp, pictures: str = "") -> None:
+    """From the main screen, once the model is ready, `D`: the duplicates screen with its tiles (and as
+    many drawn PICTURES, a selector, as tiles where one is given)."""
+    from clipgit.tui.screens.dupes import DupesScreen, DupeTile
+
+    await wait_for(pilot, lambda: app.model_state == "ready")
+    await pilot.press("tab", "D")
+    await wait_for(pilot, lambda: isinstance(app.screen, DupesScreen) and bool(app.screen.query(DupeTile)) and (
+        not pictures or len(app.screen.query(pictures)) == len(app.screen.query(DupeTile))))
+
+
 def three_photos(engine: Engine, tmp_path: Path) -> ClipGitApp:
     """The app on a library of three indexed photos."""
     from clipgit.tui.app import ClipGitApp

@@ -167,17 +167,15 @@ async def test_pictures_a_toast_covered_are_drawn_again_once_it_is_gone(demo_set
     """A sixel under a toast stayed erased after the toast went (only the cells it had covered were painted
     again, blank): every picture on the screen is drawn again, whole, once a toast's time is up."""
     from clipgit.tui.app import ClipGitApp
-    from clipgit.tui.screens.dupes import DupesScreen, DupeTile
-    from tests.helpers import wait_for
+    from clipgit.tui.screens.dupes import DupeTile
+    from tests.helpers import open_duplicates, wait_for
 
     with Engine(demo_settings) as engine:
         engine.index([str(shots)])
         app = ClipGitApp(engine)
         async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: app.model_state == "ready")
-            await pilot.press("tab", "D")
-            await wait_for(pilot, lambda: isinstance(app.screen, DupesScreen) and len(app.screen.query(DupeTile)) == 7
-                           and len(app.screen.query(".thumb-image")) == 7)  # each tile's picture is drawn
+            await open_duplicates(pilot, app, ".thumb-image")  # each tile's picture drawn
+            assert len(app.screen.query(DupeTile)) == 7
             redrawn: list[object] = []
             for picture in app.screen.query(".thumb-image"):
                 def spy(*regions: Any, original: Any = picture.refresh, **options: Any) -> Any:
@@ -191,3 +189,27 @@ async def test_pictures_a_toast_covered_are_drawn_again_once_it_is_gone(demo_set
             await pilot.pause(0.2)
             assert redrawn == []  # the toast is still there
             await wait_for(pilot, lambda: len(set(map(id, redrawn))) == 7, timeout=5)  # each picture, whole
+
+
+async def test_right_moves_along_a_group_wider_than_the_screen(demo_settings: Settings, shots: Path) -> None:
+    """At 120 columns the first group (5 files) is wider than the screen: Right scrolled its row by a cell and
+    the focus stayed on the first file."""
+    from clipgit.tui.app import ClipGitApp
+    from clipgit.tui.screens.dupes import DupeRow, DupeTile
+    from tests.helpers import open_duplicates
+
+    with Engine(demo_settings) as engine:
+        engine.index([str(shots)])
+        app = ClipGitApp(engine, show_images=False)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await open_duplicates(pilot, app)
+            row = app.screen.query(DupeRow).first()
+            tiles = list(row.query(DupeTile))
+            assert len(tiles) == 5 and row.max_scroll_x > 0  # wider than the screen
+            for tile in tiles[1:]:
+                await pilot.press("right")
+                assert app.focused is tile
+            await pilot.pause(0.3)
+            assert row.scroll_x > 0 and tiles[-1].region.right <= row.region.right  # scrolled to show the last
+            await pilot.press("left")
+            assert app.focused is tiles[-2]
