@@ -73,7 +73,7 @@ def main() -> None:
     photos = photo_folder(16)
     work = Path(tempfile.mkdtemp(prefix="clipgit-latency-"))
     env = dict(os.environ, CLIPGIT_DATA_DIR=str(work / "data"), CLIPGIT_CLIP_MODEL=clip, CLIPGIT_CAPTION_MODEL=git,
-               HF_HUB_OFFLINE="1", CLIPGIT_CONFIG=str(work / "none.toml"))
+               HF_HUB_OFFLINE="1", CLIPGIT_CONFIG=os.devnull)
     synthetic_library(work / "data", clip, args.vectors, photos)
     subprocess.run([cli, "index", str(photos), "-q", "--no-service"], env=env, check=True)
     subprocess.run([cli, "search", "warm the snapshot", "--no-service"], env=env, check=True, capture_output=True)

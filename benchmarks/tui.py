@@ -135,7 +135,7 @@ def main() -> None:
     app_bin = shutil.which("clipgit-tui", path=str(Path(sys.executable).parent)) or "clipgit-tui"
     data = tempfile.mkdtemp(prefix="clipgit-tui-bench-")
     env = dict(os.environ, TERM="xterm-256color", HF_HUB_OFFLINE="1", CLIPGIT_DATA_DIR=data,
-               CLIPGIT_CLIP_MODEL=str(full_clip_dir()), CLIPGIT_CONFIG=os.path.join(data, "none.toml"))
+               CLIPGIT_CLIP_MODEL=str(full_clip_dir()), CLIPGIT_CONFIG=os.devnull)
     hello_file = Path(data) / "hello.py"
     hello_file.write_text(HELLO)
 

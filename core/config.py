@@ -135,6 +135,10 @@ class Settings:
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:
+    if os.environ.get("CLIPGIT_CONFIG") and not path.exists():
+        # named on purpose, so a typo or a file not made yet must not pass for "no settings" without a word
+        raise ConfigError(f"CLIPGIT_CONFIG names {path}, which does not exist (CLIPGIT_CONFIG={os.devnull} reads "
+                          "no config file)")
     if not path.is_file():
         return {}
     try:

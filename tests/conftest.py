@@ -72,7 +72,7 @@ def _no_service_outlives_the_tests(tmp_path_factory: pytest.TempPathFactory) -> 
 @pytest.fixture(autouse=True)
 def _isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test reads the developer's own config file or env settings."""
-    monkeypatch.setenv("CLIPGIT_CONFIG", str(tmp_path / "no-config.toml"))
+    monkeypatch.setenv("CLIPGIT_CONFIG", os.devnull)  # no config file (a missing one is an error)
     monkeypatch.setenv("CLIPGIT_RUNTIME_DIR", str(tmp_path / "run"))  # services a test starts are listed there
     for var in ("CLIPGIT_DATA_DIR", "CLIPGIT_CLIP_MODEL", "CLIPGIT_DEVICE", "CLIPGIT_PRECISION",
                 "CLIPGIT_BATCH_SIZE", "CLIPGIT_CAPTION_MODEL", "CLIPGIT_SERVICE", "CLIPGIT_SERVICE_IDLE",

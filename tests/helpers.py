@@ -64,6 +64,26 @@ def results(app: ClipGitApp) -> list[str]:
     return [r.path for r in app.query_one(SearchPane).results]
 
 
+def app_on(engine: Engine, folder: Path, photos: int, **options: Any) -> ClipGitApp:
+    """The app (no pictures drawn, OPTIONS as ClipGitApp takes them) on a library of PHOTOS indexed in FOLDER."""
+    from clipgit.tui.app import ClipGitApp
+
+    make_photos(folder, photos)
+    engine.index([str(folder)])
+    return ClipGitApp(engine, show_images=False, **options)
+
+
+async def open_duplicates(pilot: Pilot[Any], app: ClipGitApp, pictures: str = "") -> None:
+    """From the main screen, once the model is ready, `D`: the duplicates screen with its tiles (and as
+    many drawn PICTURES, a selector, as tiles where one is given)."""
+    from clipgit.tui.screens.dupes import DupesScreen, DupeTile
+
+    await wait_for(pilot, lambda: app.model_state == "ready")
+    await pilot.press("tab", "D")
+    await wait_for(pilot, lambda: isinstance(app.screen, DupesScreen) and bool(app.screen.query(DupeTile)) and (
+        not pictures or len(app.screen.query(pictures)) == len(app.screen.query(DupeTile))))
+
+
 def three_photos(engine: Engine, tmp_path: Path) -> ClipGitApp:
     """The app on a library of three indexed photos."""
     from clipgit.tui.app import ClipGitApp
@@ -195,3 +215,18 @@ def gps_photo(path: Path, seed: int, where: tuple[float, float] | None, fmt: str
     photo(seed, (64, 48)).save(buf, format=fmt, exif=exif.tobytes())
     path.write_bytes(buf.getvalue())
     return path
+
+
+def burst(app: ClipGitApp | Any, *keys: str) -> None:
+    """Post KEYS to the app all at once, as a paste or a fast typist sends them (gaps under 50 ms): Pilot's
+    `press` lets the app go idle after every key, which hides the races a burst meets. Keys as Pilot names
+    them ("enter", "tab", "slash", or one character)."""
+    from textual import events
+
+    named = {"enter": "\r", "tab": "\t", "slash": "/", "space": " "}
+    for key in keys:
+        char = named.get(key, key if len(key) == 1 else None)
+        name = {"/": "slash", " ": "space"}.get(key, key)
+        event = events.Key(name, char)
+        event.set_sender(app)
+        app.post_message(event)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -160,3 +161,55 @@ async def test_the_duplicates_screen_moves_by_group_scrolls_rows_and_shows_its_k
             await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
             help_screen = app.screen
             assert isinstance(help_screen, HelpScreen) and any(what == "Mark" for _, _, what in help_screen.rows)
+
+
+async def test_pictures_a_toast_covered_are_drawn_again_once_it_is_gone(demo_settings: Settings, shots: Path) -> None:
+    """A sixel under a toast stayed erased after the toast went (only the cells it had covered were painted
+    again, blank): every picture on the screen is drawn again, whole, once a toast's time is up."""
+    from clipgit.tui.app import ClipGitApp
+    from clipgit.tui.screens.dupes import DupeTile
+    from tests.helpers import open_duplicates, wait_for
+
+    with Engine(demo_settings) as engine:
+        engine.index([str(shots)])
+        app = ClipGitApp(engine)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await open_duplicates(pilot, app, ".thumb-image")  # each tile's picture drawn
+            assert len(app.screen.query(DupeTile)) == 7
+            redrawn: list[object] = []
+            for picture in app.screen.query(".thumb-image"):
+                def spy(*regions: Any, original: Any = picture.refresh, **options: Any) -> Any:
+                    redrawn.append(original)
+                    return original(*regions, **options)
+
+                picture.refresh = spy  # type: ignore[method-assign]
+            await pilot.pause(0.3)
+            redrawn.clear()  # whatever the layout did: from here on, only what the toast brings
+            app.notify("copied /a/path", title="Path copied", timeout=0.3)
+            await pilot.pause(0.2)
+            assert redrawn == []  # the toast is still there
+            await wait_for(pilot, lambda: len(set(map(id, redrawn))) == 7, timeout=5)  # each picture, whole
+
+
+async def test_right_moves_along_a_group_wider_than_the_screen(demo_settings: Settings, shots: Path) -> None:
+    """At 120 columns the first group (5 files) is wider than the screen: Right scrolled its row by a cell and
+    the focus stayed on the first file."""
+    from clipgit.tui.app import ClipGitApp
+    from clipgit.tui.screens.dupes import DupeRow, DupeTile
+    from tests.helpers import open_duplicates
+
+    with Engine(demo_settings) as engine:
+        engine.index([str(shots)])
+        app = ClipGitApp(engine, show_images=False)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await open_duplicates(pilot, app)
+            row = app.screen.query(DupeRow).first()
+            tiles = list(row.query(DupeTile))
+            assert len(tiles) == 5 and row.max_scroll_x > 0  # wider than the screen
+            for tile in tiles[1:]:
+                await pilot.press("right")
+                assert app.focused is tile
+            await pilot.pause(0.3)
+            assert row.scroll_x > 0 and tiles[-1].region.right <= row.region.right  # scrolled to show the last
+            await pilot.press("left")
+            assert app.focused is tiles[-2]

@@ -38,7 +38,7 @@ def xterm(tmp_path: Path) -> Iterator[dict[str, str]]:
     stripes = Image.new("RGB", (600, 300), RED)
     stripes.paste(BLUE, (0, 100, 600, 200))
     stripes.save(pics / "stripes.png")
-    env = dict(os.environ, CLIPGIT_DATA_DIR=str(tmp_path / "data"), CLIPGIT_CONFIG=str(tmp_path / "none.toml"),
+    env = dict(os.environ, CLIPGIT_DATA_DIR=str(tmp_path / "data"), CLIPGIT_CONFIG=os.devnull,
                CLIPGIT_CLIP_MODEL="demo", CLIPGIT_CAPTION_MODEL="demo", CLIPGIT_SERVICE="0", HF_HUB_OFFLINE="1")
     subprocess.run([cli_path(), "index", str(pics), "-q"], env=env, check=True, capture_output=True)
     display = f":{90 + os.getpid() % 100}"

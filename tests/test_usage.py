@@ -3,6 +3,7 @@ that ends. Each failed on the code before it."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from clipgit.core.search.searcher import natural_key
 from clipgit.tui.app import ClipGitApp
 from clipgit.tui.cli import main
 from clipgit.tui.panes.library import LibraryPane
-from clipgit.tui.panes.search import SearchPane
+from clipgit.tui.panes.search import SearchInput, SearchPane
 from tests.conftest import make_photos
 from tests.helpers import wait_for
 
@@ -207,3 +208,167 @@ async def test_the_results_line_says_what_was_not_taken_as_a_filter(engine: Engi
         await pilot.press(*"red yaer:2023", "enter")
         await wait_for(pilot, lambda: "did you mean year:?" in str(info.render()))
         assert "yaer:2023 is not a filter (did you mean year:?)" in str(info.render())
+
+
+async def test_a_query_and_enter_in_one_burst_is_searched_and_kept_in_the_history(engine: Engine,
+                                                                                tmp_path: Path) -> None:
+    """The app took Enter before the box had taken the keys typed just before it: it searched and kept the
+    half-typed query (here an empty one), and only the live search found the whole one."""
+    from tests.helpers import app_on, burst, wait_for
+
+    app = app_on(engine, tmp_path / "pics", 3, show_timings=False)
+    async with app.run_test(size=(140, 45)) as pilot:
+        pane = app.query_one(SearchPane)
+        await wait_for(pilot, lambda: app.model_state == "ready")
+        burst(app, *"red circle", "enter", "j")
+        await wait_for(pilot, lambda: len(pane.results) == 3)
+        await pilot.pause(0.5)
+        assert app.history.entries()[-1:] == ["red circle"] and app.current_query == "red circle"
+        assert app.focused is pane.list  # the key after Enter went to the results, not into the box
+        assert app.query_one("#query", SearchInput).value == "red circle"
+
+
+async def test_slash_and_text_in_one_burst_type_the_text_in_the_search_box(engine: Engine, tmp_path: Path) -> None:
+    """From the results, `/` then a query at once: the keys after `/` went to the results (`a` opened the
+    add-folder dialog) before the focus had moved."""
+    from textual.widgets import Input
+
+    from tests.helpers import app_on, burst, wait_for
+
+    app = app_on(engine, tmp_path / "pics", 3, show_timings=False)
+    async with app.run_test(size=(140, 45)) as pilot:
+        pane = app.query_one(SearchPane)
+        await pilot.press(*"red", "enter")
+        await wait_for(pilot, lambda: len(pane.results) == 3 and app.focused is pane.list)
+        burst(app, "slash", *"a star")
+        await pilot.pause(0.5)
+        field = app.query_one("#query", Input)
+        assert app.focused is field and field.value == "a star" and app.screen is app.screen_stack[0]
+
+
+async def test_tab_right_after_typing_completes_the_folder(engine: Engine, tmp_path: Path) -> None:
+    """In the add-folder box Tab took the completion computed (in a worker) for what was typed before the
+    last keys, or none: Enter then tried the half-typed path."""
+    from clipgit.tui.screens.dialogs import AddFolderScreen
+    from tests.helpers import burst, wait_for
+
+    make_photos(tmp_path / "holiday-photos", 2)
+    app = ClipGitApp(engine, show_images=False, show_timings=False)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_for(pilot, lambda: app.model_state == "ready")
+        app.action_add_folder()
+        await wait_for(pilot, lambda: isinstance(app.screen, AddFolderScreen) and app.focused is not None)
+        burst(app, *f"{tmp_path}/holi", "tab", "enter")
+        await wait_for(pilot, lambda: not isinstance(app.screen, AddFolderScreen), timeout=5)
+        library = app.query_one(LibraryPane)
+        await wait_for(pilot, lambda: len(library.items()) == 1)
+
+
+def test_models_lines_up_every_row_and_says_what_the_default_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """The demo model's row (a long folder path as its id) pushed its figures out of their columns, and the
+    default's note called it "the origin document's model"."""
+    monkeypatch.setenv("CLIPGIT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CLIPGIT_SERVICE", "0")
+    assert main(["models", "--clip-model", "demo"]) == 0
+    out = capsys.readouterr().out
+    table = out.split("\n\n")[0].splitlines()
+    assert len(table) == 5 and len({len(row) for row in table}) == 1, table  # every row as wide: in line
+    assert table[-1].startswith("* demo ") and "origin document" not in out
+    assert "openai/clip-vit-base-patch32: the default: OpenAI's original CLIP" in out
+
+
+def test_a_config_file_named_but_missing_is_said(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """CLIPGIT_CONFIG naming a file that is not there (a typo) was read as "no settings" without a word."""
+    monkeypatch.setenv("CLIPGIT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CLIPGIT_CONFIG", str(tmp_path / "confgi.toml"))
+    assert main(["status"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"CLIPGIT_CONFIG names {tmp_path / 'confgi.toml'}, which does not exist" in err
+    monkeypatch.setenv("CLIPGIT_CONFIG", os.devnull)  # the way to say "no config file"
+    assert main(["status"]) == 0
+
+
+async def test_library_paths_break_after_a_slash_not_inside_a_name(engine: Engine, tmp_path: Path) -> None:
+    """At 80 columns a folder's path wrapped as one long word, mid-name (`/tmp/polish-dat` `a/demo/gallery`)."""
+    from textual.geometry import Region
+
+    from tests.helpers import app_on, wait_for
+
+    folder = tmp_path / "holiday-photos" / "beach-2023"
+    app = app_on(engine, folder, 2)
+    async with app.run_test(size=(80, 24)) as pilot:
+        library = app.query_one(LibraryPane)
+        await wait_for(pilot, lambda: library.items())
+        await pilot.pause(0.3)
+        text = library.items()[0].query_one(".folder-text")
+        width = text.content_size.width
+        lines = [strip.text.rstrip() for strip in text.render_lines(Region(0, 0, *text.size))]
+        shown = lines[:next(i for i, line in enumerate(lines) if "image" in line)]
+        assert "".join(shown) == str(folder) and len(shown) > 1, lines
+        for name in str(folder).split("/"):
+            if 0 < len(name) < width:  # a name that fits a line is never cut
+                assert any(name in line for line in shown), (name, shown)
+
+
+async def test_grid_tiles_show_their_score_whole(engine: Engine, tmp_path: Path) -> None:
+    """A tile's label was the name then the score, cut to the tile's width: the score was what was lost."""
+    from textual.geometry import Region
+
+    from clipgit.tui.format import match
+    from clipgit.tui.panes.search import Tile
+    from tests.helpers import app_on, wait_for
+
+    app = app_on(engine, tmp_path / "a_rather_long_picture_name", 4)
+    async with app.run_test(size=(120, 35)) as pilot:
+        pane = app.query_one(SearchPane)
+        await pilot.press(*"red", "enter")
+        await wait_for(pilot, lambda: len(pane.results) == 4)
+        await pilot.press("g")
+        await wait_for(pilot, lambda: isinstance(app.focused, Tile))
+        await pilot.pause(0.3)
+        for tile in app.query(Tile).results(Tile):
+            label = tile.query_one(".tile-label")
+            line = label.render_lines(Region(0, 0, label.size.width, 1))[0].text
+            assert match(tile.result).strip() in line and line.rstrip().endswith("…"), line
+
+
+async def test_the_results_line_breaks_between_its_parts(engine: Engine, tmp_path: Path) -> None:
+    """At 120 columns the line over the results broke inside a part ('… · by name · 414' 'ms'); before it
+    wrapped, '· by name' was cut off."""
+    from textual.app import App, ComposeResult
+    from textual.geometry import Region
+    from textual.widget import Widget
+
+    from clipgit.tui.panes.search import InfoLine
+    from tests.helpers import app_on, wait_for
+
+    def lines(info: Widget) -> list[str]:
+        rendered = info.render_lines(Region(0, 0, info.size.width, info.size.height))
+        return [s.text.strip() for s in rendered if s.text.strip()]
+
+    app = app_on(engine, tmp_path / "pics", 3)
+    async with app.run_test(size=(120, 35)) as pilot:
+        pane = app.query_one(SearchPane)
+        await pilot.press(*"red", "enter")
+        await wait_for(pilot, lambda: len(pane.results) == 3)
+        await pilot.press("t", "t")
+        info = app.query_one("#results-info")
+        await wait_for(pilot, lambda: any(line.startswith("3 results · by name") for line in lines(info)))
+        width = info.size.width  # the line as wide as the app gives it at 120 columns
+
+    class Line(App[None]):
+        CSS = f"InfoLine {{ width: {width}; padding: 0 2; height: auto; }}"
+
+        def compose(self) -> ComposeResult:
+            yield InfoLine("100 of 200 results · by name · 414 ms")  # a page of a bigger library
+
+    line = Line()
+    async with line.run_test(size=(120, 10)) as pilot:
+        await pilot.pause(0.2)
+        shown = line.query_one(InfoLine)
+        assert lines(shown) == ["100 of 200 results · by name", "· 414 ms"]
+        shown.styles.width = 120
+        await pilot.pause(0.2)
+        assert lines(shown) == ["100 of 200 results · by name · 414 ms"]  # wider: one line again

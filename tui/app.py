@@ -57,6 +57,7 @@ if TYPE_CHECKING:
 DEBOUNCE_S = 0.3
 LIVE_REFRESH_S = 2.0  # while indexing, the current search refreshes at most this often
 KEEP_WARM_S = 60.0  # the service's idle exit is minutes away; the open app keeps it warm
+TOAST_GONE_S = 0.5  # after a toast's timeout: it is shown (and its timer started) a moment after notify()
 
 
 class ClipGitApp(LibraryActions, App[None]):
@@ -71,7 +72,9 @@ class ClipGitApp(LibraryActions, App[None]):
         Binding("q", "quit", "Quit"),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
         Binding("question_mark", "help", "Keys"),
-        Binding("slash", "focus_search", "Search"),
+        # `/` is taken here, as the app takes each key in turn, so the focus is in the search box before the
+        # keys typed right after it are routed (taken by the focused pane, they went to the results)
+        Binding("slash", "focus_search", "Search", priority=True),
         Binding("a", "add_folder", "Add folder"),
         Binding("p", "pause_captions", "Pause captions", show=False),
         Binding("t", "cycle_sort", "Sort", show=False),
@@ -120,6 +123,16 @@ class ClipGitApp(LibraryActions, App[None]):
         """Shown as Textual does; also kept in `notices`, which a test (or a later log view) can read."""
         self.notices.append((title, message))
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+        # once the toast is gone (it goes TIMEOUT after it is shown), the pictures it covered are drawn again
+        self.set_timer((self.NOTIFICATION_TIMEOUT if timeout is None else timeout) + TOAST_GONE_S,
+                       self._redraw_pictures)
+
+    def _redraw_pictures(self) -> None:
+        if not self.show_images or not self.is_running:
+            return
+        from clipgit.tui.preview import redraw_pictures
+
+        redraw_pictures(self.screen)
 
     # layout ------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -193,17 +206,23 @@ class ClipGitApp(LibraryActions, App[None]):
         if self._debounce is not None:
             self._debounce.stop()
         value = event.value
+        if value == self.current_query:
+            return  # searched already: Enter took it before the box had reported the keys typed before it
         self._debounce = self.set_timer(DEBOUNCE_S, lambda: self.run_search(value))
 
     def action_submit_search(self) -> None:
         field = self.focused
         if not isinstance(field, SearchInput):
             raise SkipAction()  # Enter anywhere else does what it does there
+        # The focus moves now, so the keys typed after Enter act on the results; the query is read once the
+        # box has taken the keys typed before it, still queued there in a fast burst (a paste, a fast typist)
+        self.query_one(SearchPane).focus_results()
+        field.call_later(self._submit, field)
+
+    def _submit(self, field: SearchInput) -> None:
         if self._debounce is not None:
             self._debounce.stop()
-        pane = self.query_one(SearchPane)
-        pane.focus_results()
-        pane.remember(field.value)
+        self.query_one(SearchPane).remember(field.value)
         self.run_search(field.value)
 
     def run_search(self, query: str, *, quiet: bool = False) -> None:
@@ -403,6 +422,11 @@ class ClipGitApp(LibraryActions, App[None]):
         self.push_screen(HelpScreen())
 
     def action_focus_search(self) -> None:
+        if isinstance(self.focused, Input) or self.screen is not self.screen_stack[0]:
+            raise SkipAction()  # typed in a box (the search box's own rule: SearchInput); other screens' keys
+        self.focus_search()
+
+    def focus_search(self) -> None:
         field = self.query_one("#query", SearchInput)
         if self.focused is not field:
             field.jumped = True  # this `/` was the jump: the next one in an empty box is typed
@@ -415,7 +439,7 @@ class ClipGitApp(LibraryActions, App[None]):
         if focused is detail or (focused is not None and detail in focused.ancestors):
             search.focus_results()
         else:
-            self.action_focus_search()
+            self.focus_search()
 
     async def action_quit(self) -> None:
         self.library.stop()  # the index run commits its batch in flight and stops

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from typing import TYPE_CHECKING
 
@@ -15,7 +16,8 @@ from clipgit.core.progress import duration
 if TYPE_CHECKING:
     from clipgit.core.search.searcher import SearchResult
 
-__all__ = ["bar", "clock", "duration", "human_size", "match", "safe", "short_folder", "taken", "when"]
+__all__ = ["bar", "clock", "duration", "human_size", "match", "safe", "short_folder", "taken", "when", "wrap_parts",
+           "wrap_path"]
 
 MATCH_HELP = ("match: how close the picture is to the query, as CLIP's cosine similarity (about 0.2-0.35 is a "
               "good match for real photos with OpenAI's models); in caption mode, how well the caption's words "
@@ -95,6 +97,46 @@ def when(timestamp: float | None) -> str:
 def short_folder(path: str) -> str:
     home = os.path.expanduser("~")
     return "~" + path[len(home):] if path.startswith(home + "/") else path
+
+
+def wrap_path(path: str, width: int) -> str:
+    """PATH in lines of at most WIDTH cells, broken after a `/` (as a person splits a path), not mid-name as
+    plain wrapping does; only a name longer than a whole line is cut inside. WIDTH 0: one line."""
+    from rich.cells import cell_len
+
+    if width <= 0 or cell_len(path) <= width:
+        return path
+    lines: list[str] = []
+    line = ""
+    for part in re.findall(r"[^/]*/|[^/]+", path):  # each name with the `/` after it
+        if line and cell_len(line + part) > width:
+            lines.append(line)
+            line = ""
+        line += part
+        while cell_len(line) > width:  # a name longer than a line: cut where the line ends
+            cut = next(i for i in range(len(line), 0, -1) if cell_len(line[:i]) <= width)
+            lines.append(line[:cut])
+            line = line[cut:]
+    return "\n".join([*lines, line] if line else lines)
+
+
+def wrap_parts(line: str, width: int, sep: str = " · ") -> str:
+    """LINE, made of parts joined by SEP, in lines of at most WIDTH cells broken between parts, not inside
+    one ('… · by name · 414' 'ms' read as a cut); a part longer than a line is left to plain wrapping.
+    WIDTH 0: one line."""
+    from rich.cells import cell_len
+
+    if width <= 0 or cell_len(line) <= width:
+        return line
+    lines: list[str] = []
+    for part in line.split(sep):
+        if not lines:
+            lines.append(part)
+        elif cell_len(lines[-1] + sep + part) <= width or cell_len("· " + part) > width:
+            lines[-1] += sep + part  # it fits; or it is wrapped anyway, from where the line is
+        else:
+            lines.append("· " + part)
+    return "\n".join(lines)
 
 
 def model_name(model: str) -> str:

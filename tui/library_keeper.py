@@ -182,8 +182,11 @@ class LibraryKeeper(Widget):
             self._watch(watched, self._watch_cancel)
         pane = self._pane()
         if pane is not None:
-            await pane.set_folders(message.folders)
-            pane.mark_queued(self._queue)
+            try:
+                await pane.set_folders(message.folders)
+                pane.mark_queued(self._queue)
+            except NoMatches:
+                pass  # the pane was being taken down (the app closing) as it was found: its list went first
 
     def _pick_up_changes(self) -> None:
         """What changed in the library while the app was closed (a camera import): indexed once the model is

@@ -89,10 +89,21 @@ def fit_cells(width: int, height: int, max_cols: int, max_rows: int) -> tuple[in
 
 
 def fitted(image: Any, max_cols: int, max_rows: int, **kwargs: Any) -> Widget:
-    """An image widget sized to the picture inside a box of cells."""
+    """An image widget sized to the picture inside a box of cells (class `picture`: redraw_pictures finds it)."""
     widget: Widget = ImageWidget(image, **kwargs)
+    widget.add_class("picture")
     refit(widget, image, max_cols, max_rows)
     return widget
+
+
+def redraw_pictures(screen: Widget) -> None:
+    """Draw the pictures on SCREEN again, whole. A sixel is sent with its picture's last row of cells, so a
+    repaint of only part of it (where a toast was, once it is gone) blanks those cells and leaves the sixel
+    unsent: the picture stayed cut until something else redrew it."""
+    for picture in screen.query(".picture"):
+        picture.refresh()
+        for part in picture.walk_children():  # the sixel is drawn by a child widget (textual-image's)
+            part.refresh()
 
 
 def refit(widget: Widget, image: Any, max_cols: int, max_rows: int) -> None:

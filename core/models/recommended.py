@@ -31,7 +31,7 @@ class ModelInfo:
 
 RECOMMENDED = [
     ModelInfo("openai/clip-vit-base-patch32", "clip", "ViT-B-32 (OpenAI)", "English", 59.4,
-              "the default: the origin document's model; fastest on a CPU"),
+              "the default: OpenAI's original CLIP (ViT-B/32), English only; fastest on a CPU"),
     ModelInfo("google/siglip2-base-patch32-256", "siglip", "ViT-B-32-SigLIP2-256", "multilingual", 73.2,
               "best on a CPU: far better answers at nearly the default's speed"),
     ModelInfo("google/siglip2-base-patch16-224", "siglip", "ViT-B-16-SigLIP2", "multilingual", 75.2,

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 def models(engine: Engine, args: argparse.Namespace) -> int:
     from clipgit.core.models.recommended import IMMICH, RECOMMENDED, measured
+    from clipgit.core.names import display_name
 
     figures = measured()
     counts = engine.catalog().vector_counts()
@@ -34,9 +35,11 @@ def models(engine: Engine, args: argparse.Namespace) -> int:
           f"{'vectors':>9}")
     for r in rows:
         mark = "* " if r["in_use"] else "  "
-        print(f"{mark}{r['id']:34}{r.get('languages', '?'):14}{r.get('dim', '?'):>5}"
-              f"{str(r.get('download_mb', '?')) + ' MB':>10}{r.get('images_per_s', '?'):>8}"
-              f"{str(r.get('text_ms', '?')) + ' ms':>8}{r.get('retrieval') or '?':>9}{r['vectors_in_library']:>9}")
+        known = "download_mb" in r  # measured: a recommended model; another one (a folder, the demo) is not
+        print(f"{mark}{_model_label(str(r['id'])):34}{r.get('languages', '-'):14}{r.get('dim', '-'):>5}"
+              f"{str(r['download_mb']) + ' MB' if known else '-':>10}{r.get('images_per_s', '-'):>8}"
+              f"{str(r['text_ms']) + ' ms' if known else '-':>8}{r.get('retrieval') or '-':>9}"
+              f"{r['vectors_in_library']:>9}")
     device = next((r["device"] for r in rows if "device" in r), "")
     print(f"\n* in use. img/s and query: measured by benchmarks/models.py on the project's machine ({device}), "
           f"full-size random weights; run it for this machine's. quality: {IMMICH} (higher is better). "
@@ -45,7 +48,21 @@ def models(engine: Engine, args: argparse.Namespace) -> int:
     for r in rows:
         if r.get("note"):
             print(f"  {r['id']}: {r['note']}")
+        elif _model_label(str(r["id"])) != r["id"]:  # the row could not show it whole
+            print(f"  {_model_label(str(r['id']))}: {display_name(str(r['id']))}")
     return 0
+
+
+def _model_label(model: str, width: int = 33) -> str:
+    """A model as the table's first column shows it: `demo` for the shipped demo model, else its id, a
+    long path cut at the front (its end names it), so the columns after it stay in line."""
+    from clipgit.core.config import DEMO, DEMO_DIRS
+    from clipgit.core.names import display_name
+
+    if model == str(DEMO_DIRS["clip_model"]):
+        return f"{DEMO} (colours and shapes)"
+    shown = display_name(model)
+    return shown if len(shown) <= width else "…" + shown[-(width - 1):]
 
 
 def dupes(engine: Engine, args: argparse.Namespace) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -11,13 +12,28 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Label, ListItem, ListView, Static
 
-from clipgit.core.names import within
-from clipgit.tui.format import bar, count, duration, safe, short_folder
+from clipgit.core.names import display_name, within
+from clipgit.tui.format import bar, count, duration, short_folder, wrap_path
 from clipgit.tui.messages import IndexRequested, RemoveFolderRequested, SkippedRequested
 
 if TYPE_CHECKING:
     from clipgit.core.engine import FolderInfo
     from clipgit.core.ingest.indexer import IndexProgress
+
+
+class FolderText(Static):
+    """A folder's lines, made for the width they get: its path breaks after a `/` (wrapped as words, a path
+    with no spaces broke mid-name: `/tmp/polish-dat` `a/demo/gallery`)."""
+
+    def __init__(self, make: Callable[[int], Text]) -> None:
+        super().__init__(make(0), classes="folder-text")
+        self.make = make
+
+    def redraw(self) -> None:
+        self.update(self.make(self.content_size.width))
+
+    def on_resize(self) -> None:
+        self.redraw()
 
 
 class FolderItem(ListItem):
@@ -28,7 +44,7 @@ class FolderItem(ListItem):
         self.queued = False
 
     def compose(self) -> ComposeResult:
-        yield Static(self._text(), classes="folder-text")
+        yield FolderText(self._text)
 
     def update_info(self, info: FolderInfo | None = None, progress: IndexProgress | None = None,
                     queued: bool | None = None) -> None:
@@ -37,12 +53,13 @@ class FolderItem(ListItem):
         self.progress = progress
         if queued is not None:
             self.queued = queued
-        for text in self.query(".folder-text").results(Static):  # none yet (not composed) or any more (closing)
-            text.update(self._text())
+        for text in self.query(FolderText).results(FolderText):  # none yet (not composed) or any more (closing)
+            text.redraw()
 
-    def _text(self) -> Text:
+    def _text(self, width: int = 0) -> Text:
+        """WIDTH: the cells a line has (0: not laid out yet, the path on one line)."""
         info = self.info
-        text = safe(short_folder(info.path), "bold")
+        text = Text(wrap_path(display_name(short_folder(info.path)), width), style="bold")  # names shown as text
         text.append("\n")
         p = self.progress
         if p is not None and p.phase == "embedding" and p.total:

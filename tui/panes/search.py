@@ -16,7 +16,7 @@ from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Input, Label, Static
 
 from clipgit.core.search.history import QueryHistory
-from clipgit.tui.format import match, safe, short_folder
+from clipgit.tui.format import match, safe, short_folder, wrap_parts
 from clipgit.tui.halfblock import halfblock, placeholder
 from clipgit.tui.messages import DetailRequested
 from clipgit.tui.panes.image_actions import ImageActions
@@ -193,9 +193,9 @@ class Tile(Vertical, can_focus=True):
 
     def compose(self) -> ComposeResult:
         yield Thumb(self.result.path, TILE_PX, self.thumbs, classes="tile-thumb")
-        label = safe(os.path.basename(self.result.path))
-        label.append(f" {match(self.result)}", style="dim")
-        label.truncate(24, overflow="ellipsis")
+        # the score first, as in the list's rows: a tile is narrower than a name, and the name is what is cut
+        label = Text(f"{match(self.result).strip()} ", style="green")
+        label.append_text(safe(os.path.basename(self.result.path)))
         yield Static(label, classes="tile-label")
 
     def on_focus(self) -> None:
@@ -252,6 +252,21 @@ class ResultsGrid(Widget, can_focus=False):
         tiles[target].scroll_visible()
 
 
+class InfoLine(Label):
+    """The line over the results, broken between its parts (` · `) for the width it has, not inside one."""
+
+    def __init__(self, text: str, **kwargs: Any) -> None:
+        super().__init__(text, **kwargs)
+        self.text: str | Text = text
+
+    def show(self, text: str | Text) -> None:
+        self.text = text
+        self.update(wrap_parts(text, self.content_size.width) if isinstance(text, str) else text)
+
+    def on_resize(self) -> None:
+        self.show(self.text)
+
+
 class SearchPane(ImageActions, Vertical):
     BINDINGS = [
         Binding("s", "similar", "Similar"),
@@ -275,7 +290,7 @@ class SearchPane(ImageActions, Vertical):
         field = SearchInput(placeholder="words, an image path, or beach + 2:sunset", id="query")
         field.history = self.history
         yield field
-        yield Label("type to search", id="results-info")
+        yield InfoLine("type to search", id="results-info")
         with ContentSwitcher(initial="results-list", id="results-switcher"):
             yield ResultsList(keep_cols=THUMB_COLS, id="results-list")
             from textual.containers import VerticalScroll
@@ -288,7 +303,7 @@ class SearchPane(ImageActions, Vertical):
         return self.query_one(ResultsList)
 
     def set_info(self, text: str | Text) -> None:
-        self.query_one("#results-info", Label).update(text)
+        self.query_one("#results-info", InfoLine).show(text)
 
     async def show_results(self, results: builtins.list[SearchResult], info: str) -> None:
         keep = self.selected()

@@ -16,27 +16,33 @@ from textual.widgets import Input, Label, Static
 from clipgit.core.names import display_name
 
 
+def complete_path(value: str) -> str | None:
+    """VALUE with its last path component completed to the first folder that starts with it (and a `/`),
+    or None where no folder does (or it names one already)."""
+    expanded = os.path.expanduser(value)
+    parent, prefix = os.path.split(expanded)
+    try:
+        names = sorted(e.name for e in os.scandir(parent or ".") if e.is_dir() and e.name.startswith(prefix)
+                       and (prefix.startswith(".") or not e.name.startswith(".")))
+    except OSError:
+        return None
+    if not names or (names == [prefix]):
+        return None
+    completed = os.path.join(parent, names[0]) + "/"
+    if value.startswith("~"):
+        home = os.path.expanduser("~")
+        completed = "~" + completed[len(home):]
+    return completed
+
+
 class PathSuggester(Suggester):
-    """Completes the last path component from the folders that exist."""
+    """Shows the completion of the last path component (greyed) while typing."""
 
     def __init__(self) -> None:
         super().__init__(use_cache=False, case_sensitive=True)
 
     async def get_suggestion(self, value: str) -> str | None:
-        expanded = os.path.expanduser(value)
-        parent, prefix = os.path.split(expanded)
-        try:
-            names = sorted(e.name for e in os.scandir(parent or ".") if e.is_dir() and e.name.startswith(prefix)
-                           and (prefix.startswith(".") or not e.name.startswith(".")))
-        except OSError:
-            return None
-        if not names or (names == [prefix]):
-            return None
-        completed = os.path.join(parent, names[0]) + "/"
-        if value.startswith("~"):
-            home = os.path.expanduser("~")
-            completed = "~" + completed[len(home):]
-        return completed
+        return complete_path(value)
 
 
 class PathScreen(ModalScreen[str | None]):
@@ -57,9 +63,16 @@ class PathScreen(ModalScreen[str | None]):
             yield Label("", id="folder-error")
 
     def action_complete(self) -> None:
+        # Tab is taken as it arrives, maybe before the box has taken the keys typed just before it (a fast
+        # typist, a paste): the completion is worked out once it has, from what it then holds, not from the
+        # suggestion shown, which a worker computes later still
         field = self.query_one(Input)
-        if field._suggestion:
-            field.value = field._suggestion
+        field.call_later(self._complete, field)
+
+    def _complete(self, field: Input) -> None:
+        completed = complete_path(field.value)
+        if completed:
+            field.value = completed
             field.cursor_position = len(field.value)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:

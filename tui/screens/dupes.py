@@ -73,8 +73,10 @@ class DupesScreen(Screen[None]):
         Binding("y", "copy_path", "Copy path"),
         Binding("w", "write_list", "Write marked to a list"),
         Binding("v", "move", "Move marked"),
-        Binding("right,l", "app.focus_next", "Next", show=False),
-        Binding("left,h", "app.focus_previous", "Previous", show=False),
+        # before the row's own keys: a row wider than the screen (a HorizontalScroll) took Right to scroll itself
+        # by a cell, and the focus never reached the next file
+        Binding("right,l", "app.focus_next", "Next", show=False, priority=True),
+        Binding("left,h", "app.focus_previous", "Previous", show=False, priority=True),
     ]
 
     class Found(Message):
