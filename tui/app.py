@@ -27,10 +27,10 @@ from textual.worker import Worker, WorkerState
 
 from clipgit.core.errors import ClipgitError, ModelUnavailable
 from clipgit.core.names import display_name
-from clipgit.core.search.filters import SORTS, notes, split_filters
+from clipgit.core.search.filters import SORTS
 from clipgit.core.search.history import QueryHistory
 from clipgit.tui.captioner import Captioner
-from clipgit.tui.format import count, failure, model_name
+from clipgit.tui.format import failure, model_name
 from clipgit.tui.library_actions import LibraryActions
 from clipgit.tui.library_keeper import LibraryKeeper
 from clipgit.tui.messages import (
@@ -48,6 +48,7 @@ from clipgit.tui.panes.library import LibraryPane
 from clipgit.tui.panes.results_list import ResultsList
 from clipgit.tui.panes.search import SearchInput, SearchPane
 from clipgit.tui.panes.status import StatusLine
+from clipgit.tui.results_line import results_line
 from clipgit.tui.text_reader import TextReader
 from clipgit.tui.thumbs import ThumbnailCache
 
@@ -275,26 +276,9 @@ class ClipGitApp(LibraryActions, App[None]):
     async def on_search_done(self, message: SearchDone) -> None:
         if message.query != self.current_query:
             return  # an older query finished after a newer one started
-        n = len(message.results)
         self.total = message.total
-        info = (f"{n} of {count(message.total, 'result')}" if message.total > n else count(n, "result")) + \
-            (f" {message.title}" if message.title else "")
-        if self.sort != "score":  # `t` changed the order: the line says which, after the toast is gone
-            info += f" · by {self.sort}"
-        words = _text_filters(message.query)
-        if words:  # the line says the results are pictures whose text holds the words
-            info += " · text: " + ", ".join(f'"{display_name(w)}"' for w in words) + " in the pictures"
-        if self.show_timings:
-            info += f" · {message.seconds * 1000:.0f} ms"
-        answered = message.results[0].model if message.results else ""
-        if answered and answered != self.engine.settings.clip_model:  # a model switch still embedding
-            info += f" · answered by {model_name(answered)} until {self._model_label()} has embedded the library"
-        if n == 0:
-            info = "no results yet: add a folder with a" if self.images == 0 else "no results"
-            if words and self.images:
-                info += " · no text read in the pictures holds " + ", ".join(f'"{display_name(w)}"' for w in words)
-        if self.similar_to is None and (said := notes(message.query)):  # what was not taken as a filter
-            info += " · " + "; ".join(display_name(note) for note in said)
+        info = results_line(message, sort=self.sort, timings=self.show_timings, images=self.images,
+                            model=self.engine.settings.clip_model, similar=self.similar_to is not None)
         try:
             pane = self.query_one(SearchPane)
             await pane.show_results(message.results, info)
@@ -457,11 +441,3 @@ class ClipGitApp(LibraryActions, App[None]):
         self.thumbs.close()
         if self.owns_engine:
             self.engine.close()
-
-
-def _text_filters(query: str) -> tuple[str, ...]:
-    """The `text:` words of a query (none when it does not parse: the search says why)."""
-    try:
-        return split_filters(query)[1].text
-    except ClipgitError:
-        return ()
