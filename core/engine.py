@@ -22,7 +22,6 @@ from clipgit.core.decode.jpeg_header import RawJpeg
 from clipgit.core.decode.pool import start_server_early
 from clipgit.core.errors import ClipgitError, QueryError
 from clipgit.core.inference import (
-    BACKGROUND_NICE,
     BATCH,
     FEEDER_NICE,
     INTERACTIVE,
@@ -36,6 +35,7 @@ from clipgit.core.ingest.ocr_jobs import OCR_MODEL, OcrProgress, ReadFn, TextRea
 from clipgit.core.ingest.pipeline import default_workers
 from clipgit.core.lab.dataset import load_dataset
 from clipgit.core.lab.evaluate import EvalProgress, run_eval
+from clipgit.core.models import device_plan
 from clipgit.core.models.clip import ClipEncoder
 from clipgit.core.models.git_captioner import CaptionInput, GitCaptioner
 from clipgit.core.progress import Progress
@@ -51,7 +51,6 @@ from clipgit.core.store.vectors import VectorIndex
 if TYPE_CHECKING:
     from clipgit.core.models.ocr import OcrReader
 
-CARD_PIXELS = 256 * 12_000_000  # JPEG pixels a batch hands the card at most (see Engine._card_pixels)
 
 
 class Engine:
@@ -62,7 +61,7 @@ class Engine:
         self.privacy_note = private_data_dir(self.settings.data_dir)  # a face may show it once
         self.clip = ClipEncoder(self.settings.clip_model, self.settings.device, self.settings.precision,
                                 gpu_decode=self.settings.gpu_decode)
-        self._infer = InferenceThread(nice=self._inference_nice)
+        self._infer = InferenceThread(nice=lambda: device_plan.inference_nice(self.settings.device))
         self._device_stage: ThreadPoolExecutor | None = None  # GPU decode, one batch ahead of the model
         self._stage_lock = threading.Lock()
         self._local = threading.local()
@@ -118,38 +117,12 @@ class Engine:
         start_server_early(self.settings.decode)
         self._infer.call(self.clip.load)
 
-    def _inference_nice(self) -> int:
-        """On a GPU the model's thread only launches the card's work, and the card waits on it: it runs
-        ahead of the readers. On a CPU it is the work, among them. Where no NVIDIA driver is loaded, no
-        card is looked for: that would import torch (seconds) for a thread that may only read text."""
-        if self.settings.device == "cpu" or not os.path.exists("/proc/driver/nvidia"):
-            return BACKGROUND_NICE
-        from clipgit.core.models.hub import resolve_device
-
-        return FEEDER_NICE if resolve_device(self.settings.device).startswith("cuda") else BACKGROUND_NICE
-
     def batch_size(self, settings: Settings | None = None) -> int:
-        """The setting, or one chosen for the device: a GPU wants big batches (on an H200, 512 640x480 JPEGs
-        a batch indexed 5,201 a second where 256 gave 4,841; photos of 12 MP are held to what fits, see
-        `_card_pixels`), a CPU gains nothing past 32."""
-        if (settings or self.settings).batch_size:
-            return (settings or self.settings).batch_size
-        if self.settings.device == "cpu":
-            return 32
-        from clipgit.core.models.hub import resolve_device
-
-        return 512 if resolve_device(self.settings.device).startswith("cuda") else 32
+        """Images a batch: the run's setting, or one chosen for the device (models/device_plan.py)."""
+        return device_plan.batch_size(self.settings.device, (settings or self.settings).batch_size)
 
     def _card_pixels(self) -> int:
-        """JPEG pixels one batch may put on the card: decoded, a batch is 3 bytes a pixel on the card before
-        it is resized. At most 256 photos of 12 MP (9 GB: on the H200, 512 of them a batch indexed 544 a
-        second where 256 gave 606), and a twelfth of a smaller card's memory (55 such photos on 8 GB)."""
-        if not self.clip.device.startswith("cuda"):
-            return CARD_PIXELS
-        import torch
-
-        total = torch.cuda.get_device_properties(self.clip.device).total_memory
-        return int(min(CARD_PIXELS, total // 12))
+        return device_plan.card_pixels(self.clip.device)
 
     def device_label(self) -> str:
         """Where the model runs, for a status line: e.g. "cpu bf16"."""

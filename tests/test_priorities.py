@@ -7,6 +7,7 @@ card (decode there, then the model) starved them, and the card decoded at half i
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -16,8 +17,8 @@ import pytest
 
 from clipgit.core.config import Settings
 from clipgit.core.decode import pool as decode_pool
-from clipgit.core.engine import Engine
 from clipgit.core.inference import BACKGROUND_NICE, FEEDER_NICE, InferenceThread
+from clipgit.core.models.device_plan import inference_nice
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="nice is per thread on Linux only")
 
@@ -43,8 +44,16 @@ def test_inference_thread_priority_follows_its_device() -> None:
 
 
 def test_a_cpu_engines_model_thread_is_among_the_readers(settings: Settings) -> None:
-    with Engine(settings) as engine:
-        assert engine._inference_nice() == BACKGROUND_NICE  # the tests' settings run on the CPU
+    assert inference_nice(settings.device) == BACKGROUND_NICE  # the tests' settings run on the CPU
+
+
+@pytest.mark.skipif(os.path.exists("/proc/driver/nvidia"), reason="a card may be there: torch is asked")
+def test_without_a_card_the_plan_is_made_without_importing_torch() -> None:
+    """A rescan that embeds nothing, or a run that only reads text, must not pay for torch's import."""
+    code = ("import sys; from clipgit.core.models import device_plan as d; "
+            "print(d.inference_nice('auto'), d.batch_size('auto', 0), d.batch_size('auto', 8), 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == [str(BACKGROUND_NICE), "32", "8", "False"]
 
 
 def test_worker_processes_run_at_the_readers_priority() -> None:
