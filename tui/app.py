@@ -288,7 +288,8 @@ class ClipGitApp(LibraryActions, App[None]):
 
     async def on_results_list_highlighted(self, event: ResultsList.Highlighted) -> None:
         shown = self.query_one(SearchPane).results
-        if shown and event.result is shown[-1] and len(shown) >= self.limit and self.total > len(shown):
+        # equal, not the same: a refresh that found the same results keeps the rows drawn but gives new objects
+        if shown and event.result == shown[-1] and len(shown) >= self.limit and self.total > len(shown):
             self.limit += self.top  # the end of the list: the next page, the cursor kept where it is
             self.run_search(self.current_query, quiet=True)
         try:
