@@ -80,9 +80,10 @@ class AnnSettings:
 
     @classmethod
     def for_size(cls, n: int) -> AnnSettings:
-        """About 4 sqrt(n) lists (a power of two), each of at least ~32 vectors."""
+        """About 4 sqrt(n) lists (a power of two), each of at least ~32 vectors (one list below 64 vectors:
+        then every vector is compared with every other, as near-duplicates want at that size)."""
         nlist = 1 << max(4, round(math.log2(max(16.0, 4 * math.sqrt(max(n, 1))))))
-        nlist = max(16, min(nlist, 65_536, 1 << int(math.log2(max(16, n // 32)))))
+        nlist = max(1, min(nlist, 65_536, 1 << int(math.log2(max(1, n // 32)))))
         return cls(nlist=nlist, nprobe=min(nlist, 16), probe_max=max(min(nlist, 16), nlist // 8),
                    train_points=min(n, max(100_000, 32 * nlist), 400_000))
 

@@ -126,6 +126,22 @@ def open_checked(path: Path) -> Iterator[tuple[dict[str, Any], Callable[[int], b
         yield header, read
 
 
+def read_header(path: Path) -> dict[str, Any]:
+    """The header alone (what `status` shows), without the checksum pass over the payload: IndexMissing
+    or IndexDamaged when the file is absent or not an index of this format."""
+    try:
+        with open(path, "rb") as src:
+            prefix = src.read(_PREFIX.size)
+            if len(prefix) < _PREFIX.size:
+                raise IndexDamaged(f"approximate index {path.name} is cut short: rebuild it")
+            magic, version, head_len = _PREFIX.unpack(prefix)
+            if magic != MAGIC or version != FORMAT_VERSION or head_len > _MAX_HEADER:
+                raise IndexDamaged(f"{path.name} is not a clipgit approximate index of format {FORMAT_VERSION}")
+            return _parse_header(src.read(head_len), path.name)
+    except FileNotFoundError:
+        raise IndexMissing(f"no approximate index at {path}: build one") from None
+
+
 def _check(src: BinaryIO, path: Path) -> tuple[dict[str, Any], int, int]:
     name = path.name
     total = os.fstat(src.fileno()).st_size
