@@ -8,6 +8,7 @@ the catalog's own vectors. No model is needed: queries are vectors (`Engine.sear
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import signal
 import subprocess
@@ -21,12 +22,13 @@ import pytest
 
 from clipgit.core.config import Settings
 from clipgit.core.engine import Engine
+from clipgit.core.search.filters import Filters
 from clipgit.core.search.searcher import SearchResult
 from clipgit.core.store.ann import AnnIndex
 from clipgit.core.store.ann_file import index_path
 from clipgit.core.store.catalog import Catalog
 from clipgit.core.store.vectors import as_blob, from_blob
-from tests.conftest import library_problems
+from tests.conftest import cli_path, library_problems
 from tests.test_ann import DIM, unit, world
 
 N = 3_000
@@ -133,6 +135,18 @@ def test_past_the_crossover_search_answers_exactly_until_the_index_is_built_then
         assert np.mean(recalls) >= 0.95
         status = engine.status().as_dict()["vector_index"]
         assert isinstance(status, dict) and status["answering"] == "ann"
+        engine._searcher._ranked(images[0], 10, Filters(), set(), exact=True)  # search --exact
+        assert engine._keeper.last_route == "exact"
+        env = {**os.environ, "CLIPGIT_DATA_DIR": str(settings.data_dir), "CLIPGIT_CLIP_MODEL": MODEL,
+               "CLIPGIT_ANN_CROSSOVER": str(CROSSOVER), "CLIPGIT_SERVICE": "0"}
+        shown = subprocess.run([cli_path(), "status", "--json"], env=env, capture_output=True, text=True, timeout=60)
+        told = json.loads(shown.stdout)["vector_index"]
+        assert told["answering"] == "ann" and told["index_vectors"] == N and told["recall"] == facts.recall
+        plain = subprocess.run([cli_path(), "status"], env=env, capture_output=True, text=True, timeout=60).stdout
+        assert "search     approximate index (3,000 vectors" in plain and "recall@10" in plain
+        small = subprocess.run([cli_path(), "status"], env={**env, "CLIPGIT_ANN_CROSSOVER": str(N + 1)},
+                               capture_output=True, text=True, timeout=60).stdout
+        assert "search     exact (approximate index past 3,001 images)" in small
     with Engine(dataclasses.replace(settings, vector_index="exact")) as exact:
         exact.search_vector(images[0], top=10)
         assert exact._keeper.last_route == "exact" and exact.vector_index().wanted == "exact"
