@@ -184,8 +184,9 @@ def test_added_and_removed_images_update_the_index_without_a_rebuild(lib: Lib) -
         assert index.added == len(new) and index.removed == 2 and index.count == N - 2 + len(new)
         assert got == truth(settings.data_dir, images[2], 10) and got[0] == new[0] and not set(best[:2]) & set(got)
         engine._keeper.save()
-    with Engine(settings) as again:  # the saved index is in step: it answers at once after loading
+    with Engine(settings) as again:  # the saved index is in step: read in the background, quietly
         again.search_vector(images[2], top=1)
+        assert again._keeper.last_route == "exact" and again.vector_index_note() == ""
         assert again.vector_index(wait=60).current
         assert again._keeper._index is not None and again._keeper._index.added == len(new)
 

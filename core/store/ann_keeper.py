@@ -121,7 +121,7 @@ class AnnKeeper:
                     if index.drift > DRIFT_MAX:  # rebuilt in the background; this one answers meanwhile
                         self._start(rebuild=True)
                     return index
-            self._start(rebuild=False)
+            self._start(rebuild=False, view=view)
             return None
 
     def source(self) -> tuple[AnnIndex, VectorSource] | None:
@@ -166,13 +166,14 @@ class AnnKeeper:
     def busy(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def _start(self, *, rebuild: bool) -> None:
+    def _start(self, *, rebuild: bool, view: SnapshotView | None = None) -> None:
         """The background job: a rebuild beside the index that answers, or (owned) a load or catch-up of
-        the index itself, during which search answers exactly."""
+        the index itself, during which search answers exactly (with a note, unless the file on disk is
+        current and only being read: a short-lived process answers exactly and quietly)."""
         if self.busy():
             return
         self._owned = not rebuild
-        if not rebuild:
+        if view is not None and not self._file_current(view.stats):
             self.note = "preparing the approximate index: answering exactly meanwhile"
         self._cancel = threading.Event()
         self._thread = threading.Thread(target=self._prepare, args=(self._cancel, rebuild), name="clipgit-ann",
@@ -216,6 +217,13 @@ class AnnKeeper:
             pass
         except (MemoryError, OSError, ClipgitError, RuntimeError) as err:
             self.note = f"no approximate index ({_reason(err)}): answering exactly"
+
+    def _file_current(self, stats: tuple[int, int, int]) -> bool:
+        try:
+            state = read_header(self.path).get("state")
+        except (IndexDamaged, OSError):
+            return False
+        return isinstance(state, dict) and _figures(state) == stats
 
     def _load(self) -> AnnIndex | None:
         try:
