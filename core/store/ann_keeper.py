@@ -269,8 +269,11 @@ class AnnKeeper:
             self.path.unlink(missing_ok=True)
 
     def close(self) -> None:
+        """Stop a background job; keep many changes made since the last save (fewer are caught up on the
+        next load by comparing ids, cheaper than writing the file each time)."""
         self._cancel.set()
         self.wait(5)
+        self.save_if_changed(SAVE_EVERY)
 
     # status ----------------------------------------------------------------
     def facts(self, stats: tuple[int, int, int], dim: int) -> VectorIndexFacts:
