@@ -24,6 +24,7 @@ DEMO_DIRS = {"clip_model": DEMO_MODELS / "clip", "caption_model": DEMO_MODELS / 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DECODERS = ("auto", "threads", "processes")
+VECTOR_INDEXES = ("auto", "exact", "ann")  # which kind of vector search answers (core/store/ann_keeper.py)
 
 ENV_VARS = {
     "data_dir": "CLIPGIT_DATA_DIR",
@@ -40,6 +41,8 @@ ENV_VARS = {
     "gpu_decode": "CLIPGIT_GPU_DECODE",
     "watch": "CLIPGIT_WATCH",
     "history": "CLIPGIT_HISTORY",
+    "vector_index": "CLIPGIT_VECTOR_INDEX",
+    "ann_crossover": "CLIPGIT_ANN_CROSSOVER",
 }
 
 
@@ -97,6 +100,9 @@ class Settings:
     exclude_dirs: tuple[str, ...] = (".git", "node_modules", "@eaDir", "__pycache__", ".thumbnails", "#recycle")
     service: bool = True  # answer model commands from a warm per-user service (False: in-process)
     service_idle: float = 600.0  # seconds the service stays warm without a request
+    # exact scan, approximate index, or auto: exact below the crossover, the index above it (docs/scale.md)
+    vector_index: str = "auto"
+    ann_crossover: int = 0  # library size where auto turns approximate; 0: measured for this machine (ann_kind.py)
 
     def __post_init__(self) -> None:
         if not isinstance(self.data_dir, Path):
@@ -107,6 +113,10 @@ class Settings:
             raise ConfigError(f"device must be one of {', '.join(DEVICES)}, not {self.device!r}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+        if self.vector_index not in VECTOR_INDEXES:
+            raise ConfigError(f"vector index must be one of {', '.join(VECTOR_INDEXES)}, not {self.vector_index!r}")
+        if self.ann_crossover < 0:
+            raise ConfigError(f"ann crossover must be 0 (measured) or a number of images, not {self.ann_crossover}")
         if self.decode not in DECODERS:
             raise ConfigError(f"decode must be one of {', '.join(DECODERS)}, not {self.decode!r}")
         if self.batch_size < 0:
@@ -157,7 +167,8 @@ def _coerce(values: dict[str, Any]) -> dict[str, Any]:
     try:
         if "data_dir" in out:
             out["data_dir"] = Path(os.path.expanduser(str(out["data_dir"]))).absolute()
-        for name in ("batch_size", "decode_workers", "max_image_pixels", "caption_batch_size", "max_tokens", "beams"):
+        for name in ("batch_size", "decode_workers", "max_image_pixels", "caption_batch_size", "max_tokens", "beams",
+                     "ann_crossover"):
             if name in out:
                 out[name] = _number(name, out[name], int)
         if "exclude_dirs" in out:
@@ -170,7 +181,7 @@ def _coerce(values: dict[str, Any]) -> dict[str, Any]:
         for name, demo_dir in DEMO_DIRS.items():
             if name in out:
                 out[name] = str(demo_dir) if out[name] == DEMO else resolve_model_id(str(out[name]))
-        for name in ("device", "precision", "decode"):
+        for name in ("device", "precision", "decode", "vector_index"):
             if name in out:
                 out[name] = str(out[name]).lower()
     except (TypeError, ValueError) as exc:

@@ -43,8 +43,10 @@ from clipgit.core.search.dupes import DupeGroup, find_duplicates
 from clipgit.core.search.filters import split_filters
 from clipgit.core.search.searcher import Searcher, SearchResult
 from clipgit.core.store import forgetting
+from clipgit.core.store.ann_keeper import AnnKeeper, VectorIndexFacts
 from clipgit.core.store.catalog import Catalog
 from clipgit.core.store.index_lock import IndexLock
+from clipgit.core.store.knn_dupes import knn_pairs
 from clipgit.core.store.library_status import FolderInfo, Status, folder_infos
 from clipgit.core.store.vectors import VectorIndex
 
@@ -68,10 +70,12 @@ class Engine:
         self._connections: list[tuple[threading.Thread, Catalog]] = []
         self._conn_lock = threading.Lock()
         self._vectors = VectorIndex(self.settings.clip_model, self.settings.data_dir)
+        self._keeper = AnnKeeper(self._vectors, self.settings.data_dir, setting=self.settings.vector_index,
+                                 crossover=self.settings.ann_crossover)
         self.captioner = GitCaptioner(self.settings.caption_model, self.settings.device, self.settings.precision,
                                       gpu_decode=self.settings.gpu_decode)
         self._reader: OcrReader | None = None  # made on the first read (it imports OpenCV)
-        self._searcher = Searcher(self.settings, self.clip, self._infer, self._vectors, self.catalog)
+        self._searcher = Searcher(self.settings, self.clip, self._infer, self._vectors, self.catalog, self._keeper)
         self._previous: Searcher | None = None  # another model's, answering during a switch (_answering)
         self.catalog()  # create and migrate the database now: errors surface at once
 
@@ -94,6 +98,7 @@ class Engine:
         return cat
 
     def close(self) -> None:
+        self._keeper.close()
         self._infer.close()
         if self._device_stage is not None:
             self._device_stage.shutdown(wait=True, cancel_futures=True)
@@ -170,6 +175,8 @@ class Engine:
             lock.release()
             self._vectors.refresh(self.catalog())
             self._vectors.save_if_changed()
+            self._keeper.ready(self._vectors.view())  # past the crossover: built or updated in the background
+            self._keeper.save_if_changed()
 
     def _encode_items(self, items: list[np.ndarray | RawJpeg]) -> Future[Encoded]:
         """A batch of an index run: on the inference thread, or with JPEGs for the GPU, decoded first on the
@@ -219,15 +226,28 @@ class Engine:
 
     # searching ------------------------------------------------------------
     def search(self, query: str, top: int = 10, folder: str | None = None, mode: str = "auto",
-               sort: str = "score") -> list[SearchResult]:
+               sort: str = "score", exact: bool = False) -> list[SearchResult]:
         """Text and image terms combined (see query.py); query images leave their own results.
 
         mode: clip (CLIP similarity), caption (caption words), hybrid (both fused), or auto: hybrid
         once the library has captions from the current caption model, else clip. Filters in the query
         (core/filters.py) narrow the library first; alone, they list matching images newest first.
         sort: score (default), date (capture date, newest first) or name, applied to the top results.
+        exact: an exact scan even past the crossover (for checking the approximate index).
         """
-        return self._answering().search(query, top, folder, mode, sort)
+        return self._answering().search(query, top, folder, mode, sort, exact)
+
+    def vector_index_note(self) -> str:
+        """One line when the approximate index is wanted but search answers exactly (building, stale), else ""."""
+        return self._keeper.note
+
+    def vector_index(self, wait: float | None = 0.0) -> VectorIndexFacts:
+        """Which kind of vector search answers, and the approximate index's size, age and recall; `wait`:
+        seconds to wait for a background build first (None: until it ends)."""
+        if wait is None or wait > 0:
+            self._keeper.wait(wait)
+        cat = self.catalog()
+        return self._keeper.facts(cat.vector_stats(self.settings.clip_model), self._vectors.dim)
 
     def similar(self, path: str, top: int = 10, folder: str | None = None) -> list[SearchResult]:
         return self._answering().similar(path, top, folder)
@@ -276,9 +296,18 @@ class Engine:
         """Groups of near-identical images (CLIP cosine >= threshold) and exact copies; needs no model."""
         cat = self.catalog()
         self._vectors.refresh(cat)
-        ids, vectors = self._vectors.live()
-        return find_duplicates(cat, self.settings.clip_model, ids, vectors, threshold=threshold, folder=folder,
-                               cancel=cancel)
+        ready = self._keeper.source()
+        if ready is None:
+            ids, vectors = self._vectors.live()
+            return find_duplicates(cat, self.settings.clip_model, ids, vectors, threshold=threshold, folder=folder,
+                                   cancel=cancel)
+        index, source = ready  # past the crossover: each image's neighbourhood, not every pair
+
+        def near(at_least: float, stop: threading.Event | None) -> tuple[np.ndarray, np.ndarray]:
+            return knn_pairs(index, source, at_least, cancel=stop)
+
+        return find_duplicates(cat, self.settings.clip_model, source.row_ids[source.live_rows()], None,
+                               threshold=threshold, folder=folder, cancel=cancel, near=near)
 
     # captions -----------------------------------------------------------------
     def load_captioner(self) -> None:
@@ -397,6 +426,7 @@ class Engine:
             captions=self.catalog().caption_count(self.settings.caption_model), ocr_model=OCR_MODEL,
             texts_read=self.catalog().text_count(OCR_MODEL),
             with_text=self.catalog().text_count(OCR_MODEL, with_text=True), places=self.catalog().place_count(),
+            vector_index=self.vector_index().as_dict(),
         )
 
 

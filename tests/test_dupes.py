@@ -46,9 +46,12 @@ def demo_settings(settings: Settings) -> Settings:
     return dataclasses.replace(settings, clip_model=str(DEMO_DIRS["clip_model"]))
 
 
-def test_groups_copies_and_edits_and_nothing_else(demo_settings: Settings, shots: Path) -> None:
-    with Engine(demo_settings) as engine:
+@pytest.mark.parametrize("kind", ["exact", "ann"])
+def test_groups_copies_and_edits_and_nothing_else(demo_settings: Settings, shots: Path, kind: str) -> None:
+    """The same groups from the full comparison and from the approximate index's neighbourhoods."""
+    with Engine(dataclasses.replace(demo_settings, vector_index=kind)) as engine:
         engine.index([str(shots)])
+        assert engine.vector_index(wait=60).answering == kind
         groups = engine.duplicates(threshold=0.95)
         in_folder = engine.duplicates(threshold=0.95, folder=str(shots / "nowhere"))
         with pytest.raises(QueryError):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +24,9 @@ from clipgit.core.search.filters import Filters
 from clipgit.core.store.catalog import Catalog
 
 BLOCK = 512  # rows compared at once: BLOCK x N float32 scores (200 MB at N = 100,000)
+# Past the crossover the pairs come from the approximate index's neighbourhoods (store/knn_dupes.py):
+# given the threshold and the cancel event, (id pairs (m, 2), their exact cosines) over the whole library.
+NearPairs = Callable[[float, "threading.Event | None"], "tuple[np.ndarray, np.ndarray]"]
 
 
 @dataclass(frozen=True)
@@ -100,15 +104,16 @@ def groups_of(n: int, pairs: list[tuple[int, int]]) -> list[list[int]]:
     return [sorted(m) for m in members.values() if len(m) > 1]
 
 
-def find_duplicates(catalog: Catalog, model: str, ids: np.ndarray, vectors: np.ndarray, *,
+def find_duplicates(catalog: Catalog, model: str, ids: np.ndarray, vectors: np.ndarray | None, *,
                     threshold: float = 0.95, folder: str | None = None,
-                    cancel: threading.Event | None = None) -> list[DupeGroup]:
-    """Groups of near-identical images among the library's (ids, vectors of `model`), optionally under `folder`."""
+                    cancel: threading.Event | None = None, near: NearPairs | None = None) -> list[DupeGroup]:
+    """Groups of near-identical images among the library's (ids, vectors of `model`), optionally under `folder`;
+    pairs by comparing every vector with every other, or from `near` (then `vectors` may be None)."""
     if not 0.0 < threshold <= 1.0:
         raise QueryError(f"the threshold is a cosine between 0 and 1, not {threshold}")
     if folder is not None:
         keep = np.isin(ids, np.asarray(catalog.filtered_ids(Filters().within(folder), model), dtype=np.int64))
-        ids, vectors = ids[keep], vectors[keep]
+        ids, vectors = ids[keep], None if vectors is None else vectors[keep]
     rows = catalog.images_by_ids(int(i) for i in ids)
     by_content: dict[bytes, list[int]] = defaultdict(list)
     for index, image_id in enumerate(ids):
@@ -116,7 +121,11 @@ def find_duplicates(catalog: Catalog, model: str, ids: np.ndarray, vectors: np.n
         if row is not None and row.fingerprint is not None:
             by_content[row.fingerprint].append(index)
     pairs: list[tuple[int, int]] = [(m[0], other) for m in by_content.values() for other in m[1:]]
-    first, second, scores = similar_pairs(vectors, threshold, cancel)
+    if near is not None:
+        first, second, scores = _positions(ids, *near(threshold, cancel))
+    else:
+        assert vectors is not None
+        first, second, scores = similar_pairs(vectors, threshold, cancel)
     lowest: dict[tuple[int, int], float] = {}
     for a, b, score in zip(first.tolist(), second.tolist(), scores.tolist()):
         pairs.append((a, b))
@@ -131,6 +140,17 @@ def find_duplicates(catalog: Catalog, model: str, ids: np.ndarray, vectors: np.n
         out.append(DupeGroup(kept, exact, 1.0 if exact or not joined else min(joined)))
     out.sort(key=lambda g: (-len(g.files), -g.files[0].size, g.files[0].path))
     return out
+
+
+def _positions(ids: np.ndarray, pairs: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Id pairs as positions in `ids` (pairs with an id outside them, such as outside --in, are dropped)."""
+    order = np.argsort(ids, kind="stable")
+    at = np.clip(np.searchsorted(ids[order], pairs), 0, max(len(ids) - 1, 0))
+    if len(ids) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
+    keep = (ids[order][at] == pairs).all(axis=1)
+    rows = order[at[keep]]
+    return rows[:, 0], rows[:, 1], scores[keep]
 
 
 def write_list(paths: list[str], target: str) -> str:

@@ -26,6 +26,7 @@ from clipgit.core.names import absolute, display_name
 from clipgit.core.search.caption_ranking import MODES, fts_query, fuse, text_words
 from clipgit.core.search.filters import SORTS, Filters, split_filters
 from clipgit.core.search.query import Term, parse
+from clipgit.core.store.ann_keeper import AnnKeeper
 from clipgit.core.store.catalog import Catalog, ImageRow
 from clipgit.core.store.vectors import VectorIndex, from_blob
 
@@ -80,11 +81,13 @@ class SearchResult:
 
 class Searcher:
     def __init__(self, settings: Settings, clip: ClipEncoder, infer: InferenceThread, vectors: VectorIndex,
-                 catalog: Callable[[], Catalog]) -> None:
+                 catalog: Callable[[], Catalog], keeper: AnnKeeper | None = None) -> None:
         self.settings, self.clip, self.infer, self.vectors, self.catalog = settings, clip, infer, vectors, catalog
+        self.keeper = keeper  # the approximate index past the crossover (None: always exact)
 
     # entry points ------------------------------------------------------------------
-    def search(self, query: str, top: int, folder: str | None, mode: str, sort: str = "score") -> list[SearchResult]:
+    def search(self, query: str, top: int, folder: str | None, mode: str, sort: str = "score",
+               exact: bool = False) -> list[SearchResult]:
         if mode not in MODES:
             raise QueryError(f"search mode must be one of {', '.join(MODES)}, not {mode!r}")
         if sort not in SORTS:
@@ -108,8 +111,8 @@ class Searcher:
             return sorted_by(self._caption_only(terms, top, scope), sort)
         vector, exclude = self.query_vector(terms)
         if mode == "clip":
-            return sorted_by(self._top(vector, top, scope, exclude), sort)
-        return sorted_by(self._hybrid(terms, vector, exclude, top, scope), sort)
+            return sorted_by(self._top(vector, top, scope, exclude, exact), sort)
+        return sorted_by(self._hybrid(terms, vector, exclude, top, scope, exact), sort)
 
     def similar(self, path: str, top: int, folder: str | None) -> list[SearchResult]:
         full = absolute(path)
@@ -157,15 +160,20 @@ class Searcher:
         vectors = self.infer.call(self.clip.encode_pixels, preprocess(loaded.image)[None], priority=INTERACTIVE)
         return np.asarray(vectors[0])
 
-    def _ranked(self, vector: np.ndarray, top: int, scope: Filters, exclude: set[int]) -> list[tuple[int, float]]:
-        """(id, exact cosine) best first: fp16 finds the candidates, float32 from the catalog orders them.
-        The filters narrow the candidates first, so the best matches inside them come back."""
+    def _ranked(self, vector: np.ndarray, top: int, scope: Filters, exclude: set[int],
+                exact: bool = False) -> list[tuple[int, float]]:
+        """(id, exact cosine) best first: fp16 finds the candidates (an exact scan, or past the crossover the
+        approximate index, unless `exact`), float32 from the catalog orders them. The filters narrow the
+        candidates first, so the best matches inside them come back."""
         cat = self.catalog()
         self.vectors.refresh(cat)
         allow = None
         if scope.active:
             allow = np.asarray(cat.filtered_ids(scope, self.settings.clip_model), dtype=np.int64)
-        candidates = self.vectors.top_k(vector, top + 16, allow=allow, exclude=exclude)
+        if self.keeper is None:
+            candidates = self.vectors.top_k(vector, top + 16, allow=allow, exclude=exclude)
+        else:
+            candidates = self.keeper.top_k(vector, top + 16, allow=allow, exclude=exclude, exact=exact)
         stored = cat.embeddings_for([i for i, _ in candidates], self.settings.clip_model)
         hits = [(i, float(from_blob(stored[i]) @ vector)) for i, _ in candidates if i in stored]
         return sorted(hits, key=lambda h: -h[1])[:top]
@@ -173,8 +181,9 @@ class Searcher:
     def top(self, vector: np.ndarray, top: int, folder: str | None, exclude: set[int]) -> list[SearchResult]:
         return self._top(vector, top, Filters().within(folder), exclude)
 
-    def _top(self, vector: np.ndarray, top: int, scope: Filters, exclude: set[int]) -> list[SearchResult]:
-        hits = self._ranked(vector, top, scope, exclude)
+    def _top(self, vector: np.ndarray, top: int, scope: Filters, exclude: set[int],
+             exact: bool = False) -> list[SearchResult]:
+        hits = self._ranked(vector, top, scope, exclude, exact)
         return self._results([(i, s, s, None) for i, s in hits], "clip", with_captions=False)
 
     # captions -------------------------------------------------------------------------
@@ -188,9 +197,9 @@ class Searcher:
         return self._results([(i, s, None, s) for i, s in hits], "caption")
 
     def _hybrid(self, terms: list[Term], vector: np.ndarray, exclude: set[int], top: int,
-                scope: Filters) -> list[SearchResult]:
+                scope: Filters, exact: bool = False) -> list[SearchResult]:
         limit = max(CANDIDATES, top)
-        clip_hits = self._ranked(vector, limit, scope, exclude)
+        clip_hits = self._ranked(vector, limit, scope, exclude, exact)
         caption_hits = [h for h in self._caption_hits(terms, limit, scope) if h[0] not in exclude]
         text_hits = [(i, -rank) for i, rank in self.catalog().search_text(text_words(terms), OCR_MODEL, limit, scope)
                      if i not in exclude]

@@ -224,9 +224,9 @@ class RemoteEngine:
         self.settings = client.settings
 
     def search(self, query: str, top: int = 10, folder: str | None = None, mode: str = "auto",
-               sort: str = "score") -> list[SearchResult]:
-        answer = self.client.call("POST", "/v1/search", {"query": query, "top": top, "folder": _abs(folder),
-                                                         "mode": mode, "sort": sort, "cwd": os.getcwd()})
+               sort: str = "score", exact: bool = False) -> list[SearchResult]:
+        body = {"query": query, "top": top, "folder": _abs(folder), "mode": mode, "sort": sort, "cwd": os.getcwd()}
+        answer = self.client.call("POST", "/v1/search", {**body, "exact": True} if exact else body)
         return _results(answer)
 
     def similar(self, path: str, top: int = 10, folder: str | None = None) -> list[SearchResult]:

@@ -89,9 +89,9 @@ class ServedEngine(Engine):
 
     # answers --------------------------------------------------------------------------
     def search(self, query: str, top: int = 10, folder: str | None = None, mode: str = "auto",
-               sort: str = "score") -> list[SearchResult]:
-        return self._remote(lambda r: r.search(query, top, folder, mode, sort),
-                            lambda: super(ServedEngine, self).search(query, top, folder, mode, sort))
+               sort: str = "score", exact: bool = False) -> list[SearchResult]:
+        return self._remote(lambda r: r.search(query, top, folder, mode, sort, exact),
+                            lambda: super(ServedEngine, self).search(query, top, folder, mode, sort, exact))
 
     def similar(self, path: str, top: int = 10, folder: str | None = None) -> list[SearchResult]:
         return self._remote(lambda r: r.similar(path, top, folder),

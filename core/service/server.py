@@ -109,7 +109,8 @@ class Service:
                 except OSError:
                     os.chdir("/")
                 hits = e.search(str(body["query"]), top=int(body.get("top", 10)), folder=body.get("folder"),
-                                mode=str(body.get("mode", "auto")), sort=str(body.get("sort", "score")))
+                                mode=str(body.get("mode", "auto")), sort=str(body.get("sort", "score")),
+                                exact=bool(body.get("exact", False)))
             return {"results": [dataclasses.asdict(h) for h in hits]}
         if method == "POST" and path == "/v1/similar":
             hits = e.similar(str(body["path"]), top=int(body.get("top", 10)), folder=body.get("folder"))

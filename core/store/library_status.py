@@ -41,6 +41,7 @@ class Status:
     texts_read: int = 0  # images the OCR model has read
     with_text: int = 0  # ... and found text in
     places: int = 0  # photos with a place (from EXIF GPS)
+    vector_index: dict[str, object] | None = None  # which kind answers (store/ann_keeper.VectorIndexFacts)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -48,7 +49,7 @@ class Status:
             "precision": self.precision, "model_loaded": self.model_loaded, "images": self.images,
             "files": self.files, "skipped": self.skipped, "caption_model": self.caption_model,
             "captions": self.captions, "ocr_model": self.ocr_model, "texts_read": self.texts_read,
-            "with_text": self.with_text, "places": self.places,
+            "with_text": self.with_text, "places": self.places, "vector_index": self.vector_index,
             "folders": [{"path": f.path, "images": f.images, "skipped": f.skipped, "last_scan": iso_time(f.last_scan),
                          "exists": f.exists, "empty": f.empty, "forgotten": list(f.forgotten)} for f in self.folders],
         }

@@ -25,6 +25,7 @@ import json
 import os
 import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,23 @@ SNAPSHOT_DELTA = 5_000  # rewrite the snapshot once this many rows changed since
 MAGIC = b"CLIPGIT-VECTORS-2\n"
 HEADER_BYTES = 4096  # the header (magic + JSON, space-padded); then ids, seqs (int64 each), the fp16 matrix
 HASH_MUL, HASH_MOD = 2654435761, 1 << 32  # the id hash the catalog's triggers use (migration 6)
+GONE_LOG_MAX = 1_000_000  # removed ids remembered for the approximate index's updates (past it: a full diff)
+
+
+@dataclass(frozen=True)
+class SnapshotView:
+    """The live rows at one moment, for the approximate index (ann_keeper.py): later appends, removals and
+    rewrites of the snapshot do not change these arrays (`alive` is a copy; rows below `len(ids)` are never
+    written again, a rewrite makes new arrays). Rows are in catalog order: `seqs` increase."""
+
+    matrix: np.ndarray
+    ids: np.ndarray
+    seqs: np.ndarray
+    alive: np.ndarray
+    stats: tuple[int, int, int]  # as `figures()`
+    last_seq: int
+    gone_pos: int  # position in the removal log (`removed_since`)
+    version: int  # changes whenever the live rows do
 
 
 def id_hashes(ids: np.ndarray) -> np.ndarray:
@@ -51,6 +69,8 @@ class VectorIndex:
         self._lock = threading.RLock()
         self._reset(0)
         self._loaded = False
+        self._gone: list[np.ndarray] = []  # ids removed, in order, from position _gone_start to _gone_end
+        self._gone_start = self._gone_end = 0
         self.rebuilds = 0  # times the matrix disagreed with the catalog and was read again from it
 
     def _reset(self, dim: int) -> None:
@@ -64,6 +84,8 @@ class VectorIndex:
         self._last_removal = 0
         self._delta = 0
         self._stats = (0, 0, 0)  # live rows: count, sum of ids, sum of id hashes
+        self._version = getattr(self, "_version", 0) + 1
+        self._view: SnapshotView | None = None
 
     # loading -------------------------------------------------------------
     def refresh(self, catalog: Catalog) -> None:
@@ -77,6 +99,7 @@ class VectorIndex:
                 self._replay(catalog)
                 if self._stats != catalog.vector_stats(self.model):
                     self.rebuilds += 1
+                    self._forget_gone()
                     self._reset(self.dim)
                     self._last_removal = catalog.last_removal(self.model)
                     self._append(catalog)
@@ -91,12 +114,14 @@ class VectorIndex:
             hit = self._alive[: self._n] & np.isin(self._seqs[: self._n], gone)
             self._alive[: self._n] &= ~hit
             self._count_rows(self._ids[: self._n][hit], -1)
+            self._log_gone(self._ids[: self._n][hit])
             self._last_removal = removals[-1][0]
             self._delta += len(removals)
         self._append(catalog)
 
     def _count_rows(self, ids: np.ndarray, sign: int) -> None:
         count, idsum, idhash = self._stats
+        self._version += 1
         self._stats = (count + sign * len(ids), idsum + sign * int(ids.sum()),
                        idhash + sign * int(id_hashes(ids).sum()))
 
@@ -161,6 +186,41 @@ class VectorIndex:
         self._n = n
         self._count_rows(self._ids, +1)
         self._last_seq, self._last_removal = last_seq, last_removal
+
+    def _log_gone(self, ids: np.ndarray) -> None:
+        if len(ids):
+            self._gone.append(ids.copy())
+            self._gone_end += len(ids)
+            if self._gone_end - self._gone_start > GONE_LOG_MAX:
+                self._forget_gone()
+
+    def _forget_gone(self) -> None:
+        """Whoever followed the removals by the log must compare ids instead (the matrix was read again)."""
+        self._gone.clear()
+        self._gone_start = self._gone_end = self._gone_end + 1
+
+    def removed_since(self, pos: int) -> np.ndarray | None:
+        """Ids removed since position `pos` of the removal log (a view's `gone_pos`); None when the log no
+        longer reaches back that far."""
+        with self._lock:
+            if pos < self._gone_start or pos > self._gone_end:
+                return None
+            done = self._gone_start
+            parts = []
+            for chunk in self._gone:
+                if done + len(chunk) > pos:
+                    parts.append(chunk[max(0, pos - done):])
+                done += len(chunk)
+            return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+    def view(self) -> SnapshotView:
+        """The live rows now, without copying the matrix (see SnapshotView)."""
+        with self._lock:
+            if self._view is None or self._view.version != self._version:
+                n = self._n
+                self._view = SnapshotView(self._mat[:n], self._ids[:n], self._seqs[:n], self._alive[:n].copy(),
+                                          self._stats, self._last_seq, self._gone_end, self._version)
+            return self._view
 
     def save_if_changed(self) -> None:
         with self._lock:

@@ -221,10 +221,12 @@ def _search(engine: EngineAPI, args: argparse.Namespace) -> int:
             from clipgit.core.errors import QueryError
 
             raise QueryError("search needs words, an image or a filter (clipgit-tui search --help)")
-        results = engine.search(query, top=args.top, folder=args.folder, mode=args.mode, sort=args.sort)
+        results = engine.search(query, top=args.top, folder=args.folder, mode=args.mode, sort=args.sort,
+                                exact=args.exact)
         from clipgit.core.search.filters import notes
 
-        for note in notes(query):  # on stderr: the JSON on stdout stays as it is
+        index_note = getattr(engine, "vector_index_note", lambda: "")()  # in-process only: building, stale
+        for note in [*notes(query), *([index_note] if index_note else [])]:  # on stderr: the JSON stays as it is
             print(f"clipgit-tui: note: {note}", file=sys.stderr)
     else:
         query = ""  # an image, no filters but --in

@@ -101,6 +101,27 @@ def _device_line(engine: Engine, st: Status) -> str:
     return f"{st.device} ({st.precision}){chosen}"
 
 
+def _vector_index_line(vi: dict[str, object]) -> str:
+    """Which kind of vector search answers: exact, or the approximate index with its size, age and recall."""
+    from datetime import datetime
+
+    cross = vi.get("crossover")
+    crossover = f"{cross:,}" if isinstance(cross, int) and cross else "the measured crossover"
+    if vi.get("wanted") != "ann":
+        why = "set so" if vi.get("setting") == "exact" else f"approximate index past {crossover} images"
+        return f"exact ({why})"
+    built = vi.get("built")
+    when = datetime.fromtimestamp(float(built)).strftime("%Y-%m-%d %H:%M") if isinstance(built, (int, float)) else "?"
+    recall = f", recall@10 {vi['recall']:.3f}" if isinstance(vi.get("recall"), (int, float)) else ""
+    count, size_bytes = vi.get("index_vectors"), vi.get("index_bytes")
+    size = f"{count if isinstance(count, int) else 0:,} vectors, " \
+           f"{(size_bytes if isinstance(size_bytes, int) else 0) / 2**20:.0f} MB"
+    if vi.get("answering") == "ann":
+        return f"approximate index ({size}, built {when}{recall}); `search --exact` checks it"
+    state = "being built" if vi.get("building") else "stale or missing: rebuilt when the library is searched"
+    return f"exact for now (approximate index {state})"
+
+
 def status(engine: Engine, args: argparse.Namespace) -> int:
     from clipgit.core.config import config_file_path
     from clipgit.core.names import display_name
@@ -115,6 +136,7 @@ def status(engine: Engine, args: argparse.Namespace) -> int:
     print(f"CLIP model {display_name(st.clip_model)}")
     print(f"device     {_device_line(engine, st)}")
     print(f"images     {st.images} indexed, {st.skipped} skipped")
+    print(f"search     {_vector_index_line(st.vector_index or {})}")
     print(f"captions   {st.captions} by {display_name(st.caption_model)}")
     print(f"text       {st.texts_read} images read by {st.ocr_model}, {st.with_text} with text")
     print(f"places     {st.places} photos with a place")

@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
                                help=f"filter, as {flag}:{example} in the query")
             p.add_argument("--sort", choices=("score", "date", "name"), default="score",
                            help="order of the results (filters alone list by date)")
+            p.add_argument("--exact", action="store_true",
+                           help="scan every vector even past the approximate index's crossover (for checking)")
         _common(p)
 
     p = sub.add_parser("caption", help="caption image files with GIT (library images come from the cache)")

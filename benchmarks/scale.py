@@ -1,0 +1,404 @@
+"""Benchmark: the approximate index (core/store/ann.py) at 100k-10M x 512, side by side with exact search.
+
+Synthetic vectors shaped like CLIP embeddings: unit vectors in clusters of lognormal sizes inside topics,
+anisotropic noise (a few strong directions), every image vector in one cone; text-like queries in another
+cone (the modality gap), so their best cosines to images are about 0.2-0.35, as real text queries' are.
+Near-duplicate bursts are planted (2-5 shots, cosine about 0.96-0.99). Vectors are stored fp16 in a
+memory-mapped .npy (10M = 10 GB on disk) under --dir, made once per size and kept.
+
+Prints: exact p50/p95 (torch fp16 scan), ANN p50/p95 and recall@10 for image and text queries, build time
+and peak memory, resident memory while answering (anonymous = the index and heap; file = pages of the
+vector file touched by re-ranking, which the kernel may drop), filtered top-1 at 0.1/1/10/50% through each
+route, add/remove times, and near-duplicate groups against the planted ones. Index building, answering
+and dupes each run in a child process, so each one's memory is its own.
+
+    python benchmarks/scale.py [--sizes 100000,1000000] [--dir /tmp/clipgit-scale] [--engine faiss,usearch]
+    python benchmarks/scale.py --vectors V.npy --queries Q.npy --out IDS.npy [--k 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from common import ROOT, percentile, table
+
+SELECTIVITIES = (0.001, 0.01, 0.1, 0.5)
+N_QUERIES = 200  # of each kind: image-like, text-like
+ROUTES = ["auto,index,subset"]  # passed on to the children
+CHUNK = 131_072
+
+
+class World:
+    """The synthetic geometry, fixed by a seed (torch: several times faster than numpy here). Topics hold
+    clusters of lognormal sizes, clusters hold scenes; an image's nearest neighbours (cosine about 0.85)
+    are mostly its scene's, its cosine to a random image about 0.35."""
+
+    def __init__(self, n: int, dim: int = 512, seed: int = 0) -> None:
+        import torch
+
+        self.torch, self.dim, g = torch, dim, torch.Generator().manual_seed(seed)
+        clusters, topics, scenes = max(200, n // 500), 100, max(500, n // 25)
+        basis = torch.linalg.qr(torch.randn(dim, 40, generator=g))[0].T.contiguous()
+        self.img_cone = basis[0]
+        self.txt_cone = 0.25 * basis[0] + (1 - 0.25**2) ** 0.5 * basis[1]  # text-image cosine ~0.1 at random
+        self.strong = basis[2:34] * torch.linspace(1.0, 0.3, 32)[:, None]
+        self.noise_norm = float((1 + (self.strong**2).sum() / 32) ** 0.5)
+
+        def unit_perp(k: int):  # directions apart from both cones
+            v = torch.randn(k, dim, generator=g)
+            v -= torch.outer(v @ basis[0], basis[0]) + torch.outer(v @ basis[1], basis[1])
+            return v / v.norm(dim=1, keepdim=True)
+
+        topic_of = torch.randint(0, topics, (clusters,), generator=g)
+        sem = 0.45 * unit_perp(topics)[topic_of] + 0.55 * unit_perp(clusters)
+        self.sem = sem / sem.norm(dim=1, keepdim=True)
+        self.centres = 0.77 * self.img_cone + (1 - 0.77**2) ** 0.5 * self.sem
+        sizes = torch.empty(clusters).log_normal_(0, 1.2, generator=g)
+        self.cum = torch.cumsum(sizes / sizes.sum(), 0)
+        # scenes (an event, a burst, one subject on one day): a cluster's centre moved in a shared 48-d space
+        # of looks; images are scattered around their scene, most tightly in small ones
+        self.scene_cluster = torch.clamp(torch.searchsorted(self.cum, torch.rand(scenes, generator=g)),
+                                         max=clusters - 1)
+        weights = torch.empty(scenes).log_normal_(0, 1.0, generator=g)
+        self.scene_cum = torch.cumsum(weights / weights.sum(), 0)
+        self.looks = unit_perp(48) / 48**0.5
+        self.scene_at = torch.randn(scenes, 48, generator=g)
+        self.sigma = torch.empty(scenes).uniform_(0.45, 0.8, generator=g)
+        self.g = g
+
+    def noise(self, k: int):
+        t = self.torch
+        n = t.randn(k, self.dim, generator=self.g) / self.dim**0.5
+        return (n + (t.randn(k, 32, generator=self.g) / 32**0.5) @ self.strong) / self.noise_norm
+
+    def labels(self, k: int):
+        return self.torch.clamp(self.torch.searchsorted(self.cum, self.torch.rand(k, generator=self.g)),
+                                max=len(self.cum) - 1)
+
+    def images(self, k: int):
+        t = self.torch
+        scene = t.clamp(t.searchsorted(self.scene_cum, t.rand(k, generator=self.g)), max=len(self.scene_cum) - 1)
+        x = self.centres[self.scene_cluster[scene]] + 0.6 * self.scene_at[scene] @ self.looks
+        x += self.sigma[scene, None] * self.noise(k)
+        return x / x.norm(dim=1, keepdim=True)
+
+    def texts(self, k: int):
+        t = self.torch
+        mix = t.rand(k, 1, generator=self.g)  # many a query fits two clusters
+        sem = self.sem[self.labels(k)] + mix * self.sem[self.labels(k)]
+        sem = sem / sem.norm(dim=1, keepdim=True)
+        q = 0.8 * self.txt_cone + 0.25 * sem + 0.4 * t.randn(k, self.dim, generator=self.g) / self.dim**0.5
+        return q / q.norm(dim=1, keepdim=True)
+
+
+def make_data(folder: Path, n: int) -> Path:
+    """Vectors, ids, planted groups, queries, exact answers (plain and per filter), made once."""
+    if (folder / "complete").exists():
+        return folder
+    import torch
+
+    folder.mkdir(parents=True, exist_ok=True)
+    world, rng = World(n), np.random.default_rng(1)
+    mm = np.lib.format.open_memmap(folder / "vectors.npy", mode="w+", dtype=np.float16, shape=(n, 512))
+    for s in range(0, n, CHUNK):
+        mm[s:s + CHUNK] = world.images(min(CHUNK, n - s)).half().numpy()
+    ids = np.cumsum(1 + (rng.random(n) < 0.05)).astype(np.int64)  # gaps, as after deletions
+    sizes = rng.integers(2, 6, max(100, n // 1000))
+    rows = rng.permutation(n)[: sizes.sum()]
+    for group in np.split(rows, np.cumsum(sizes)[:-1]):
+        eps = rng.uniform(0.12, 0.22)
+        base = mm[group[0]].astype(np.float32)
+        copies = base + eps * rng.standard_normal((len(group) - 1, 512)).astype(np.float32) / np.sqrt(512)
+        mm[group[1:]] = copies / np.linalg.norm(copies, axis=1, keepdims=True)
+    mm.flush()
+    np.save(folder / "ids.npy", ids)
+    np.savez(folder / "groups.npz", rows=rows, sizes=sizes)
+    queries = torch.cat([world.images(N_QUERIES), world.texts(N_QUERIES)]).numpy().astype(np.float32)
+    np.save(folder / "queries.npy", queries)
+    masks = [rng.random(n) < s for s in SELECTIVITIES]
+    for s, mask in zip(SELECTIVITIES, masks):
+        np.save(folder / f"allow-{s}.npy", ids[mask])
+    top, ftop, scores = exact_answers(mm, queries, 10, masks)
+    np.save(folder / "truth.npy", ids[top])
+    np.save(folder / "truth-scores.npy", scores)
+    np.save(folder / "ftruth.npy", ids[ftop])
+    (folder / "complete").write_text("ok")
+    return folder
+
+
+def exact_answers(mm: np.ndarray, queries: np.ndarray, k: int, masks: list[np.ndarray] | None = None):
+    """Row numbers of the exact top-k per query, and of the top-1 inside each mask (float32, chunked)."""
+    import torch
+
+    q = torch.from_numpy(queries)
+    best_s, best_i = torch.full((len(q), k), -9.0), torch.zeros((len(q), k), dtype=torch.long)
+    masks = masks or []
+    f_s, f_i = torch.full((len(masks), len(q)), -9.0), torch.zeros((len(masks), len(q)), dtype=torch.long)
+    for s in range(0, len(mm), CHUNK):
+        sc = q @ torch.from_numpy(np.asarray(mm[s:s + CHUNK], dtype=np.float32)).T
+        v, i = sc.topk(min(k, sc.shape[1]), dim=1)
+        cs, ci = torch.cat([best_s, v], 1), torch.cat([best_i, i + s], 1)
+        best_s, o = cs.topk(k, dim=1)
+        best_i = torch.gather(ci, 1, o)
+        for j, mask in enumerate(masks):
+            m = torch.from_numpy(mask[s:s + CHUNK])
+            if m.any():
+                v1, i1 = sc[:, m].max(dim=1)
+                rows = torch.nonzero(m)[:, 0][i1] + s
+                better = v1 > f_s[j]
+                f_s[j], f_i[j] = torch.where(better, v1, f_s[j]), torch.where(better, rows, f_i[j])
+    return best_i.numpy(), f_i.numpy(), best_s.numpy()
+
+
+def exact_latency(folder: Path, count: int) -> list[float]:
+    """One query at a time over the whole fp16 matrix with torch (what the engine's exact path does)."""
+    import warnings
+
+    import torch
+
+    warnings.filterwarnings("ignore", message=".*not writable.*")
+    mat = torch.from_numpy(np.load(folder / "vectors.npy", mmap_mode="r"))
+    qs = torch.from_numpy(np.load(folder / "queries.npy")).half()
+    torch.topk(mat @ qs[0], 10)  # pages the file in
+    times = []
+    for q in qs[:count]:
+        t0 = time.perf_counter()
+        torch.topk(mat @ q, 10)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def status() -> dict[str, float]:
+    """This process's memory in MB: VmRSS, RssAnon, RssFile, VmHWM (peak)."""
+    out = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("VmRSS", "RssAnon", "RssFile", "VmHWM"):
+            out[key] = int(rest.split()[0]) / 1024
+    return out
+
+
+def child(args: argparse.Namespace) -> dict[str, object]:
+    from clipgit.core.store.ann import AnnIndex, VectorSource
+
+    folder = Path(args.data)
+    mm, ids = np.load(folder / "vectors.npy", mmap_mode="r"), np.load(folder / "ids.npy")
+    source = VectorSource(mm, ids)
+    if args.child == "build":
+        t0 = time.perf_counter()
+        if args.engine == "usearch":
+            from usearch.index import Index
+
+            ui = Index(ndim=512, metric="ip", dtype="i8", connectivity=16, expansion_add=128)
+            for s in range(0, len(mm), CHUNK):
+                ui.add(ids[s:s + CHUNK], np.asarray(mm[s:s + CHUNK], dtype=np.float32), threads=os.cpu_count() or 1)
+            ui.save(str(folder / "usearch.idx"))
+            size = (folder / "usearch.idx").stat().st_size
+        else:
+            index = AnnIndex.build(source, model="bench", state={"count": len(ids)})
+            index.save(folder / "faiss.idx")
+            size = (folder / "faiss.idx").stat().st_size
+            took = time.perf_counter() - t0
+            # how many vectors sit in the list a flat search over every centroid would pick
+            owner = np.full(len(ids), -1, dtype=np.int64)
+            for list_no in range(index.nlist):
+                owner[source.rows(index.list_members(list_no))] = list_no
+            sample = np.sort(np.random.default_rng(3).choice(len(ids), min(len(ids), 20_000), replace=False))
+            flat = (source.vectors(sample) @ index._centroids.T).argmax(axis=1)
+            return {"build_s": took, "file_mb": size / 2**20, "nearest_list": float(np.mean(owner[sample] == flat)),
+                    "nlist": index.nlist, **status()}
+        return {"build_s": time.perf_counter() - t0, "file_mb": size / 2**20, **status()}
+    if args.child == "dupes":
+        from clipgit.core.store.knn_dupes import knn_groups
+
+        index = AnnIndex.load(folder / "faiss.idx", model="bench")
+        t0 = time.perf_counter()
+        groups = knn_groups(index, source, 0.95)
+        took = time.perf_counter() - t0
+        planted = np.load(folder / "groups.npz")
+        want = {frozenset(ids[g].tolist()) for g in np.split(planted["rows"], np.cumsum(planted["sizes"])[:-1])}
+        got = {frozenset(g) for g in groups}
+        return {"dupes_s": took, "planted": len(want), "found": len(want & got), "extra": len(got - want), **status()}
+    return answer(args, folder, source)
+
+
+def answer(args: argparse.Namespace, folder: Path, source) -> dict[str, object]:
+    from clipgit.core.store.ann import AnnIndex
+
+    queries = np.load(folder / "queries.npy")
+    out: dict[str, object] = {}
+    if args.engine == "usearch":
+        from usearch.index import Index
+
+        ui = Index.restore(str(folder / "usearch.idx"))
+        for ef in (64, 128, 256):
+            ui.expansion_search = ef
+            times, found = [], []
+            for q in queries:
+                t0 = time.perf_counter()
+                keys = ui.search(q, 100, threads=1).keys.astype(np.int64)
+                found.append(source.best(q, source.rows(keys), 10)[0])
+                times.append(time.perf_counter() - t0)
+            out[f"ef{ef}"] = {"times": times, "ids": [f.tolist() for f in found]}
+        return {**out, **status()}
+    index = AnnIndex.load(folder / "faiss.idx", model="bench")
+    for q in queries[:20]:
+        index.search(q, 10, source)  # warm: page in the coarse lists
+    for delta in sorted({index.settings.probe_delta, *args.deltas}):
+        index.probe_delta = delta
+        times, found, probed = [], [], []
+        for q in queries:
+            t0 = time.perf_counter()
+            hits = index.search(q, 10, source)
+            times.append(time.perf_counter() - t0)
+            found.append(hits.ids)
+            probed.append(hits.probed)
+        out[f"delta {delta}"] = {"times": times, "ids": [f.tolist() for f in found], "probed": probed}
+    index.probe_delta = index.settings.probe_delta
+    mem = status()
+    picked = np.r_[0:50, N_QUERIES:N_QUERIES + 50]
+    ftruth = np.load(folder / "ftruth.npy")
+    auto_max = index.settings.subset_scan_max
+    for j, s in enumerate(SELECTIVITIES):
+        allow = np.load(folder / f"allow-{s}.npy")
+        for route, limit in [r for r in (("auto", auto_max), ("index", 0), ("subset", 10**12)) if r[0] in args.routes]:
+            index.settings = replace(index.settings, subset_scan_max=limit)
+            times, right, routes = [], 0, set()
+            for i in picked:
+                t0 = time.perf_counter()
+                hits = index.search(queries[i], 1, source, allow=allow)
+                times.append(time.perf_counter() - t0)
+                right += int(hits.ids.tolist() == [ftruth[j, i]])
+                routes.add(hits.route)
+            out[f"filter {s} {route}"] = {"times": times, "right": right / len(picked), "routes": sorted(routes)}
+    index.settings = replace(index.settings, subset_scan_max=auto_max)
+    gone = np.random.default_rng(2).choice(source.row_ids, 1000, replace=False)
+    t0 = time.perf_counter()
+    index.remove(gone)
+    t1 = time.perf_counter()
+    index.add(source.vectors(source.rows(gone)), gone)
+    out["remove_1000_s"], out["add_1000_s"] = t1 - t0, time.perf_counter() - t1
+    return {**out, **mem, "peak_after_filters": status()["VmHWM"]}
+
+
+def run_child(what: str, folder: Path, engine: str, deltas: list[float]) -> dict:
+    cmd = [sys.executable, __file__, "--child", what, "--data", str(folder), "--engine", engine,
+           "--deltas", ",".join(map(str, deltas)), "--routes", ROUTES[0]]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    if done.returncode:
+        raise SystemExit(f"{what} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def ms(values: list[float]) -> str:
+    return f"{percentile(values, 50) * 1e3:.1f} / {percentile(values, 95) * 1e3:.1f}"
+
+
+def recall(found: list[list[int]], truth: np.ndarray) -> float:
+    return float(np.mean([len(set(f) & set(t)) / len(t) for f, t in zip(found, truth)]))
+
+
+def bench_size(n: int, args: argparse.Namespace) -> None:
+    t0 = time.perf_counter()
+    folder = make_data(Path(args.dir) / f"n{n}", n)
+    print(f"\n== {n:,} x 512 fp16 (data ready in {time.perf_counter() - t0:.0f} s; load {os.getloadavg()[0]:.1f})")
+    truth, best = np.load(folder / "truth.npy"), np.load(folder / "truth-scores.npy")[:, 0]
+    print("best cosine p5/p50/p95: image queries {:.2f} {:.2f} {:.2f}; text queries {:.2f} {:.2f} {:.2f}".format(
+        *np.percentile(best[:N_QUERIES], [5, 50, 95]), *np.percentile(best[N_QUERIES:], [5, 50, 95])))
+    ex = exact_latency(folder, args.exact_queries)
+    rows = [("engine", "setting", "build s", "file MB", "build peak MB", "RSS anon/file MB", "img p50/p95 ms",
+             "img recall@10", "img lists", "txt p50/p95 ms", "txt recall@10", "txt lists")]
+    rows.append(("exact (torch fp16)", "-", "-", "-", "-", "-", ms(ex), "1.000", "-", ms(ex), "1.000", "-"))
+    for engine in args.engine:
+        built = run_child("build", folder, engine, args.deltas)
+        got = run_child("answer", folder, engine, args.deltas)
+        if "nearest_list" in built:
+            print(f"{engine}: {built['nlist']} lists; {built['nearest_list']:.2%} of vectors in their nearest list")
+        mem = f"{got['RssAnon']:.0f} / {got['RssFile']:.0f}"
+        for key, val in got.items():
+            if isinstance(val, dict) and "ids" in val:
+                t, ids, probed = val["times"], val["ids"], val.get("probed", [0] * len(val["ids"]))
+                rows.append((engine, key, f"{built['build_s']:.0f}", f"{built['file_mb']:.0f}", f"{built['VmHWM']:.0f}",
+                             mem, ms(t[:N_QUERIES]), f"{recall(ids[:N_QUERIES], truth[:N_QUERIES]):.4f}",
+                             f"{np.mean(probed[:N_QUERIES]):.0f}", ms(t[N_QUERIES:]),
+                             f"{recall(ids[N_QUERIES:], truth[N_QUERIES:]):.4f}", f"{np.mean(probed[N_QUERIES:]):.0f}"))
+        if engine == "faiss":
+            filt = [("selectivity", "route", "routes taken", "p50/p95 ms", "top-1 = exact best")]
+            for key, val in got.items():
+                if key.startswith("filter"):
+                    _, s, route = key.split()
+                    filt.append((f"{float(s):.1%}", route, ",".join(val["routes"]), ms(val["times"]),
+                                 f"{val['right']:.2f}"))
+            extra = (f"remove 1000 ids: {got['remove_1000_s'] * 1e3:.0f} ms; "
+                     f"add 1000: {got['add_1000_s'] * 1e3:.0f} ms; answering peak {got['peak_after_filters']:.0f} MB")
+    print(table(rows))
+    if "faiss" in args.engine:
+        print(table(filt))
+        print(extra)
+        if n <= args.dupes_max:
+            d = run_child("dupes", folder, "faiss", args.deltas)
+            print(f"near-duplicates (cosine >= 0.95): {d['dupes_s']:.0f} s, planted groups found "
+                  f"{d['found']}/{d['planted']}, other groups {d['extra']}, peak {d['VmHWM']:.0f} MB")
+
+
+def supplied(args: argparse.Namespace) -> None:
+    """Index the given vectors (ids = row numbers), answer the given queries, write the ids per query."""
+    from clipgit.core.store.ann import AnnIndex, VectorSource
+
+    mm, queries = np.load(args.vectors, mmap_mode="r"), np.load(args.queries).astype(np.float32)
+    source = VectorSource(mm, np.arange(len(mm), dtype=np.int64))
+    t0 = time.perf_counter()
+    index = AnnIndex.build(source, model="supplied", state={})
+    print(f"built over {len(mm):,} x {mm.shape[1]} in {time.perf_counter() - t0:.1f} s")
+    times, out = [], np.full((len(queries), args.k), -1, dtype=np.int64)
+    for i, q in enumerate(queries):
+        t = time.perf_counter()
+        hits = index.search(q, args.k, source)
+        times.append(time.perf_counter() - t)
+        out[i, : len(hits.ids)] = hits.ids
+    np.save(args.out, out)
+    norms = np.linalg.norm(queries, axis=1, keepdims=True)
+    top, _, _ = exact_answers(mm, queries / np.where(norms > 0, norms, 1), args.k)
+    print(f"p50/p95 {ms(times)} ms, recall@{args.k} {recall(out.tolist(), top):.4f}; ids written to {args.out}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", default="100000,1000000")
+    p.add_argument("--dir", default="/tmp/clipgit-scale", help="where the vector files live (10M needs 11 GB)")
+    p.add_argument("--engine", default="faiss", help="faiss, usearch or both (comma-separated)")
+    p.add_argument("--deltas", default="", help="extra probe_delta values to sweep, e.g. 0.04,0.06,0.1")
+    p.add_argument("--exact-queries", type=int, default=30)
+    p.add_argument("--dupes-max", type=int, default=1_000_000, help="run near-duplicates up to this size")
+    p.add_argument("--vectors", help="run on these vectors (.npy, n x dim) instead of synthetic ones")
+    p.add_argument("--queries", help="with --vectors: the queries (.npy, m x dim)")
+    p.add_argument("--out", help="with --vectors: write the ids found per query here (.npy, m x k)")
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--routes", default="auto,index,subset",
+                   help="filter routes to time (a forced subset scan of 50%% of 3M takes 10 s a query)")
+    p.add_argument("--child", help=argparse.SUPPRESS)
+    p.add_argument("--data", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    args.deltas = [float(x) for x in args.deltas.split(",") if x]
+    ROUTES[0] = args.routes
+    args.routes = args.routes.split(",")
+    if args.child:
+        print(json.dumps(child(args)))
+    elif args.vectors:
+        supplied(args)
+    else:
+        args.engine = args.engine.split(",")
+        for n in (int(x) for x in args.sizes.split(",")):
+            bench_size(n, args)
+
+
+if __name__ == "__main__":
+    main()
