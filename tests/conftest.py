@@ -34,6 +34,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--torture-seed", default="20261203", help="the torture test's random seed")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """pytest-xdist's workers set COLUMNS=80 and LINES=24; Textual takes them as the terminal's size, so the
+    real app the end-to-end tests start in a 150x40 tmux or xterm window drew itself at 80x24 there."""
+    for name in ("COLUMNS", "LINES"):
+        os.environ.pop(name, None)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """A longer torture run gets the time it asks for (pytest-timeout's 300 s is for everything else)."""
     minutes = float(config.getoption("--torture-minutes"))

@@ -105,7 +105,8 @@ def test_demo_command_in_a_terminal(tmp_path: Path) -> None:
     folder = tmp_path / "gallery"
     session = f"clipgit-demo-{uuid.uuid4().hex[:8]}"
     marker = tmp_path / "exit-code"
-    script = (f"env CLIPGIT_DATA_DIR={shlex.quote(str(tmp_path / 'data'))} CLIPGIT_DEVICE=cpu HF_HUB_OFFLINE=1 "
+    script = (f"env -u COLUMNS -u LINES CLIPGIT_DATA_DIR={shlex.quote(str(tmp_path / 'data'))} CLIPGIT_DEVICE=cpu "
+              "HF_HUB_OFFLINE=1 "
               f"TERM=xterm-256color {shlex.quote(cli_path())} demo --dir {shlex.quote(str(folder))} --count 40; "
               f"echo $? > {shlex.quote(str(marker))}")
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "150", "-y", "40", script], check=True,

@@ -26,7 +26,9 @@ def _open_app(env: dict[str, str], marker: Path) -> str:
     session = f"clipgit-{uuid.uuid4().hex[:8]}"
     # pass the settings on the command line: a tmux server that is already running would not see `env`
     exports = " ".join(f"{k}={shlex.quote(env[k])}" for k in env if k.startswith(("CLIPGIT_", "HF_")))
-    script = f"env {exports} TERM=xterm-256color {shlex.quote(cli_path())}; echo $? > {shlex.quote(str(marker))}"
+    # -u: a tmux server started from a pytest-xdist worker holds its COLUMNS=80 and LINES=24 (see conftest)
+    script = (f"env -u COLUMNS -u LINES {exports} TERM=xterm-256color {shlex.quote(cli_path())}; "
+              f"echo $? > {shlex.quote(str(marker))}")
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "150", "-y", "40", script],
                    env=dict(env, TERM="xterm-256color"), check=True)
     return session
