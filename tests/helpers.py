@@ -230,3 +230,25 @@ def burst(app: ClipGitApp | Any, *keys: str) -> None:
         event = events.Key(name, char)
         event.set_sender(app)
         app.post_message(event)
+
+
+# synthetic CLIP-like vectors, for the approximate index's tests -------------------------------------------
+
+DIM = 64
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    return np.asarray(x / np.linalg.norm(x, axis=-1, keepdims=True), dtype=np.float32)
+
+
+def world(n: int = 4_000, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(fp16 vectors, image-like queries, text-like queries)."""
+    rng = np.random.default_rng(seed)
+    cone, text_cone = unit(rng.standard_normal(DIM)), unit(rng.standard_normal(DIM))
+    centres = unit(0.75 * cone + 0.66 * unit(rng.standard_normal((60, DIM))))
+    sizes = rng.lognormal(0, 1, 60)
+    lab = rng.choice(60, size=n + 40, p=sizes / sizes.sum())
+    x = unit(centres[lab] + 0.8 * rng.standard_normal((n + 40, DIM)) / np.sqrt(DIM))
+    sem = unit(centres[lab[n:]] - 0.75 * cone)
+    texts = unit(0.8 * text_cone + 0.3 * sem + 0.3 * rng.standard_normal((40, DIM)) / np.sqrt(DIM))
+    return x[:n].astype(np.float16), x[n:], texts

@@ -29,27 +29,10 @@ from clipgit.core.store.ann import (
 from clipgit.core.store.ann_file import FORMAT_VERSION, MAGIC
 from clipgit.core.store.ann_train import FLAT_MAX, Coarse, cluster
 from clipgit.core.store.knn_dupes import components, knn_groups
+from tests.helpers import DIM, unit, world
 
-DIM = 64
 N = 4_000
 Built = tuple[AnnIndex, VectorSource, np.ndarray, np.ndarray]
-
-
-def unit(x: np.ndarray) -> np.ndarray:
-    return np.asarray(x / np.linalg.norm(x, axis=-1, keepdims=True), dtype=np.float32)
-
-
-def world(n: int = N, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(fp16 vectors, image-like queries, text-like queries)."""
-    rng = np.random.default_rng(seed)
-    cone, text_cone = unit(rng.standard_normal(DIM)), unit(rng.standard_normal(DIM))
-    centres = unit(0.75 * cone + 0.66 * unit(rng.standard_normal((60, DIM))))
-    sizes = rng.lognormal(0, 1, 60)
-    lab = rng.choice(60, size=n + 40, p=sizes / sizes.sum())
-    x = unit(centres[lab] + 0.8 * rng.standard_normal((n + 40, DIM)) / np.sqrt(DIM))
-    sem = unit(centres[lab[n:]] - 0.75 * cone)
-    texts = unit(0.8 * text_cone + 0.3 * sem + 0.3 * rng.standard_normal((40, DIM)) / np.sqrt(DIM))
-    return x[:n].astype(np.float16), x[n:], texts
 
 
 def exact(matrix: np.ndarray, ids: np.ndarray, q: np.ndarray, k: int,

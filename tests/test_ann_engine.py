@@ -29,7 +29,7 @@ from clipgit.core.store.ann_file import index_path
 from clipgit.core.store.catalog import Catalog
 from clipgit.core.store.vectors import as_blob, from_blob
 from tests.conftest import cli_path, library_problems
-from tests.test_ann import DIM, unit, world
+from tests.helpers import DIM, unit, world
 
 N = 3_000
 CROSSOVER = 500
