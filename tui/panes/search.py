@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import os
 from typing import TYPE_CHECKING, Any
@@ -284,6 +285,7 @@ class SearchPane(ImageActions, Vertical):
         self.grid = False
         self._tiles_wanted = False  # Enter asked for the results before the grid had tiles: focus the first
         self._rows: ResultRows | None = None
+        self._grid_lock = asyncio.Lock()  # one rebuild of the tiles at a time (see _rebuild_grid)
 
     def compose(self) -> ComposeResult:
         yield Label("Results", classes="pane-title")
@@ -311,23 +313,26 @@ class SearchPane(ImageActions, Vertical):
         if self._rows is None:
             self._rows = ResultRows(self.list, self.thumbs)
         self._rows.set_results(results, keep.path if keep else None)
-        grid = self.query_one(ResultsGrid)
         focused = self.app.focused
         # the grid had the focus: a tile, or its scroll area (where the focus falls when a refresh removes a tile)
         tile_had_focus = isinstance(focused, Tile) or focused is None or self._tiles_wanted or \
             (self.grid and focused is not None and focused.id == "results-grid-scroll")
-        await grid.remove_children()
-        if self.grid:
-            await self._fill_grid()
-            if tile_had_focus:  # the tiles were replaced under the focus: it goes to the kept image's tile
-                self._tiles_wanted = False
-                self.focus_results()
+        await self._rebuild_grid()
+        if self.grid and tile_had_focus:  # the tiles were replaced under the focus: it goes to the kept image's tile
+            self._tiles_wanted = False
+            self.focus_results()
         self.set_info(info)
 
-    async def _fill_grid(self) -> None:
-        grid = self.query_one(ResultsGrid)
-        await grid.remove_children()
-        await grid.mount_all([Tile(r, i, self.thumbs) for i, r in enumerate(self.results[:GRID_MAX])])
+    async def _rebuild_grid(self) -> None:
+        """The tiles of the results in grid mode, none in list mode. One rebuild at a time: a refresh's
+        (from the app's task) and `g`'s (from this pane's) each await Textual's removing and mounting, and
+        interleaved, the refresh took away the tiles `g` had just put up: an empty grid (seen in xterm, under
+        load)."""
+        async with self._grid_lock:
+            grid = self.query_one(ResultsGrid)
+            await grid.remove_children()
+            if self.grid:
+                await grid.mount_all([Tile(r, i, self.thumbs) for i, r in enumerate(self.results[:GRID_MAX])])
 
     def selected(self) -> SearchResult | None:
         if self.grid:
@@ -351,8 +356,7 @@ class SearchPane(ImageActions, Vertical):
         self.grid = not self.grid
         switcher = self.query_one(ContentSwitcher)
         switcher.current = "results-grid-scroll" if self.grid else "results-list"
-        if self.grid:
-            await self._fill_grid()
+        await self._rebuild_grid()
         self.focus_results()
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
