@@ -23,7 +23,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	PATH="$(abspath $(VENV))/bin:$$PATH" bash scripts/check.sh
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n 2 --dist loadfile --durations=20
 
 env: $(STAMP)
 
