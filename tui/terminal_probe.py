@@ -12,6 +12,7 @@ from what was kept, and nothing is written to the terminal while Textual owns it
 from __future__ import annotations
 
 import io
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,7 +29,10 @@ _probed = False
 def probe() -> None:
     """Ask once, before Textual starts; then have textual-image's later questions answered from the replies.
 
-    Without a terminal (tests, pipes) nothing is asked and textual-image asks nothing either."""
+    The kitty-graphics question goes first and the device attributes right behind it: every terminal answers
+    the latter, and in order, so a terminal that ignores the former costs no wait (textual-image asked them
+    one at a time, and waited 0.1 s in tmux and every other terminal without kitty graphics). Without a
+    terminal (tests, pipes) nothing is asked, and textual-image asks nothing either."""
     global _probed
     out = sys.__stdout__
     if _probed or out is None or not out.isatty() or sys.__stdin__ is None:
@@ -36,17 +40,27 @@ def probe() -> None:
     _probed = True
     from textual_image import _terminal
 
+    try:
+        from textual_image._posix import capture_mode, read
+    except ImportError:  # no termios (Windows): textual-image asks itself, before Textual starts, as it did
+        from clipgit.tui import preview  # noqa: F401
+        return
+
     _terminal.get_cell_size()  # kept by textual-image itself
-    for start, end, question in (DA1, KITTY):
-        try:
-            with _terminal.capture_terminal_response(start, end, 0.1) as response:
-                out.write(question.replace("{id}", str(randint(1, 2**32))))
-                out.flush()
-            _replies[start] = response.sequence
-        except (_terminal.TerminalError, TimeoutError):
-            pass  # no answer is an answer: textual-image treats it so
-        if "4" in _replies.get(DA1[0], "")[len(DA1[0]):-len(DA1[1])].split(";"):
-            break  # sixel: textual-image prefers it and asks no more
+    heard = ""
+    try:
+        with capture_mode():
+            out.write(KITTY[2].replace("{id}", str(randint(1, 2**32))) + DA1[2])
+            out.flush()
+            fd = sys.__stdin__.fileno()
+            while not re.search(r"\x1b\[\?[0-9;]*c", heard):
+                heard += read(fd, 1, 0.2)
+    except (_terminal.TerminalError, TimeoutError, OSError, UnicodeDecodeError):
+        pass  # no answer is an answer: textual-image treats it so
+    for start, end in (DA1[:2], KITTY[:2]):
+        found = re.search(re.escape(start) + r".*?" + re.escape(end), heard, re.S)
+        if found:
+            _replies[start] = found.group(0)
     _terminal.capture_terminal_response = _replayed
 
 
