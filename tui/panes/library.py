@@ -10,6 +10,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.css.query import NoMatches
 from textual.widgets import Label, ListItem, ListView, Static
 
 from clipgit.core.names import display_name, within
@@ -103,7 +104,13 @@ class LibraryPane(Vertical):
         return self.query_one("#folders", ListView)
 
     def items(self) -> builtins.list[FolderItem]:
-        return [c for c in self.list.children if isinstance(c, FolderItem)]
+        """The folders shown; none while the pane is taken down as the app closes (its list goes first, and
+        a run's progress or a folder list may still arrive then)."""
+        try:
+            folders = self.list
+        except NoMatches:
+            return []
+        return [c for c in folders.children if isinstance(c, FolderItem)]
 
     def selected(self) -> FolderInfo | None:
         child = self.list.highlighted_child
