@@ -27,6 +27,10 @@ class EngineAPI(Protocol):
     def search(self, query: str, top: int = 10, folder: str | None = None, mode: str = "auto",
                sort: str = "score", exact: bool = False) -> list[SearchResult]: ...
 
+    def vector_index_note(self) -> str:
+        """One line when the approximate index is wanted but search answers exactly (building, stale), else ""."""
+        ...
+
     def similar(self, path: str, top: int = 10, folder: str | None = None) -> list[SearchResult]: ...
 
     def caption(self, paths: Sequence[str], *, max_tokens: int | None = None,

@@ -229,6 +229,10 @@ class RemoteEngine:
         answer = self.client.call("POST", "/v1/search", {**body, "exact": True} if exact else body)
         return _results(answer)
 
+    def vector_index_note(self) -> str:
+        """The service does not send its index note back yet: no note (search there still answers exactly)."""
+        return ""
+
     def similar(self, path: str, top: int = 10, folder: str | None = None) -> list[SearchResult]:
         answer = self.client.call("POST", "/v1/similar", {"path": _abs(path), "top": top, "folder": _abs(folder)})
         return _results(answer)
