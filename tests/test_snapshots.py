@@ -2,6 +2,11 @@
 
 Everything on screen is made deterministic: a fixed folder, fixed file times,
 images off (thumbnails arrive asynchronously), timings hidden.
+
+Changed on purpose (2026-12-03): the footer became one widget (tui/key_footer.py) instead of Textual's widget
+per key. The three pictures are the same cell for cell (every character, colour and position; checked by
+comparing the SVGs with their content hash taken out); the SVGs differ only in how the footer's background
+rectangles are split, which follows the widgets' segments.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from textual.css.query import NoMatches
 from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 from textual.timer import Timer
-from textual.widgets import Footer, Input
+from textual.widgets import Input
 from textual.worker import Worker, WorkerState
 
 from clipgit.core.errors import ClipgitError, ModelUnavailable
@@ -31,10 +31,11 @@ from clipgit.core.search.filters import SORTS
 from clipgit.core.search.history import QueryHistory
 from clipgit.tui.captioner import Captioner
 from clipgit.tui.format import failure, model_name
+from clipgit.tui.job_routes import JobRoutes
+from clipgit.tui.key_footer import KeyFooter
 from clipgit.tui.library_actions import LibraryActions
 from clipgit.tui.library_keeper import LibraryKeeper
 from clipgit.tui.messages import (
-    CaptionRequested,
     DetailRequested,
     GridRequested,
     IndexRequested,
@@ -61,7 +62,7 @@ KEEP_WARM_S = 60.0  # the service's idle exit is minutes away; the open app keep
 TOAST_GONE_S = 0.5  # after a toast's timeout: it is shown (and its timer started) a moment after notify()
 
 
-class ClipGitApp(LibraryActions, App[None]):
+class ClipGitApp(LibraryActions, JobRoutes, App[None]):
     """The router: owns the engine's workers for model, index and search; the status line follows its reactives."""
 
     CSS_PATH = "app.tcss"
@@ -147,11 +148,16 @@ class ClipGitApp(LibraryActions, App[None]):
         yield StatusLine(id="status").data_bind(
             ClipGitApp.model_state, ClipGitApp.device, ClipGitApp.images, ClipGitApp.index_status,
             ClipGitApp.caption_status, ClipGitApp.text_status, model=self._model_label())
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#query", Input).focus()
-        self._load_model()  # builds the engine first, on its thread: nothing of it loads before the first paint
+        # the workers start once the first frame is drawn: started here, their imports (numpy, Pillow, the
+        # catalog: ~150 ms of CPU) held the GIL while the frame was being laid out, and delayed it by as much
+        self.call_after_refresh(self._start_work)
+
+    def _start_work(self) -> None:
+        self._load_model()  # builds the engine first, on its thread
         self.library.load_folders()
         if self.initial_paths:
             self.library.start_index(self.initial_paths)
@@ -327,54 +333,6 @@ class ClipGitApp(LibraryActions, App[None]):
     def on_index_requested(self, message: IndexRequested) -> None:
         self.library.start_index(message.paths)
 
-    # captions: the Captioner component owns them; the app routes ------------------------------
-    def on_caption_requested(self, message: CaptionRequested) -> None:
-        self.captions.request(message.path)
-
-    def on_captioner_ready(self, message: Captioner.Ready) -> None:
-        text = message.caption if message.caption is not None else f"(no caption: {message.error})"
-        self.query_one(DetailPane).set_caption(message.path, text)
-
-    def on_captioner_unavailable(self, message: Captioner.Unavailable) -> None:
-        self.query_one(DetailPane).caption_unavailable(message.error)
-        self.notify(message.error, title="Captions unavailable", severity="warning", timeout=20)
-
-    def on_captioner_progressed(self, message: Captioner.Progressed) -> None:
-        self.caption_status = self.captions.status_text()
-
-    def on_captioner_finished(self, message: Captioner.Finished) -> None:
-        self.caption_status = ""
-        if self.current_query:
-            self.run_search(self.current_query, quiet=True)  # captions change hybrid results
-
-    # text in pictures: the TextReader component owns it; the app routes --------------------------
-    def on_text_reader_unavailable(self, message: TextReader.Unavailable) -> None:
-        self.notify(message.error, title="Text reading unavailable", severity="warning", timeout=20)
-
-    def on_text_reader_progressed(self, message: TextReader.Progressed) -> None:
-        self.text_status = self.texts.status_text()
-
-    def on_text_reader_finished(self, message: TextReader.Finished) -> None:
-        self.text_status = ""
-        if self.current_query:
-            self.run_search(self.current_query, quiet=True)  # text changes text: filters and hybrid results
-
-    def action_pause_captions(self) -> None:
-        """`p`: pause or resume the background jobs, captions and text reading together."""
-        if not self.captions.running and not self.texts.running:
-            on = self.engine.settings.captions or self.engine.settings.ocr
-            self.notify("no captioning or text reading is running: every indexed image is done" if on
-                        else "no captioning is running (turn it on with captions = true, text with ocr = true)",
-                        title="Captions")
-            return
-        paused = not (self.captions if self.captions.running else self.texts).pause.is_set()
-        for job in (self.captions, self.texts):
-            job.set_paused(paused)
-        what = "captioning" if self.captions.running else "text reading"
-        self.notify(f"{what} paused" if paused else f"{what} resumed", title="Captions")
-        self.caption_status = self.captions.status_text()
-        self.text_status = self.texts.status_text()
-
     # worker failures -------------------------------------------------------------------------
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state != WorkerState.ERROR:
@@ -398,6 +356,9 @@ class ClipGitApp(LibraryActions, App[None]):
     def action_cycle_sort(self) -> None:
         self.sort = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]
         self.notify(f"results sorted by {self.sort}", title="Sort")
+        self.refresh_results()
+
+    def refresh_results(self) -> None:
         if self.current_query:
             self.run_search(self.current_query, quiet=True)
 

@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(optionally indexing the PATHs given).",
         epilog="Run 'clipgit-tui SUBCOMMAND --help' for each subcommand's options.",
     )
-    parser.add_argument("--version", action="version", version=f"clipgit-tui {_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND")
 
     p = sub.add_parser("app", help="open the terminal app (the default)")
@@ -175,6 +175,19 @@ def typo(word: str) -> str | None:
     hint = f" (did you mean '{near[0]}'?)" if near else ""
     return (f"clipgit-tui: error: '{word}' is neither a command nor a folder{hint}; commands: "
             f"{', '.join(SUBCOMMANDS)} (clipgit-tui --help)")
+
+
+class _VersionAction(argparse.Action):
+    """`--version`, reading the installed version only when asked: importlib.metadata costs ~45 ms at start."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS,
+                 default: str = argparse.SUPPRESS, help: str = "show the version and exit") -> None:
+        super().__init__(option_strings=option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        print(f"clipgit-tui {_version()}")
+        parser.exit()
 
 
 def _version() -> str:

@@ -18,12 +18,13 @@ from textual.binding import Binding
 from textual.containers import HorizontalScroll, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Label, Static
+from textual.widgets import Label, Static
 
 from clipgit.core.decode.photo_facts import capture_time
 from clipgit.core.errors import ClipgitError
 from clipgit.core.search.dupes import DupeFile, DupeGroup, move_files, write_list
 from clipgit.tui.format import count, human_size, safe
+from clipgit.tui.key_footer import KeyFooter
 from clipgit.tui.messages import CopyPathRequested, IndexRequested, OpenRequested
 from clipgit.tui.panes.search import TILE_PX, Thumb
 from clipgit.tui.screens.dialogs import ConfirmScreen, PathScreen
@@ -93,7 +94,7 @@ class DupesScreen(Screen[None]):
         yield Label(f"looking for near-identical images (cosine ≥ {self.threshold}) and exact copies…",
                     id="dupes-info")
         yield VerticalScroll(id="dupes-groups")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self._find()
