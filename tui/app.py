@@ -21,6 +21,7 @@ from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.notifications import SeverityLevel
 from textual.reactive import reactive
+from textual.theme import Theme
 from textual.timer import Timer
 from textual.widgets import Input
 from textual.worker import Worker, WorkerState
@@ -99,6 +100,7 @@ class ClipGitApp(LibraryActions, JobRoutes, App[None]):
                  top: int = 100, show_timings: bool = True, owns_engine: bool = False) -> None:
         """`owns_engine`: close the engine as the app unmounts (clipgit-tui's own launch), before the thread
         workers are joined: a worker still waiting for a model load is told then, and quitting is prompt."""
+        self._theme_of: tuple[str, Theme] | None = None  # (name, theme): current_theme's; read as Textual starts
         super().__init__()
         self.engine = engine
         self.owns_engine = owns_engine
@@ -135,6 +137,15 @@ class ClipGitApp(LibraryActions, JobRoutes, App[None]):
         from clipgit.tui.preview import redraw_pictures
 
         redraw_pictures(self.screen)
+
+    @property
+    def current_theme(self) -> Theme:
+        """Textual's, kept while the theme's name stays: Textual copies the dict of every registered theme to
+        look it up, and asks for each line it draws (about 400 times for the first frame, ~15 ms)."""
+        name = self.theme
+        if self._theme_of is None or self._theme_of[0] != name:
+            self._theme_of = (name, super().current_theme)
+        return self._theme_of[1]
 
     # layout ------------------------------------------------------------------
     def compose(self) -> ComposeResult:
