@@ -244,7 +244,10 @@ class ClipGitApp(LibraryActions, JobRoutes, App[None]):
         self.run_search(field.value)
 
     def run_search(self, query: str, *, quiet: bool = False) -> None:
-        pane = self.query_one(SearchPane)
+        try:
+            pane = self.query_one(SearchPane)
+        except NoMatches:
+            return  # the app is closing (a background job's refresh came after its panes went)
         if not query.strip():
             self.current_query = ""
             self.similar_to = None
@@ -304,12 +307,12 @@ class ClipGitApp(LibraryActions, JobRoutes, App[None]):
             pass  # the app is closing: its panes are already gone
 
     async def on_results_list_highlighted(self, event: ResultsList.Highlighted) -> None:
-        shown = self.query_one(SearchPane).results
-        # equal, not the same: a refresh that found the same results keeps the rows drawn but gives new objects
-        if shown and event.result == shown[-1] and len(shown) >= self.limit and self.total > len(shown):
-            self.limit += self.top  # the end of the list: the next page, the cursor kept where it is
-            self.run_search(self.current_query, quiet=True)
         try:
+            shown = self.query_one(SearchPane).results
+            # equal, not the same: a refresh that found the same results keeps the rows but gives new objects
+            if shown and event.result == shown[-1] and len(shown) >= self.limit and self.total > len(shown):
+                self.limit += self.top  # the end of the list: the next page, the cursor kept where it is
+                self.run_search(self.current_query, quiet=True)
             await self.query_one(DetailPane).show(event.result)
         except NoMatches:
             pass  # the app is closing: its panes are already gone
