@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
+from clipgit.core.decode.preview import DETECT_SIDE, Preview, for_reading
 from clipgit.core.errors import ImageUnreadable, ModelUnavailable
 from clipgit.core.models import ocr
 from clipgit.core.models.fold import contains, fold
@@ -78,6 +79,77 @@ def test_boxes_are_in_the_original_pictures_pixels(reader: OcrReader) -> None:
     # the box holds the ink, grown by PaddleOCR's unclip margin (under the text's height) on each side
     assert ink[0] - size < min(xs) <= ink[0] + 5 and ink[2] - 5 <= max(xs) < ink[2] + size
     assert ink[1] - size < min(ys) <= ink[1] + 5 and ink[3] - 5 <= max(ys) < ink[3] + size
+
+
+def _jpeg(image: Image.Image, **options: Any) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=90, **options)
+    return out.getvalue()
+
+
+def test_a_big_jpeg_is_detected_on_a_small_decode_and_decoded_whole_only_for_its_text(reader: OcrReader) -> None:
+    """A 12 MP photo with no text costs a 1/4-scale decode and the detection; one with text is cut from the
+    full picture, with boxes in its pixels as when it is given whole."""
+    size = 120
+    photo = _picture((_text_strip("Lighthouse", size), (2500, 1800)), size=(4000, 3000))
+    blank = _picture(size=(4000, 3000))
+    made = [for_reading(_jpeg(image), DETECT_SIDE, 120_000_000) for image in (photo, blank)]
+    assert all(isinstance(one, Preview) for one in made)
+    previews = [one for one in made if isinstance(one, Preview)]
+    assert all(p.size == (4000, 3000) and DETECT_SIDE <= max(p.small.size) <= 1000 for p in previews)
+    decoded: list[int] = []
+
+    def counted(preview: Preview, i: int) -> Preview:
+        def full() -> Image.Image:
+            decoded.append(i)
+            return preview.full()
+        return Preview(preview.small, preview.size, full)
+
+    text, empty = reader.read_each([counted(p, i) for i, p in enumerate(previews)])
+    assert decoded == [0]  # only the picture with text was decoded whole
+    assert empty == OcrResult("", [])
+    assert isinstance(text, OcrResult) and fold(text.text) == "lighthouse"
+    (whole,) = reader.read([photo])
+    assert np.abs(np.array(text.lines[0].box) - np.array(whole.lines[0].box)).max() <= 8
+
+
+def test_small_pictures_and_pngs_are_decoded_once_whole_and_turned_upright() -> None:
+    strip = _text_strip("Upright", 60)
+    turned = _jpeg(_picture((strip, (100, 100)), size=(4000, 3000)).rotate(90, expand=True),
+                   exif=_orientation(8))  # stored turned; its EXIF turns it back
+    shown = for_reading(turned, DETECT_SIDE, 120_000_000)
+    assert isinstance(shown, Preview) and shown.size == (4000, 3000) and shown.full().size == (4000, 3000)
+    assert shown.small.width > shown.small.height  # the small copy is turned upright too
+    png = io.BytesIO()
+    _picture(size=(4000, 3000)).save(png, "PNG")
+    for data in (png.getvalue(), _jpeg(_picture(size=(1920, 1080)))):
+        whole = for_reading(data, DETECT_SIDE, 120_000_000)
+        assert isinstance(whole, Image.Image) and max(whole.size) in (4000, 1920)
+    with pytest.raises(ImageUnreadable):
+        for_reading(b"not a picture", DETECT_SIDE, 120_000_000)
+
+
+def test_a_preview_whose_full_picture_fails_gets_its_error_in_its_place(reader: OcrReader) -> None:
+    photo = for_reading(_jpeg(_picture((_text_strip("Lighthouse", 120), (2500, 1800)), size=(4000, 3000))),
+                        DETECT_SIDE, 120_000_000)
+    assert isinstance(photo, Preview)
+
+    def truncated() -> Image.Image:
+        raise ImageUnreadable("corrupt or truncated image")
+
+    broken = Preview(photo.small, photo.size, truncated)
+    fine = _picture((_text_strip("Harbour"), (60, 60)))
+    first, second = reader.read_each([broken, fine])
+    assert isinstance(first, ImageUnreadable) and "truncated" in str(first)
+    assert isinstance(second, OcrResult) and fold(second.text) == "harbour"
+    with pytest.raises(ImageUnreadable):
+        reader.read([fine, broken])
+
+
+def _orientation(value: int) -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = value
+    return exif.tobytes()
 
 
 def test_text_turned_90_degrees_either_way_and_a_few_degrees(reader: OcrReader) -> None:

@@ -2,8 +2,9 @@
 
 As captions (caption_jobs.py): the cache is per (image, OCR model) in the catalog, so a library image whose file
 is unchanged is read once; a changed one loses its text (a trigger on its fingerprint, migration 7) and is read
-again; a moved one keeps it. Pictures are decoded at full resolution, EXIF-turned (decode), as the reader wants
-them: small text needs every pixel, and detection shrinks its own copy.
+again; a moved one keeps it. Pictures are decoded EXIF-turned, as the reader wants them: a big JPEG first at
+the scale detection needs (decode/preview.py), and at full resolution only when detection found text in it
+(small text needs every pixel); other pictures whole.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
-from clipgit.core.decode.image import decode, read_bytes
+from clipgit.core.decode.image import read_bytes
+from clipgit.core.decode.preview import DETECT_SIDE, Preview, for_reading
 from clipgit.core.errors import ImageUnreadable
 from clipgit.core.ingest.caption_jobs import _unchanged
 from clipgit.core.ingest.pipeline import batches
@@ -29,7 +31,7 @@ if TYPE_CHECKING:  # the reader imports OpenCV (half a second): only a job that 
     from clipgit.core.models.ocr import OcrResult
 
 OCR_MODEL = "ppocrv6-tiny"  # the bundled model set the library's text is read with (ocr.OcrModels.bundled)
-ReadFn = Callable[[list[Image.Image]], "Future[list[OcrResult | ImageUnreadable]]"]
+ReadFn = Callable[[list[Image.Image | Preview]], "Future[list[OcrResult | ImageUnreadable]]"]
 OcrProgress = Progress[None]  # phase "reading"; `paused` while the face holds it
 
 
@@ -55,11 +57,10 @@ def lines_json(result: OcrResult) -> list[dict[str, Any]]:
             for line in result.lines]
 
 
-def picture(max_pixels: int) -> Callable[[str], Image.Image]:
-    """What the decode pool makes of a file for the reader: full-size RGB, EXIF-turned."""
-    def read(path: str) -> Image.Image:
-        image, _, _ = decode(read_bytes(path), max_pixels=max_pixels)
-        return image
+def picture(max_pixels: int) -> Callable[[str], Image.Image | Preview]:
+    """What the decode pool makes of a file for the reader: RGB, EXIF-turned, whole or as a Preview."""
+    def read(path: str) -> Image.Image | Preview:
+        return for_reading(read_bytes(path), DETECT_SIDE, max_pixels)
     return read
 
 

