@@ -286,10 +286,10 @@ def write_snapshot(folder: Path, mm: np.ndarray, ids: np.ndarray) -> Path:
 def open_library(folder: Path, mm: np.ndarray, ids: np.ndarray) -> dict[str, object]:
     """Open the snapshot as the engine does (memory-mapped), answer a first exact query over all of it,
     then load the approximate index and answer through it: each timed, with this process's memory."""
+    import torch  # noqa: F401  # loaded in the engine for text queries: exact scores then go through it
+
     from clipgit.core.store.ann import AnnIndex, VectorSource
     from clipgit.core.store.vectors import HEADER_BYTES, VectorIndex, id_hashes
-
-    import torch  # noqa: F401  # loaded in the engine for text queries: exact scores then go through it
 
     write_snapshot(folder, mm, ids)
     stats = (len(ids), int(ids.sum()), int(id_hashes(ids).sum()))
@@ -318,8 +318,9 @@ def open_library(folder: Path, mm: np.ndarray, ids: np.ndarray) -> dict[str, obj
     whole = np.fromfile(vectors.path, dtype=np.float16, count=mm.size, offset=HEADER_BYTES + 16 * len(ids))
     read_whole = time.perf_counter() - t5
     del whole
-    return {"open_s": opened, "read_whole_s": read_whole, "first_exact_s": first_exact, "second_exact_s": second_exact, "ann_load_s": loaded,
-            "first_ann_s": first_ann, "rss_open_mb": mem_open["VmRSS"], **status()}
+    return {"open_s": opened, "read_whole_s": read_whole, "first_exact_s": first_exact,
+            "second_exact_s": second_exact, "ann_load_s": loaded, "first_ann_s": first_ann,
+            "rss_open_mb": mem_open["VmRSS"], **status()}
 
 
 def answer(args: argparse.Namespace, folder: Path, source) -> dict[str, object]:
