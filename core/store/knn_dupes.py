@@ -6,13 +6,11 @@ as exact fp16 products (the same float32 scores a search returns), with the memb
 of the `reach - 1` next lists nearest to it. A pair whose two vectors sit in different lists is found
 when one of them borders the other's list; at 1M, comparing with the lists nearest to a list's centroid
 instead missed 4 of 1000 planted bursts, as a vector far from its centroid borders lists that centroid
-does not (docs/scale.md). A vector visits one of those lists only when its centroid scores within a margin
-of its own list's centroid (a tenth of the distance between two vectors at the threshold: 0.032 at 0.95),
-as a duplicate sits in a list whose centroid scores about as well as its own: of 276 planted pairs split
-across lists at 1M, the visiting side's margin was at most 0.009, while three quarters of the 2nd and 3rd
-lists lie further than 0.032 (docs/scale.md); this halves the comparisons. Only exact scores decide, so
-nothing below the threshold is ever paired, and a burst of any size stays whole (every pair inside the
-compared lists is seen).
+does not (docs/scale.md). A vector skips one of those lists when no duplicate can sit there: when its own
+list's centroid outscores that list's by more than the distance between two vectors at the threshold times
+the distance between the two centroids (a bound, not a guess: a fixed margin of 0.032 fitted at 1M lost a
+planted pair at 3M whose list needed 0.07). Only exact scores decide, so nothing below the threshold is
+ever paired, and a burst of any size stays whole (every pair inside the compared lists is seen).
 
     pairs, scores = knn_pairs(index, source, 0.95)   # (m, 2) ids, smaller first; exact cosines
     groups = knn_groups(index, source, 0.95)         # connected components of those pairs, ids sorted
@@ -45,14 +43,16 @@ def knn_pairs(index: AnnIndex, source: VectorSource, threshold: float = 0.95, *,
     own = np.repeat(np.arange(index.nlist), [len(m[0]) for m in members])
     all_ids = np.concatenate([m[0] for m in members])
     all_rows = np.concatenate([m[1] for m in members])
-    margin = 0.1 * math.sqrt(2 * max(0.0, 1 - threshold))
+    apart = math.sqrt(2 * max(0.0, 1 - threshold))  # the farthest two vectors at the threshold lie apart
     for start in range(0, total if reach > 1 else 0, _BATCH):
         _check(cancel)
         part = slice(start, start + _BATCH)
         x = source.vectors(all_rows[part])
         near = index.top_lists(x, reach)
         scores = index.list_scores(x, np.concatenate([own[part, None], near], axis=1))
-        far = scores[:, 1:] < scores[:, :1] - margin  # too far from its own list's score to hold a duplicate
+        # a duplicate b of x in list M (b nearer M's centroid than x's own list A's) needs
+        # x.cA - x.cM = (x - b).(cA - cM) + b.(cA - cM) <= |x - b| |cA - cM|: past that, M holds none
+        far = scores[:, :1] - scores[:, 1:] > apart * index.list_gaps(own[part, None], near)
         near = np.where((near == own[part, None]) | far, -1, near)  # its own list is compared anyway
         for col in range(near.shape[1]):
             away = near[:, col] >= 0
