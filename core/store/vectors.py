@@ -267,7 +267,7 @@ class VectorIndex:
                     fh.truncate(HEADER_BYTES + 16 * n + 2 * cap * self.dim)  # the spare rows: a hole
                 os.replace(tmp, self.path)
                 mat = _mapped(self.path, HEADER_BYTES + 16 * n, cap, self.dim)
-            except OSError:
+            except (OSError, ValueError):  # ValueError: the file changed under the mapping (numpy's mmap check)
                 tmp.unlink(missing_ok=True)
                 return  # a full or read-only disk: the catalog stays the truth, the next open rebuilds
             self._mat, self._ids, self._seqs = mat, ids, seqs
