@@ -219,3 +219,44 @@ def test_a_newer_service_serves_an_older_client(lib: tuple[Settings, dict[str, s
     hello = {"version": PROTOCOL_VERSION, "identity": identity(settings)}
     assert client._ours({**hello, "code_time": code_time() + 1}) and client._ours({**hello, "code_time": code_time()})
     assert not client._ours({**hello, "code_time": code_time() - 1}) and not client._ours(hello)
+
+
+class _NotedEngine:
+    """An engine whose search answers nothing and whose vector-index note is whatever the test sets."""
+
+    def __init__(self) -> None:
+        self.note = ""
+
+    def search(self, query: str, top: int = 10, folder: str | None = None, mode: str = "auto",
+               sort: str = "score", exact: bool = False) -> list[object]:
+        return []
+
+    def vector_index_note(self) -> str:
+        return self.note
+
+
+class _DirectClient:
+    """A ServiceClient that hands each request straight to a Service, without a socket."""
+
+    def __init__(self, service: object, settings: Settings) -> None:
+        self.service, self.settings = service, settings
+
+    def call(self, method: str, route: str, body: dict[str, object] | None = None,
+             timeout: float | None = None) -> dict[str, object]:
+        code, answer = self.service.handle(method, route, body or {})  # type: ignore[attr-defined]
+        assert code == 200, answer
+        return dict(answer)
+
+
+def test_a_search_through_the_service_carries_the_services_vector_index_note(settings: Settings) -> None:
+    """`search` prints the engine's note (building, stale) through the service as it does in-process."""
+    from clipgit.core.service.client import RemoteEngine
+    from clipgit.core.service.server import Service
+
+    engine = _NotedEngine()
+    service = Service(settings, engine)  # type: ignore[arg-type]  # a stand-in engine
+    remote = RemoteEngine(_DirectClient(service, settings))  # type: ignore[arg-type]
+    assert remote.vector_index_note() == ""  # no search yet
+    for note in ("building the approximate index (3,000 vectors): answering exactly meanwhile", ""):
+        engine.note = note
+        assert remote.search("a red bicycle") == [] and remote.vector_index_note() == note

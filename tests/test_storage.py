@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -75,6 +76,60 @@ def test_the_snapshot_replays_removals_and_additions_made_after_it(tmp_path: Pat
     fresh.refresh(cat)
     ids = [i for i, _ in fresh.top_k(query, 20)]
     assert ids[0] == new and best not in ids and len(ids) == 12
+    cat.close()
+
+
+def _add_vectors(cat: Catalog, start: int, count: int) -> None:
+    """More images and vectors, as another writer commits them."""
+    with cat.transaction():
+        folder = cat.add_folder("/more")
+        for i in range(start, start + count):
+            image = cat.upsert_image(folder, f"/more/{i}.jpg", 1, 1, i.to_bytes(16, "big"), 4, 4, None)
+            vec = np.zeros(8, dtype=np.float32)
+            vec[i % 8], vec[(i + 3) % 8] = 1.0, 0.3
+            cat.add_embedding(image, "m", as_blob(vec / np.linalg.norm(vec)))
+
+
+def test_an_open_mapped_snapshot_takes_appends_and_another_writers_save_without_writing_the_file(
+        tmp_path: Path) -> None:
+    """The matrix is mapped copy-on-write: rows appended after opening stay in the process, and a save by
+    another writer (a new file renamed over the old) leaves every open mapping whole."""
+    cat, writer = _vectors(tmp_path, 12)
+    writer.refresh(cat)
+    writer.save_snapshot()
+    reader = VectorIndex("m", tmp_path)  # another process opening the library
+    reader.refresh(cat)
+    _add_vectors(cat, 100, 5)
+    writer.refresh(cat)
+    writer.save_snapshot()  # replaces the file the reader has mapped
+    snap = next(tmp_path.glob("vectors-*.snap"))
+    saved = snap.read_bytes()
+    _add_vectors(cat, 200, 3)
+    reader.refresh(cat)  # 8 rows appended into its mapping
+    assert snap.read_bytes() == saved  # the reader wrote nothing to the file
+    assert reader.figures() == cat.vector_stats("m") and reader.rebuilds == 0
+    writer.refresh(cat)
+    query = np.ones(8, dtype=np.float32) / np.sqrt(8)
+    assert reader.top_k(query, 30) == writer.top_k(query, 30) and len(reader.top_k(query, 30)) == 20
+    cat.close()
+
+
+def test_a_snapshot_written_before_spare_rows_is_read_without_a_rebuild(tmp_path: Path) -> None:
+    cat, index = _vectors(tmp_path, 12)
+    index.refresh(cat)
+    index.save_snapshot()
+    snap = next(tmp_path.glob("vectors-*.snap"))
+    data = snap.read_bytes()
+    head = data[:4096].decode().rstrip()
+    meta_at = head.index("{")
+    meta = json.loads(head[meta_at:])
+    del meta["capacity"]  # the earlier format: exactly `count` rows, no spare ones
+    old_head = (head[:meta_at] + json.dumps(meta)).encode().ljust(4096, b" ")
+    snap.write_bytes(old_head + data[4096:4096 + 12 * 16 + 12 * 8 * 2])
+    old = VectorIndex("m", tmp_path)
+    old.refresh(cat)
+    query = np.ones(8, dtype=np.float32) / np.sqrt(8)
+    assert old.rebuilds == 0 and old.top_k(query, 12) == index.top_k(query, 12)
     cat.close()
 
 

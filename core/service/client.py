@@ -222,16 +222,19 @@ class RemoteEngine:
     def __init__(self, client: ServiceClient) -> None:
         self.client = client
         self.settings = client.settings
+        self._index_note = ""  # the service's vector-index note, as it sent it with its last search answer
 
     def search(self, query: str, top: int = 10, folder: str | None = None, mode: str = "auto",
                sort: str = "score", exact: bool = False) -> list[SearchResult]:
         body = {"query": query, "top": top, "folder": _abs(folder), "mode": mode, "sort": sort, "cwd": os.getcwd()}
         answer = self.client.call("POST", "/v1/search", {**body, "exact": True} if exact else body)
+        self._index_note = str(answer.get("index_note") or "")  # a service from before the note: none
         return _results(answer)
 
     def vector_index_note(self) -> str:
-        """The service does not send its index note back yet: no note (search there still answers exactly)."""
-        return ""
+        """The note the service sent with its last search answer (why it answered exactly though the
+        approximate index is wanted), so the command line says through the service what it says in-process."""
+        return self._index_note
 
     def similar(self, path: str, top: int = 10, folder: str | None = None) -> list[SearchResult]:
         answer = self.client.call("POST", "/v1/similar", {"path": _abs(path), "top": top, "folder": _abs(folder)})

@@ -111,7 +111,8 @@ class Service:
                 hits = e.search(str(body["query"]), top=int(body.get("top", 10)), folder=body.get("folder"),
                                 mode=str(body.get("mode", "auto")), sort=str(body.get("sort", "score")),
                                 exact=bool(body.get("exact", False)))
-            return {"results": [dataclasses.asdict(h) for h in hits]}
+            # why search answered exactly though the approximate index is wanted, read as it answered
+            return {"results": [dataclasses.asdict(h) for h in hits], "index_note": e.vector_index_note()}
         if method == "POST" and path == "/v1/similar":
             hits = e.similar(str(body["path"]), top=int(body.get("top", 10)), folder=body.get("folder"))
             return {"results": [dataclasses.asdict(h) for h in hits]}

@@ -235,6 +235,17 @@ class AnnIndex:
             return np.zeros(0, dtype=np.int64)
         return np.array(faiss.rev_swig_ptr(invlists.get_ids(list_no), size), dtype=np.int64)
 
+    def list_scores(self, vectors: Floats, lists: Ids) -> Floats:
+        """Each vector's product with the centroids of the given lists, (n, p) for lists (n, p)."""
+        scores: Floats = np.einsum("nd,npd->np", np.asarray(vectors, dtype=np.float32), self._centroids[lists])
+        return scores
+
+    def list_gaps(self, first: Ids, second: Ids) -> Floats:
+        """The distance between the centroids of lists `first` and `second`, element by element."""
+        dots = np.einsum("...d,...d->...", self._centroids[first], self._centroids[second])
+        gaps: Floats = np.sqrt(np.maximum(0.0, 2.0 - 2.0 * dots)).astype(np.float32)
+        return gaps
+
     def top_lists(self, vectors: Floats, count: int) -> Ids:
         """Each vector's `count` nearest lists, nearest first (near-duplicates compare a vector with the
         lists it borders, not only its own)."""

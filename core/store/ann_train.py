@@ -6,7 +6,7 @@ first (sqrt(nlist) groups, each split in proportion to its share of the points) 
 among the centroids of its `width` nearest groups costs about 15 times less, in plain matrix products.
 An HNSW over the centroids was tried for assignment and put 3% of vectors in a list other than their
 nearest (efSearch 32), which cost recall, since probing ranks lists by the exact centroid product; the
-groups put 99.9% where a flat search would (docs/scale.md). Unit centroids make inner-product and L2
+groups put 99.88% where a flat search would (docs/scale.md). Unit centroids make inner-product and L2
 assignment agree, so lists are ranked by the same inner product the search maximises.
 """
 
@@ -24,6 +24,7 @@ from clipgit.core.store.vector_source import Floats, Ids
 
 FLAT_MAX = 1024  # up to this many lists, one level: assign against every centroid
 _ROWS = 8_192  # vectors assigned at a time
+_TOP_ROWS = 32_768  # vectors sorted into groups at a time: each group's product then has ~width/groups of them
 
 
 @dataclass
@@ -40,7 +41,18 @@ class Coarse:
         nlist = len(centroids)
         if nlist <= FLAT_MAX:
             return cls(centroids, np.zeros(nlist, dtype=np.int64), _unit(centroids.mean(axis=0, keepdims=True)))
-        groups = kmeans(centroids, round(math.sqrt(nlist)), seed)
+        top = round(math.sqrt(nlist))
+        groups = kmeans(centroids, top, seed)
+        group_of = _nearest(centroids, groups)
+        # k-means groups of centroids are lopsided (1 to 469 of 4096 at 1M, measured), and vectors crowd
+        # into the big ones: a vector's 8 nearest groups then held about 2000 centroids, not 8 x 64. Split
+        # every group past twice the mean in its own k-means, so assigning costs what the sizes promise.
+        limit = 2 * nlist // top
+        parts = [groups[g:g + 1] for g in range(top)]
+        for g in np.flatnonzero(np.bincount(group_of, minlength=top) > limit):
+            inside = centroids[group_of == g]
+            parts[g] = kmeans(inside, math.ceil(len(inside) / (nlist // top)), seed + 1 + int(g))
+        groups = np.ascontiguousarray(np.vstack(parts))
         return cls(centroids, _nearest(centroids, groups), groups)
 
     def assign(self, x: Floats, width: int = 8) -> Ids:
@@ -57,28 +69,37 @@ class Coarse:
                 out[start:start + _ROWS] = _best(x[start:start + _ROWS] @ self.centroids.T, count)
             return out
         members = [np.flatnonzero(self.group_of == g) for g in range(len(self.groups))]
-        for start in range(0, len(x), _ROWS):
-            part = x[start:start + _ROWS]
-            near = np.argpartition(-(part @ self.groups.T), width - 1, axis=1)[:, :width]
-            sims = np.full((len(part), count * width), -np.inf, dtype=np.float32)
-            lists = np.zeros((len(part), count * width), dtype=np.int64)
-            for slot in range(width):  # each vector's slot-th group, whichever group that is
-                for g in np.unique(near[:, slot]):
-                    rows = np.flatnonzero(near[:, slot] == g)
-                    block = part[rows] @ self.centroids[members[g]].T
-                    k = min(count, block.shape[1])
-                    best = _best(block, k)
-                    cols = slice(slot * count, slot * count + k)
-                    sims[rows, cols] = np.take_along_axis(block, best, axis=1)
-                    lists[rows, cols] = members[g][best]
-            out[start:start + _ROWS] = np.take_along_axis(lists, _best(sims, count), axis=1)
+        blocks = [np.ascontiguousarray(self.centroids[m].T) for m in members]
+        for start in range(0, len(x), _TOP_ROWS):
+            part = x[start:start + _TOP_ROWS]
+            near = _best(part @ self.groups.T, width).ravel()
+            # group by group: the vectors that have it among their nearest, in one product each (a vector
+            # visits a group once), keeping each vector's best `count` so far
+            order = np.argsort(near, kind="stable")
+            who = (np.arange(len(near)) // width)[order]
+            bounds = np.searchsorted(near[order], np.arange(len(self.groups) + 1))
+            sims = np.full((len(part), count), -np.inf, dtype=np.float32)
+            lists = np.zeros((len(part), count), dtype=np.int64)
+            for g in range(len(self.groups)):
+                rows = who[bounds[g]:bounds[g + 1]]
+                if len(rows) == 0 or len(members[g]) == 0:
+                    continue
+                block = part[rows] @ blocks[g]
+                best = _best(block, min(count, block.shape[1]))
+                both_s = np.concatenate([sims[rows], np.take_along_axis(block, best, axis=1)], axis=1)
+                both_l = np.concatenate([lists[rows], members[g][best]], axis=1)
+                keep = _best(both_s, count)
+                sims[rows] = np.take_along_axis(both_s, keep, axis=1)
+                lists[rows] = np.take_along_axis(both_l, keep, axis=1)
+            out[start:start + _TOP_ROWS] = lists
         return out
 
 
 def cluster(train: Floats, nlist: int, seed: int, cancel: threading.Event | None) -> Coarse:
     """Centroids for nlist lists: one k-means up to FLAT_MAX lists, else sqrt(nlist) groups, each split
     in proportion to its share of the training points. Assignment then groups the centroids themselves
-    (the training groups put 0.6% of vectors in a list other than their nearest, these 0.03%)."""
+    (the training groups put 0.6% of vectors in a list other than their nearest, these, split where lopsided,
+    0.12% at 1M and 3M)."""
     if nlist <= FLAT_MAX or len(train) < 4 * nlist:
         return Coarse.regroup(kmeans(train, nlist, seed), seed)
     top = max(2, round(math.sqrt(nlist)))
@@ -121,9 +142,18 @@ def kmeans(points: Floats, k: int, seed: int) -> Floats:
 
 
 def _best(sims: Floats, count: int) -> Ids:
-    """Column numbers of each row's `count` largest values, largest first."""
+    """Column numbers of each row's `count` largest values, largest first. A few: argmax after argmax
+    (numpy's argpartition along rows was 6 times slower for 3 of 64 columns, measured)."""
     if count == 1:
         return np.asarray(sims.argmax(axis=1)[:, None], dtype=np.int64)
+    if count <= 8:
+        work = sims.copy()
+        out = np.empty((len(sims), count), dtype=np.int64)
+        rows = np.arange(len(sims))
+        for col in range(count):
+            out[:, col] = work.argmax(axis=1)
+            work[rows, out[:, col]] = -np.inf
+        return out
     part = np.argpartition(-sims, count - 1, axis=1)[:, :count]
     order = np.argsort(-np.take_along_axis(sims, part, axis=1), axis=1)
     return np.take_along_axis(part, order, axis=1)

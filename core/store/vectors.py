@@ -16,6 +16,18 @@ catalog does not hold, nor holds an image twice.
 
 fp16 halves memory and is the fastest CPU matvec we measured (about 30 ms for
 1M x 512 on 2 cores).
+
+Why memory-mapped: a 10M library's matrix is 10 GB. Opening maps the snapshot's
+matrix (copy-on-write, MAP_PRIVATE) instead of reading it, so a library opens
+in the time it takes to read its ids (16 bytes a row), and only the rows a
+search touches are paged in (and may be dropped again by the kernel). The file
+ends in spare rows (a sparse hole: no disk used) so images added later are
+written into the mapping's private pages, never into the file, and never copy
+the matrix; past the spare rows the matrix moves into memory until the next
+snapshot maps it again. Writers never change a snapshot file in place: each
+save writes a new file and renames it over the old one, so another process's
+mapping keeps the old file's pages, whole. (A file truncated in place by
+something else would fault the mapping; clipgit never does that.)
 """
 
 from __future__ import annotations
@@ -33,9 +45,11 @@ import numpy as np
 from clipgit.core.store.catalog import Catalog
 
 SNAPSHOT_DELTA = 5_000  # rewrite the snapshot once this many rows changed since it
+SPARE_ROWS_MIN = 16_384  # spare rows at a snapshot's end (and an eighth of its rows, if more): appends land there
 MAGIC = b"CLIPGIT-VECTORS-2\n"
 HEADER_BYTES = 4096  # the header (magic + JSON, space-padded); then ids, seqs (int64 each), the fp16 matrix
 HASH_MUL, HASH_MOD = 2654435761, 1 << 32  # the id hash the catalog's triggers use (migration 6)
+_WRITE_ROWS = 65_536  # rows gathered at a time when a snapshot is written (64 MB at 512-d)
 GONE_LOG_MAX = 1_000_000  # removed ids remembered for the approximate index's updates (past it: a full diff)
 
 
@@ -148,17 +162,19 @@ class VectorIndex:
             self._delta += len(chunk)
 
     def _grow(self, need: int) -> None:
+        """Room for `need` rows: the ids grow in memory; the matrix only when its spare rows (a mapped
+        snapshot's hole, or memory) run out, as an in-memory copy then."""
         cap = len(self._ids)
-        if need <= cap:
-            return
-        new_cap = max(need, int(cap * 1.5) + 1024)
-        mat = np.zeros((new_cap, self.dim), dtype=np.float16)
-        mat[: self._n] = self._mat[: self._n]
-        self._mat = mat
-        for name, dtype in (("_ids", np.int64), ("_seqs", np.int64), ("_alive", bool)):
-            arr = np.zeros(new_cap, dtype=dtype)
-            arr[: self._n] = getattr(self, name)[: self._n]
-            setattr(self, name, arr)
+        if need > cap:
+            new_cap = max(need, int(cap * 1.5) + 1024)
+            for name, dtype in (("_ids", np.int64), ("_seqs", np.int64), ("_alive", bool)):
+                arr = np.zeros(new_cap, dtype=dtype)
+                arr[: self._n] = getattr(self, name)[: self._n]
+                setattr(self, name, arr)
+        if need > len(self._mat):
+            mat = np.zeros((len(self._ids), self.dim), dtype=np.float16)
+            mat[: self._n] = self._mat[: self._n]
+            self._mat = mat
 
     def _load_snapshot(self) -> None:
         """The snapshot file, if it is whole and this model's; anything else leaves the matrix empty, to be
@@ -171,15 +187,17 @@ class VectorIndex:
                 return
             meta = json.loads(head[len(MAGIC):].decode("utf-8").strip())
             n, dim = int(meta["count"]), int(meta["dim"])
-            if meta.get("model") != self.model or n < 0 or dim < 0 or size != HEADER_BYTES + 16 * n + 2 * n * dim:
+            cap = int(meta.get("capacity", n))  # rows the file holds room for (snapshots before: exactly n)
+            if (meta.get("model") != self.model or n < 0 or dim < 0 or cap < n
+                    or size != HEADER_BYTES + 16 * n + 2 * cap * dim):
                 return
             rows = np.fromfile(self.path, dtype=np.int64, count=2 * n, offset=HEADER_BYTES)
-            mat = np.fromfile(self.path, dtype=np.float16, count=n * dim, offset=HEADER_BYTES + 16 * n)
+            mat = _mapped(self.path, HEADER_BYTES + 16 * n, cap, dim)
             last_seq, last_removal = int(meta["last_seq"]), int(meta["last_removal"])
         except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError):
             return
         self._reset(dim)
-        self._mat = mat.reshape(n, dim)
+        self._mat = mat
         self._ids = rows[:n].copy()
         self._seqs = rows[n:].copy()
         self._alive = np.ones(n, dtype=bool)
@@ -232,11 +250,9 @@ class VectorIndex:
         processes saving at once each leave a whole file (the last one wins)."""
         with self._lock:
             keep = np.flatnonzero(self._alive[: self._n])
-            mat, ids, seqs = self._mat[keep], self._ids[keep], self._seqs[keep]
-            self._mat, self._ids, self._seqs = mat, ids, seqs
-            self._alive = np.ones(len(keep), dtype=bool)
-            self._n = len(keep)
-            meta = {"model": self.model, "count": self._n, "dim": self.dim,
+            n, ids, seqs = len(keep), self._ids[keep], self._seqs[keep]
+            cap = n + max(SPARE_ROWS_MIN, n // 8)
+            meta = {"model": self.model, "count": n, "dim": self.dim, "capacity": cap,
                     "last_seq": self._last_seq, "last_removal": self._last_removal}
             head = MAGIC + json.dumps(meta).encode()
             tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
@@ -246,11 +262,18 @@ class VectorIndex:
                     fh.write(head.ljust(HEADER_BYTES, b" "))
                     ids.tofile(fh)
                     seqs.tofile(fh)
-                    mat.tofile(fh)
+                    for start in range(0, n, _WRITE_ROWS):  # a mapped matrix is read a part at a time
+                        np.ascontiguousarray(self._mat[keep[start:start + _WRITE_ROWS]]).tofile(fh)
+                    fh.truncate(HEADER_BYTES + 16 * n + 2 * cap * self.dim)  # the spare rows: a hole
                 os.replace(tmp, self.path)
-            except OSError:
+                mat = _mapped(self.path, HEADER_BYTES + 16 * n, cap, self.dim)
+            except (OSError, ValueError):  # ValueError: the file changed under the mapping (numpy's mmap check)
                 tmp.unlink(missing_ok=True)
                 return  # a full or read-only disk: the catalog stays the truth, the next open rebuilds
+            self._mat, self._ids, self._seqs = mat, ids, seqs
+            self._alive = np.ones(n, dtype=bool)
+            self._n = n
+            self._version += 1  # the same rows, in new arrays: views made before keep theirs
             for suffix in (".f16", ".rows", ".json"):
                 Path(str(self._old_base) + suffix).unlink(missing_ok=True)
             self._delta = 0
@@ -291,6 +314,13 @@ class VectorIndex:
             rows = np.argpartition(-scores, k - 1)[:k]
             rows = rows[np.argsort(-scores[rows], kind="stable")]
             return [(int(self._ids[r]), float(scores[r])) for r in rows if scores[r] != -np.inf]
+
+
+def _mapped(path: Path, offset: int, rows: int, dim: int) -> np.ndarray:
+    """The snapshot's matrix, mapped copy-on-write: rows written here (appends) stay in this process."""
+    if rows * dim == 0:
+        return np.zeros((rows, dim), dtype=np.float16)  # numpy cannot map zero bytes
+    return np.memmap(path, dtype=np.float16, mode="c", offset=offset, shape=(rows, dim))
 
 
 def _scores(mat: np.ndarray, query: np.ndarray) -> np.ndarray:

@@ -225,7 +225,7 @@ def _search(engine: EngineAPI, args: argparse.Namespace) -> int:
                                 exact=args.exact)
         from clipgit.core.search.filters import notes
 
-        index_note = engine.vector_index_note()  # in-process only: building, stale
+        index_note = engine.vector_index_note()  # building, stale: in-process, or as the service sent it
         for note in [*notes(query), *([index_note] if index_note else [])]:  # on stderr: the JSON stays as it is
             print(f"clipgit-tui: note: {note}", file=sys.stderr)
     else:
