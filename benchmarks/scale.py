@@ -138,23 +138,17 @@ class _Agreeing:
 
 
 def write_snapshot(folder: Path, mm: np.ndarray, ids: np.ndarray) -> Path:
-    """The engine's vector snapshot (core/store/vectors.py's format) of these vectors, written once."""
-    from clipgit.core.store.vectors import HEADER_BYTES, MAGIC, SPARE_ROWS_MIN, VectorIndex
+    """The engine's vector snapshot of these vectors (core/store/vectors.py writes it), once."""
+    from clipgit.core.store import vectors
 
-    target = VectorIndex("bench", folder).path
+    target = vectors.VectorIndex("bench", folder).path
     if target.exists():
         return target
-    n, dim = mm.shape
-    cap = n + max(SPARE_ROWS_MIN, n // 8)
-    meta = {"model": "bench", "count": n, "dim": dim, "capacity": cap, "last_seq": n, "last_removal": 0}
+    n = len(ids)
     tmp = target.with_suffix(".tmp")
     with open(tmp, "wb") as fh:
-        fh.write((MAGIC + json.dumps(meta).encode()).ljust(HEADER_BYTES, b" "))
-        ids.astype(np.int64).tofile(fh)
-        np.arange(1, n + 1, dtype=np.int64).tofile(fh)
-        for s in range(0, n, CHUNK):
-            np.ascontiguousarray(mm[s:s + CHUNK]).tofile(fh)
-        fh.truncate(HEADER_BYTES + 16 * n + 2 * cap * dim)
+        vectors.write_snapshot(fh, {"model": "bench", "last_seq": n, "last_removal": 0}, ids,
+                               np.arange(1, n + 1), mm, np.arange(n))
     os.replace(tmp, target)
     return target
 

@@ -39,6 +39,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -251,20 +252,12 @@ class VectorIndex:
         with self._lock:
             keep = np.flatnonzero(self._alive[: self._n])
             n, ids, seqs = len(keep), self._ids[keep], self._seqs[keep]
-            cap = n + max(SPARE_ROWS_MIN, n // 8)
-            meta = {"model": self.model, "count": n, "dim": self.dim, "capacity": cap,
-                    "last_seq": self._last_seq, "last_removal": self._last_removal}
-            head = MAGIC + json.dumps(meta).encode()
+            meta = {"model": self.model, "last_seq": self._last_seq, "last_removal": self._last_removal}
             tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 with open(tmp, "wb") as fh:
-                    fh.write(head.ljust(HEADER_BYTES, b" "))
-                    ids.tofile(fh)
-                    seqs.tofile(fh)
-                    for start in range(0, n, _WRITE_ROWS):  # a mapped matrix is read a part at a time
-                        np.ascontiguousarray(self._mat[keep[start:start + _WRITE_ROWS]]).tofile(fh)
-                    fh.truncate(HEADER_BYTES + 16 * n + 2 * cap * self.dim)  # the spare rows: a hole
+                    cap = write_snapshot(fh, meta, ids, seqs, self._mat, keep)
                 os.replace(tmp, self.path)
                 mat = _mapped(self.path, HEADER_BYTES + 16 * n, cap, self.dim)
             except (OSError, ValueError):  # ValueError: the file changed under the mapping (numpy's mmap check)
@@ -314,6 +307,23 @@ class VectorIndex:
             rows = np.argpartition(-scores, k - 1)[:k]
             rows = rows[np.argsort(-scores[rows], kind="stable")]
             return [(int(self._ids[r]), float(scores[r])) for r in rows if scores[r] != -np.inf]
+
+
+def write_snapshot(fh: BinaryIO, meta: dict[str, object], ids: np.ndarray, seqs: np.ndarray,
+                   matrix: np.ndarray, rows: np.ndarray) -> int:
+    """The snapshot format, written to FH: the header (META with the count, dimension and capacity added),
+    ids and seqs (int64), the fp16 rows ROWS of MATRIX, then the spare rows as a hole. Returns the capacity.
+    Also what benchmarks/scale.py writes its big libraries with."""
+    n, dim = len(rows), matrix.shape[1]
+    cap = n + max(SPARE_ROWS_MIN, n // 8)
+    head = MAGIC + json.dumps({**meta, "count": n, "dim": dim, "capacity": cap}).encode()
+    fh.write(head.ljust(HEADER_BYTES, b" "))
+    ids.astype(np.int64).tofile(fh)
+    seqs.astype(np.int64).tofile(fh)
+    for start in range(0, n, _WRITE_ROWS):  # a mapped matrix is read a part at a time
+        np.ascontiguousarray(matrix[rows[start:start + _WRITE_ROWS]], dtype=np.float16).tofile(fh)
+    fh.truncate(HEADER_BYTES + 16 * n + 2 * cap * dim)
+    return cap
 
 
 def _mapped(path: Path, offset: int, rows: int, dim: int) -> np.ndarray:
