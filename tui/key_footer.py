@@ -17,6 +17,7 @@ from textual.widget import Widget
 if TYPE_CHECKING:
     from textual.screen import Screen
 
+Hint = tuple[str, str, str, bool]  # key, key as shown, description, enabled
 PALETTE_EDGE = "▏"  # Textual's footer draws its palette key with a `vkey` border on its left: this glyph
 
 
@@ -62,24 +63,25 @@ class KeyFooter(Widget, can_focus=False):
 
     def hints(self) -> list[tuple[str, str, str, bool]]:
         """(key, key as shown, description, enabled) of each hint shown, left to right; the palette's last."""
-        shown: dict[str, tuple[str, str, str, bool]] = {}  # by action: one hint per action, as Textual's
-        palette: tuple[str, str, str, bool] | None = None
+        keys, palette = self._hints()
+        return keys if palette is None else [*keys, palette]
+
+    def _hints(self) -> tuple[list[Hint], Hint | None]:
+        """The hints on the left, and the command palette's (docked right) apart."""
+        shown: dict[str, Hint] = {}  # by action: one hint per action, as Textual's
+        palette: Hint | None = None
         for key, (_node, binding, enabled, _tooltip) in self.screen.active_bindings.items():
+            hint = (binding.key, self.app.get_key_display(binding), binding.description, enabled)
             if key == self.app.COMMAND_PALETTE_BINDING and self.app.ENABLE_COMMAND_PALETTE:
-                palette = (binding.key, self.app.get_key_display(binding), binding.description, enabled)
-            if binding.show and binding.action not in shown:
-                shown[binding.action] = (binding.key, self.app.get_key_display(binding), binding.description,
-                                         enabled)
-        hints = list(shown.values())
-        if palette is not None:
-            hints = [h for h in hints if h[0] != palette[0]] + [palette]
-        return hints
+                palette = hint
+            elif binding.show and binding.action not in shown:
+                shown[binding.action] = hint
+        return list(shown.values()), palette
 
     def render(self) -> Text:
         key_style = self.get_component_rich_style("key-footer--key")
         description_style = self.get_component_rich_style("key-footer--description")
-        hints = self.hints()
-        palette = hints.pop() if hints and hints[-1][0] == self.app.COMMAND_PALETTE_BINDING else None
+        hints, palette = self._hints()
         line = Text(no_wrap=True, overflow="crop", end="")
         self._spans = []
         for key, shown, description, enabled in hints:

@@ -49,7 +49,7 @@ import dataclasses
 import importlib.util
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -180,7 +180,7 @@ class _Sessions:
 class _Page:
     rgb: Pixels  # what detection runs on; the full picture once text was found there
     size: tuple[int, int]  # the full picture's (width, height)
-    full: Preview | None  # decodes the full picture when `rgb` is a smaller copy
+    full: Callable[[], Image.Image] | None  # decodes the full picture when `rgb` is a smaller copy
     index: int
     boxes: list[Box] = dataclasses.field(default_factory=list)
 
@@ -247,7 +247,7 @@ class OcrReader:
             page.boxes = self.detect(page.rgb, page.size)
             if page.boxes and page.full is not None:  # text to cut: from the full picture, decoded only now
                 try:
-                    page.rgb = _pixels(page.full.full(), page.index)
+                    page.rgb = _pixels(page.full(), page.index)
                 except ImageUnreadable as error:
                     outcomes.append(error)
                     continue
@@ -319,7 +319,7 @@ def _page(image: ImageLike, index: int) -> _Page:
     """A picture made ready for detection, or ImageUnreadable saying why not."""
     if isinstance(image, Preview):
         _check_size(*image.size, index)
-        return _Page(_pixels(image.small, index), image.size, image, index)
+        return _Page(_pixels(image.small, index), image.size, image.full, index)
     rgb = _pixels(image, index)
     return _Page(rgb, (rgb.shape[1], rgb.shape[0]), None, index)
 
