@@ -150,7 +150,22 @@ def test_save_and_load_round_trip(built: Built, tmp_path: Path) -> None:
     assert again.settings == index.settings and again.drift == index.drift
     for q in images[:5]:
         assert again.search(q, 10, source).ids.tolist() == index.search(q, 10, source).ids.tolist()
-    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name, payload_of(path).name]
+    again.verify()  # mapped from the payload, which is whole: no IndexDamaged
+    again.add(images[:3], [10**6, 10**6 + 1, 10**6 + 2])  # the first change copies the mapped lists
+    assert again.count == index.count + 3
+    assert again.search(images[0], 1, source).ids.tolist() == index.search(images[0], 1, source).ids.tolist()
+
+
+def payload_of(path: Path) -> Path:
+    """The one payload file beside an index's small file."""
+    found = list(path.parent.glob(f"{path.name}.*.faiss"))
+    assert len(found) == 1, found
+    return found[0]
+
+
+def flip(data: bytes, at: int) -> bytes:
+    return data[:at] + bytes([data[at] ^ 1]) + data[at + 1:]
 
 
 def test_missing_truncated_foreign_or_stale_files_raise_index_damaged(built: Built, tmp_path: Path) -> None:
@@ -159,26 +174,45 @@ def test_missing_truncated_foreign_or_stale_files_raise_index_damaged(built: Bui
     with pytest.raises(IndexMissing):
         AnnIndex.load(path, model="m")
     index.save(path)
-    good = path.read_bytes()
-    bad = tmp_path / "bad.idx"
-    cases = {
+    good, payload = path.read_bytes(), payload_of(path)
+    whole = payload.read_bytes()
+    small = {  # the small file that names the payload
         "empty": b"",
         "prefix only": good[:10],
         "header cut": good[:40],
-        "payload cut": good[: len(good) // 2],
         "trailer cut": good[:-5],
         "one byte short": good[:-1],
         "one byte more": good + b"\0",
-        "flipped byte": good[:len(good) // 2] + bytes([good[len(good) // 2] ^ 1]) + good[len(good) // 2 + 1:],
+        "flipped byte": flip(good, len(good) // 2),
         "foreign": b"PK\x03\x04" + os.urandom(5000),
         "text": b"hello world\n" * 100,
         "other version": MAGIC + (FORMAT_VERSION + 1).to_bytes(4, "little") + good[12:],
+        "version 1 (one file)": MAGIC + (1).to_bytes(4, "little") + good[12:],
     }
-    for name, data in cases.items():
-        bad.write_bytes(data)
+    for name, data in small.items():
+        path.write_bytes(data)
         with pytest.raises(IndexDamaged):
-            AnnIndex.load(bad, model="m")
+            AnnIndex.load(path, model="m", verify=False)
             pytest.fail(name)
+    path.write_bytes(good)
+    for name, cut in {"missing": None, "cut": whole[: len(whole) // 2], "one byte short": whole[:-1],
+                      "one byte more": whole + b"\0"}.items():  # what must never reach faiss's mapping
+        payload.unlink(missing_ok=True)
+        if cut is not None:
+            payload.write_bytes(cut)
+        with pytest.raises(IndexDamaged):
+            AnnIndex.load(path, model="m", verify=False)
+            pytest.fail(name)
+    for name, data in {"flipped byte": flip(whole, len(whole) // 2), "foreign": os.urandom(len(whole))}.items():
+        payload.write_bytes(data)
+        with pytest.raises(IndexDamaged, match="checksum"):
+            AnnIndex.load(path, model="m")
+            pytest.fail(name)
+    payload.write_bytes(flip(whole, len(whole) // 2))  # a code byte: faiss reads it; the checksum pass refuses it
+    mapped = AnnIndex.load(path, model="m", verify=False)
+    with pytest.raises(IndexDamaged, match="checksum"):
+        mapped.verify()
+    payload.write_bytes(whole)
     with pytest.raises(IndexDamaged, match="another model"):
         AnnIndex.load(path, model="another")
 
@@ -200,11 +234,13 @@ def test_kill_9_while_saving_leaves_the_previous_file(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
     assert done.returncode == -signal.SIGKILL
     assert len(list(tmp_path.glob(".ann.idx.*.tmp"))) == 1  # the killed writer's complete temp file
+    assert len(list(tmp_path.glob("ann.idx.*.faiss"))) == 2  # and its payload, beside the previous one
     survivor = AnnIndex.load(path, model="m")
     assert survivor.state == {"v": 1} and survivor.count == 1_000
     survivor.state = {"v": 3}
-    survivor.save(path)  # the next writer removes the orphan
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ann.idx", "m.npy"]
+    survivor.save(path)  # the next writer removes the orphans, and its own previous payload
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ann.idx", payload_of(path).name, "m.npy"]
+    assert AnnIndex.load(path, model="m").state == {"v": 3}
 
 
 def test_knn_duplicate_groups_equal_brute_force() -> None:

@@ -184,9 +184,9 @@ def test_added_and_removed_images_update_the_index_without_a_rebuild(lib: Lib) -
         assert index.added == len(new) and index.removed == 2 and index.count == N - 2 + len(new)
         assert got == truth(settings.data_dir, images[2], 10) and got[0] == new[0] and not set(best[:2]) & set(got)
         engine._keeper.save()
-    with Engine(settings) as again:  # the saved index is in step: read in the background, quietly
+    with Engine(settings) as again:  # the saved index is in step: mapped at once, and answers the first query
         again.search_vector(images[2], top=1)
-        assert again._keeper.last_route == "exact" and again.vector_index_note() == ""
+        assert again._keeper.last_route == "ann" and again.vector_index_note() == ""
         assert again.vector_index(wait=60).current
         assert again._keeper._index is not None and again._keeper._index.added == len(new)
 
@@ -209,7 +209,7 @@ def test_an_index_left_behind_by_changes_of_another_process_is_brought_in_step(l
         assert engine._keeper.last_route == "ann" and got == first and not set(gone) & set(got)
 
 
-@pytest.mark.parametrize("damage", ["truncated", "foreign", "another model"])
+@pytest.mark.parametrize("damage", ["truncated", "foreign", "another model", "payload cut", "payload byte"])
 def test_a_damaged_index_file_is_rebuilt_with_a_one_line_note(lib: Lib, damage: str) -> None:
     settings, images, _ = lib
     with Engine(settings) as engine:
@@ -220,19 +220,29 @@ def test_a_damaged_index_file_is_rebuilt_with_a_one_line_note(lib: Lib, damage: 
         path.write_bytes(good[: len(good) // 3])
     elif damage == "foreign":
         path.write_bytes(b"PK\x03\x04" + os.urandom(4000))
+    elif damage.startswith("payload"):
+        payload = next(settings.data_dir.glob(f"{path.name}.*.faiss"))
+        data = payload.read_bytes()
+        at = len(data) // 2
+        payload.write_bytes(data[:at] if damage == "payload cut" else data[:at] + bytes([data[at] ^ 1]) + data[at + 1:])
     else:
         foreign = AnnIndex.load(path, model=MODEL)  # whole and current: only its model differs
         foreign.model = "other"
         foreign.save(path)
     with Engine(settings) as engine:
         got = paths_ids(engine, engine.search_vector(images[5], top=10))
-        assert engine._keeper.last_route == "exact" and got == truth(settings.data_dir, images[5], 10)
+        want = truth(settings.data_dir, images[5], 10)
+        if damage == "payload byte":  # opened mapped (its length is right); the checksum pass comes after
+            assert engine._keeper.last_route == "ann" and overlap(got, want) >= 0.8
+        else:
+            assert engine._keeper.last_route == "exact" and got == want
         engine._keeper.wait(60)
         note = engine.vector_index_note()
         assert "\n" not in note and "Traceback" not in note
         assert engine.vector_index().answering == "ann"
         assert overlap(paths_ids(engine, engine.search_vector(images[5], top=10)), got) >= 0.8
-    assert len(path.read_bytes()) > 1000 and AnnIndex.load(path, model=MODEL).count == N
+    assert AnnIndex.load(path, model=MODEL).count == N  # rebuilt, and its checksum passes
+    assert len(list(settings.data_dir.glob(f"{path.name}.*.faiss"))) == 1
 
 
 def test_a_library_that_shrinks_below_the_crossover_goes_back_to_exact(lib: Lib) -> None:
@@ -307,4 +317,5 @@ def test_kill_9_during_a_build_loses_nothing(lib: Lib, where: str) -> None:
         assert got == truth(settings.data_dir, images[7], 10)
         assert engine.vector_index(wait=60).answering == "ann"
         assert overlap(paths_ids(engine, engine.search_vector(images[7], top=10)), got) >= 0.8
-    assert path.exists() and not list(settings.data_dir.glob(f".{path.name}.*.tmp"))  # the orphan went
+    assert path.exists() and not list(settings.data_dir.glob(f".{path.name}.*.tmp"))  # the orphans went
+    assert len(list(settings.data_dir.glob(f"{path.name}.*.faiss"))) == 1

@@ -13,11 +13,11 @@ API (the owner is the engine; nothing here prints, exits or imports torch):
 
     source = VectorSource(matrix, row_ids, alive)        # the fp16 snapshot, maybe an np.memmap
     index = AnnIndex.build(source, model=m, state={"count": n, "ids_sum": ...}, cancel=ev, progress=cb)
-    hits = index.search(query, k, source, allow=None | ids, exclude=None | ids)
-        -> Hits(ids, scores, route): best first, exact scores; route "ann", "subset" or "exact"
+    index.search(query, k, source, allow=None | ids, exclude=None | ids) -> Hits: best first, exact scores
     index.add(vectors, ids); index.remove(ids) -> int; index.drift  # rebuild in the background past ~0.2
-    index.state = {...}; index.save(index_path(data_dir, m))        # atomic: temp file + os.replace
-    AnnIndex.load(path, model=m) -> AnnIndex, or raises IndexMissing / IndexDamaged: rebuild
+    index.state = {...}; index.save(index_path(data_dir, m))        # atomic (ann_file.py)
+    AnnIndex.load(path, model=m, verify=True) -> AnnIndex, or raises IndexMissing / IndexDamaged: rebuild
+    index.verify(cancel)   # after load(verify=False): the checksum pass, IndexDamaged when it fails
     choose_kind(n, dim, Machine.here()) -> "exact" | "ann"
 
 `state` is opaque here: the catalog state the index was built from (count and a checksum of ids), saved
@@ -46,8 +46,17 @@ import numpy as np
 import numpy.typing as npt
 
 from clipgit.core.errors import Cancelled, ClipgitError
-from clipgit.core.store.ann_file import IndexDamaged, IndexMissing, index_path, open_checked, write_atomic
+from clipgit.core.store.ann_file import (
+    IndexDamaged,
+    IndexMissing,
+    index_path,
+    open_mapped,
+    verify_payload,
+    write_atomic,
+)
 from clipgit.core.store.ann_kind import Machine, choose_kind
+from clipgit.core.store.ann_lists import encode_into, is_mapped, owned, read_mapped, sizes_add_up
+from clipgit.core.store.ann_lists import selector as make_selector
 from clipgit.core.store.ann_train import Coarse, cluster
 from clipgit.core.store.vector_source import Floats, Ids, VectorSource, member, sorted_unique
 
@@ -104,8 +113,9 @@ class AnnIndex:
 
     def __init__(self, index: faiss.IndexIVFScalarQuantizer, *, model: str, settings: AnnSettings,
                  state: Mapping[str, Any], built_count: int, added: int = 0, removed: int = 0,
-                 coarse: Coarse | None = None) -> None:
+                 coarse: Coarse | None = None, payload: tuple[Path, dict[str, Any]] | None = None) -> None:
         self._index = index
+        self._payload = payload  # the mapped file and its header, while the lists are mapped from it
         self.model = model
         self.settings = settings
         self.state: dict[str, Any] = dict(state)
@@ -166,14 +176,14 @@ class AnnIndex:
         quantizer.this.disown()  # type: ignore[attr-defined]  # the index frees it (not in faiss's stubs)
         index.own_fields = True
         encoder = train[:100_000]
-        _add(index, encoder, None, coarse.assign(encoder), train_only=True)
+        encode_into(index, encoder, None, coarse.assign(encoder), train_only=True)
         del train, encoder
         for start in range(0, n, _ADD_CHUNK):
             if cancel is not None and cancel.is_set():
                 raise Cancelled("building the approximate index was cancelled")
             part = rows[start:start + _ADD_CHUNK]
             x = np.asarray(source.matrix[part], dtype=np.float32)
-            _add(index, x, source.row_ids[part], coarse.assign(x))
+            encode_into(index, x, source.row_ids[part], coarse.assign(x))
             if progress is not None:
                 progress(min(n, start + _ADD_CHUNK), n)
         built = AnnSettings(**{**asdict(settings), "nlist": nlist})
@@ -197,7 +207,7 @@ class AnnIndex:
             if len(allowed) <= self.settings.subset_scan_max:
                 return Hits(*source.best(q, source.rows(allowed), k), "subset")
             scale = max(1.0, self.count / max(len(allowed), 1))  # probe more lists, as fewer pass in each
-            selector, _pinned = _selector(allowed)  # the selector points into _pinned: keep it alive
+            selector, _pinned = make_selector(allowed)  # the selector points into _pinned: keep it alive
         pool = max(self.candidates, 10 * k) + len(excluded)
         _, found_2d, probed = self._probe(q[None, :], pool, scale, selector)
         found = found_2d[0]
@@ -228,12 +238,13 @@ class AnnIndex:
 
     def list_members(self, list_no: int) -> Ids:
         """The ids stored in one coarse list (near-duplicates walk the index list by list)."""
-        invlists = self._index.invlists
-        assert invlists is not None
-        size = invlists.list_size(list_no)
-        if size == 0:
-            return np.zeros(0, dtype=np.int64)
-        return np.array(faiss.rev_swig_ptr(invlists.get_ids(list_no), size), dtype=np.int64)
+        with self._lock:  # not while a change replaces the mapped lists with a copy
+            invlists = self._index.invlists
+            assert invlists is not None
+            size = invlists.list_size(list_no)
+            if size == 0:
+                return np.zeros(0, dtype=np.int64)
+            return np.array(faiss.rev_swig_ptr(invlists.get_ids(list_no), size), dtype=np.int64)
 
     def list_scores(self, vectors: Floats, lists: Ids) -> Floats:
         """Each vector's product with the centroids of the given lists, (n, p) for lists (n, p)."""
@@ -302,8 +313,9 @@ class AnnIndex:
         with self._lock:
             if len(new_ids):
                 lists = self.top_lists(x, 1)[:, 0]
+                self._own()
                 self._index.remove_ids(faiss.IDSelectorBatch(new_ids))
-                _add(self._index, x, new_ids, lists)
+                encode_into(self._index, x, new_ids, lists)
             self.added += len(new_ids)
 
     def remove(self, ids: IdsLike) -> int:
@@ -313,6 +325,7 @@ class AnnIndex:
         if len(gone) == 0:
             return 0
         with self._lock:
+            self._own()
             removed = int(self._index.remove_ids(faiss.IDSelectorBatch(gone)))
             self.removed += removed
         return removed
@@ -329,47 +342,45 @@ class AnnIndex:
             faiss.write_index(self._index, writer)
 
         with self._lock:
+            self._own()  # faiss writes mapped lists as a reference to their file, not whole
             write_atomic(path, header, fill, before_replace)
 
+    def _own(self) -> None:
+        if self._payload is not None:
+            owned(self._index)
+            self._payload = None
+
+    def verify(self, cancel: Callable[[], bool] = lambda: False) -> None:
+        """The checksum pass over the file the lists are mapped from, skipped by load(verify=False):
+        IndexDamaged when it fails. Nothing to do once the lists are in memory."""
+        payload = self._payload
+        if payload is not None:
+            verify_payload(*payload, cancel=cancel)
+
     @classmethod
-    def load(cls, path: Path, *, model: str) -> AnnIndex:
-        """The saved index, or IndexMissing / IndexDamaged when it cannot be trusted (the owner rebuilds)."""
-        with open_checked(path) as (header, read):
-            if header.get("kind") != KIND:
-                raise IndexDamaged(f"{path.name} holds a {header.get('kind')!r} index, not {KIND}: rebuild it")
-            if header.get("model") != model:
-                raise IndexDamaged(f"{path.name} was built for another model: rebuild it")
-            try:
-                settings = AnnSettings(**header["settings"])
-                index = faiss.read_index(faiss.PyCallbackIOReader(read))  # type: ignore[attr-defined]
-            except (RuntimeError, TypeError, KeyError) as err:
-                raise IndexDamaged(f"approximate index {path.name} cannot be read ({err}): rebuild it") from None
-        ivf = faiss.downcast_index(index)
-        if ivf is not index:  # the subclass proxy takes over the C++ object, or it dies with `index`
-            index.thisown, ivf.thisown = False, True  # type: ignore[attr-defined]
+    def load(cls, path: Path, *, model: str, verify: bool = True) -> AnnIndex:
+        """The saved index, its lists memory-mapped; IndexMissing / IndexDamaged when it cannot be trusted
+        (the owner rebuilds). verify=False leaves the checksum pass to `verify` (ann_file.py says why)."""
+        header, payload = open_mapped(path)
+        if header.get("kind") != KIND:
+            raise IndexDamaged(f"{path.name} holds a {header.get('kind')!r} index, not {KIND}: rebuild it")
+        if header.get("model") != model:
+            raise IndexDamaged(f"{path.name} was built for another model: rebuild it")
+        if verify:
+            verify_payload(payload, header)
+        try:
+            settings = AnnSettings(**header["settings"])
+            ivf = read_mapped(payload)
+        except (RuntimeError, TypeError, KeyError) as err:
+            raise IndexDamaged(f"approximate index {path.name} cannot be read ({err}): rebuild it") from None
         if (not isinstance(ivf, faiss.IndexIVFScalarQuantizer) or ivf.d != header.get("dim")
-                or ivf.ntotal != header.get("count") or ivf.nlist != settings.nlist):
+                or ivf.ntotal != header.get("count") or ivf.nlist != settings.nlist or not is_mapped(ivf)
+                or not sizes_add_up(ivf)):
             raise IndexDamaged(f"approximate index {path.name} disagrees with its header: rebuild it")
         state = header.get("state")
         return cls(ivf, model=model, settings=settings, state=state if isinstance(state, dict) else {},
                    built_count=int(header.get("built_count", 0)), added=int(header.get("added", 0)),
-                   removed=int(header.get("removed", 0)))
-
-
-def _add(index: faiss.IndexIVFScalarQuantizer, x: Floats, ids: Ids | None, lists: Ids,
-         train_only: bool = False) -> None:
-    """Encode into the given lists (assigned by Coarse, not by faiss's quantizer search): or, with
-    train_only, fit the 4-bit codes' ranges to these vectors' residuals."""
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    lists = np.ascontiguousarray(lists, dtype=np.int64)
-    ptr = faiss.swig_ptr
-    if train_only:
-        index.train_encoder(len(x), ptr(x), ptr(lists))
-        index.is_trained = True
-        return
-    assert ids is not None
-    index.add_core(len(x), ptr(x), ptr(np.ascontiguousarray(ids, dtype=np.int64)), ptr(lists))
-
+                   removed=int(header.get("removed", 0)), payload=(payload, header))
 
 def _unit(query: npt.ArrayLike, dim: int) -> Floats:
     q = np.asarray(query, dtype=np.float32).reshape(-1)
@@ -387,16 +398,3 @@ def _ids(values: IdsLike | None, unique: bool = True) -> Ids:
     arr = np.asarray(values, dtype=np.int64).reshape(-1)
     return sorted_unique(arr) if unique else arr
 
-
-def _selector(allowed: Ids) -> tuple[faiss.IDSelector, npt.NDArray[np.uint8] | Ids]:
-    """A bitmap over ids when they are small non-negative numbers (SQLite rowids), else a hash set.
-
-    Returns the array the selector points into as well: it must outlive the search.
-    """
-    top = int(allowed[-1]) if len(allowed) else 0
-    if len(allowed) and allowed[0] >= 0 and top < max(1 << 23, 64 * len(allowed)):
-        bits = np.zeros(top + 1, dtype=bool)
-        bits[allowed] = True
-        packed = np.packbits(bits, bitorder="little")
-        return faiss.IDSelectorBitmap(len(packed), faiss.swig_ptr(packed)), packed  # n counts bytes
-    return faiss.IDSelectorBatch(allowed), allowed

@@ -1,17 +1,23 @@
-"""The approximate index's file: one per model, written atomically, refused when it cannot be trusted.
+"""The approximate index's files: one per model, written atomically, refused when they cannot be trusted.
 
-Why so careful: the index is derived data, so a damaged one must never answer. A file that is missing,
-cut short, written by another program, for another model or by another format version raises
-`IndexDamaged`, and the owner rebuilds (answering exactly meanwhile). The payload's length and crc32
-are checked in a first streaming pass before faiss reads a byte of it, because faiss given a damaged
-stream may misread rather than raise. Writing goes to a temp file beside the target and `os.replace`s
-it, so `kill -9` at any moment leaves either the previous file or the new one, never half of one; temp
-files left by a killed writer are removed by the next writer.
+Why two files: the index must answer within a second of opening even at 10M vectors (2.6 GB of codes),
+so faiss memory-maps its lists instead of reading them, and faiss maps only a file that is nothing but
+its own format. So the payload is a plain faiss file under a name no other write uses
+(`ann-KEY.idx.PID.TOKEN.faiss`), and the small file `ann-KEY.idx` says which payload is current, with its
+length and crc32. The payload is written and flushed first, then the small file under a temp name that
+`os.replace` puts in place, so `kill -9` at any moment leaves the previous pair or the new one; payloads
+and temp files of writers that are gone are removed by the next writer.
 
-The payload streams in and out (no second copy of a 2.6 GB index in memory), so its length and checksum
-go in a trailer. Layout: 8-byte magic, u32 format version, u32 header length, the header as UTF-8 JSON
-(the catalog state the index was built from, counts, parameters), the payload, then a trailer of u64
-payload length, u32 crc32 and an 8-byte end mark.
+Why the checksum may come after the first answer: reading 2.6 GB to checksum it takes seconds, so the
+owner opens without it (`verify=False`) and checks in the background (`verify_payload`). Until then a
+damaged payload can only propose wrong candidates, never a wrong score (each is re-scored exactly from
+the vector snapshot); what could make faiss read outside its mapping (a wrong length, list sizes that do
+not add up) is checked before the first answer. A missing, cut short or foreign small file, another
+model or format raises `IndexDamaged`, and the owner rebuilds, answering exactly meanwhile.
+
+Layout of the small file: 8-byte magic, u32 format version, u32 header length, the header as UTF-8 JSON
+(the catalog state the index was built from, counts, parameters, and the payload's name, length and
+crc32), then a trailer of u32 crc32 of the header and an 8-byte end mark.
 """
 
 from __future__ import annotations
@@ -20,9 +26,10 @@ import contextlib
 import hashlib
 import json
 import os
+import secrets
 import struct
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -30,23 +37,24 @@ from clipgit.core.errors import ClipgitError
 
 MAGIC = b"CGANNIDX"
 END_MARK = b"CGANNEND"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _PREFIX = struct.Struct("<8sII")
-_TRAILER = struct.Struct("<QI8s")
+_TRAILER = struct.Struct("<I8s")
 _MAX_HEADER = 1 << 24  # a header is a few hundred bytes; a bigger length means a foreign file
 _STEP = 1 << 24
 
 
 class IndexDamaged(ClipgitError):
-    """The approximate index file cannot be trusted (cut short, foreign, another model or format): rebuild it."""
+    """The approximate index cannot be trusted (cut short, foreign, another model or format): rebuild it."""
 
 
 class IndexMissing(IndexDamaged):
-    """No approximate index file exists yet for this model: build one."""
+    """No approximate index exists yet for this model: build one."""
 
 
 def index_path(directory: Path, model: str) -> Path:
-    """The index file of one model: named by a hash, since a model id may be a path with any characters."""
+    """The index's small file for one model: named by a hash, since a model id may be a path with any
+    characters. Its payloads sit beside it under the same name plus `.PID.TOKEN.faiss`."""
     key = hashlib.sha1(model.encode("utf-8")).hexdigest()[:16]
     return directory / f"ann-{key}.idx"
 
@@ -66,138 +74,161 @@ class _Sink:
 
 def write_atomic(path: Path, header: dict[str, Any], fill: Callable[[Callable[[bytes], int]], None],
                  before_replace: Callable[[], None] | None = None) -> None:
-    """Write the file under a temp name, flush it to disk, then put it in place in one rename.
+    """Write a new payload, then put a small file naming it in place in one rename.
 
     `fill` is given a writer and streams the payload through it. `before_replace` exists for the kill -9
-    test: it runs when the new file is complete but not yet in place.
+    test: it runs when both new files are complete but the small one is not yet in place.
     """
-    head = json.dumps(header, sort_keys=True).encode("utf-8")
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_orphans(path)
+    payload = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.faiss")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "wb") as out:
-            out.write(_PREFIX.pack(MAGIC, FORMAT_VERSION, len(head)))
-            out.write(head)
+        with open(payload, "wb") as out:
             sink = _Sink(out)
             fill(sink)
-            out.write(_TRAILER.pack(sink.size, sink.crc, END_MARK))
+            out.flush()
+            os.fsync(out.fileno())
+        head = json.dumps({**header, "payload": {"name": payload.name, "size": sink.size, "crc": sink.crc}},
+                          sort_keys=True).encode("utf-8")
+        with open(tmp, "wb") as out:
+            out.write(_PREFIX.pack(MAGIC, FORMAT_VERSION, len(head)) + head)
+            out.write(_TRAILER.pack(zlib.crc32(head), END_MARK))
             out.flush()
             os.fsync(out.fileno())
         if before_replace is not None:
             before_replace()
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+        for left in (tmp, payload):
+            with contextlib.suppress(OSError):
+                left.unlink()
         raise
     _fsync_dir(path.parent)
+    _remove_orphans(path)  # the previous payload, now named by no small file
 
 
-@contextlib.contextmanager
-def open_checked(path: Path) -> Iterator[tuple[dict[str, Any], Callable[[int], bytes]]]:
-    """The header and a reader of the payload, once magic, version, length and checksum all agree.
-
-    The open file is read twice (checksum, then the caller's read) through one descriptor, so a writer
-    replacing the file meanwhile cannot mix two versions.
-    """
-    try:
-        src = open(path, "rb")  # noqa: SIM115 (closed below, after the caller's read)
-    except FileNotFoundError:
-        raise IndexMissing(f"no approximate index at {path}: build one") from None
-    except OSError as err:
-        raise IndexDamaged(f"approximate index {path.name} cannot be opened ({err.strerror}): rebuild it") from None
-    with src:
+def open_mapped(path: Path) -> tuple[dict[str, Any], Path]:
+    """The header and the payload file it names, once the small file is whole and the payload has the
+    length it says (its checksum is `verify_payload`'s work). A writer that replaces the pair while this
+    reads is met by reading the small file again."""
+    for attempt in (1, 2):
+        header = read_header(path)
+        payload = _payload_of(header, path)
         try:
-            header, start, size = _check(src, path)
-            src.seek(start)
+            size = payload.stat().st_size
+        except FileNotFoundError:
+            if attempt == 1:
+                continue  # replaced meanwhile, and the old payload removed: the small file names the new one
+            raise IndexDamaged(f"approximate index {path.name} lost its payload: rebuild it") from None
         except OSError as err:
             raise IndexDamaged(f"approximate index {path.name} cannot be read ({err.strerror}): rebuild it") from None
-        left = [size]
+        if size != header["payload"]["size"]:
+            raise IndexDamaged(f"approximate index {path.name} is cut short: rebuild it")
+        return header, payload
+    raise AssertionError("unreachable")
 
-        def read(n: int) -> bytes:
-            want = min(n, left[0])
-            chunk = src.read(want)
-            left[0] -= len(chunk)
-            if len(chunk) != want:
-                raise IndexDamaged(f"approximate index {path.name} changed while being read: rebuild it")
-            return chunk
 
-        yield header, read
+def verify_payload(path: Path, header: dict[str, Any], cancel: Callable[[], bool] = lambda: False) -> None:
+    """Raise IndexDamaged unless the payload's checksum is the one the header recorded (a pass over all
+    of it: seconds at 10M vectors, so the owner runs it in the background). Returns early when `cancel`."""
+    want, got = header["payload"]["crc"], 0
+    try:
+        with open(path, "rb") as src:
+            while chunk := src.read(_STEP):
+                if cancel():
+                    return
+                got = zlib.crc32(chunk, got)
+    except OSError as err:
+        raise IndexDamaged(f"approximate index {path.name} cannot be read ({err.strerror}): rebuild it") from None
+    if got != want:
+        raise IndexDamaged(f"approximate index {path.name} fails its checksum: rebuild it")
 
 
 def read_header(path: Path) -> dict[str, Any]:
-    """The header alone (what `status` shows), without the checksum pass over the payload: IndexMissing
-    or IndexDamaged when the file is absent or not an index of this format."""
+    """The small file's header, checked whole (magic, version, length, its checksum): IndexMissing or
+    IndexDamaged when it is absent or not an index of this format."""
+    name = path.name
     try:
-        with open(path, "rb") as src:
-            prefix = src.read(_PREFIX.size)
-            if len(prefix) < _PREFIX.size:
-                raise IndexDamaged(f"approximate index {path.name} is cut short: rebuild it")
-            magic, version, head_len = _PREFIX.unpack(prefix)
-            if magic != MAGIC or version != FORMAT_VERSION or head_len > _MAX_HEADER:
-                raise IndexDamaged(f"{path.name} is not a clipgit approximate index of format {FORMAT_VERSION}")
-            return _parse_header(src.read(head_len), path.name)
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise IndexMissing(f"no approximate index at {path}: build one") from None
-
-
-def _check(src: BinaryIO, path: Path) -> tuple[dict[str, Any], int, int]:
-    name = path.name
-    total = os.fstat(src.fileno()).st_size
-    prefix = src.read(_PREFIX.size)
-    if len(prefix) < _PREFIX.size:
+    except OSError as err:
+        raise IndexDamaged(f"approximate index {name} cannot be read ({err.strerror}): rebuild it") from None
+    if len(raw) < _PREFIX.size:
         raise IndexDamaged(f"approximate index {name} is cut short: rebuild it")
-    magic, version, head_len = _PREFIX.unpack(prefix)
+    magic, version, head_len = _PREFIX.unpack_from(raw)
     if magic != MAGIC:
         raise IndexDamaged(f"{name} is not a clipgit approximate index: rebuild it")
     if version != FORMAT_VERSION:
         raise IndexDamaged(f"approximate index {name} has format {version}, this clipgit reads {FORMAT_VERSION}: "
                            "rebuild it")
-    start = _PREFIX.size + head_len
-    if head_len > _MAX_HEADER or start + _TRAILER.size > total:
+    if head_len > _MAX_HEADER or len(raw) != _PREFIX.size + head_len + _TRAILER.size:
         raise IndexDamaged(f"approximate index {name} is cut short: rebuild it")
-    header = _parse_header(src.read(head_len), name)
-    src.seek(total - _TRAILER.size)
-    size, crc, end = _TRAILER.unpack(src.read(_TRAILER.size))
-    if end != END_MARK or start + size + _TRAILER.size != total:
-        raise IndexDamaged(f"approximate index {name} is cut short: rebuild it")
-    src.seek(start)
-    got, left = 0, size
-    while left:
-        chunk = src.read(min(_STEP, left))
-        if not chunk:
-            raise IndexDamaged(f"approximate index {name} is cut short: rebuild it")
-        got = zlib.crc32(chunk, got)
-        left -= len(chunk)
-    if got != crc:
+    head = raw[_PREFIX.size:_PREFIX.size + head_len]
+    crc, end = _TRAILER.unpack_from(raw, _PREFIX.size + head_len)
+    if end != END_MARK or crc != zlib.crc32(head):
         raise IndexDamaged(f"approximate index {name} fails its checksum: rebuild it")
-    return header, start, size
-
-
-def _parse_header(raw: bytes, name: str) -> dict[str, Any]:
     try:
-        header = json.loads(raw.decode("utf-8"))
+        header = json.loads(head.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
-        raise IndexDamaged(f"approximate index {name} has an unreadable header: rebuild it") from None
+        header = None
     if not isinstance(header, dict):
         raise IndexDamaged(f"approximate index {name} has an unreadable header: rebuild it")
+    _payload_of(header, path)
     return header
 
 
+def remove_index(path: Path) -> None:
+    """The small file and every payload beside it (a library gone back to exact, or a damaged index)."""
+    path.unlink(missing_ok=True)
+    for payload in path.parent.glob(f"{path.name}.*.faiss"):
+        with contextlib.suppress(OSError):
+            payload.unlink()
+
+
+def files_size(path: Path) -> int:
+    """Bytes on disk of the small file and the payload it names (0 when there is no index)."""
+    try:
+        header = read_header(path)
+        return path.stat().st_size + _payload_of(header, path).stat().st_size
+    except (IndexDamaged, OSError):
+        return 0
+
+
+def _payload_of(header: dict[str, Any], path: Path) -> Path:
+    """The payload the header names: a plain name beside the small file, never a path elsewhere."""
+    payload = header.get("payload")
+    ok = (isinstance(payload, dict) and isinstance(payload.get("name"), str) and isinstance(payload.get("size"), int)
+          and isinstance(payload.get("crc"), int))
+    if not ok or not payload["name"].startswith(f"{path.name}.") or "/" in payload["name"]:  # type: ignore[index]
+        raise IndexDamaged(f"approximate index {path.name} has an unreadable header: rebuild it")
+    return path.with_name(payload["name"])  # type: ignore[index]
+
+
 def _remove_orphans(path: Path) -> None:
-    """Temp files of this target whose writer is gone (killed mid-write): each may be gigabytes."""
-    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
-        pid_text = tmp.name[len(path.name) + 2: -len(".tmp")]
-        if not pid_text.isdigit() or int(pid_text) == os.getpid():
+    """Temp files and payloads of this index that no small file names and whose writer is gone (killed
+    mid-write) or is this process: each may be gigabytes. A live writer's are left to it."""
+    try:
+        current = _payload_of(read_header(path), path).name
+    except IndexDamaged:
+        current = None
+    leftovers = [(t, t.name[len(path.name) + 2: -len(".tmp")]) for t in path.parent.glob(f".{path.name}.*.tmp")]
+    leftovers += [(p, p.name[len(path.name) + 1:].split(".")[0]) for p in path.parent.glob(f"{path.name}.*.faiss")
+                  if p.name != current]
+    for left, pid_text in leftovers:
+        if not pid_text.isdigit():
             continue
-        try:
-            os.kill(int(pid_text), 0)
-        except ProcessLookupError:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-        except PermissionError:
-            pass  # a live process of another user: not ours to touch
+        if int(pid_text) != os.getpid():
+            try:
+                os.kill(int(pid_text), 0)
+                continue  # its writer lives
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                continue  # a live process of another user: not ours to touch
+        with contextlib.suppress(OSError):
+            left.unlink()
 
 
 def _fsync_dir(directory: Path) -> None:

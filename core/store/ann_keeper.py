@@ -29,7 +29,7 @@ import numpy as np
 
 from clipgit.core.errors import Cancelled, ClipgitError
 from clipgit.core.store.ann import AnnIndex, IndexDamaged, IndexMissing, Machine, choose_kind, index_path
-from clipgit.core.store.ann_file import read_header
+from clipgit.core.store.ann_file import files_size, read_header, remove_index
 from clipgit.core.store.vector_source import Ids, VectorSource, member, sorted_unique
 from clipgit.core.store.vectors import SnapshotView, VectorIndex, id_hashes
 
@@ -74,8 +74,10 @@ class AnnKeeper:
         self._unsaved = 0
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
+        self._verifier: threading.Thread | None = None  # the checksum pass over a file opened without it
         self._owned = False  # the background job works on the index itself: it does not answer meanwhile
         self._cancel = threading.Event()
+        self._closing = threading.Event()
         self._source: tuple[SnapshotView, VectorSource] | None = None
         self.note = ""  # one line: why search answers exactly though the index is wanted
         self.last_route = "exact"
@@ -113,6 +115,8 @@ class AnnKeeper:
             self._drop()
             return None
         with self._lock:
+            if self._index is None and not self.busy():
+                self._index = self._open_current(view)
             index = self._index
             if index is not None and not (self.busy() and self._owned):
                 pos = self._catch_up(index, view, self._gone_pos, inline=True)
@@ -123,6 +127,33 @@ class AnnKeeper:
                     return index
             self._start(rebuild=False, view=view)
             return None
+
+    def _open_current(self, view: SnapshotView) -> AnnIndex | None:
+        """The index file, memory-mapped on this thread when it holds the catalog's figures: milliseconds
+        at any size, so a library opens and answers its first query through the index. Its checksum pass
+        runs in the background; a file that fails it is removed and rebuilt. Anything else (no file, a
+        stale or damaged one) is left to the background job."""
+        if not self._file_current(view.stats):
+            return None
+        try:
+            index = AnnIndex.load(self.path, model=self.vectors.model, verify=False)
+        except IndexDamaged:
+            return None
+        self._verifier = threading.Thread(target=self._verify, args=(index,), name="clipgit-ann-verify", daemon=True)
+        self._verifier.start()
+        return index
+
+    def _verify(self, index: AnnIndex) -> None:
+        try:
+            index.verify(self._closing.is_set)
+        except IndexDamaged as err:
+            with self._lock:
+                if self._index is not index:
+                    return
+                self._index, self._source = None, None
+                self.note = f"{err} (answering exactly meanwhile)"
+                remove_index(self.path)
+                self._start(rebuild=False)
 
     def source(self) -> tuple[AnnIndex, VectorSource] | None:
         """The index in step with the snapshot and the rows it answers from, for whole-library work
@@ -182,6 +213,8 @@ class AnnKeeper:
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the background job (tests, benchmarks); True when none is running."""
+        if self._verifier is not None:
+            self._verifier.join(timeout)
         thread = self._thread
         if thread is not None:
             thread.join(timeout)
@@ -266,11 +299,12 @@ class AnnKeeper:
             self._index, self._source = None, None
         self.note = ""
         if not self.busy():
-            self.path.unlink(missing_ok=True)
+            remove_index(self.path)
 
     def close(self) -> None:
         """Stop a background job; keep many changes made since the last save (fewer are caught up on the
         next load by comparing ids, cheaper than writing the file each time)."""
+        self._closing.set()
         self._cancel.set()
         self.wait(5)
         self.save_if_changed(SAVE_EVERY)
@@ -287,7 +321,7 @@ class AnnKeeper:
         state: dict[str, Any] = found if isinstance(found, dict) else {}
         current = bool(header) and _figures(state) == stats
         answering = "ann" if wanted == "ann" and (current or (self._index is not None and not self.busy())) else "exact"
-        size = self.path.stat().st_size if header else 0
+        size = files_size(self.path) if header else 0
         return VectorIndexFacts(self.setting, wanted, answering, n, self.crossover, int(header.get("count", 0)),
                                 size, state.get("built"), state.get("recall"), current, self.busy(), self.note)
 
