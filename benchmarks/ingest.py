@@ -202,7 +202,7 @@ def engine_index(model_dir: Path, folder: Path, n: int, device: str, precision: 
 
     from clipgit.core.config import Settings
     from clipgit.core.engine import Engine
-    from clipgit.core.ingest import read_plan
+    from clipgit.core.ingest import indexer, read_plan
     from clipgit.core.ingest.indexer import IndexRun
 
     spent = {"prepare": 0.0, "commit": 0.0, "encode": 0.0, "device": 0.0}
@@ -226,11 +226,11 @@ def engine_index(model_dir: Path, folder: Path, n: int, device: str, precision: 
                     spent[name] += time.perf_counter() - t0
         return run
 
-    patched = {}
+    patched: list[tuple[Any, str, Any]] = []  # (where, name, what was there)
     if stages:
-        patched = {"_prepare": IndexRun._prepare, "_commit": IndexRun._commit}
+        patched = [(IndexRun, "_prepare", IndexRun._prepare), (indexer, "commit_batch", indexer.commit_batch)]
         IndexRun._prepare = timed("prepare", IndexRun._prepare)
-        IndexRun._commit = timed("commit", IndexRun._commit)
+        indexer.commit_batch = timed("commit", indexer.commit_batch)
 
     size = next(iter(sorted(folder.iterdir())))
     with Image.open(size) as first:
@@ -273,8 +273,8 @@ def engine_index(model_dir: Path, folder: Path, n: int, device: str, precision: 
                           f"thread busy {spent['device']:.2f} s; inference thread busy {spent['encode']:.2f} s; "
                           f"commit {spent['commit']:.2f} s", flush=True)
         shutil.rmtree(data_dir, ignore_errors=True)
-    for name, fn in patched.items():
-        setattr(IndexRun, name, fn)
+    for where, name, fn in patched:
+        setattr(where, name, fn)
     read_plan.ProcessDecoder = original
     return rate
 

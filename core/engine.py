@@ -3,7 +3,8 @@
 It owns the inference thread and hands each calling thread its own catalog
 connection. Long work (index) is a generator of progress events taking a
 cancel event, so a face can loop over it in a worker and post messages;
-everything raises typed errors from errors.py and never prints.
+everything raises typed errors from errors.py and never prints. Captions and
+the text read in pictures are mixed in from engine_words.py.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -20,24 +21,18 @@ import numpy as np
 from clipgit.core.config import Settings, private_data_dir
 from clipgit.core.decode.jpeg_header import RawJpeg
 from clipgit.core.decode.pool import start_server_early
+from clipgit.core.engine_words import EngineWords
 from clipgit.core.errors import ClipgitError, QueryError
-from clipgit.core.inference import (
-    BATCH,
-    FEEDER_NICE,
-    INTERACTIVE,
-    InferenceThread,
-    lower_thread_priority,
-    then,
-)
-from clipgit.core.ingest.caption_jobs import Captioned, CaptionFn, CaptionProgress, caption_files, caption_library
-from clipgit.core.ingest.indexer import Encoded, IndexProgress, IndexReport, IndexRun
-from clipgit.core.ingest.ocr_jobs import OCR_MODEL, OcrProgress, ReadFn, TextRead, ocr_files, ocr_library
+from clipgit.core.inference import BATCH, FEEDER_NICE, InferenceThread, lower_thread_priority, then
+from clipgit.core.ingest.batch_commit import Encoded
+from clipgit.core.ingest.indexer import IndexProgress, IndexReport, IndexRun
+from clipgit.core.ingest.ocr_jobs import OCR_MODEL
 from clipgit.core.ingest.pipeline import default_workers
 from clipgit.core.lab.dataset import load_dataset
 from clipgit.core.lab.evaluate import EvalProgress, run_eval
 from clipgit.core.models import device_plan
 from clipgit.core.models.clip import ClipEncoder
-from clipgit.core.models.git_captioner import CaptionInput, GitCaptioner
+from clipgit.core.models.git_captioner import GitCaptioner
 from clipgit.core.progress import Progress
 from clipgit.core.search.dupes import DupeGroup, find_duplicates
 from clipgit.core.search.filters import split_filters
@@ -55,7 +50,7 @@ if TYPE_CHECKING:
 
 
 
-class Engine:
+class Engine(EngineWords):
     note = ""  # a one-line note for the user; ServedEngine's: a service was restarted, or none could run
 
     def __init__(self, settings: Settings | None = None) -> None:
@@ -309,45 +304,7 @@ class Engine:
         return find_duplicates(cat, self.settings.clip_model, source.row_ids[source.live_rows()], None,
                                threshold=threshold, folder=folder, cancel=cancel, near=near)
 
-    # captions -----------------------------------------------------------------
-    def load_captioner(self) -> None:
-        """Load GIT now (on the inference thread); raises ModelUnavailable."""
-        self._caption_draft()
-
-    def _caption_batch(self, priority: int, max_tokens: int | None = None,
-                       beams: int | None = None) -> CaptionFn:
-        tokens, n_beams = max_tokens or self.settings.max_tokens, beams or self.settings.beams
-        limit = self.settings.max_image_pixels
-        return lambda images: self._infer.submit(self.captioner.caption, images, tokens, n_beams, limit,
-                                                 priority=priority)
-
-    def _caption_reader(self) -> Callable[[str], CaptionInput]:
-        """Load GIT if needed; what the decode pool makes of a file for it."""
-        return self._infer.call(self.captioner.reader, self.settings.max_image_pixels)
-
-    def _caption_draft(self) -> int:
-        """Load GIT if needed; the JPEG draft size its images are decoded at."""
-        return self._infer.call(self.captioner.load)
-
-    def caption(self, paths: Sequence[str], *, max_tokens: int | None = None,
-                beams: int | None = None) -> list[Captioned]:
-        """Captions for any files; library images use (and fill) the cache for the default decoding."""
-        s = self.settings
-        default = (max_tokens or s.max_tokens, beams or s.beams) == (s.max_tokens, s.beams)
-        run = self._caption_batch(INTERACTIVE, max_tokens, beams)
-        return caption_files(self.catalog(), s.caption_model, paths, run, self._caption_reader,
-                             batch_size=s.caption_batch_size, use_cache=default)
-
-    def caption_library_iter(self, cancel: threading.Event | None = None, pause: threading.Event | None = None,
-                             root: str | None = None, settings: Settings | None = None) -> Iterator[CaptionProgress]:
-        """Caption every indexed image that has no caption yet (background priority); `settings` as for
-        `index_iter`."""
-        s = settings or self.settings
-        return caption_library(self.catalog(), s.caption_model, s.clip_model, self._caption_batch(BATCH),
-                               self._caption_reader, batch_size=s.caption_batch_size,
-                               workers=s.decode_workers or default_workers(),
-                               cancel=cancel or threading.Event(), pause=pause, root=root)
-
+    # the lab ------------------------------------------------------------------
     def evaluate_iter(self, folder: str, *, captions: bool = True,
                       cancel: threading.Event | None = None) -> Iterator[EvalProgress]:
         """Recall@K of CLIP (and BLEU-4 / CIDEr-D of GIT) on a captioned dataset; the last event has the report."""
@@ -364,49 +321,6 @@ class Engine:
             batch_size=self.batch_size(), caption_batch_size=s.caption_batch_size,
             workers=s.decode_workers or default_workers(), max_pixels=s.max_image_pixels,
             cancel=cancel or threading.Event())
-
-    def cached_caption(self, path: str) -> str | None:
-        cat = self.catalog()
-        row = cat.image_by_path(os.path.abspath(path))
-        return cat.captions_for([row.id], self.settings.caption_model).get(row.id) if row else None
-
-    # text in pictures ------------------------------------------------------------
-    @property
-    def reader(self) -> OcrReader:
-        with self._stage_lock:
-            if self._reader is None:
-                from clipgit.core.models.ocr import OcrReader
-
-                self._reader = OcrReader(device=self.settings.device)  # models load on the first read
-            return self._reader
-
-    def _read_batch(self, priority: int) -> ReadFn:
-        """OCR on the inference thread, in turn with CLIP and GIT (a search still goes first)."""
-        return lambda images: self._infer.submit(self.reader.read_each, images, priority=priority)
-
-    def ocr(self, paths: Sequence[str]) -> list[TextRead]:
-        """The text in any files; library images use (and fill) the cache."""
-        s = self.settings
-        return ocr_files(self.catalog(), OCR_MODEL, paths, self._read_batch(INTERACTIVE),
-                         max_pixels=s.max_image_pixels)
-
-    def ocr_library_iter(self, cancel: threading.Event | None = None, pause: threading.Event | None = None,
-                         root: str | None = None, settings: Settings | None = None) -> Iterator[OcrProgress]:
-        """Read the text of every indexed image not read yet (background priority); `settings` as for
-        `index_iter`. Raises ModelUnavailable when the OCR models cannot load."""
-        s = settings or self.settings
-        self._infer.call(self.reader.load)  # a missing package or model fails here, before any progress
-        return ocr_library(self.catalog(), OCR_MODEL, s.clip_model, self._read_batch(BATCH),
-                           max_pixels=s.max_image_pixels, batch_size=8,
-                           workers=s.decode_workers or default_workers(), cancel=cancel or threading.Event(),
-                           pause=pause, root=root)
-
-    def cached_text(self, path: str) -> TextRead | None:
-        """The library's text of an image (None when it has not been read)."""
-        cat = self.catalog()
-        row = cat.image_by_path(os.path.abspath(path))
-        found = cat.texts_for([row.id], OCR_MODEL).get(row.id) if row else None
-        return TextRead(row.path, found[0], found[1], cached=True) if row and found else None
 
     # state ------------------------------------------------------------------
     def folders(self) -> list[FolderInfo]:
@@ -439,15 +353,4 @@ def _folder_arg(path: str) -> str:
     return full.rstrip("/") or "/"
 
 
-__all__ = [
-    "CaptionProgress",
-    "Captioned",
-    "Engine",
-    "FolderInfo",
-    "IndexProgress",
-    "IndexReport",
-    "OcrProgress",
-    "SearchResult",
-    "Status",
-    "TextRead",
-]
+__all__ = ["Engine", "FolderInfo", "IndexProgress", "IndexReport", "SearchResult", "Status"]

@@ -3,7 +3,8 @@
 Why this shape: decoding (PIL releases the GIL) overlaps inference through a
 bounded window, so both cores stay busy and memory stays flat; each batch is
 one transaction, so `kill -9` loses at most the batch in flight and a rerun
-resumes; an unchanged file costs a stat and one dict lookup.
+resumes; an unchanged file costs a stat and one dict lookup. The commit itself
+is batch_commit.py's.
 """
 
 from __future__ import annotations
@@ -25,16 +26,14 @@ from clipgit.core.decode.jpeg_header import RawJpeg, raw_jpeg
 from clipgit.core.decode.photo_facts import PhotoFacts, photo_facts
 from clipgit.core.decode.pool import ProcessDecoder
 from clipgit.core.decode.split import DecodeSplit
+from clipgit.core.ingest.batch_commit import Encoded, FileItem, FileResult, commit_batch
 from clipgit.core.ingest.pipeline import DecodeBackend, InlineBackend, decoded
 from clipgit.core.ingest.read_plan import plan_reads
-from clipgit.core.models.places import Place, places_of
 from clipgit.core.names import within
 from clipgit.core.progress import Meter, Progress
-from clipgit.core.scan import FileStat, is_empty_folder, is_image_name, walk
-from clipgit.core.store.batch_writes import NewImage
+from clipgit.core.scan import is_empty_folder, is_image_name, walk
 from clipgit.core.store.catalog import Catalog, ImageRow
 from clipgit.core.store.checkpoints import Checkpointer
-from clipgit.core.store.vectors import as_blob
 
 
 @dataclass
@@ -58,29 +57,7 @@ class IndexReport:
         }
 
 
-Encoded = tuple[np.ndarray, list["str | None"]]  # vectors, and per image None or why it could not be decoded
 IndexProgress = Progress[IndexReport]  # phase "scanning" | "embedding" | "done"; report: the run so far
-
-
-@dataclass
-class _Item:
-    stat: FileStat
-    folder_id: int
-    row: ImageRow | None
-    embedded: bool
-
-
-@dataclass
-class _Result:
-    kind: str  # "embed" | "touch" | "move" | "skip"
-    item: _Item
-    fingerprint: bytes | None = None
-    width: int | None = None
-    height: int | None = None
-    pixels: np.ndarray | RawJpeg | None = None  # RawJpeg: decoded by the model's device (nvJPEG)
-    moved_from: ImageRow | None = None
-    reason: str = ""
-    facts: PhotoFacts | None = None
 
 
 class IndexRun:
@@ -121,7 +98,7 @@ class IndexRun:
     def run(self, roots: list[str], cancel: threading.Event) -> Iterator[IndexProgress]:
         report = IndexReport()
         started = time.monotonic()
-        items: list[_Item] = []
+        items: list[FileItem] = []
         gone: dict[int, tuple[ImageRow, bool]] = {}
         for root in roots:
             yield Progress("scanning", 0, 0, folder=root, report=report)
@@ -150,7 +127,7 @@ class IndexRun:
                        report=report)
 
     # classification ---------------------------------------------------------
-    def _classify(self, root: str, report: IndexReport, gone: dict[int, tuple[ImageRow, bool]]) -> list[_Item]:
+    def _classify(self, root: str, report: IndexReport, gone: dict[int, tuple[ImageRow, bool]]) -> list[FileItem]:
         with self.catalog.transaction():
             folder_id = self._folder_for(root)
         forgotten = [path for path in self.catalog.excluded() if within(path, root)]
@@ -159,7 +136,7 @@ class IndexRun:
         if forgotten:  # not this walk's: left alone rather than taken for deleted
             known = {p: v for p, v in known.items() if not any(within(p, f) for f in forgotten)}
         seen: set[str] = set()
-        items: list[_Item] = []
+        items: list[FileItem] = []
         problem_rows: list[tuple[str, str]] = []
         for path, reason in walked.problems:
             seen.add(path)
@@ -178,9 +155,9 @@ class IndexRun:
                     if embedded and row.taken_from is not None:
                         report.unchanged += 1
                         continue  # unchanged, and its facts are kept: nothing to read
-                items.append(_Item(f, folder_id, row, embedded))
+                items.append(FileItem(f, folder_id, row, embedded))
             else:
-                items.append(_Item(f, folder_id, None, False))
+                items.append(FileItem(f, folder_id, None, False))
         if problem_rows:
             with self.catalog.transaction():
                 for path, reason in problem_rows:
@@ -199,20 +176,20 @@ class IndexRun:
         return folder.id if folder is not None else self.catalog.add_folder(root)
 
     # the pipeline -----------------------------------------------------------------
-    def _process(self, items: list[_Item], report: IndexReport, cancel: threading.Event,
+    def _process(self, items: list[FileItem], report: IndexReport, cancel: threading.Event,
                  folder: str, checkpoints: Checkpointer) -> Iterator[IndexProgress]:
         """Decoded files in order; embed batches go to the inference thread, one batch kept in flight."""
         meter = Meter(len(items))
-        writes: list[_Result] = []
+        writes: list[FileResult] = []
         done = 0
 
-        def commit(embedded: list[_Result], encoded: Encoded | None) -> IndexProgress:
+        def commit(embedded: list[FileResult], encoded: Encoded | None) -> IndexProgress:
             nonlocal done
             done += len(embedded) + len(writes)
             self._split.gpu_done(sum(r.pixels.width * r.pixels.height for r in embedded
                                      if isinstance(r.pixels, RawJpeg)))
             finished = [r.item.stat for r in (*embedded, *writes)]
-            self._commit(embedded, encoded, writes, report)
+            commit_batch(self.catalog, self.model, embedded, encoded, writes, report)
             checkpoints.nudge()
             writes.clear()
             if self._processes is not None:  # their bytes and pixels were used: the workers may write over them
@@ -234,14 +211,14 @@ class IndexRun:
                 self._processes.close()
                 self._processes = None
 
-    def _stream(self, items: list[_Item], workers: int, window: int, cancel: threading.Event,
-                writes: list[_Result], commit: Callable[[list[_Result], Encoded | None], IndexProgress],
+    def _stream(self, items: list[FileItem], workers: int, window: int, cancel: threading.Event,
+                writes: list[FileResult], commit: Callable[[list[FileResult], Encoded | None], IndexProgress],
                 backend: DecodeBackend | InlineBackend | None) -> Iterator[IndexProgress]:
-        batch: list[_Result] = []
+        batch: list[FileResult] = []
         pixels = 0  # of the batch's JPEGs for the card
-        inflight: deque[tuple[Future[Encoded], list[_Result]]] = deque()
+        inflight: deque[tuple[Future[Encoded], list[FileResult]]] = deque()
         for one in decoded(items, self._prepare, workers=workers, window=window, cancel=cancel, backend=backend):
-            result = one.value if one.value is not None else _Result("skip", one.item, reason=one.error or "")
+            result = one.value if one.value is not None else FileResult("skip", one.item, reason=one.error or "")
             (batch if result.kind == "embed" else writes).append(result)
             if isinstance(result.pixels, RawJpeg) and result.kind == "embed":
                 pixels += result.pixels.width * result.pixels.height
@@ -278,7 +255,7 @@ class IndexRun:
                 self._preprocess = self._preprocess_getter()
             return self._preprocess
 
-    def _prepare(self, item: _Item) -> _Result:
+    def _prepare(self, item: FileItem) -> FileResult:
         """Runs in the decode pool: read once, fingerprint, decode only if needed.
 
         With worker processes, a worker reads, fingerprints and decodes, and this thread only sorts the
@@ -293,7 +270,7 @@ class IndexRun:
             if done is not None:
                 return done
             if isinstance(got, np.ndarray):  # the model's input
-                return _Result("embed", item, fp, width, height, got, moved_from=moved_from, facts=facts)
+                return FileResult("embed", item, fp, width, height, got, moved_from=moved_from, facts=facts)
             shipped = got if got.data else dataclasses.replace(got, data=read_bytes(item.stat.path))  # a big one
             return self._gpu_or_here(item, fp, shipped, preprocess, moved_from, facts)
         data = read_bytes(item.stat.path)  # ImageUnreadable: the pipeline hands back the reason
@@ -307,32 +284,32 @@ class IndexRun:
         if raw is not None:
             return self._gpu_or_here(item, fp, raw, preprocess, moved_from, facts)
         image, width, height = decode(data, draft_size=preprocess.draft_size, max_pixels=self.max_pixels)
-        return _Result("embed", item, fp, width, height, preprocess(image), moved_from=moved_from, facts=facts)
+        return FileResult("embed", item, fp, width, height, preprocess(image), moved_from=moved_from, facts=facts)
 
-    def _gpu_or_here(self, item: _Item, fp: bytes, raw: RawJpeg, preprocess: Preprocess,
-                     moved_from: ImageRow | None, facts: PhotoFacts) -> _Result:
+    def _gpu_or_here(self, item: FileItem, fp: bytes, raw: RawJpeg, preprocess: Preprocess,
+                     moved_from: ImageRow | None, facts: PhotoFacts) -> FileResult:
         """A JPEG for the card, or a big one decoded on this thread while the card has a backlog (see
         decode_split; with worker processes, the workers decide)."""
         pixels = raw.width * raw.height
         if self._split.to_gpu(pixels, may_decline=self._processes is None):
-            return _Result("embed", item, fp, *raw.shown_size, raw, moved_from=moved_from, facts=facts)
+            return FileResult("embed", item, fp, *raw.shown_size, raw, moved_from=moved_from, facts=facts)
         try:
             image, width, height = decode(raw.data, draft_size=preprocess.draft_size, max_pixels=self.max_pixels)
             crop = preprocess(image)
         finally:
             self._split.cpu_done()
-        return _Result("embed", item, fp, width, height, crop, moved_from=moved_from, facts=facts)
+        return FileResult("embed", item, fp, width, height, crop, moved_from=moved_from, facts=facts)
 
-    def _by_content(self, item: _Item, fp: bytes,
-                    facts: PhotoFacts | None) -> tuple[_Result | None, ImageRow | None]:
+    def _by_content(self, item: FileItem, fp: bytes,
+                    facts: PhotoFacts | None) -> tuple[FileResult | None, ImageRow | None]:
         """A file whose content the catalog has embedded needs no model: touch it, or move its row (the first
         answer). Otherwise it is embedded, under a moved file's old row if it has one (the second)."""
         row = item.row
         if row is not None and row.fingerprint == fp and row.error is None and item.embedded:
-            return _Result("touch", item, fp, facts=facts), None
+            return FileResult("touch", item, fp, facts=facts), None
         claimed = self._claim_move(fp) if row is None or row.fingerprint != fp else None
         if claimed is not None and claimed[1]:
-            return _Result("move", item, fp, moved_from=claimed[0], facts=facts), None
+            return FileResult("move", item, fp, moved_from=claimed[0], facts=facts), None
         return None, claimed[0] if claimed is not None else None
 
     def _claim_move(self, fp: bytes) -> tuple[ImageRow, bool] | None:
@@ -344,75 +321,3 @@ class IndexRun:
             if not rows:
                 del self._missing[fp]
             return claimed
-
-    def _commit(self, batch: list[_Result], encoded: Encoded | None, writes: list[_Result],
-                report: IndexReport) -> None:
-        cat = self.catalog
-        vectors, errors = encoded if encoded is not None else (None, [])
-        for r, error in zip(batch, errors):
-            if error is not None:  # a JPEG that neither the GPU nor Pillow could decode
-                writes.append(_Result("skip", r.item, reason=error))
-        if any(errors):
-            keep = [i for i, error in enumerate(errors) if error is None]
-            batch, vectors = [batch[i] for i in keep], vectors[keep] if vectors is not None else None
-        places = _places([*writes, *batch])
-        with cat.transaction():
-            for r in writes:
-                st = r.item.stat
-                if r.kind == "touch":
-                    assert r.item.row is not None
-                    cat.touch_image(r.item.row.id, st.size, st.mtime_ns)
-                    if r.facts is not None:
-                        cat.set_facts(r.item.row.id, r.facts, places.get(st.path))
-                    report.unchanged += 1
-                elif r.kind == "move":
-                    assert r.moved_from is not None
-                    cat.move_image(r.moved_from.id, r.item.folder_id, st.path, st.size, st.mtime_ns)
-                    if r.facts is not None:
-                        cat.set_facts(r.moved_from.id, r.facts, places.get(st.path))
-                    report.moved += 1
-                elif r.kind == "skip":
-                    cat.upsert_image(r.item.folder_id, st.path, st.size, st.mtime_ns, None, None, None, r.reason)
-                    report.skipped.append((st.path, r.reason))
-            fresh: list[tuple[_Result, np.ndarray]] = []  # files the catalog has never seen: one batched write
-            known: list[tuple[_Result, np.ndarray]] = []
-            for r, vector in zip(batch, vectors if vectors is not None else []):
-                (fresh if r.item.row is None and r.moved_from is None else known).append((r, vector))
-            cat.add_new_images([NewImage(r.item.folder_id, r.item.stat.path, r.item.stat.size, r.item.stat.mtime_ns,
-                                         r.fingerprint, r.width, r.height, as_blob(vector), r.facts)
-                                for r, vector in fresh], self.model)
-            cat.set_places_by_path([(r.item.stat.path, places[r.item.stat.path]) for r, _ in fresh
-                                    if r.item.stat.path in places])
-            report.new += len(fresh)
-            report.embedded += len(fresh)
-            for r, vector in known:
-                st = r.item.stat
-                if r.moved_from is not None:
-                    cat.move_image(r.moved_from.id, r.item.folder_id, st.path, st.size, st.mtime_ns)
-                image_id = cat.upsert_image(r.item.folder_id, st.path, st.size, st.mtime_ns, r.fingerprint,
-                                            r.width, r.height, None)
-                cat.add_embedding(image_id, self.model, as_blob(vector))
-                if r.facts is not None:
-                    cat.set_facts(image_id, r.facts, places.get(st.path))
-                report.embedded += 1
-                row = r.item.row
-                if r.moved_from is not None or row is None:  # (no row and not moved: a fresh one, above)
-                    report.moved += 1
-                elif row.fingerprint == r.fingerprint and row.error is None:
-                    report.unchanged += 1
-                else:
-                    report.changed += 1
-
-
-def _places(results: list[_Result]) -> dict[str, Place]:
-    """path -> place for the batch's photos with a GPS position, looked up at once (places_of: a k-d tree
-    answers them together). A lookup that fails (the GeoNames data missing) leaves them without one."""
-    located = [(r.item.stat.path, (r.facts.lat, r.facts.lon)) for r in results
-               if r.facts is not None and r.facts.lat is not None and r.facts.lon is not None]
-    if not located:
-        return {}
-    try:
-        found = places_of([point for _, point in located])
-    except Exception:  # ModelUnavailable or hostile values: indexing goes on, the place stays empty
-        return {}
-    return {path: place for (path, _), place in zip(located, found) if place is not None}
