@@ -14,7 +14,7 @@ and dupes each run in a child process, so each one's memory is its own.
 
     python benchmarks/scale.py [--sizes 100000,1000000] [--dir /tmp/clipgit-scale] [--engine faiss,usearch]
     python benchmarks/scale.py --vectors V.npy --queries Q.npy --out IDS.npy [--k 10]
-    python benchmarks/scale.py --sizes 3000000 --open   # opening a library and its first queries
+    python benchmarks/scale.py --sizes 3000000 --open   # opening a built library and its first query
 """
 
 from __future__ import annotations
@@ -369,8 +369,8 @@ def main() -> None:
     p.add_argument("--routes", default="auto,index,subset",
                    help="filter routes to time (a forced subset scan of 50%% of 3M takes 10 s a query)")
     p.add_argument("--open", action="store_true",
-                   help="only time opening the library: the engine's memory-mapped snapshot (written once beside "
-                        "the vectors), a first exact query, loading the approximate index and its first query")
+                   help="only time opening the library as the engine does: its memory-mapped snapshot (written "
+                        "once beside the vectors) and index file, the first query, then the same query exact")
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--data", help=argparse.SUPPRESS)
     args = p.parse_args()
