@@ -171,7 +171,7 @@ class Engine(EngineWords):
             self._vectors.refresh(self.catalog())
             self._vectors.save_if_changed()
             self._keeper.ready(self._vectors.view())  # past the crossover: built or updated in the background
-            self._keeper.save_if_changed()
+            self.save_vector_index()
 
     def _encode_items(self, items: list[np.ndarray | RawJpeg]) -> Future[Encoded]:
         """A batch of an index run: on the inference thread, or with JPEGs for the GPU, decoded first on the
@@ -244,6 +244,20 @@ class Engine(EngineWords):
         cat = self.catalog()
         return self._keeper.facts(cat.vector_stats(self.settings.clip_model), self._vectors.dim)
 
+    def save_vector_index(self) -> None:
+        """Write the approximate index's file now when it holds changes the file lacks. close() keeps fewer
+        than a few thousand unsaved (the next open catches up on them by comparing ids, cheaper than a write
+        each time); after an index run, or before another process opens the library, the file should be in
+        step, so that it is mapped and answers at once. A background build saves its own work."""
+        self._keeper.save_if_changed()
+
+    @property
+    def last_route(self) -> str:
+        """How this model's last vector search in this process was answered: "ann" (the approximate index),
+        "subset" (an exact scan of a selective filter) or "exact" (every vector): what a check of the index,
+        or a benchmark, needs to know answered, as the answers themselves are the same."""
+        return self._keeper.last_route
+
     def similar(self, path: str, top: int = 10, folder: str | None = None) -> list[SearchResult]:
         return self._answering().similar(path, top, folder)
 
@@ -278,13 +292,13 @@ class Engine(EngineWords):
         return cat.count_filtered(scope, self.settings.clip_model)
 
     def search_vector(self, vector: np.ndarray, top: int = 10, folder: str | None = None,
-                      exclude: Iterable[int] = ()) -> list[SearchResult]:
-        """Top results for a ready query vector (of this model's dimension)."""
+                      exclude: Iterable[int] = (), exact: bool = False) -> list[SearchResult]:
+        """Top results for a ready query vector (of this model's dimension); `exact` as in `search`."""
         vec = np.asarray(vector, dtype=np.float32)
         norm = float(np.linalg.norm(vec))
         if vec.ndim != 1 or norm < 1e-9:
             raise QueryError("the query vector must be one non-zero vector")
-        return self._searcher.top(vec / norm, top, folder, set(exclude))
+        return self._searcher.top(vec / norm, top, folder, set(exclude), exact)
 
     def duplicates(self, threshold: float = 0.95, folder: str | None = None,
                    cancel: threading.Event | None = None) -> list[DupeGroup]:

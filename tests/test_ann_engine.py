@@ -22,9 +22,8 @@ import pytest
 
 from clipgit.core.config import Settings
 from clipgit.core.engine import Engine
-from clipgit.core.search.filters import Filters
 from clipgit.core.search.searcher import SearchResult
-from clipgit.core.store.ann import AnnIndex
+from clipgit.core.store.ann import AnnIndex, AnnSettings
 from clipgit.core.store.ann_file import index_path
 from clipgit.core.store.catalog import Catalog
 from clipgit.core.store.vectors import as_blob, from_blob
@@ -117,7 +116,7 @@ def test_past_the_crossover_search_answers_exactly_until_the_index_is_built_then
     settings, images, texts = lib
     with Engine(settings) as engine:
         first = engine.search_vector(images[0], top=10)
-        assert engine._keeper.last_route == "exact" and "answering exactly" in engine.vector_index_note()
+        assert engine.last_route == "exact" and "answering exactly" in engine.vector_index_note()
         assert paths_ids(engine, first) == truth(settings.data_dir, images[0], 10)
         facts = engine.vector_index(wait=60)
         assert facts.answering == "ann" and facts.current and facts.index_vectors == N
@@ -126,7 +125,7 @@ def test_past_the_crossover_search_answers_exactly_until_the_index_is_built_then
         recalls = []
         for q in np.concatenate([images[:10], texts[:10]]):
             got = engine.search_vector(q, top=10)
-            assert engine._keeper.last_route == "ann"
+            assert engine.last_route == "ann"
             want = truth(settings.data_dir, q, 10)
             recalls.append(len(set(paths_ids(engine, got)) & set(want)) / 10)
             for r in got:  # every score is the exact cosine
@@ -135,8 +134,8 @@ def test_past_the_crossover_search_answers_exactly_until_the_index_is_built_then
         assert np.mean(recalls) >= 0.95
         status = engine.status().as_dict()["vector_index"]
         assert isinstance(status, dict) and status["answering"] == "ann"
-        engine._searcher._ranked(images[0], 10, Filters(), set(), exact=True)  # search --exact
-        assert engine._keeper.last_route == "exact"
+        assert engine.search_vector(images[0], top=10, exact=True) == first  # search --exact
+        assert engine.last_route == "exact"
         env = {**os.environ, "CLIPGIT_DATA_DIR": str(settings.data_dir), "CLIPGIT_CLIP_MODEL": MODEL,
                "CLIPGIT_ANN_CROSSOVER": str(CROSSOVER), "CLIPGIT_SERVICE": "0"}
         shown = subprocess.run([cli_path(), "status", "--json"], env=env, capture_output=True, text=True, timeout=60)
@@ -149,46 +148,48 @@ def test_past_the_crossover_search_answers_exactly_until_the_index_is_built_then
         assert "search     exact (approximate index past 3,001 images)" in small
     with Engine(dataclasses.replace(settings, vector_index="exact")) as exact:
         exact.search_vector(images[0], top=10)
-        assert exact._keeper.last_route == "exact" and exact.vector_index().wanted == "exact"
+        assert exact.last_route == "exact" and exact.vector_index().wanted == "exact"
 
 
 @pytest.mark.parametrize("folder", list(FOLDERS))
 @pytest.mark.parametrize("route", ["auto", "selector"])
-def test_top1_inside_a_filter_is_the_exact_best_inside_it(lib: Lib, folder: str, route: str) -> None:
+def test_top1_inside_a_filter_is_the_exact_best_inside_it(lib: Lib, folder: str, route: str,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     settings, images, texts = lib
+    if route == "selector":  # every filter too big to scan: through the index's ID selector
+        sizes = AnnSettings.for_size
+        monkeypatch.setattr(AnnSettings, "for_size",
+                            classmethod(lambda cls, n: dataclasses.replace(sizes(n), subset_scan_max=2)))
     with Engine(settings) as engine:
         ready(engine)
-        if route == "selector":  # a filter too big to scan: through the index's ID selector
-            index = engine._keeper._index
-            assert index is not None
-            index.settings = dataclasses.replace(index.settings, subset_scan_max=2)
         for q in np.concatenate([images[:8], texts[:8]]):
             got = engine.search_vector(q, top=1, folder=f"/lib/{folder}")
             assert paths_ids(engine, got) == truth(settings.data_dir, q, 1, folder)
             if route == "selector" and folder in ("mid", "half"):
-                assert engine._keeper.last_route == "ann"
+                assert engine.last_route == "ann"
 
 
 def test_added_and_removed_images_update_the_index_without_a_rebuild(lib: Lib) -> None:
     settings, images, _ = lib
     with Engine(settings) as engine:
         ready(engine)
-        index = engine._keeper._index
-        assert index is not None
+        built = engine.vector_index().built
         best = paths_ids(engine, engine.search_vector(images[2], top=3))
         remove(settings.data_dir, best[:2])  # another process removes two images ...
         extra = unit(images[2] + 0.05 * np.random.default_rng(1).standard_normal(DIM))[None, :]
         new = fill(settings.data_dir, np.vstack([extra, world(n=200, seed=12)[0].astype(np.float32)]), start=N)
         got = paths_ids(engine, engine.search_vector(images[2], top=10))
-        assert engine._keeper._index is index and engine._keeper.last_route == "ann"  # the same index, updated
-        assert index.added == len(new) and index.removed == 2 and index.count == N - 2 + len(new)
+        assert engine.last_route == "ann"  # through the index at once: the changes were put into it
         assert got == truth(settings.data_dir, images[2], 10) and got[0] == new[0] and not set(best[:2]) & set(got)
-        engine._keeper.save()
+        engine.save_vector_index()
+        facts = engine.vector_index()  # the same index (built when it was), updated
+        assert facts.built == built and facts.added == len(new) and facts.removed == 2
+        assert facts.index_vectors == N - 2 + len(new) and facts.current
     with Engine(settings) as again:  # the saved index is in step: mapped at once, and answers the first query
         again.search_vector(images[2], top=1)
-        assert again._keeper.last_route == "ann" and again.vector_index_note() == ""
-        assert again.vector_index(wait=60).current
-        assert again._keeper._index is not None and again._keeper._index.added == len(new)
+        assert again.last_route == "ann" and again.vector_index_note() == ""
+        facts = again.vector_index(wait=60)
+        assert facts.current and facts.built == built and facts.added == len(new)  # the file loaded, not rebuilt
 
 
 def test_an_index_left_behind_by_changes_of_another_process_is_brought_in_step(lib: Lib) -> None:
@@ -202,11 +203,11 @@ def test_an_index_left_behind_by_changes_of_another_process_is_brought_in_step(l
     with Engine(settings) as engine:
         assert not engine.vector_index().current  # stale: the file's figures are not the catalog's
         first = paths_ids(engine, engine.search_vector(images[4], top=10))
-        assert engine._keeper.last_route == "exact" and first == truth(settings.data_dir, images[4], 10)
+        assert engine.last_route == "exact" and first == truth(settings.data_dir, images[4], 10)
         facts = engine.vector_index(wait=60)
         assert facts.current and facts.index_vectors == N - 5 + len(new) and facts.built == built  # caught up
         got = paths_ids(engine, engine.search_vector(images[4], top=10))
-        assert engine._keeper.last_route == "ann" and got == first and not set(gone) & set(got)
+        assert engine.last_route == "ann" and got == first and not set(gone) & set(got)
 
 
 @pytest.mark.parametrize("damage", ["truncated", "foreign", "another model", "payload cut", "payload byte"])
@@ -233,10 +234,10 @@ def test_a_damaged_index_file_is_rebuilt_with_a_one_line_note(lib: Lib, damage: 
         got = paths_ids(engine, engine.search_vector(images[5], top=10))
         want = truth(settings.data_dir, images[5], 10)
         if damage == "payload byte":  # opened mapped (its length is right); the checksum pass comes after
-            assert engine._keeper.last_route == "ann" and overlap(got, want) >= 0.8
+            assert engine.last_route == "ann" and overlap(got, want) >= 0.8
         else:
-            assert engine._keeper.last_route == "exact" and got == want
-        engine._keeper.wait(60)
+            assert engine.last_route == "exact" and got == want
+        engine.vector_index(wait=60)
         note = engine.vector_index_note()
         assert "\n" not in note and "Traceback" not in note
         assert engine.vector_index().answering == "ann"
@@ -253,7 +254,7 @@ def test_a_library_that_shrinks_below_the_crossover_goes_back_to_exact(lib: Lib)
         ids = [r[0] for r in cat.conn.execute("SELECT image_id FROM embeddings")]
         remove(settings.data_dir, ids[: N - CROSSOVER + 1])
         got = paths_ids(engine, engine.search_vector(images[6], top=10))
-        assert engine._keeper.last_route == "exact" and got == truth(settings.data_dir, images[6], 10)
+        assert engine.last_route == "exact" and got == truth(settings.data_dir, images[6], 10)
         assert engine.vector_index().wanted == "exact" and not index_path(settings.data_dir, MODEL).exists()
 
 

@@ -92,14 +92,25 @@ async def test_quitting_during_indexing_stops_cleanly_and_the_next_run_resumes(s
         assert engine.status().images == 120
 
 
-def test_folder_items_show_progress_rate_and_time_left() -> None:
+async def test_folder_items_show_progress_rate_and_time_left() -> None:
+    from textual.app import App, ComposeResult
+    from textual.widgets import ListView
+
     from clipgit.core.engine import FolderInfo
     from clipgit.core.ingest.indexer import IndexProgress, IndexReport
+    from clipgit.tui.panes.library import FolderText
 
     item = FolderItem(FolderInfo(1, "/p", 10, 2, None, True))
-    item.progress = IndexProgress("embedding", 50, 200, 12.5, 12.0, folder="/p", report=IndexReport())
-    text = item._text().plain
-    assert "50/200" in text and "12.5 img/s" in text and "0:12 left" in text
-    assert "not mounted?" not in text
     unplugged = FolderItem(FolderInfo(1, "/media/drive", 10, 0, None, True, empty=True))
-    assert "10 images · folder empty: not mounted?" in unplugged._text().plain
+
+    class Folders(App[None]):
+        def compose(self) -> ComposeResult:
+            yield ListView(item, unplugged)
+
+    async with Folders().run_test(size=(80, 12)) as pilot:
+        item.update_info(progress=IndexProgress("embedding", 50, 200, 12.5, 12.0, folder="/p", report=IndexReport()))
+        await pilot.pause()
+        text = plain(item.query_one(FolderText))
+        assert "50/200" in text and "12.5 img/s" in text and "0:12 left" in text
+        assert "not mounted?" not in text
+        assert "10 images · folder empty: not mounted?" in plain(unplugged.query_one(FolderText))

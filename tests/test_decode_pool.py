@@ -121,7 +121,8 @@ def test_regions_of_the_shared_block_are_written_again(tmp_path: Path) -> None:
             assert np.array_equal(got, expected), stat.path
             pool.done_with(stat)
         assert in_block == 2 * CHUNK + 5  # chunks 0 and 1 in the block, 2 through the pipe, 3 where 0 was
-        assert sorted(pool.block._free) == [0, 1]  # every region given back
+        assert {pool.block.take(), pool.block.take()} == {0, 1}  # every region given back ...
+        assert pool.block.take() is None  # ... once
     finally:
         pool.close()
     assert not os.path.exists(path)
@@ -321,8 +322,6 @@ def _grainy_jpeg(path: Path, size: tuple[int, int], seed: int) -> None:
 def test_workers_reuse_the_memory_they_free(tmp_path: Path) -> None:
     """A worker's heap keeps what each file freed for the next: with 12 MP photos among small ones, glibc
     had given megabytes back to the kernel and taken them again page by page, about 200 faults a file."""
-    from concurrent.futures import ProcessPoolExecutor
-
     from clipgit.core.decode import pool as decode_pool
 
     small = [tmp_path / f"small{i:02d}.jpg" for i in range(12)]
@@ -332,8 +331,7 @@ def test_workers_reuse_the_memory_they_free(tmp_path: Path) -> None:
     for i, path in enumerate(big):
         _grainy_jpeg(path, (4000, 3000), 100 + i)
     paths = [str(p) for i, path in enumerate(small) for p in [path, *([big[i // 6]] if i % 6 == 0 else [])]]
-    with ProcessPoolExecutor(1, mp_context=decode_pool.start_method(),
-                             initializer=decode_pool._start_worker) as pool:
+    with decode_pool.worker_pool(1) as pool:
         assert pool.submit(_faults_per_file, paths).result(timeout=60) < 20
 
 

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
@@ -57,7 +56,7 @@ def test_without_a_card_the_plan_is_made_without_importing_torch() -> None:
 
 
 def test_worker_processes_run_at_the_readers_priority() -> None:
-    with ProcessPoolExecutor(1, mp_context=decode_pool.start_method(), initializer=decode_pool._start_worker) as pool:
+    with decode_pool.worker_pool(1) as pool:
         assert pool.submit(os.getpriority, os.PRIO_PROCESS, 0).result(timeout=60) == max(
             os.getpriority(os.PRIO_PROCESS, 0), BACKGROUND_NICE)
 

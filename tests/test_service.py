@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import socketserver
 import stat
 import subprocess
 import sys
@@ -147,27 +148,19 @@ def test_peer_check_refuses_another_uid(monkeypatch: pytest.MonkeyPatch) -> None
         assert not peer_is_us(a)
 
 
-@pytest.mark.parametrize("same_protocol", [False, True])
-def test_a_service_of_another_protocol_or_older_code_is_replaced(lib: tuple[Settings, dict[str, str]],
-                                                                 same_protocol: bool) -> None:
-    """A service outlives an upgrade: one that speaks another protocol, or runs code older than the
-    client's (same protocol), is asked to go and replaced, with a one-line note."""
-    import socketserver
+def fake_service(settings: Settings, hello: dict[str, object],
+                 stopped: threading.Event | None = None) -> socketserver.UnixStreamServer:
+    """A service that only shakes hands with `hello` and, asked to stop, says it stops and sets `stopped`."""
 
-    settings, env = lib
-    stopped = threading.Event()
-    hello = {"service": "clipgit", "version": 0, "pid": os.getpid(), "key": "x"}
-    if same_protocol:  # the code before this change sent no code_time: as old as can be
-        hello.update(version=PROTOCOL_VERSION, identity=identity(settings))
-
-    class Old(BaseHTTPRequestHandler):
+    class Fake(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             self._json(hello)
 
         def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
             self._json({"stopping": True})
-            stopped.set()
+            if stopped is not None:
+                stopped.set()
 
         def _json(self, body: dict[str, object]) -> None:
             data = json.dumps(body).encode()
@@ -179,15 +172,32 @@ def test_a_service_of_another_protocol_or_older_code_is_replaced(lib: tuple[Sett
         def log_message(self, *args: object) -> None:
             pass
 
-    path = socket_path(settings)
-    old = socketserver.UnixStreamServer(str(path), Old)
-    threading.Thread(target=old.serve_forever, daemon=True).start()
+    server = socketserver.UnixStreamServer(str(socket_path(settings)), Fake)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def close_fake(server: socketserver.UnixStreamServer, settings: Settings) -> None:
+    server.shutdown()
+    server.server_close()
+    socket_path(settings).unlink()
+
+
+@pytest.mark.parametrize("same_protocol", [False, True])
+def test_a_service_of_another_protocol_or_older_code_is_replaced(lib: tuple[Settings, dict[str, str]],
+                                                                 same_protocol: bool) -> None:
+    """A service outlives an upgrade: one that speaks another protocol, or runs code older than the
+    client's (same protocol), is asked to go and replaced, with a one-line note."""
+    settings, env = lib
+    stopped = threading.Event()
+    hello: dict[str, object] = {"service": "clipgit", "version": 0, "pid": os.getpid(), "key": "x"}
+    if same_protocol:  # the code before this change sent no code_time: as old as can be
+        hello.update(version=PROTOCOL_VERSION, identity=identity(settings))
+    old = fake_service(settings, hello, stopped)
 
     def go_away() -> None:
         stopped.wait(30)
-        old.shutdown()
-        old.server_close()
-        path.unlink()
+        close_fake(old, settings)
 
     threading.Thread(target=go_away, daemon=True).start()
     out = run(env, "search", "red", "--json")
@@ -217,8 +227,12 @@ def test_a_newer_service_serves_an_older_client(lib: tuple[Settings, dict[str, s
     settings, _ = lib
     client = ServiceClient(settings)
     hello = {"version": PROTOCOL_VERSION, "identity": identity(settings)}
-    assert client._ours({**hello, "code_time": code_time() + 1}) and client._ours({**hello, "code_time": code_time()})
-    assert not client._ours({**hello, "code_time": code_time() - 1}) and not client._ours(hello)
+    for code, ours in ((code_time() + 1, True), (code_time(), True), (code_time() - 1, False), (None, False)):
+        service = fake_service(settings, hello if code is None else {**hello, "code_time": code})
+        try:
+            assert client.running() == ours, code  # a service not ours would be replaced
+        finally:
+            close_fake(service, settings)
 
 
 class _NotedEngine:

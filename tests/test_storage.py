@@ -251,10 +251,12 @@ def test_lookups_by_many_ids_split_at_sqlites_limit_with_room_for_their_other_pa
     with catalog.transaction():
         folder = catalog.add_folder("/pics")
         for i in range(10):
-            catalog.upsert_image(folder, f"/pics/{i}.jpg", 1, 1, None, None, None, None)
-    catalog.conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 4)  # one for the folder, three ids a statement
-    sql = "SELECT id FROM images WHERE folder_id = ? AND id IN ({ids})"
-    assert sorted(row[0] for row in catalog._where_in(sql, range(1, 12), folder)) == list(range(1, 11))
+            image = catalog.upsert_image(folder, f"/pics/{i}.jpg", 1, 1, None, None, None, None)
+            catalog.add_embedding(image, "m", bytes([i]) * 16)
+    catalog.conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 4)  # one for the model, three ids a statement
+    ids = list(range(1, 12))  # the last has no row
+    assert catalog.embeddings_for(ids, "m") == {i: bytes([i - 1]) * 16 for i in range(1, 11)}
+    assert sorted(catalog.images_by_ids(ids)) == list(range(1, 11))  # no other parameter: four ids a statement
     catalog.close()
 
 

@@ -138,7 +138,7 @@ class ProcessDecoder:
                  region_bytes: int = REGION_BYTES, chunk: int = CHUNK) -> None:
         self.workers = max(1, workers)
         self.chunk = chunk
-        self._pool = ProcessPoolExecutor(self.workers, mp_context=start_method(), initializer=_start_worker)
+        self._pool = worker_pool(self.workers)
         self._stats, self._pp, self._max_pixels = stats, pp, max_pixels
         self._cpu_wanted = cpu_wanted  # asked as each chunk is handed out: should its big JPEGs be decoded here
         self._order = {stat.path: i for i, stat in enumerate(stats)}
@@ -236,6 +236,12 @@ def start_method() -> multiprocessing.context.BaseContext:
         context.set_forkserver_preload([__name__])
         return context
     return multiprocessing.get_context("spawn")
+
+
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """Processes as the decode pool's workers are: started as `start_method` says, at the readers' priority,
+    keeping the memory they free. For work that must run, and be measured, where decoding runs."""
+    return ProcessPoolExecutor(workers, mp_context=start_method(), initializer=_start_worker)
 
 
 def start_server_early(setting: str, cores: int | None = None) -> threading.Thread | None:

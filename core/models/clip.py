@@ -157,6 +157,14 @@ class ClipEncoder:
             out = self._model.get_text_features(**enc)
             return _unit(_pooled(out).float().cpu().numpy())
 
+    def unknown_tokens(self, text: str) -> int:
+        """How many pieces of `text` the model's vocabulary lacks (each read as <unk>). A query in a language
+        or script the model has no words for collapses to <unk>s and matches nothing in particular: a face
+        can say so rather than show arbitrary results, and a model's languages can be checked."""
+        self.load()
+        unknown = self._tokenizer.unk_token_id
+        return 0 if unknown is None else sum(i == unknown for i in self._tokenizer(text)["input_ids"])
+
 
 def _pooled(out: Any) -> Any:
     """transformers 5 returns an output object; older versions a tensor."""

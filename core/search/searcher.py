@@ -178,8 +178,9 @@ class Searcher:
         hits = [(i, float(from_blob(stored[i]) @ vector)) for i, _ in candidates if i in stored]
         return sorted(hits, key=lambda h: -h[1])[:top]
 
-    def top(self, vector: np.ndarray, top: int, folder: str | None, exclude: set[int]) -> list[SearchResult]:
-        return self._top(vector, top, Filters().within(folder), exclude)
+    def top(self, vector: np.ndarray, top: int, folder: str | None, exclude: set[int],
+            exact: bool = False) -> list[SearchResult]:
+        return self._top(vector, top, Filters().within(folder), exclude, exact)
 
     def _top(self, vector: np.ndarray, top: int, scope: Filters, exclude: set[int],
              exact: bool = False) -> list[SearchResult]:

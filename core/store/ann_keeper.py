@@ -52,6 +52,8 @@ class VectorIndexFacts:
     index_bytes: int = 0
     built: float | None = None  # seconds since the epoch
     recall: float | None = None  # recall@10 on library images as queries, measured after the build
+    added: int = 0  # vectors added and removed since the build (in the file): past DRIFT_MAX of it, a rebuild
+    removed: int = 0
     current: bool = False  # the file's figures equal the catalog's
     building: bool = False
     note: str = ""
@@ -323,7 +325,8 @@ class AnnKeeper:
         answering = "ann" if wanted == "ann" and (current or (self._index is not None and not self.busy())) else "exact"
         size = files_size(self.path) if header else 0
         return VectorIndexFacts(self.setting, wanted, answering, n, self.crossover, int(header.get("count", 0)),
-                                size, state.get("built"), state.get("recall"), current, self.busy(), self.note)
+                                size, state.get("built"), state.get("recall"), int(header.get("added", 0)),
+                                int(header.get("removed", 0)), current, self.busy(), self.note)
 
 
 def _state_of(view: SnapshotView) -> dict[str, int]:
