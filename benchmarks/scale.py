@@ -72,10 +72,12 @@ def status() -> dict[str, float]:
 
 def child(args: argparse.Namespace) -> dict[str, object]:
     from clipgit.core.store.ann import AnnIndex, VectorSource
+    from clipgit.core.store.vector_source import FileRows
 
     folder = Path(args.data)
     mm, ids = np.load(folder / "vectors.npy", mmap_mode="r"), np.load(folder / "ids.npy")
-    source = VectorSource(mm, ids)
+    stored = FileRows(open(folder / "vectors.npy", "rb"), mm.offset, len(mm), 512)  # noqa: SIM115 (it closes it)
+    source = VectorSource(mm, ids, file_rows=stored)  # re-ranks read rows as the engine does, not through the map
     if args.child == "build":
         t0 = time.perf_counter()
         if args.engine == "usearch":

@@ -29,6 +29,7 @@ from clipgit.core.store.ann import (
 from clipgit.core.store.ann_file import FORMAT_VERSION, MAGIC
 from clipgit.core.store.ann_train import FLAT_MAX, Coarse, cluster
 from clipgit.core.store.knn_dupes import components, knn_groups
+from clipgit.core.store.vector_source import FileRows
 from tests.helpers import DIM, unit, world
 
 N = 4_000
@@ -288,3 +289,26 @@ def test_two_level_lists_assign_as_a_flat_search_would() -> None:
     assert np.mean(coarse.assign(x) == flat) >= 0.98
     again = Coarse.regroup(coarse.centroids)  # as after a load
     assert np.mean(again.assign(x) == flat) >= 0.98
+
+
+def test_rows_read_from_the_file_score_as_the_mapped_rows(tmp_path: Path) -> None:
+    """A re-rank reads the rows the file holds with pread (not through the mapping) and rows appended in
+    this process (copy-on-write pages past what the file holds) from the mapping: same answer either way."""
+    matrix, images, _ = world(n=2_000, seed=5)
+    path = tmp_path / "m.npy"
+    np.save(path, matrix)
+    mapped = np.load(path, mmap_mode="c")
+    mapped[1_500:] = world(n=500, seed=6)[0]  # appended here: the file still holds the old rows
+    ids = np.arange(2_000, dtype=np.int64) * 2 + 1
+    with open(path, "rb") as fh:
+        stored = FileRows(fh, mapped.offset, 1_500, DIM)
+        via_file = VectorSource(mapped, ids, file_rows=stored)
+        in_memory = VectorSource(np.array(mapped), ids)
+        for q in images[:5]:
+            q = q / np.linalg.norm(q)
+            for rows in (np.arange(1_400, 1_600), np.arange(2_000)):  # a re-rank's few rows, and many
+                got, want = via_file.best(q, rows, 10), in_memory.best(q, rows, 10)
+                assert got[0].tolist() == want[0].tolist()
+                np.testing.assert_allclose(got[1], want[1], rtol=1e-6)
+        with pytest.raises(OSError, match="ended"):
+            FileRows(fh, mapped.offset, 3_000, DIM).read(np.array([2_999]))

@@ -55,8 +55,9 @@ from clipgit.core.store.ann_file import (
     write_atomic,
 )
 from clipgit.core.store.ann_kind import Machine, choose_kind
-from clipgit.core.store.ann_lists import encode_into, is_mapped, owned, read_mapped, sizes_add_up
+from clipgit.core.store.ann_lists import encode_into, is_mapped, owned, read_mapped, sizes_add_up, threads_for
 from clipgit.core.store.ann_lists import selector as make_selector
+from clipgit.core.store.ann_settings import AnnSettings, probe_delta_for
 from clipgit.core.store.ann_train import Coarse, cluster
 from clipgit.core.store.vector_source import Floats, Ids, VectorSource, member, sorted_unique
 
@@ -66,35 +67,6 @@ __all__ = ["AnnIndex", "AnnSettings", "Hits", "IndexDamaged", "IndexMissing", "M
 KIND = "faiss-ivf-sq4"
 IdsLike = npt.ArrayLike | AbstractSet[int]  # int64 image ids: an array, a list or a set
 _ADD_CHUNK = 65_536  # vectors converted to float32 at a time while building: 128 MB at 512-d
-
-
-@dataclass(frozen=True)
-class AnnSettings:
-    """Sizes of the index; `for_size` holds the measured defaults. The probe settings may change later.
-
-    Probing adapts per query: every list whose centroid scores within `probe_delta` of the best one,
-    at least `nprobe` and at most `probe_max` lists. An image query's centroid scores fall off fast and
-    it probes few lists; a text query sits about equally far from many (the modality gap) and probes
-    more, which is what its recall needs (docs/scale.md).
-    """
-
-    nlist: int
-    nprobe: int = 16
-    probe_delta: float = 0.08
-    probe_max: int = 512
-    candidates: int = 100  # exact re-rank pool for k <= 10; k * 10 above
-    train_points: int = 100_000
-    subset_scan_max: int = 20_000  # an allow-list this small is scanned exactly (faster than the index)
-    seed: int = 0
-
-    @classmethod
-    def for_size(cls, n: int) -> AnnSettings:
-        """About 4 sqrt(n) lists (a power of two), each of at least ~32 vectors (one list below 64 vectors:
-        then every vector is compared with every other, as near-duplicates want at that size)."""
-        nlist = 1 << max(4, round(math.log2(max(16.0, 4 * math.sqrt(max(n, 1))))))
-        nlist = max(1, min(nlist, 65_536, 1 << int(math.log2(max(1, n // 32)))))
-        return cls(nlist=nlist, nprobe=min(nlist, 16), probe_max=max(min(nlist, 16), nlist // 8),
-                   train_points=min(n, max(100_000, 32 * nlist), 400_000))
 
 
 @dataclass(frozen=True)
@@ -274,6 +246,7 @@ class AnnIndex:
         least = max(1, min(most, math.ceil(self.nprobe * scale)))
         # faiss's flat search over the centroids: exact and sorted, and for one query on one thread (a
         # numpy product here took 6 ms instead of 0.05 when OpenBLAS's two threads met a busy machine)
+        threads_for(len(queries))
         assert self._index.quantizer is not None
         top_sims, lists = self._index.quantizer.search(queries, most)
         near = (top_sims >= top_sims[:, :1] - self.probe_delta).sum(axis=1)
@@ -369,7 +342,8 @@ class AnnIndex:
         if verify:
             verify_payload(payload, header)
         try:
-            settings = AnnSettings(**header["settings"])
+            saved = AnnSettings(**header["settings"])
+            settings = AnnSettings(**{**asdict(saved), "probe_delta": probe_delta_for(saved.nlist)})
             ivf = read_mapped(payload)
         except (RuntimeError, TypeError, KeyError) as err:
             raise IndexDamaged(f"approximate index {path.name} cannot be read ({err}): rebuild it") from None

@@ -167,7 +167,7 @@ class AnnKeeper:
     def _source_of(self, view: SnapshotView) -> VectorSource:
         with self._lock:
             if self._source is None or self._source[0].version != view.version:
-                self._source = (view, VectorSource(view.matrix, view.ids, view.alive))
+                self._source = (view, VectorSource(view.matrix, view.ids, view.alive, view.file_rows))
             return self._source[1]
 
     # keeping in step -------------------------------------------------------
@@ -270,7 +270,7 @@ class AnnKeeper:
             return None
 
     def _build(self, view: SnapshotView, cancel: threading.Event) -> AnnIndex:
-        source = VectorSource(view.matrix, view.ids, view.alive)
+        source = VectorSource(view.matrix, view.ids, view.alive, view.file_rows)
         started = time.time()
         index = AnnIndex.build(source, model=self.vectors.model, state=_state_of(view), cancel=cancel)
         index.state.update(built=started, build_s=round(time.time() - started, 1),

@@ -44,6 +44,7 @@ from typing import BinaryIO
 import numpy as np
 
 from clipgit.core.store.catalog import Catalog
+from clipgit.core.store.vector_source import FileRows
 
 SNAPSHOT_DELTA = 5_000  # rewrite the snapshot once this many rows changed since it
 SPARE_ROWS_MIN = 16_384  # spare rows at a snapshot's end (and an eighth of its rows, if more): appends land there
@@ -68,6 +69,7 @@ class SnapshotView:
     last_seq: int
     gone_pos: int  # position in the removal log (`removed_since`)
     version: int  # changes whenever the live rows do
+    file_rows: FileRows | None = None  # the rows of `matrix` its file holds, for reading without the mapping
 
 
 def id_hashes(ids: np.ndarray) -> np.ndarray:
@@ -101,6 +103,7 @@ class VectorIndex:
         self._stats = (0, 0, 0)  # live rows: count, sum of ids, sum of id hashes
         self._version = getattr(self, "_version", 0) + 1
         self._view: SnapshotView | None = None
+        self._file_rows: FileRows | None = None
 
     # loading -------------------------------------------------------------
     def refresh(self, catalog: Catalog) -> None:
@@ -175,7 +178,7 @@ class VectorIndex:
         if need > len(self._mat):
             mat = np.zeros((len(self._ids), self.dim), dtype=np.float16)
             mat[: self._n] = self._mat[: self._n]
-            self._mat = mat
+            self._mat = mat  # the file's rows hold the same values: _file_rows still reads them right
 
     def _load_snapshot(self) -> None:
         """The snapshot file, if it is whole and this model's; anything else leaves the matrix empty, to be
@@ -193,12 +196,12 @@ class VectorIndex:
                     or size != HEADER_BYTES + 16 * n + 2 * cap * dim):
                 return
             rows = np.fromfile(self.path, dtype=np.int64, count=2 * n, offset=HEADER_BYTES)
-            mat = _mapped(self.path, HEADER_BYTES + 16 * n, cap, dim)
+            mat, file_rows = _mapped(self.path, HEADER_BYTES + 16 * n, cap, dim, n)
             last_seq, last_removal = int(meta["last_seq"]), int(meta["last_removal"])
         except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError):
             return
         self._reset(dim)
-        self._mat = mat
+        self._mat, self._file_rows = mat, file_rows
         self._ids = rows[:n].copy()
         self._seqs = rows[n:].copy()
         self._alive = np.ones(n, dtype=bool)
@@ -238,7 +241,8 @@ class VectorIndex:
             if self._view is None or self._view.version != self._version:
                 n = self._n
                 self._view = SnapshotView(self._mat[:n], self._ids[:n], self._seqs[:n], self._alive[:n].copy(),
-                                          self._stats, self._last_seq, self._gone_end, self._version)
+                                          self._stats, self._last_seq, self._gone_end, self._version,
+                                          self._file_rows)
             return self._view
 
     def save_if_changed(self) -> None:
@@ -259,11 +263,11 @@ class VectorIndex:
                 with open(tmp, "wb") as fh:
                     cap = write_snapshot(fh, meta, ids, seqs, self._mat, keep)
                 os.replace(tmp, self.path)
-                mat = _mapped(self.path, HEADER_BYTES + 16 * n, cap, self.dim)
+                mat, file_rows = _mapped(self.path, HEADER_BYTES + 16 * n, cap, self.dim, n)
             except (OSError, ValueError):  # ValueError: the file changed under the mapping (numpy's mmap check)
                 tmp.unlink(missing_ok=True)
                 return  # a full or read-only disk: the catalog stays the truth, the next open rebuilds
-            self._mat, self._ids, self._seqs = mat, ids, seqs
+            self._mat, self._ids, self._seqs, self._file_rows = mat, ids, seqs, file_rows
             self._alive = np.ones(n, dtype=bool)
             self._n = n
             self._version += 1  # the same rows, in new arrays: views made before keep theirs
@@ -326,11 +330,18 @@ def write_snapshot(fh: BinaryIO, meta: dict[str, object], ids: np.ndarray, seqs:
     return cap
 
 
-def _mapped(path: Path, offset: int, rows: int, dim: int) -> np.ndarray:
-    """The snapshot's matrix, mapped copy-on-write: rows written here (appends) stay in this process."""
+def _mapped(path: Path, offset: int, rows: int, dim: int, stored: int) -> tuple[np.ndarray, FileRows | None]:
+    """The snapshot's matrix, mapped copy-on-write (rows written here, appends, stay in this process), and
+    its first `stored` rows as the file holds them, read from the same open file."""
     if rows * dim == 0:
-        return np.zeros((rows, dim), dtype=np.float16)  # numpy cannot map zero bytes
-    return np.memmap(path, dtype=np.float16, mode="c", offset=offset, shape=(rows, dim))
+        return np.zeros((rows, dim), dtype=np.float16), None  # numpy cannot map zero bytes
+    fh = open(path, "rb")  # noqa: SIM115 (FileRows closes it when the last view is gone)
+    try:
+        mat = np.memmap(fh, dtype=np.float16, mode="c", offset=offset, shape=(rows, dim))
+    except BaseException:
+        fh.close()
+        raise
+    return mat, FileRows(fh, offset, stored, dim)
 
 
 def _scores(mat: np.ndarray, query: np.ndarray) -> np.ndarray:
