@@ -6,13 +6,15 @@ cone (the modality gap), so their best cosines to images are about 0.2-0.35, as 
 Near-duplicate bursts are planted (2-5 shots, cosine about 0.96-0.99). Vectors are stored fp16 in a
 memory-mapped .npy (10M = 10 GB on disk) under --dir, made once per size and kept.
 
-Prints: exact p50/p95 (torch fp16 scan), ANN p50/p95 and recall@10 for image and text queries, build time
+Prints: exact p50/p95 and recall@10 through the engine's device scan on --device (cuda on a GPU machine: the
+rows on the card), with top-1 inside each filter; ANN p50/p95 and recall@10 for image and text queries, build time
 and peak memory, resident memory while answering (anonymous = the index and heap; file = pages of the
 vector file touched by re-ranking, which the kernel may drop), filtered top-1 at 0.1/1/10/50% through each
 route, add/remove times, and near-duplicate groups against the planted ones. Index building, answering
 and dupes each run in a child process, so each one's memory is its own.
 
     python benchmarks/scale.py [--sizes 100000,1000000] [--dir /tmp/clipgit-scale] [--engine faiss,usearch]
+    python benchmarks/scale.py --sizes 10000000 --device cuda   # exact search on the card
     python benchmarks/scale.py --vectors V.npy --queries Q.npy --out IDS.npy [--k 10]
     python benchmarks/scale.py --sizes 3000000 --open   # opening a built library and its first query
 """
@@ -29,28 +31,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from common import ROOT, percentile, table
+from common import ROOT, table
 from scale_data import CHUNK, N_QUERIES, SELECTIVITIES, exact_answers, make_data
+from scale_exact import device_exact, exact_rows, ms
 
 ROUTES = ["auto,index,subset"]  # passed on to the children
-
-
-def exact_latency(folder: Path, count: int) -> list[float]:
-    """One query at a time over the whole fp16 matrix with torch (what the engine's exact path does)."""
-    import warnings
-
-    import torch
-
-    warnings.filterwarnings("ignore", message=".*not writable.*")
-    mat = torch.from_numpy(np.load(folder / "vectors.npy", mmap_mode="r"))
-    qs = torch.from_numpy(np.load(folder / "queries.npy")).half()
-    torch.topk(mat @ qs[0], 10)  # pages the file in
-    times = []
-    for q in qs[:count]:
-        t0 = time.perf_counter()
-        torch.topk(mat @ q, 10)
-        times.append(time.perf_counter() - t0)
-    return times
 
 
 def index_file(folder: Path) -> Path:
@@ -274,10 +259,6 @@ def run_child(what: str, folder: Path, engine: str, deltas: list[float]) -> dict
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def ms(values: list[float]) -> str:
-    return f"{percentile(values, 50) * 1e3:.1f} / {percentile(values, 95) * 1e3:.1f}"
-
-
 def recall(found: list[list[int]], truth: np.ndarray) -> float:
     return float(np.mean([len(set(f) & set(t)) / len(t) for f, t in zip(found, truth)]))
 
@@ -299,10 +280,14 @@ def bench_size(n: int, args: argparse.Namespace) -> None:
               f"{o['first_exact_s'] * 1e3:.0f} ms; RSS after {o['VmRSS']:.0f} MB (anon {o['RssAnon']:.0f}, "
               f"file {o['RssFile']:.0f}); note {o['note']!r}; load {os.getloadavg()[0]:.1f}")
         return
-    ex = exact_latency(folder, args.exact_queries)
+    ex = device_exact(folder, args.device, args.exact_queries)
+    print(f"exact on {args.device}: {n:,} rows copied up in {ex['upload_s']:.1f} s ({ex['chunks']} chunks of up to "
+          f"{ex['chunk_rows']:,} rows)")
     rows = [("engine", "setting", "build s", "file MB", "build peak MB", "RSS anon/file MB", "img p50/p95 ms",
              "img recall@10", "img lists", "txt p50/p95 ms", "txt recall@10", "txt lists")]
-    rows.append(("exact (torch fp16)", "-", "-", "-", "-", "-", ms(ex), "1.000", "-", ms(ex), "1.000", "-"))
+    img, txt = ex["img"], ex["txt"]
+    rows.append((f"exact ({args.device} fp16)", "-", "-", "-", "-", "-", ms(img["times"]), f"{img['recall']:.4f}", "-",
+                 ms(txt["times"]), f"{txt['recall']:.4f}", "-"))
     for engine in args.engine:
         built = run_child("build", folder, engine, args.deltas)
         got = run_child("answer", folder, engine, args.deltas)
@@ -326,6 +311,7 @@ def bench_size(n: int, args: argparse.Namespace) -> None:
             extra = (f"remove 1000 ids: {got['remove_1000_s'] * 1e3:.0f} ms; "
                      f"add 1000: {got['add_1000_s'] * 1e3:.0f} ms; answering peak {got['peak_after_filters']:.0f} MB")
     print(table(rows))
+    print(table(exact_rows(args.device, ex)))
     if "faiss" in args.engine:
         print(table(filt))
         print(extra)
@@ -363,6 +349,7 @@ def main() -> None:
     p.add_argument("--engine", default="faiss", help="faiss, usearch or both (comma-separated)")
     p.add_argument("--deltas", default="", help="extra probe_delta values to sweep, e.g. 0.04,0.06,0.1")
     p.add_argument("--exact-queries", type=int, default=30)
+    p.add_argument("--device", default="cpu", help="where the exact rows scan (core/store/device_scan.py): cpu or cuda")
     p.add_argument("--dupes-max", type=int, default=1_000_000, help="run near-duplicates up to this size")
     p.add_argument("--vectors", help="run on these vectors (.npy, n x dim) instead of synthetic ones")
     p.add_argument("--queries", help="with --vectors: the queries (.npy, m x dim)")

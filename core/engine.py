@@ -40,6 +40,7 @@ from clipgit.core.search.searcher import Searcher, SearchResult
 from clipgit.core.store import forgetting
 from clipgit.core.store.ann_keeper import AnnKeeper, VectorIndexFacts
 from clipgit.core.store.catalog import Catalog
+from clipgit.core.store.device_scan import ExactScan
 from clipgit.core.store.index_lock import IndexLock
 from clipgit.core.store.knn_dupes import knn_pairs
 from clipgit.core.store.library_status import FolderInfo, Status, folder_infos
@@ -65,8 +66,11 @@ class Engine(EngineWords):
         self._connections: list[tuple[threading.Thread, Catalog]] = []
         self._conn_lock = threading.Lock()
         self._vectors = VectorIndex(self.settings.clip_model, self.settings.data_dir)
+        # exact search on the card where the model runs on CUDA, on the inference thread (device_scan.py)
+        scanner = ExactScan(self._vectors, lambda: self.clip.device if self.clip.loaded else self.settings.device,
+                            self._infer.call)
         self._keeper = AnnKeeper(self._vectors, self.settings.data_dir, setting=self.settings.vector_index,
-                                 crossover=self.settings.ann_crossover)
+                                 crossover=self.settings.ann_crossover, scanner=scanner)
         self.captioner = GitCaptioner(self.settings.caption_model, self.settings.device, self.settings.precision,
                                       gpu_decode=self.settings.gpu_decode)
         self._reader: OcrReader | None = None  # made on the first read (it imports OpenCV)

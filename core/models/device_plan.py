@@ -12,7 +12,9 @@ from clipgit.core.inference import BACKGROUND_NICE, FEEDER_NICE
 CARD_PIXELS = 256 * 12_000_000  # JPEG pixels a batch hands the card at most (see card_pixels)
 
 
-def _cuda(device: str) -> bool:
+def uses_cuda(device: str) -> bool:
+    """Whether DEVICE (a setting, or a model's resolved device) runs on CUDA: without importing torch where no
+    NVIDIA driver is loaded. Raises ModelUnavailable where cuda is asked for and torch sees no GPU."""
     if device == "cpu" or not os.path.exists("/proc/driver/nvidia"):
         return False
     from clipgit.core.models.hub import resolve_device
@@ -23,7 +25,7 @@ def _cuda(device: str) -> bool:
 def inference_nice(device: str) -> int:
     """On a GPU the model's thread only launches the card's work, and the card waits on it: it runs ahead of
     the readers. On a CPU it is the work, among them."""
-    return FEEDER_NICE if _cuda(device) else BACKGROUND_NICE
+    return FEEDER_NICE if uses_cuda(device) else BACKGROUND_NICE
 
 
 def batch_size(device: str, setting: int) -> int:
@@ -32,7 +34,7 @@ def batch_size(device: str, setting: int) -> int:
     `card_pixels`), a CPU gains nothing past 32."""
     if setting:
         return setting
-    return 512 if _cuda(device) else 32
+    return 512 if uses_cuda(device) else 32
 
 
 def card_pixels(device: str) -> int:

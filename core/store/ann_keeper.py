@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ import numpy as np
 from clipgit.core.errors import Cancelled, ClipgitError
 from clipgit.core.store.ann import AnnIndex, IndexDamaged, IndexMissing, Machine, choose_kind, index_path
 from clipgit.core.store.ann_file import files_size, read_header, remove_index
+from clipgit.core.store.device_scan import ExactScan
 from clipgit.core.store.vector_source import Ids, VectorSource, member, sorted_unique
 from clipgit.core.store.vectors import SnapshotView, VectorIndex, id_hashes
 
@@ -57,6 +58,7 @@ class VectorIndexFacts:
     current: bool = False  # the file's figures equal the catalog's
     building: bool = False
     note: str = ""
+    exact_on: str = "cpu"  # cpu | cuda: where an exact scan runs (device_scan.py)
 
     def as_dict(self) -> dict[str, object]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -66,8 +68,9 @@ class AnnKeeper:
     """One model's approximate index, owned by the engine beside that model's VectorIndex."""
 
     def __init__(self, vectors: VectorIndex, data_dir: Path, *, setting: str = "auto", crossover: int = 0,
-                 machine: Machine | None = None) -> None:
+                 machine: Machine | None = None, scanner: ExactScan | None = None) -> None:
         self.vectors = vectors
+        self.scanner = scanner  # the exact path on the card, where the engine's device is CUDA (None: the CPU's)
         self.path = index_path(data_dir, vectors.model)
         self.setting, self.crossover = setting, crossover
         self.machine = machine or Machine.here()
@@ -92,7 +95,14 @@ class AnnKeeper:
             return "ann"
         if self.crossover:
             return "ann" if n >= self.crossover else "exact"
-        return choose_kind(n, dim, self.machine)
+        return choose_kind(n, dim, self._machine())
+
+    def _machine(self) -> Machine:
+        """This machine, as the crossover sees it: with CUDA when exact search runs on the card (it then
+        scans exactly at any size that fits there)."""
+        if self.scanner is None or self.machine.cuda:
+            return self.machine
+        return replace(self.machine, cuda=self.scanner.where().startswith("cuda"))
 
     # searching -------------------------------------------------------------
     def top_k(self, query: np.ndarray, k: int, *, allow: np.ndarray | None = None,
@@ -103,7 +113,8 @@ class AnnKeeper:
         index = None if exact else self.ready(view)
         if index is None:
             self.last_route = "exact"
-            return self.vectors.top_k(query, k, allow=allow, exclude=exclude)
+            exact_path = self.vectors if self.scanner is None else self.scanner
+            return exact_path.top_k(query, k, allow=allow, exclude=exclude)
         hits = index.search(query, k, self._source_of(view), allow=allow,
                             exclude=np.fromiter(exclude, dtype=np.int64, count=len(exclude)))
         self.last_route = hits.route
@@ -310,6 +321,8 @@ class AnnKeeper:
         self._cancel.set()
         self.wait(5)
         self.save_if_changed(SAVE_EVERY)
+        if self.scanner is not None:
+            self.scanner.close()
 
     # status ----------------------------------------------------------------
     def facts(self, stats: tuple[int, int, int], dim: int) -> VectorIndexFacts:
@@ -324,9 +337,12 @@ class AnnKeeper:
         current = bool(header) and _figures(state) == stats
         answering = "ann" if wanted == "ann" and (current or (self._index is not None and not self.busy())) else "exact"
         size = files_size(self.path) if header else 0
+        scanner = self.scanner
         return VectorIndexFacts(self.setting, wanted, answering, n, self.crossover, int(header.get("count", 0)),
                                 size, state.get("built"), state.get("recall"), int(header.get("added", 0)),
-                                int(header.get("removed", 0)), current, self.busy(), self.note)
+                                int(header.get("removed", 0)), current, self.busy(),
+                                self.note or (scanner.note if scanner else ""),
+                                exact_on=scanner.where() if scanner else "cpu")
 
 
 def _state_of(view: SnapshotView) -> dict[str, int]:

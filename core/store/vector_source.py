@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import os
 import weakref
-from typing import BinaryIO
+from collections.abc import Callable, Iterable
+from typing import Any, BinaryIO
 
 import numpy as np
 import numpy.typing as npt
@@ -64,6 +65,46 @@ class FileRows:
         if len(raw) != size * len(rows):
             raise OSError(f"the vector file ended before row {int(max(rows))}")
         return np.frombuffer(raw, dtype=np.float16).reshape(len(rows), self._dim)
+def id_filter(allow: npt.ArrayLike | None, exclude: Iterable[int]) -> tuple[Ids | None, Ids | None]:
+    """A query's allowed and excluded ids as `keep_rows` takes them: sorted, without repeats (None: no
+    restriction, no exclusion)."""
+    allowed = None if allow is None else sorted_unique(np.asarray(allow, dtype=np.int64))
+    excluded = sorted_unique(np.fromiter(exclude, dtype=np.int64))
+    return allowed, excluded if len(excluded) else None
+
+
+def keep_rows(ids: Any, alive: Any, allow: Any | None, exclude: Any | None, member: Callable[[Any, Any], Any]) -> Any:
+    """Which rows a query may return: live, among `allow`, not in `exclude` (both as `id_filter` gives them).
+
+    Written once for numpy arrays (the exact scan on the CPU, with `member` above) and torch tensors (the
+    scan on the card, device_scan.py, with its torch twin of `member`): the two must agree row for row.
+    """
+    keep = alive
+    if allow is not None:
+        keep = keep & member(ids, allow)
+    if exclude is not None:
+        keep = keep & ~member(ids, exclude)
+    return keep
+
+
+def best_of(ids: Ids, scores: npt.NDArray[np.floating[Any]], k: int) -> tuple[Ids, Floats]:
+    """The k best (ids, scores), best first, ties by id; rows scored -inf (masked out) never come back.
+
+    Why ties by id: the exact scan, its chunked twin on the card and the approximate index meet rows in
+    different orders, and equal scores are common (fp16 scores; copies of one picture): each gives the
+    same answer. Every row tied with the k-th stays until the sort, so which of them make the cut is
+    decided by id too.
+    """
+    scores = np.asarray(scores, dtype=np.float32)
+    if k <= 0 or len(ids) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+    floor = -np.inf
+    if len(scores) > k:
+        floor = scores[np.argpartition(-scores, k - 1)[k - 1]]
+    keep = np.flatnonzero(scores >= floor) if floor > -np.inf else np.flatnonzero(scores > -np.inf)
+    ids, scores = ids[keep], scores[keep]
+    order = np.lexsort((ids, -scores))[:k]
+    return ids[order], scores[order]
 
 
 class VectorSource:
@@ -149,32 +190,20 @@ class VectorSource:
         rows = rows[rows >= 0]
         if k <= 0 or len(rows) == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        scores = self.scores(query, rows)
-        if len(rows) > 4 * k:
-            keep = np.argpartition(-scores, k - 1)[:k]
-            floor = scores[keep].min()
-            keep = np.flatnonzero(scores >= floor)  # every row tied with the k-th stays, for a stable order
-            rows, scores = rows[keep], scores[keep]
-        ids = self.row_ids[rows]
-        order = np.lexsort((ids, -scores))[:k]
-        return ids[order], scores[order]
+        return best_of(self.row_ids[rows], self.scores(query, rows), k)
 
     def scan(self, query: Floats, k: int, exclude: Ids | None = None) -> tuple[Ids, Floats]:
         """The exact best k of every live row (the slow, sure answer a failed approximate search falls back to)."""
         best_ids = np.zeros(0, dtype=np.int64)
         best_scores = np.zeros(0, dtype=np.float32)
+        excluded = None if exclude is None or not len(exclude) else sorted_unique(exclude)
         step = _CHUNK * 8
         for start in range(0, len(self.row_ids), step):
             block = np.asarray(self.matrix[start:start + step], dtype=np.float32) @ query
             ids = self.row_ids[start:start + step]
-            keep = np.ones(len(ids), dtype=bool) if self.alive is None else self.alive[start:start + step].copy()
-            if exclude is not None and len(exclude):
-                keep &= ~member(ids, sorted_unique(exclude))
-            ids, block = ids[keep], block[keep]
-            if len(ids) > k:
-                part = np.argpartition(-block, k - 1)[:k]
-                ids, block = ids[part], block[part]
+            alive = np.ones(len(ids), dtype=bool) if self.alive is None else self.alive[start:start + step]
+            block[~keep_rows(ids, alive, None, excluded, member)] = -np.inf
+            ids, block = best_of(ids, block, k)
             best_ids = np.concatenate([best_ids, ids])
             best_scores = np.concatenate([best_scores, block])
-        order = np.lexsort((best_ids, -best_scores))[:k]
-        return best_ids[order], best_scores[order]
+        return best_of(best_ids, best_scores, k)

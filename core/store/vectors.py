@@ -44,7 +44,7 @@ from typing import BinaryIO
 import numpy as np
 
 from clipgit.core.store.catalog import Catalog
-from clipgit.core.store.vector_source import FileRows
+from clipgit.core.store.vector_source import FileRows, best_of, id_filter, keep_rows, member
 
 SNAPSHOT_DELTA = 5_000  # rewrite the snapshot once this many rows changed since it
 SPARE_ROWS_MIN = 16_384  # spare rows at a snapshot's end (and an eighth of its rows, if more): appends land there
@@ -289,7 +289,8 @@ class VectorIndex:
     # search --------------------------------------------------------------
     def top_k(self, query: np.ndarray, k: int, *, allow: np.ndarray | None = None,
               exclude: set[int] | frozenset[int] = frozenset()) -> list[tuple[int, float]]:
-        """Best (image id, cosine) pairs; `allow` restricts to those image ids.
+        """Best (image id, cosine) pairs, ties by id; `allow` restricts to those image ids. On CUDA the engine
+        scans a copy on the card instead (device_scan.py), with the same masks and the same answer.
 
         torch's fp16 matvec is the fastest here, but importing torch costs seconds: a process that has
         not loaded it (`similar` on a library image needs no model) scores with numpy, in chunks.
@@ -301,16 +302,10 @@ class VectorIndex:
             if query.shape[-1] != self.dim:
                 raise ValueError(f"query has {query.shape[-1]} dimensions, library vectors {self.dim}")
             scores = _scores(self._mat[:n], query)
-            dead = ~self._alive[:n]
-            if allow is not None:
-                dead = dead | ~np.isin(self._ids[:n], allow)
-            if exclude:
-                dead = dead | np.isin(self._ids[:n], np.fromiter(exclude, dtype=np.int64))
-            scores[dead] = -np.inf
-            k = min(k, n)
-            rows = np.argpartition(-scores, k - 1)[:k]
-            rows = rows[np.argsort(-scores[rows], kind="stable")]
-            return [(int(self._ids[r]), float(scores[r])) for r in rows if scores[r] != -np.inf]
+            allowed, excluded = id_filter(allow, exclude)
+            scores[~keep_rows(self._ids[:n], self._alive[:n], allowed, excluded, member)] = -np.inf
+            ids, best = best_of(self._ids[:n], scores, k)
+            return list(zip(ids.tolist(), best.tolist()))
 
 
 def write_snapshot(fh: BinaryIO, meta: dict[str, object], ids: np.ndarray, seqs: np.ndarray,
