@@ -117,6 +117,11 @@ class AnnIndex:
         return int(self._index.nlist)
 
     @property
+    def mapped(self) -> bool:
+        """Whether the lists are still mapped from the file (the first change copies them into memory)."""
+        return self._payload is not None
+
+    @property
     def drift(self) -> float:
         """Vectors added or removed since the build, as a fraction of the build's count."""
         return (self.added + self.removed) / max(self.built_count, 1)

@@ -36,6 +36,7 @@ from clipgit.core.store.vectors import SnapshotView, VectorIndex, id_hashes
 
 DRIFT_MAX = 0.2  # vectors added or removed since the build, as a share of it: past it, rebuild
 INLINE_MAX = 20_000  # changes applied on the searching thread; more go to the background
+INLINE_MAPPED_MAX = 1_000_000  # a mapped index past this size takes even one change in the background
 SAVE_EVERY = 5_000  # changes since the last save that make the next quiet moment save the index
 RECALL_QUERIES = 20  # library images used as queries to measure recall@10 after a build
 
@@ -192,8 +193,9 @@ class AnnKeeper:
         start = int(np.searchsorted(view.seqs, int(state.get("seq", 0)), side="right"))
         fresh = np.flatnonzero(view.alive[start:]) + start
         gone = None if pos is None else self.vectors.removed_since(pos)
-        if inline and (gone is None or len(fresh) + len(gone) > INLINE_MAX):
-            return None
+        if inline and (gone is None or len(fresh) + len(gone) > INLINE_MAX
+                       or (index.mapped and index.count > INLINE_MAPPED_MAX and len(fresh) + len(gone) > 0)):
+            return None  # a big mapped index's first change copies its lists (13-17 s at 10M): not here
         if gone is None:  # compare ids: those the index holds that no live row has
             held = sorted_unique(np.concatenate([index.list_members(i) for i in range(index.nlist)]))
             gone = held[~member(held, sorted_unique(view.ids[view.alive]))]
