@@ -7,7 +7,6 @@ always override what a person set up once in the file.
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -151,6 +150,8 @@ def _read_config_file(path: Path) -> dict[str, Any]:
                           "no config file)")
     if not path.is_file():
         return {}
+    import tomllib  # here, not at the top: ~5 ms of the app's start that most people, with no config file, never use
+
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:

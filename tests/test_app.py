@@ -7,16 +7,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.widgets import Input, Label, Static
+from textual.widgets import Input, Static
 from textual_image._terminal import get_cell_size
 
 from clipgit.core.config import Settings
 from clipgit.core.engine import Engine
 from clipgit.tui.app import ClipGitApp
 from clipgit.tui.panes.detail import DetailPane
+from clipgit.tui.panes.grid import ResultsGrid, Thumb, Tile
 from clipgit.tui.panes.library import LibraryPane
 from clipgit.tui.panes.results_list import ResultsList
-from clipgit.tui.panes.search import ResultsGrid, Thumb, Tile
 from clipgit.tui.screens.dialogs import AddFolderScreen, SkippedScreen
 from clipgit.tui.screens.help import HelpScreen
 from tests.conftest import make_photos, photo
@@ -116,7 +116,7 @@ async def test_t_sorts_by_date_then_name_and_the_results_line_says_so(engine: En
         await search_sunset(pilot, app)
         by_score = results(app)
         assert by_score != sorted(by_score, key=os.path.basename)  # else the name order proves nothing
-        info = app.query_one("#results-info", Label)
+        info = app.query_one("#results-info", Static)
         await pilot.press("t", "t")  # date, then name
         await wait_for(pilot, lambda: "by name" in str(info.render()))
         await wait_for(pilot, lambda: results(app) == sorted(by_score, key=os.path.basename))
@@ -131,8 +131,8 @@ async def test_one_image_and_one_result_are_singular(engine: Engine, tmp_path: P
     async with app.run_test(size=(140, 45)) as pilot:
         await pilot.press(*"sunset", "enter")
         await wait_for(pilot, lambda: len(results(app)) == 1)
-        await wait_for(pilot, lambda: "1 result" in str(app.query_one("#results-info", Label).render()))
-        assert "1 results" not in str(app.query_one("#results-info", Label).render())
+        await wait_for(pilot, lambda: "1 result" in str(app.query_one("#results-info", Static).render()))
+        assert "1 results" not in str(app.query_one("#results-info", Static).render())
         await wait_for(pilot, lambda: "· 1 image" in plain(app.query_one("#status", Static)))
         folder = app.query_one(LibraryPane).items()[0].query_one(".folder-text", Static)
         await wait_for(pilot, lambda: "1 image" in plain(folder))
@@ -279,3 +279,18 @@ def test_result_names_line_up_whatever_the_scores_sign() -> None:
                                                      ("c.png", 3.5, "caption"), ("d.png", 0.0, "browse")])]
     starts = {row.splitlines()[0].index(name) for row, name in zip(rows, ["a.png", "b.png", "c.png", "d.png"])}
     assert len(starts) == 1, rows
+
+
+async def test_the_collector_turned_off_for_the_first_frame_is_back_once_it_is_drawn(engine: Engine) -> None:
+    """run_app turns the garbage collector off while the first frame is made (its collections were ~40 ms of
+    the first paint); the app turns it back on after that frame, or a long session would never collect."""
+    import gc
+
+    gc.disable()
+    try:
+        app = ClipGitApp(engine, show_images=False)
+        async with app.run_test(size=(120, 36)) as pilot:
+            await wait_for(pilot, gc.isenabled)
+    finally:
+        gc.enable()
+        gc.unfreeze()  # what the app set aside for its own run: this process runs other tests

@@ -21,7 +21,7 @@ async def test_a_result_highlighted_after_the_panes_are_gone_is_ignored(engine: 
         await pilot.press(*"red", "enter")
         await wait_for(pilot, lambda: len(results(app)) == 3)
         listed = app.query_one(SearchPane).results
-        await app.query_one("#main").remove()
+        await app.query("#library, #search, #detail").remove()
         app.post_message(ResultsList.Highlighted(listed[-1]))
         await pilot.pause(0.2)
         assert app.is_running

@@ -170,7 +170,7 @@ def test_models_lists_recommendations_with_figures_and_needs_no_torch(settings: 
 
 async def test_the_app_embeds_a_library_for_a_newly_chosen_model_and_keeps_the_old_vectors(
         settings: Settings, tiny_siglip: Path, tmp_path: Path) -> None:
-    from textual.widgets import Label
+    from textual.widgets import Static
 
     from clipgit.core.store.catalog import Catalog
     from clipgit.tui.app import ClipGitApp
@@ -192,7 +192,7 @@ async def test_the_app_embeds_a_library_for_a_newly_chosen_model_and_keeps_the_o
             app.current_query = "a photo"
             older = [dataclasses.replace(r, model=settings.clip_model) for r in found]
             await app.on_search_done(SearchDone("a photo", older, 0.01, ""))
-            info = str(app.query_one("#results-info", Label).render())
+            info = str(app.query_one("#results-info", Static).render())
             assert f"answered by {os.path.basename(settings.clip_model)} until tiny-siglip" in info
     cat = Catalog(settings.db_path)
     try:

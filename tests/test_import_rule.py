@@ -62,11 +62,15 @@ def test_no_test_module_imports_another() -> None:
 def test_the_app_draws_its_first_frame_before_the_engine_numpy_or_pillow_load() -> None:
     """Issue 26: the app's first paint waits for nothing it does not draw. Importing the app and its launcher
     (as `clipgit-tui` does before App.run) loads no engine, catalog, numpy, Pillow, textual-image or torch;
-    they come with the first worker (tui/lazy_engine.py) and the picture warm-up."""
+    they come with the first worker (tui/lazy_engine.py) and the picture warm-up. Nor what only a later step
+    uses (a few ms each): the grid and the other screens, the query filters, sqlite3, the thread pool, the
+    config file's TOML reader, the command line's JSON."""
     code = (
         "import sys, clipgit.tui.cli, clipgit.tui.run_app, clipgit.tui.app, clipgit.tui.lazy_engine\n"
         "heavy = ('numpy', 'PIL', 'torch', 'transformers', 'textual_image', 'clipgit.core.engine', "
-        "'clipgit.core.store', 'clipgit.core.ingest', 'clipgit.core.decode.image', 'clipgit.core.service')\n"
+        "'clipgit.core.store', 'clipgit.core.ingest', 'clipgit.core.decode.image', 'clipgit.core.service', "
+        "'clipgit.tui.panes.grid', 'clipgit.tui.screens', 'clipgit.core.search.filters', 'sqlite3', "
+        "'concurrent.futures.thread', 'tomllib', 'json')\n"
         "print(','.join(sorted(m for m in sys.modules if m.startswith(heavy))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -112,14 +112,14 @@ async def test_the_open_app_follows_an_index_and_a_forget_run_from_the_command_l
 
 
 async def test_browsing_says_how_many_and_loads_more_at_the_end_of_the_list(engine: Engine, tmp_path: Path) -> None:
-    from textual.widgets import Label
+    from textual.widgets import Static
 
     make_photos(tmp_path / "pics", 25)
     engine.index([str(tmp_path / "pics")])
     app = ClipGitApp(engine, show_images=False, top=10, show_timings=False)
     async with app.run_test(size=(140, 45)) as pilot:
         pane = app.query_one(SearchPane)
-        info = app.query_one("#results-info", Label)
+        info = app.query_one("#results-info", Static)
         await pilot.press(*"ext:png", "enter")
         await wait_for(pilot, lambda: len(pane.results) == 10 and str(info.render()).startswith("10 of 25 results"))
         await pilot.press("end")
@@ -147,7 +147,7 @@ async def test_offline_first_run_says_it_once_in_one_place(settings: Settings, t
 
 async def test_in_the_grid_a_new_query_focuses_a_tile_and_tab_leaves_the_grid(engine: Engine, tmp_path: Path) -> None:
     from clipgit.tui.panes.detail import DetailPane
-    from clipgit.tui.panes.search import Tile
+    from clipgit.tui.panes.grid import Tile
 
     make_photos(tmp_path / "pics", 8)
     engine.index([str(tmp_path / "pics")])
@@ -198,13 +198,13 @@ def test_filters_not_understood_are_said_and_gps_is_a_filter(settings: Settings,
 
 
 async def test_the_results_line_says_what_was_not_taken_as_a_filter(engine: Engine, tmp_path: Path) -> None:
-    from textual.widgets import Label
+    from textual.widgets import Static
 
     make_photos(tmp_path / "pics", 3)
     engine.index([str(tmp_path / "pics")])
     app = ClipGitApp(engine, show_images=False, show_timings=False)
     async with app.run_test(size=(160, 45)) as pilot:
-        info = app.query_one("#results-info", Label)
+        info = app.query_one("#results-info", Static)
         await pilot.press(*"red yaer:2023", "enter")
         await wait_for(pilot, lambda: "did you mean year:?" in str(info.render()))
         assert "yaer:2023 is not a filter (did you mean year:?)" in str(info.render())
@@ -317,7 +317,7 @@ async def test_grid_tiles_show_their_score_whole(engine: Engine, tmp_path: Path)
     from textual.geometry import Region
 
     from clipgit.tui.format import match
-    from clipgit.tui.panes.search import Tile
+    from clipgit.tui.panes.grid import Tile
     from tests.helpers import app_on, wait_for
 
     app = app_on(engine, tmp_path / "a_rather_long_picture_name", 4)

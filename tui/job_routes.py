@@ -34,7 +34,7 @@ class JobRoutes(_AppBase):
 
     if TYPE_CHECKING:
         def refresh_results(self) -> None:
-            """The app's: search the query shown again, quietly (the jobs' work changes what it finds)."""
+            """search_routes.py's: search the query shown again, quietly (the jobs' work changes what it finds)."""
 
     # captions ---------------------------------------------------------------------------------
     def on_caption_requested(self, message: CaptionRequested) -> None:

@@ -10,7 +10,6 @@ screen may have changed: search again).
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -29,6 +28,8 @@ from clipgit.tui.panes.library import LibraryPane
 from clipgit.tui.text_reader import TextReader
 
 if TYPE_CHECKING:
+    import sqlite3
+
     from clipgit.core.engine import Engine, FolderInfo
 
 
@@ -102,6 +103,8 @@ class LibraryKeeper(Widget):
     def _data_version(self) -> int | None:
         """`PRAGMA data_version`: it changes exactly when another connection committed, and costs nothing to
         ask. Remembered as seen; called from worker threads (one connection, under a lock)."""
+        import sqlite3  # here, on a worker thread: not in the app's first frame
+
         db = self.engine.settings.db_path
         with self._outside_lock:
             if not db.exists():

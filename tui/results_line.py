@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 
 from clipgit.core.errors import ClipgitError
 from clipgit.core.names import display_name
-from clipgit.core.search.filters import notes, split_filters
 from clipgit.tui.format import count, model_name
 
 if TYPE_CHECKING:
@@ -21,6 +20,8 @@ if TYPE_CHECKING:
 def results_line(message: SearchDone, *, sort: str, timings: bool, images: int, model: str, similar: bool) -> str:
     """`images`: how many the library holds (none: the line says how to add some); `model`: the CLIP model
     asked for (an answer from another says it comes from the previous model until the switch is done)."""
+    from clipgit.core.search.filters import notes  # here: loaded by the search already, not before the first frame
+
     n = len(message.results)
     info = (f"{n} of {count(message.total, 'result')}" if message.total > n else count(n, "result")) + \
         (f" {message.title}" if message.title else "")
@@ -45,6 +46,8 @@ def results_line(message: SearchDone, *, sort: str, timings: bool, images: int, 
 
 def text_filters(query: str) -> tuple[str, ...]:
     """The `text:` words of a query (none when it does not parse: the search says why)."""
+    from clipgit.core.search.filters import split_filters
+
     try:
         return split_filters(query)[1].text
     except ClipgitError:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from clipgit.core.errors import ImageUnreadable
 
 if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
     from PIL import Image
 
 
@@ -26,7 +27,8 @@ class ThumbnailCache:
                  capacity: int = 512) -> None:
         self._call_later = call_later
         self._call_from_thread = call_from_thread
-        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="clipgit-thumbs")
+        self._workers = workers
+        self._pool: ThreadPoolExecutor | None = None  # made at the first request, after the app's first paint
         self._cache: OrderedDict[tuple[str, int], Image.Image | str] = OrderedDict()
         self._lock = threading.Lock()
         self._capacity = capacity
@@ -45,6 +47,10 @@ class ThumbnailCache:
         if hit is not None:
             self._call_later(done, hit)
             return
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="clipgit-thumbs")
         self._pool.submit(self._load, path, size, done)
 
     def _load(self, path: str, size: int, done: Callable[[Image.Image | str], Any]) -> None:
@@ -72,4 +78,5 @@ class ThumbnailCache:
             pass  # the app closed while we decoded
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)

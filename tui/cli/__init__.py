@@ -8,7 +8,6 @@ answers at once; torch loads when a subcommand needs a model. Exit codes:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import threading
@@ -31,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if not args_list or (args_list[0] not in SUBCOMMANDS and args_list[0] not in ("-h", "--help", "--version")):
         args_list = ["app", *args_list]
-    parser = build_parser()
+    parser = build_parser(args_list[0] if args_list[0] in SUBCOMMANDS else None)
     args = parser.parse_args(args_list)
     try:
         return _dispatch(args)
@@ -150,6 +149,8 @@ def _index(engine: EngineAPI, args: argparse.Namespace) -> int:
 
 
 def _index_once(engine: EngineAPI, args: argparse.Namespace, paths: list[str]) -> int:
+    import json  # here and in _search, not at the top: the app, which prints none, starts without it (~2 ms)
+
     from clipgit.core.names import display_name
     from clipgit.tui.progress_bar import ProgressBar
 
@@ -212,6 +213,8 @@ def _index_once(engine: EngineAPI, args: argparse.Namespace, paths: list[str]) -
 
 
 def _search(engine: EngineAPI, args: argparse.Namespace) -> int:
+    import json
+
     from clipgit.core.names import display_name
 
     if args.command == "search":

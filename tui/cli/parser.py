@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
+from typing import TypeAlias
 
 FILTER_FLAGS = ("after", "before", "year", "camera", "ext", "text", "place", "country")
 SUBCOMMANDS = ("index", "search", "similar", "dupes", "models", "caption", "ocr", "eval", "train", "status", "forget",
@@ -23,7 +25,9 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="run the models in this process, not in the warm service (env CLIPGIT_SERVICE=0)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """`only`: the one subcommand whose line is parsed (all fourteen, built for every start, were ~9 ms of the
+    app's first paint); None: all of them, for `--help`."""
     parser = argparse.ArgumentParser(
         prog="clipgit-tui",
         description="Search your own image folders by meaning. With no subcommand, opens the terminal app "
@@ -32,8 +36,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND")
+    for name, add in _SUBPARSERS.items():  # in the order --help lists them
+        if only is None or only == name:
+            add(sub, name)
+    return parser
 
-    p = sub.add_parser("app", help="open the terminal app (the default)")
+
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def _app(sub: Subparsers, name: str) -> None:
+    p = sub.add_parser(name, help="open the terminal app (the default)")
     p.add_argument("paths", nargs="*", metavar="PATH", help="folders to add and index in the background")
     p.add_argument("--captions", action="store_true", default=None,
                    help="caption the whole library in the background (config: captions = true)")
@@ -41,7 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="read the text in every image in the background (config: ocr = true)")
     _common(p)
 
-    p = sub.add_parser("index", help="add folders to the library and index new/changed images")
+
+def _index(sub: Subparsers, name: str) -> None:
+    p = sub.add_parser(name, help="add folders to the library and index new/changed images")
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
@@ -53,42 +68,51 @@ def build_parser() -> argparse.ArgumentParser:
                    help="then keep watching: index new, changed, moved and deleted images as they happen")
     _common(p)
 
-    for name, helptext, what in (
-        ("search", "search by text, image files, or both: \"beach + 2:sunset - people\"", "QUERY"),
-        ("similar", "images like the given one (it is left out of its own results)", "IMAGE"),
-    ):
-        p = sub.add_parser(name, help=helptext)
-        p.add_argument("query", metavar=what, nargs="*" if name == "search" else None)  # filter flags alone browse
-        p.add_argument("--top", "-n", type=_positive, default=10, help="how many results (default 10)")
-        p.add_argument("--in", dest="folder", metavar="FOLDER", help="only results under this folder")
-        p.add_argument("--json", action="store_true", help="print a JSON array of {path, score, ...}")
-        if name == "search":
-            p.add_argument("--mode", choices=("auto", "clip", "caption", "hybrid"), default="auto",
-                           help="clip similarity, caption words, or both fused; auto: hybrid once captions exist")
-            for flag, example in (("after", "2024-06-01"), ("before", "2024-09"), ("year", "2023"),
-                                  ("camera", "pixel"), ("ext", "png,jpg"), ("text", "receipt"),
-                                  ("place", "lisbon"), ("country", "pt")):
-                p.add_argument(f"--{flag}", metavar=example.upper() if flag not in ("camera", "text") else "TEXT",
-                               help=f"filter, as {flag}:{example} in the query")
-            p.add_argument("--sort", choices=("score", "date", "name"), default="score",
-                           help="order of the results (filters alone list by date)")
-            p.add_argument("--exact", action="store_true",
-                           help="scan every vector even past the approximate index's crossover (for checking)")
-        _common(p)
 
-    p = sub.add_parser("caption", help="caption image files with GIT (library images come from the cache)")
+def _query(sub: Subparsers, name: str) -> None:
+    """`search` and `similar`."""
+    helptext, what = {
+        "search": ("search by text, image files, or both: \"beach + 2:sunset - people\"", "QUERY"),
+        "similar": ("images like the given one (it is left out of its own results)", "IMAGE"),
+    }[name]
+    p = sub.add_parser(name, help=helptext)
+    p.add_argument("query", metavar=what, nargs="*" if name == "search" else None)  # filter flags alone browse
+    p.add_argument("--top", "-n", type=_positive, default=10, help="how many results (default 10)")
+    p.add_argument("--in", dest="folder", metavar="FOLDER", help="only results under this folder")
+    p.add_argument("--json", action="store_true", help="print a JSON array of {path, score, ...}")
+    if name == "search":
+        p.add_argument("--mode", choices=("auto", "clip", "caption", "hybrid"), default="auto",
+                       help="clip similarity, caption words, or both fused; auto: hybrid once captions exist")
+        for flag, example in (("after", "2024-06-01"), ("before", "2024-09"), ("year", "2023"),
+                              ("camera", "pixel"), ("ext", "png,jpg"), ("text", "receipt"),
+                              ("place", "lisbon"), ("country", "pt")):
+            p.add_argument(f"--{flag}", metavar=example.upper() if flag not in ("camera", "text") else "TEXT",
+                           help=f"filter, as {flag}:{example} in the query")
+        p.add_argument("--sort", choices=("score", "date", "name"), default="score",
+                       help="order of the results (filters alone list by date)")
+        p.add_argument("--exact", action="store_true",
+                       help="scan every vector even past the approximate index's crossover (for checking)")
+    _common(p)
+
+
+def _caption(sub: Subparsers, name: str) -> None:
+    p = sub.add_parser(name, help="caption image files with GIT (library images come from the cache)")
     p.add_argument("paths", nargs="+", metavar="IMAGE")
     p.add_argument("--json", action="store_true", help="print a JSON array of {path, caption}")
     p.add_argument("--max-tokens", type=_positive, help="longest caption in tokens (default 30)")
     p.add_argument("--beams", type=_positive, help="beam search width (default 1: greedy)")
     _common(p)
 
-    p = sub.add_parser("ocr", help="print the text in image files (library images come from the cache)")
+
+def _ocr(sub: Subparsers, name: str) -> None:
+    p = sub.add_parser(name, help="print the text in image files (library images come from the cache)")
     p.add_argument("paths", nargs="+", metavar="IMAGE")
     p.add_argument("--json", action="store_true", help="print a JSON array of {path, text, lines}")
     _common(p)
 
-    p = sub.add_parser("eval", help="how well the current models retrieve and caption a captioned dataset")
+
+def _eval(sub: Subparsers, name: str) -> None:
+    p = sub.add_parser(name, help="how well the current models retrieve and caption a captioned dataset")
     p.add_argument("dataset", metavar="DATASET",
                    help="a folder with captions.jsonl, captions.csv, or name.txt beside each image")
     p.add_argument("--json", action="store_true")
@@ -96,7 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     _common(p)
 
-    p = sub.add_parser("train", help="fine-tune CLIP (and with --captioner GIT) on a captioned dataset")
+
+def _train(sub: Subparsers, name: str) -> None:
+    p = sub.add_parser(name, help="fine-tune CLIP (and with --captioner GIT) on a captioned dataset")
     p.add_argument("dataset", metavar="DATASET", help="a captioned dataset folder, as for eval")
     p.add_argument("--out", required=True, metavar="DIR", help="where DIR/clip (and DIR/git) are saved")
     p.add_argument("--base", metavar="MODEL", help="CLIP to start from: a hub id, a folder or 'demo' "
@@ -113,7 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     _common(p)
 
-    p = sub.add_parser("demo", help="try the app offline: a gallery of coloured shapes and the small demo models",
+
+def _demo(sub: Subparsers, name: str) -> None:
+    p = sub.add_parser(name, help="try the app offline: a gallery of coloured shapes and the small demo models",
                        description="Draws a gallery of coloured shapes (once) and opens the app on it with the "
                        "small demo models shipped in the package. They know eight colours and four shapes, nothing "
                        "else: real use downloads the real models. The demo keeps its own library in "
@@ -122,22 +150,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=_positive, default=200, help="pictures to draw in a new gallery (200)")
     _common(p)
 
-    p = sub.add_parser("models", help="recommended CLIP-family models: size, speed here, published quality")
+
+def _models(sub: Subparsers, name: str) -> None:
+    p = sub.add_parser(name, help="recommended CLIP-family models: size, speed here, published quality")
     p.add_argument("--json", action="store_true", help="print a JSON array")
     _common(p)
 
-    p = sub.add_parser("dupes", help="groups of near-identical images and exact copies (never deletes anything)")
+
+def _dupes(sub: Subparsers, name: str) -> None:
+    p = sub.add_parser(name, help="groups of near-identical images and exact copies (never deletes anything)")
     p.add_argument("--in", dest="folder", metavar="FOLDER", help="only images under this folder")
     p.add_argument("--threshold", type=float, default=0.95,
                    help="CLIP cosine at or above which two images count as near-identical (default 0.95)")
     p.add_argument("--json", action="store_true", help="print a JSON array of groups")
     _common(p)
 
-    p = sub.add_parser("status", help="data dir, models, device, folders and counts")
+
+def _status(sub: Subparsers, name: str) -> None:
+    p = sub.add_parser(name, help="data dir, models, device, folders and counts")
     p.add_argument("--json", action="store_true")
     _common(p)
 
-    p = sub.add_parser("service", help="the warm service that answers search, similar, caption and eval",
+
+def _service(sub: Subparsers, name: str) -> None:
+    p = sub.add_parser(name, help="the warm service that answers search, similar, caption and eval",
                        description="The first command that needs a model starts a per-user service that keeps the "
                        "models loaded; it exits after service_idle seconds (default 600) without a request.")
     p.add_argument("action", choices=("status", "stop", "run"), help="status: every clipgit service of yours (all "
@@ -147,11 +183,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     _common(p)
 
-    p = sub.add_parser("forget", help="drop a folder (or a sub-folder) from the library")
+
+def _forget(sub: Subparsers, name: str) -> None:
+    p = sub.add_parser(name, help="drop a folder (or a sub-folder) from the library")
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--json", action="store_true")
     _common(p)
-    return parser
+
+
+_SUBPARSERS: dict[str, Callable[[Subparsers, str], None]] = {
+    "app": _app,
+    "index": _index,
+    "search": _query,
+    "similar": _query,
+    "caption": _caption,
+    "ocr": _ocr,
+    "eval": _eval,
+    "train": _train,
+    "demo": _demo,
+    "models": _models,
+    "dupes": _dupes,
+    "status": _status,
+    "service": _service,
+    "forget": _forget,
+}
 
 
 def _positive(text: str) -> int:

@@ -10,7 +10,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.widgets import Label, Static
+from textual.widgets import Static
 
 from clipgit.core.names import display_name
 from clipgit.tui.format import human_size, match, safe, taken, when
@@ -62,7 +62,7 @@ class DetailPane(ImageActions, VerticalScroll, can_focus=True):
         self._image: Image.Image | None = None  # the picture shown, to fit it again when the pane resizes
 
     def compose(self) -> ComposeResult:
-        yield Label("Detail", classes="pane-title")
+        yield Static("Detail", classes="pane-title")
         yield Vertical(id="preview")
         yield Static("select a result to see it here", id="meta")
 

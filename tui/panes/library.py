@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.css.query import NoMatches
-from textual.widgets import Label, ListItem, ListView, Static
+from textual.widgets import ListItem, ListView, Static
 
 from clipgit.core.names import display_name, within
 from clipgit.tui.format import bar, count, duration, short_folder, wrap_path
@@ -94,7 +94,7 @@ class LibraryPane(Vertical):
     ]
 
     def compose(self) -> ComposeResult:
-        yield Label("Library", classes="pane-title")
+        yield Static("Library", classes="pane-title")
         # under the title, where the eye starts: below the empty list it sat at the pane's foot
         yield Static("no folders yet: press a to add one", id="library-empty")
         yield ListView(id="folders")

@@ -1,4 +1,4 @@
-"""Search pane: one query input, results as a list or a grid of thumbnails."""
+"""Search pane: one query input, results as a list or a grid of thumbnails (tui/panes/grid.py)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,7 @@ from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.message import Message
-from textual.widget import Widget
-from textual.widgets import ContentSwitcher, Input, Label, Static
+from textual.widgets import Input, Static
 
 from clipgit.core.search.history import QueryHistory
 from clipgit.tui.format import match, safe, short_folder, wrap_parts
@@ -25,45 +23,14 @@ from clipgit.tui.panes.results_list import ResultsList
 
 if TYPE_CHECKING:
     from PIL import Image
+    from textual.containers import VerticalScroll
 
     from clipgit.core.engine import SearchResult
+    from clipgit.tui.panes.grid import ResultsGrid, Tile
     from clipgit.tui.thumbs import ThumbnailCache
 
 THUMB_PX = 48
-TILE_PX = 192
-GRID_MAX = 120  # tiles are widgets; the grid shows the best this many
-
-
-class Thumb(Static):
-    """A thumbnail that decodes in the background and swaps in an image widget."""
-
-    def __init__(self, path: str, px: int, thumbs: ThumbnailCache | None, **kwargs: Any) -> None:
-        super().__init__("", **kwargs)
-        self.path, self.px, self.thumbs = path, px, thumbs
-        self._image: Image.Image | None = None
-
-    def on_mount(self) -> None:
-        if self.thumbs is not None:
-            self.thumbs.request(self.path, self.px, self._show)
-
-    async def _show(self, img: Image.Image | str) -> None:
-        if not self.is_attached:
-            return
-        if isinstance(img, str):
-            self.update(Text("⚠", style="yellow"))
-            self.tooltip = img
-            return
-        from clipgit.tui.preview import fitted
-
-        self._image = img
-        await self.mount(fitted(img, self.content_size.width or TILE_COLS, TILE_ROWS, classes="thumb-image"))
-
-    def on_resize(self) -> None:
-        """Laid out (or resized): the picture fits the tile's real width, aspect kept."""
-        from clipgit.tui.preview import refit
-
-        if self._image is not None and self.children and self.content_size.width:
-            refit(self.children[0], self._image, self.content_size.width, TILE_ROWS)
+THUMB_COLS, THUMB_ROWS = 6, 3
 
 
 class SearchInput(Input):
@@ -119,10 +86,6 @@ class SearchInput(Input):
     def _on_blur(self, event: events.Blur) -> None:
         self.jumped = False
         super()._on_blur(event)
-
-
-THUMB_COLS, THUMB_ROWS = 6, 3
-TILE_COLS, TILE_ROWS = 14, 7  # a grid tile's picture box (its columns follow the tile's width)
 
 
 def result_prompt(result: SearchResult, thumb: Text | None) -> Text:
@@ -187,73 +150,7 @@ class ResultRows:
         self.view.set_prompt(index, result_prompt(result, thumb))
 
 
-class Tile(Vertical, can_focus=True):
-    def __init__(self, result: SearchResult, index: int, thumbs: ThumbnailCache | None) -> None:
-        super().__init__(classes="tile")
-        self.result, self.index, self.thumbs = result, index, thumbs
-
-    def compose(self) -> ComposeResult:
-        yield Thumb(self.result.path, TILE_PX, self.thumbs, classes="tile-thumb")
-        # the score first, as in the list's rows: a tile is narrower than a name, and the name is what is cut
-        label = Text(f"{match(self.result).strip()} ", style="green")
-        label.append_text(safe(os.path.basename(self.result.path)))
-        yield Static(label, classes="tile-label")
-
-    def on_focus(self) -> None:
-        self.post_message(ResultsGrid.TileFocused(self))
-
-    def on_click(self) -> None:
-        self.focus()
-
-
-class ResultsGrid(Widget, can_focus=False):
-    """Tiles in rows; arrows and h/j/k/l move between them.
-
-    As many columns as tiles with a square picture box fit: four fixed columns made a narrow pane's tiles
-    twice as tall as wide in pixels, so every landscape photo was drawn a third of the tile's height."""
-
-    columns = 4
-
-    def on_resize(self, event: events.Resize) -> None:
-        from textual_image._terminal import get_cell_size
-
-        cell = get_cell_size()
-        tile = round(TILE_ROWS * cell.height / max(1, cell.width)) + 2  # a square box, and the tile's border
-        columns = max(1, (event.size.width + 1) // (tile + 1))  # a column of gutter between tiles
-        if columns != self.columns:
-            self.columns = columns
-            self.styles.grid_size_columns = columns
-
-    class TileFocused(Message):
-        def __init__(self, tile: Tile) -> None:
-            super().__init__()
-            self.tile = tile
-
-    def tiles(self) -> builtins.list[Tile]:
-        return list(self.query(Tile))
-
-    def on_key(self, event: events.Key) -> None:
-        tiles = self.tiles()
-        focused = self.app.focused
-        if not tiles or not isinstance(focused, Tile):
-            return
-        if event.key in ("tab", "shift+tab"):  # between panes, as everywhere, not from tile to tile
-            event.stop()
-            chain = self.screen.focus_chain
-            ours = [i for i, w in enumerate(chain) if isinstance(w, Tile)]
-            self.app.set_focus(chain[(ours[-1] + 1) % len(chain)] if event.key == "tab" else chain[ours[0] - 1])
-            return
-        step = {"left": -1, "h": -1, "right": 1, "l": 1, "up": -self.columns, "k": -self.columns,
-                "down": self.columns, "j": self.columns}.get(event.key)
-        if step is None:
-            return
-        event.stop()
-        target = max(0, min(len(tiles) - 1, focused.index + step))
-        self.app.set_focus(tiles[target])
-        tiles[target].scroll_visible()
-
-
-class InfoLine(Label):
+class InfoLine(Static):
     """The line over the results, broken between its parts (` · `) for the width it has, not inside one."""
 
     def __init__(self, text: str, **kwargs: Any) -> None:
@@ -286,19 +183,15 @@ class SearchPane(ImageActions, Vertical):
         self._tiles_wanted = False  # Enter asked for the results before the grid had tiles: focus the first
         self._rows: ResultRows | None = None
         self._grid_lock = asyncio.Lock()  # one rebuild of the tiles at a time (see _rebuild_grid)
+        self._grid_area: VerticalScroll | None = None  # the grid, once it has been asked for (grid_area())
 
     def compose(self) -> ComposeResult:
-        yield Label("Results", classes="pane-title")
+        yield Static("Results", classes="pane-title")
         field = SearchInput(placeholder="words, an image path, or beach + 2:sunset", id="query")
         field.history = self.history
         yield field
         yield InfoLine("type to search", id="results-info")
-        with ContentSwitcher(initial="results-list", id="results-switcher"):
-            yield ResultsList(keep_cols=THUMB_COLS, id="results-list")
-            from textual.containers import VerticalScroll
-
-            with VerticalScroll(id="results-grid-scroll"):
-                yield ResultsGrid(id="results-grid")
+        yield ResultsList(keep_cols=THUMB_COLS, id="results-list")
 
     @property
     def list(self) -> ResultsList:
@@ -315,7 +208,7 @@ class SearchPane(ImageActions, Vertical):
         self._rows.set_results(results, keep.path if keep else None)
         focused = self.app.focused
         # the grid had the focus: a tile, or its scroll area (where the focus falls when a refresh removes a tile)
-        tile_had_focus = isinstance(focused, Tile) or focused is None or self._tiles_wanted or \
+        tile_had_focus = self._focused_tile() is not None or focused is None or self._tiles_wanted or \
             (self.grid and focused is not None and focused.id == "results-grid-scroll")
         await self._rebuild_grid()
         if self.grid and tile_had_focus:  # the tiles were replaced under the focus: it goes to the kept image's tile
@@ -329,21 +222,36 @@ class SearchPane(ImageActions, Vertical):
         interleaved, the refresh took away the tiles `g` had just put up: an empty grid (seen in xterm, under
         load)."""
         async with self._grid_lock:
-            grid = self.query_one(ResultsGrid)
+            if self._grid_area is None:
+                return  # never shown: no tiles
+            from clipgit.tui.panes.grid import GRID_MAX, Tile
+
+            grid = self._grid()
             await grid.remove_children()
             if self.grid:
                 await grid.mount_all([Tile(r, i, self.thumbs) for i, r in enumerate(self.results[:GRID_MAX])])
 
+    def _grid(self) -> ResultsGrid:
+        from clipgit.tui.panes.grid import ResultsGrid
+
+        return self.query_one(ResultsGrid)
+
+    def _focused_tile(self) -> Tile | None:
+        if self._grid_area is None:
+            return None  # no grid yet, so no tile (and its module not loaded for nothing)
+        from clipgit.tui.panes.grid import Tile
+
+        focused = self.app.focused
+        return focused if isinstance(focused, Tile) else None
+
     def selected(self) -> SearchResult | None:
-        if self.grid:
-            focused = self.app.focused
-            if isinstance(focused, Tile):
-                return focused.result
+        if self.grid and (tile := self._focused_tile()) is not None:
+            return tile.result
         return self.list.selected()
 
     def focus_results(self) -> None:
         if self.grid:
-            tiles = self.query_one(ResultsGrid).tiles()
+            tiles = self._grid().tiles()
             index = min(self.list.highlighted or 0, len(tiles) - 1)
             if tiles:
                 self.app.set_focus(tiles[index])
@@ -353,9 +261,19 @@ class SearchPane(ImageActions, Vertical):
             self.app.set_focus(self.list)  # now, not deferred: the next key must land here
 
     async def action_toggle_grid(self) -> None:
+        """The list and the grid take turns in one place (siblings in the pane, not in a ContentSwitcher: its
+        container was 40 more lines to draw in the first frame); the grid is made the first time it is shown."""
         self.grid = not self.grid
-        switcher = self.query_one(ContentSwitcher)
-        switcher.current = "results-grid-scroll" if self.grid else "results-list"
+        if self._grid_area is None:
+            from clipgit.tui.panes.grid import grid_area
+
+            self._grid_area = grid_area()
+            await self.mount(self._grid_area)
+        area = self._grid_area
+        area.display = self.grid
+        if self.grid and self.list.has_focus:  # to the grid's area, before a tile takes it (if there is one)
+            self.app.set_focus(area)  # not to the search box, Textual's choice off a list about to be hidden
+        self.list.display = not self.grid
         await self._rebuild_grid()
         self.focus_results()
 
@@ -381,7 +299,7 @@ class SearchPane(ImageActions, Vertical):
         return self.selected()
 
     def on_key(self, event: events.Key) -> None:
-        if event.key == "enter" and isinstance(self.app.focused, Tile):
+        if event.key == "enter" and self._focused_tile() is not None:
             event.stop()
             self.post_message(DetailRequested())
         elif event.key == "down" and isinstance(self.app.focused, Input) and self.results:

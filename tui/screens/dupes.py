@@ -26,7 +26,7 @@ from clipgit.core.search.dupes import DupeFile, DupeGroup, move_files, write_lis
 from clipgit.tui.format import count, human_size, safe
 from clipgit.tui.key_footer import KeyFooter
 from clipgit.tui.messages import CopyPathRequested, IndexRequested, OpenRequested
-from clipgit.tui.panes.search import TILE_PX, Thumb
+from clipgit.tui.panes.grid import TILE_PX, Thumb
 from clipgit.tui.screens.dialogs import ConfirmScreen, PathScreen
 
 GROUPS_SHOWN = 200  # tiles are widgets: the screen shows the largest groups first, this many
