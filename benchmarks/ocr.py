@@ -116,14 +116,7 @@ def no_text_cost(reader: OcrReader, paths: list[Path], rounds: int = 3) -> tuple
         return best / max(len(paths), 1)
 
     def detect(path: Path) -> Any:
-        import numpy as np
-
-        from clipgit.core.decode.preview import Preview
-
-        got = load(str(path))
-        if isinstance(got, Preview):
-            return reader.detect(np.asarray(got.small), got.size)
-        return reader.detect(np.asarray(got))
+        return reader.detect(load(str(path)))
 
     log = record(reader, paths, 1, load)
     return (cpu(lambda p: reader.read_each([load(str(p))])), cpu(detect),

@@ -17,6 +17,8 @@ _DATETIME_ORIGINAL, _OFFSET_ORIGINAL, _EXIF_IFD, _GPS_IFD, _MAKE, _MODEL = 0x900
 ORIENTATION = 0x112
 _GPS_VALUES = -1  # not a tag: the GPS IFD's entries (tag -> value), where the file has a position
 _GPS_WANTED = {1, 2, 3, 4, 9}  # LatitudeRef, Latitude, LongitudeRef, Longitude, Status
+_PNG = b"\x89PNG\r\n\x1a\n"
+_RAW_EXIF = b"raw profile type exif\0"  # a PNG text chunk's keyword (ImageMagick)
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,11 @@ def iso_time(when: float | None, offset: int | None = None, taken_from: str | No
 def photo_facts(data: bytes, mtime_ns: int) -> PhotoFacts:
     """Capture date, camera and GPS presence; never raises (a broken EXIF block is as good as none)."""
     try:
-        tags = _jpeg_tags(data) if data[:2] == b"\xff\xd8" else _pillow_tags(data)
+        if data[:2] == b"\xff\xd8":
+            tags = _jpeg_tags(data)
+        else:
+            png = png_exif(data) if data[:8] == _PNG else None
+            tags = _pillow_tags(data) if png is None else _block_tags(png) if png else {}
     except Exception:
         tags = {}
     camera = " ".join(str(tags[t]).strip("\0 ").strip() for t in (_MAKE, _MODEL) if tags.get(t)) or None
@@ -110,17 +116,41 @@ def _jpeg_tags(data: bytes) -> dict[int, object]:
             break
         length = int.from_bytes(data[pos + 2:pos + 4], "big")
         if marker == 0xE1 and data[pos + 4:pos + 10] == b"Exif\0\0":
-            tiff = data[pos + 10:pos + 2 + length]
-            tags = tiff_tags(tiff, {_MAKE, _MODEL, _EXIF_IFD, _GPS_IFD}, {_DATETIME_ORIGINAL, _OFFSET_ORIGINAL})
-            pointer = tags.get(_GPS_IFD)
-            if isinstance(pointer, int) and 0 < pointer < len(tiff):
-                try:
-                    tags[_GPS_VALUES] = _gps_ifd(tiff, pointer)
-                except (IndexError, struct.error):  # a broken GPS block: no position, the rest is kept
-                    pass
-            return tags
+            return _block_tags(data[pos + 10:pos + 2 + length])
         pos += 2 + length
     return {}
+
+
+def png_exif(data: bytes) -> bytes | None:
+    """A PNG's eXIf block found by walking its chunk headers (b"" when it has none), without decompressing:
+    Pillow's getexif decodes the whole picture to look past the pixel data, which cost a screenshot as much
+    as its decode. None: an EXIF block in a text chunk (ImageMagick's "Raw profile type exif"), which Pillow
+    reads."""
+    pos = 8
+    while pos + 8 <= len(data):
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        kind = data[pos + 4:pos + 8]
+        if kind == b"eXIf":
+            block = data[pos + 8:pos + 8 + length]
+            return block[6:] if block.startswith(b"Exif\0\0") else block
+        if kind in (b"tEXt", b"zTXt", b"iTXt") and data[pos + 8:pos + 30].lower() == _RAW_EXIF:
+            return None
+        if kind == b"IEND":
+            break
+        pos += 12 + length
+    return b""
+
+
+def _block_tags(tiff: bytes) -> dict[int, object]:
+    """The tags photo_facts wants from an EXIF (TIFF) block, its GPS entries under _GPS_VALUES."""
+    tags = tiff_tags(tiff, {_MAKE, _MODEL, _EXIF_IFD, _GPS_IFD}, {_DATETIME_ORIGINAL, _OFFSET_ORIGINAL})
+    pointer = tags.get(_GPS_IFD)
+    if isinstance(pointer, int) and 0 < pointer < len(tiff):
+        try:
+            tags[_GPS_VALUES] = _gps_ifd(tiff, pointer)
+        except (IndexError, struct.error):  # a broken GPS block: no position, the rest is kept
+            pass
+    return tags
 
 
 def tiff_tags(tiff: bytes, first: set[int], exif: set[int] | None = None) -> dict[int, object]:

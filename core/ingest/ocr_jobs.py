@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
+from clipgit.core.decode.bgr import Bgr
 from clipgit.core.decode.image import read_bytes
 from clipgit.core.decode.preview import DETECT_SIDE, Preview, for_reading
 from clipgit.core.errors import ImageUnreadable
@@ -31,7 +32,8 @@ if TYPE_CHECKING:  # the reader imports OpenCV (half a second): only a job that 
     from clipgit.core.models.ocr import OcrResult
 
 OCR_MODEL = "ppocrv6-tiny"  # the bundled model set the library's text is read with (ocr.OcrModels.bundled)
-ReadFn = Callable[[list[Image.Image | Preview]], "Future[list[OcrResult | ImageUnreadable]]"]
+Reading = Image.Image | Bgr | Preview  # what the decode pool hands the reader (preview.for_reading)
+ReadFn = Callable[[list[Reading]], "Future[list[OcrResult | ImageUnreadable]]"]
 OcrProgress = Progress[None]  # phase "reading"; `paused` while the face holds it
 
 
@@ -57,9 +59,9 @@ def lines_json(result: OcrResult) -> list[dict[str, Any]]:
             for line in result.lines]
 
 
-def picture(max_pixels: int) -> Callable[[str], Image.Image | Preview]:
-    """What the decode pool makes of a file for the reader: RGB, EXIF-turned, whole or as a Preview."""
-    def read(path: str) -> Image.Image | Preview:
+def picture(max_pixels: int) -> Callable[[str], Reading]:
+    """What the decode pool makes of a file for the reader: EXIF-turned, whole or as a Preview."""
+    def read(path: str) -> Reading:
         return for_reading(read_bytes(path), DETECT_SIDE, max_pixels)
     return read
 

@@ -10,7 +10,8 @@ The API, for the indexer, search and faces:
     fold("Zürich") == "zurich"                      # `text:` matching: fold both sides, substring test
 
 Pictures are PIL images or numpy arrays (uint8, H x W, H x W x 3 in RGB order, or H x W x 4 RGBA), already
-EXIF-transposed by the caller (`ImageOps.exif_transpose`): the reader never looks at EXIF; or a `Preview`
+EXIF-transposed by the caller (`ImageOps.exif_transpose`): the reader never looks at EXIF; a `Bgr` (decode/bgr.py:
+OpenCV's decode, the reader's own channel order, so no copy is made); or a `Preview`
 (decode/preview.py: a scaled-down copy, and a way to decode the full picture), which costs a small decode and
 the detection when it holds no text. Box corners are in the full picture's pixels, clockwise from the
 top-left corner of the box as it lies in the picture.
@@ -54,9 +55,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 from PIL import Image
 
+from clipgit.core.decode.bgr import Bgr
 from clipgit.core.decode.preview import DETECT_SIDE, Preview
 from clipgit.core.errors import ImageUnreadable, ModelUnavailable
 from clipgit.core.models.fold import fold
@@ -75,7 +78,7 @@ __all__ = ["OcrLine", "OcrModels", "OcrReader", "OcrResult", "fold"]
 
 MAX_PIXELS = 150_000_000  # a 12,000 x 12,500 scan; past it a picture is refused rather than exhaust memory
 REC_HEIGHT = 48
-ImageLike = Image.Image | np.ndarray[Any, Any] | Preview
+ImageLike = Image.Image | np.ndarray[Any, Any] | Bgr | Preview
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,9 +181,9 @@ class _Sessions:
 
 @dataclass(slots=True)
 class _Page:
-    rgb: Pixels  # what detection runs on; the full picture once text was found there
+    bgr: Pixels  # what detection runs on; the full picture once text was found there
     size: tuple[int, int]  # the full picture's (width, height)
-    full: Callable[[], Image.Image] | None  # decodes the full picture when `rgb` is a smaller copy
+    full: Callable[[], Image.Image | Bgr] | None  # decodes the full picture when `bgr` is a smaller copy
     index: int
     boxes: list[Box] = dataclasses.field(default_factory=list)
 
@@ -228,14 +231,18 @@ class OcrReader:
         results = iter(self._run([o for o in outcomes if not isinstance(o, ImageUnreadable)]))
         return [o if isinstance(o, ImageUnreadable) else next(results) for o in outcomes]
 
-    def detect(self, rgb: Pixels, size: tuple[int, int] | None = None) -> list[Box]:
-        """Text boxes of one RGB picture: the detection half alone. `size`: the full picture's (width, height)
-        when `rgb` is a smaller copy of it; the boxes are in the full picture's pixels."""
+    def detect(self, image: ImageLike) -> list[Box]:
+        """Text boxes of one picture, in its full size's pixels: the detection half alone (a Preview's on its
+        small copy). Raises ImageUnreadable as `read` does."""
+        page = _page(image, 0)
+        return self._detect(page.bgr, page.size)
+
+    def _detect(self, bgr: Pixels, size: tuple[int, int]) -> list[Box]:
         s = self._loaded()
-        width, height = size or (rgb.shape[1], rgb.shape[0])
-        batch, fx, fy = det_input(rgb, self.det_limit)
+        width, height = size
+        batch, fx, fy = det_input(bgr, self.det_limit)
         prob = s.det.run(None, {s.det.get_inputs()[0].name: batch})[0][0, 0]
-        fx, fy = fx * width / rgb.shape[1], fy * height / rgb.shape[0]
+        fx, fy = fx * width / bgr.shape[1], fy * height / bgr.shape[0]
         return boxes_from_map(prob, fx, fy, (width, height), max_boxes=self.max_boxes)
 
     def _run(self, pages: list[_Page]) -> list[OcrResult | ImageUnreadable]:
@@ -244,16 +251,16 @@ class OcrReader:
         s = self._loaded()
         outcomes: list[_Page | ImageUnreadable] = []
         for page in pages:
-            page.boxes = self.detect(page.rgb, page.size)
+            page.boxes = self._detect(page.bgr, page.size)
             if page.boxes and page.full is not None:  # text to cut: from the full picture, decoded only now
                 try:
-                    page.rgb = _pixels(page.full(), page.index)
+                    page.bgr = _pixels(page.full(), page.index)
                 except ImageUnreadable as error:
                     outcomes.append(error)
                     continue
             outcomes.append(page)
         pages = [o for o in outcomes if not isinstance(o, ImageUnreadable)]
-        cut = [crop(page.rgb, box, REC_HEIGHT) for page in pages for box in page.boxes]
+        cut = [crop(page.bgr, box, REC_HEIGHT) for page in pages for box in page.boxes]
         strips = [strip for strip, _ in cut]
         turned = [i for i, (_, t) in enumerate(cut) if t]
         if self.upside_down and s.cls is not None:
@@ -320,17 +327,20 @@ def _page(image: ImageLike, index: int) -> _Page:
     if isinstance(image, Preview):
         _check_size(*image.size, index)
         return _Page(_pixels(image.small, index), image.size, image.full, index)
-    rgb = _pixels(image, index)
-    return _Page(rgb, (rgb.shape[1], rgb.shape[0]), None, index)
+    bgr = _pixels(image, index)
+    return _Page(bgr, (bgr.shape[1], bgr.shape[0]), None, index)
 
 
-def _pixels(image: Image.Image | np.ndarray[Any, Any], index: int) -> Pixels:
-    """The picture as a contiguous RGB uint8 array, or ImageUnreadable saying why not."""
+def _pixels(image: Image.Image | np.ndarray[Any, Any] | Bgr, index: int) -> Pixels:
+    """The picture as a contiguous BGR uint8 array, or ImageUnreadable saying why not."""
     try:
+        if isinstance(image, Bgr):
+            _check_size(*image.size, index)
+            return image.pixels
         if isinstance(image, Image.Image):
-            return _from_pil(image, index)
+            return cv2.cvtColor(_from_pil(image, index), cv2.COLOR_RGB2BGR).astype(np.uint8, copy=False)
         if isinstance(image, np.ndarray):
-            return _from_array(image, index)
+            return cv2.cvtColor(_from_array(image, index), cv2.COLOR_RGB2BGR).astype(np.uint8, copy=False)
     except ImageUnreadable:
         raise
     except (OSError, ValueError, SyntaxError, MemoryError) as error:  # PIL's truncated or corrupt data

@@ -38,15 +38,16 @@ class Box:
                 float(max(np.linalg.norm(q[0] - q[3]), np.linalg.norm(q[1] - q[2]))))
 
 
-def det_input(rgb: Pixels, limit: int) -> tuple[Floats, float, float]:
-    """The detector's input: the picture shrunk so its longest side is at most `limit`, padded to multiples of 32.
+def det_input(bgr: Pixels, limit: int) -> tuple[Floats, float, float]:
+    """The detector's input: the BGR picture shrunk so its longest side is at most `limit`, padded to multiples
+    of 32.
 
     Returns the NCHW batch of one and the factors (x, y) from detector pixels back to full-picture pixels.
     """
-    h, w = rgb.shape[:2]
+    h, w = bgr.shape[:2]
     scale = min(1.0, limit / max(h, w))
     nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-    small: npt.NDArray[Any] = rgb
+    small: npt.NDArray[Any] = bgr
     step = int(w / nw)
     if step >= 2:  # whole-number steps by area averaging (fast, no aliasing), then the rest (< 2x) bilinear
         small = cv2.resize(small, (w // step, h // step), interpolation=cv2.INTER_AREA)
@@ -56,7 +57,7 @@ def det_input(rgb: Pixels, limit: int) -> tuple[Floats, float, float]:
     batch = np.zeros((1, 3, ph, pw), dtype=np.float32)
     for channel in range(3):  # B, G, R: the order PaddleOCR's models were trained in; in place, no temporaries
         plane = batch[0, channel, :nh, :nw]
-        np.subtract(small[:, :, 2 - channel], _DET_MEAN[channel], out=plane, dtype=np.float32)
+        np.subtract(small[:, :, channel], _DET_MEAN[channel], out=plane, dtype=np.float32)
         plane *= _DET_SCALE[channel]
     return batch, w / nw, h / nh
 
@@ -113,8 +114,8 @@ def boxes_from_map(prob: Floats, fx: float, fy: float, full: tuple[int, int], *,
     return boxes
 
 
-def crop(rgb: Pixels, box: Box, height: int) -> tuple[Pixels, bool]:
-    """The box's text as a BGR strip cut from the full picture, at most twice the recogniser's height; and
+def crop(bgr: Pixels, box: Box, height: int) -> tuple[Pixels, bool]:
+    """The box's text as a strip cut from the full BGR picture, at most twice the recogniser's height; and
     whether it was turned.
 
     Boxes at least 1.5 times taller than wide are read as text turned 90 degrees and turned back anticlockwise
@@ -126,12 +127,11 @@ def crop(rgb: Pixels, box: Box, height: int) -> tuple[Pixels, bool]:
     w, h = max(1, round(length * scale)), max(1, round(thick * scale))
     target = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32)
     matrix = cv2.getPerspectiveTransform(box.quad, target)
-    strip = cv2.warpPerspective(rgb, matrix, (w, h), flags=cv2.INTER_CUBIC if scale == 1.0 else cv2.INTER_AREA,
+    strip = cv2.warpPerspective(bgr, matrix, (w, h), flags=cv2.INTER_CUBIC if scale == 1.0 else cv2.INTER_AREA,
                                 borderMode=cv2.BORDER_REPLICATE)
     turned = h >= 1.5 * w
-    if turned:
-        strip = np.rot90(strip)
-    return np.ascontiguousarray(strip[:, :, ::-1]), turned
+    upright = np.ascontiguousarray(np.rot90(strip)) if turned else strip
+    return upright.astype(np.uint8, copy=False), turned
 
 
 def strips_input(strips: list[Pixels], height: int, min_width: int, max_width: int | None = None) -> Floats:
@@ -150,7 +150,7 @@ def strips_input(strips: list[Pixels], height: int, min_width: int, max_width: i
 def ctc_decode(probs: Floats, alphabet: list[str]) -> list[tuple[str, float]]:
     """Greedy CTC: best class per step, repeats merged, blanks (class 0) dropped; confidence = mean best prob."""
     best = probs.argmax(axis=2)
-    best_p = probs.max(axis=2)
+    best_p = np.take_along_axis(probs, best[:, :, None], axis=2)[:, :, 0]  # one pass over the classes, not two
     out = []
     for row, row_p in zip(best, best_p):
         keep = np.ones(len(row), dtype=bool)
