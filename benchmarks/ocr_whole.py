@@ -27,22 +27,23 @@ def _app() -> str:
     return shutil.which("clipgit-tui", path=str(Path(sys.executable).parent)) or "clipgit-tui"
 
 
-def _env(data: Path, service: bool = False) -> dict[str, str]:
-    """The command's environment: a library of its own in `data`, the demo CLIP; the warm service on or off
-    (on, its registry file goes under `data` too, so no `service stop --all` elsewhere reaches it)."""
-    return dict(os.environ, CLIPGIT_DATA_DIR=str(data), CLIPGIT_CONFIG=os.devnull, CLIPGIT_CLIP_MODEL="demo",
+def _env(data: Path, service: bool = False, clip: str = "demo") -> dict[str, str]:
+    """The command's environment: a library of its own in `data`, CLIP `clip` (the demo one, or a model folder);
+    the warm service on or off (on, its registry file goes under `data` too, so no `service stop --all` elsewhere
+    reaches it)."""
+    return dict(os.environ, CLIPGIT_DATA_DIR=str(data), CLIPGIT_CONFIG=os.devnull, CLIPGIT_CLIP_MODEL=clip,
                 CLIPGIT_CAPTION_MODEL="demo", CLIPGIT_SERVICE="1" if service else "0", HF_HUB_OFFLINE="1",
                 CLIPGIT_RUNTIME_DIR=str(data / "runtime"))
 
 
-def index_command(folder: Path, count: int, name: str) -> tuple[Run, Path]:
+def index_command(folder: Path, count: int, name: str, clip: str = "demo") -> tuple[Run, Path]:
     """`clipgit-tui index FOLDER --ocr` on a new library, in-process (no service: its time is this command's):
     wall time and the CPU seconds of the process and its children. Returns the run and its data dir."""
     run = Run(name)
     data = Path(tempfile.mkdtemp(prefix="ocr-bench-"))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    subprocess.run([_app(), "index", str(folder), "--ocr", "-q"], env=_env(data), check=True,
+    subprocess.run([_app(), "index", str(folder), "--ocr", "-q"], env=_env(data, clip=clip), check=True,
                    stdout=subprocess.DEVNULL)
     run.wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -58,7 +59,7 @@ def process_cpu(pid: int) -> float:
     return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
-def served_command(folder: Path, count: int, name: str) -> Run:
+def served_command(folder: Path, count: int, name: str, clip: str = "demo") -> Run:
     """`clipgit-tui index FOLDER --ocr` as a user runs it by default: a fresh process, answered by the warm
     service. On a new library the service is started and warmed first by another model command on another
     folder (`index --ocr` of one blank picture: CLIP and the text reader loaded), not timed. Timed: the wall
@@ -66,7 +67,7 @@ def served_command(folder: Path, count: int, name: str) -> Run:
     process during it. The service is stopped after."""
     run = Run(name)
     data = Path(tempfile.mkdtemp(prefix="ocr-bench-served-"))
-    env = _env(data, service=True)
+    env = _env(data, service=True, clip=clip)
     try:
         subprocess.run([_app(), "index", str(startup_folder()), "--ocr", "-q"], env=env, check=True,
                        stdout=subprocess.DEVNULL)
@@ -93,17 +94,18 @@ def served_command(folder: Path, count: int, name: str) -> Run:
     return run
 
 
-def whole_quality(data: Path, folder: Path, pictures: list[Picture]) -> tuple[list[str], float, int]:
+def whole_quality(data: Path, folder: Path, pictures: list[Picture],
+                  clip: str = "demo") -> tuple[list[str], float, int]:
     """The text the whole command stored (`clipgit-tui ocr --json`, from the cache), and each word of at least
     16 px searched as `text:WORD`: the share whose first result is a picture whose words contain it (a word
     matches inside a longer one, as the filter promises), and the number of searches."""
     from clipgit.core.config import Settings
     from clipgit.core.engine import Engine
 
-    read = subprocess.run([_app(), "ocr", "--json", *(str(folder / p.name) for p in pictures)], env=_env(data),
-                          check=True, capture_output=True, text=True)
+    read = subprocess.run([_app(), "ocr", "--json", *(str(folder / p.name) for p in pictures)],
+                          env=_env(data, clip=clip), check=True, capture_output=True, text=True)
     texts = [item["text"] or "" for item in json.loads(read.stdout)]
-    engine = Engine(Settings.load(data_dir=data, clip_model="demo", caption_model="demo"))
+    engine = Engine(Settings.load(data_dir=data, clip_model=clip, caption_model="demo"))
     try:
         first = searched = 0
         truth = {str(folder / p.name): fold(" ".join(w for w, _ in p.words)) for p in pictures}
@@ -134,7 +136,7 @@ class WholeLimit:
     and the OCR networks replay the exact inputs the command's reader gives them (recorded once from the same
     decoding, `ocr_jobs.picture`). Timed back to back; loading the models is not part of it."""
 
-    def __init__(self, reader: OcrReader, paths: list[Path], batch: int) -> None:
+    def __init__(self, reader: OcrReader, paths: list[Path], batch: int, clip: str = "demo") -> None:
         import numpy as np
 
         from clipgit.core.config import Settings
@@ -143,7 +145,7 @@ class WholeLimit:
         from clipgit.core.models import device_plan
         from clipgit.core.models.clip import ClipEncoder
 
-        s = Settings.load(clip_model="demo", caption_model="demo")
+        s = Settings.load(clip_model=clip, caption_model="demo")
         self.clip = ClipEncoder(s.clip_model, s.device, s.precision, gpu_decode=s.gpu_decode)
         pp = self.clip.load()
         size = device_plan.batch_size(self.clip.device, s.batch_size)
