@@ -121,14 +121,11 @@ def no_text_cost(reader: OcrReader, paths: list[Path], rounds: int = 5) -> tuple
         return reader.detect(load(str(path)))
 
     log = record(reader, paths, 1, load)
-    reads: list[float] = []
-    detects: list[float] = []
+    times: dict[Callable[[Path], Any], list[float]] = {read: [], detect: []}
     for turn in range(rounds):
-        first, second = (read, detect) if turn % 2 == 0 else (detect, read)
-        a, b = cpu(first), cpu(second)
-        reads.append(a if first is read else b)
-        detects.append(b if first is read else a)
-    return (min(reads), min(detects),
+        for fn in (read, detect) if turn % 2 == 0 else (detect, read):
+            times[fn].append(cpu(fn))
+    return (min(times[read]), min(times[detect]),
             min(replay(log, len(paths)).cpu for _ in range(rounds)) / max(len(paths), 1))
 
 

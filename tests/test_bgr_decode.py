@@ -4,6 +4,8 @@ leaves to Pillow every file where the two could differ."""
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 from typing import Any
 
 import numpy as np
@@ -81,3 +83,15 @@ def test_files_where_the_decoders_could_differ_are_left_to_pillow() -> None:
         assert decode_bgr(data, 1000 if why == "too many pixels" else 10**9) is None, why
     made = for_reading(refused["alpha"], DETECT_SIDE, 10**9)
     assert isinstance(made, Image.Image)  # Pillow's decode lays transparent pixels on white for the reader
+
+
+def test_a_png_with_a_broken_exif_block_is_left_to_pillow() -> None:
+    """A broken eXIf block must not stop the picture being read: the header says nothing, Pillow decodes."""
+    data = _saved(_photo(), "PNG")
+    body = b"II*\x00\xff\xff\x00\x00"  # the first IFD past the block's end
+    chunk = struct.pack(">I", len(body)) + b"eXIf" + body + struct.pack(">I", zlib.crc32(b"eXIf" + body))
+    at = data.index(b"IDAT") - 4
+    broken = data[:at] + chunk + data[at:]
+    assert decode_bgr(broken, 10**9) is None
+    made = for_reading(broken, DETECT_SIDE, 10**9)
+    assert isinstance(made, Image.Image) and made.size == (640, 480)

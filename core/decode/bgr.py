@@ -19,9 +19,8 @@ import numpy as np
 import numpy.typing as npt
 
 from clipgit.core.decode.jpeg_header import raw_jpeg
-from clipgit.core.decode.photo_facts import ORIENTATION, png_exif, tiff_tags
+from clipgit.core.decode.photo_facts import ORIENTATION, PNG_SIGNATURE, png_chunks, png_exif, tiff_tags
 
-_PNG = b"\x89PNG\r\n\x1a\n"
 _REDUCED = {1: 1, 2: 17, 4: 33, 8: 65}  # scale -> cv2.IMREAD_COLOR, IMREAD_REDUCED_COLOR_2, _4, _8
 
 
@@ -38,11 +37,19 @@ class Bgr:
 
 
 def header(data: bytes, max_pixels: int) -> tuple[int, int] | None:
-    """(width, height) as shown (after the EXIF turn) of a file `decode_bgr` takes; None for the others."""
+    """(width, height) as shown (after the EXIF turn) of a file `decode_bgr` takes; None for the others,
+    a broken header or EXIF block included (Pillow then decodes it, and says what is wrong)."""
+    try:
+        return _shown(data, max_pixels)
+    except (IndexError, struct.error):
+        return None
+
+
+def _shown(data: bytes, max_pixels: int) -> tuple[int, int] | None:
     if data[:3] == b"\xff\xd8\xff":
         jpeg = raw_jpeg(data, max_pixels)
         return jpeg.shown_size if jpeg is not None else None
-    if data[:8] != _PNG or data[12:16] != b"IHDR" or len(data) < 33:
+    if data[:8] != PNG_SIGNATURE or data[12:16] != b"IHDR" or len(data) < 33:
         return None
     width, height, depth, colour = *struct.unpack(">II", data[16:24]), data[24], data[25]
     if depth != 8 or colour not in (0, 2, 3) or not 0 < width * height <= max_pixels or _has_chunk(data, b"tRNS"):
@@ -54,13 +61,11 @@ def header(data: bytes, max_pixels: int) -> tuple[int, int] | None:
     return (height, width) if turn in (5, 6, 7, 8) else (width, height)
 
 
-def decode_bgr(data: bytes, max_pixels: int, scale: int = 1) -> Bgr | None:
+def decode_bgr(data: bytes, max_pixels: int, scale: int = 1, shown: tuple[int, int] | None = None) -> Bgr | None:
     """The picture as a BGR array, at 1/`scale` (1, 2, 4 or 8; JPEG only) of its size; None where Pillow
-    must decode it (see the module's docstring), including any file OpenCV fails on."""
-    try:
-        shown = header(data, max_pixels)
-    except (IndexError, struct.error):
-        return None
+    must decode it (see the module's docstring), including any file OpenCV fails on. `shown`: what `header`
+    said of this file, where the caller has asked it already."""
+    shown = shown or header(data, max_pixels)
     if shown is None or (scale != 1 and data[:2] != b"\xff\xd8"):
         return None
     import cv2
@@ -74,13 +79,10 @@ def decode_bgr(data: bytes, max_pixels: int, scale: int = 1) -> Bgr | None:
 
 
 def _has_chunk(data: bytes, kind: bytes) -> bool:
-    pos = 8
-    while pos + 8 <= len(data):
-        length = int.from_bytes(data[pos:pos + 4], "big")
-        found = data[pos + 4:pos + 8]
+    """Whether a chunk of this type comes before the pixel data (where tRNS must be)."""
+    for found, _, _ in png_chunks(data):
         if found == kind:
             return True
-        if found in (b"IDAT", b"IEND"):  # tRNS comes before the pixel data
+        if found == b"IDAT":
             return False
-        pos += 12 + length
     return False

@@ -10,6 +10,7 @@ so (`taken_from`), so filters by date still place every picture.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -17,7 +18,7 @@ _DATETIME_ORIGINAL, _OFFSET_ORIGINAL, _EXIF_IFD, _GPS_IFD, _MAKE, _MODEL = 0x900
 ORIENTATION = 0x112
 _GPS_VALUES = -1  # not a tag: the GPS IFD's entries (tag -> value), where the file has a position
 _GPS_WANTED = {1, 2, 3, 4, 9}  # LatitudeRef, Latitude, LongitudeRef, Longitude, Status
-_PNG = b"\x89PNG\r\n\x1a\n"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _RAW_EXIF = b"raw profile type exif\0"  # a PNG text chunk's keyword (ImageMagick)
 
 
@@ -65,7 +66,7 @@ def photo_facts(data: bytes, mtime_ns: int) -> PhotoFacts:
         if data[:2] == b"\xff\xd8":
             tags = _jpeg_tags(data)
         else:
-            png = png_exif(data) if data[:8] == _PNG else None
+            png = png_exif(data) if data[:8] == PNG_SIGNATURE else None
             tags = _pillow_tags(data) if png is None else _block_tags(png) if png else {}
     except Exception:
         tags = {}
@@ -121,23 +122,29 @@ def _jpeg_tags(data: bytes) -> dict[int, object]:
     return {}
 
 
+def png_chunks(data: bytes) -> Iterator[tuple[bytes, int, int]]:
+    """A PNG's chunks as (type, where its data starts, its length), read from their headers alone, up to IEND."""
+    pos = 8
+    while pos + 8 <= len(data):
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        kind = data[pos + 4:pos + 8]
+        yield kind, pos + 8, length
+        if kind == b"IEND":
+            return
+        pos += 12 + length
+
+
 def png_exif(data: bytes) -> bytes | None:
     """A PNG's eXIf block found by walking its chunk headers (b"" when it has none), without decompressing:
     Pillow's getexif decodes the whole picture to look past the pixel data, which cost a screenshot as much
     as its decode. None: an EXIF block in a text chunk (ImageMagick's "Raw profile type exif"), which Pillow
     reads."""
-    pos = 8
-    while pos + 8 <= len(data):
-        length = int.from_bytes(data[pos:pos + 4], "big")
-        kind = data[pos + 4:pos + 8]
+    for kind, start, length in png_chunks(data):
         if kind == b"eXIf":
-            block = data[pos + 8:pos + 8 + length]
+            block = data[start:start + length]
             return block[6:] if block.startswith(b"Exif\0\0") else block
-        if kind in (b"tEXt", b"zTXt", b"iTXt") and data[pos + 8:pos + 30].lower() == _RAW_EXIF:
+        if kind in (b"tEXt", b"zTXt", b"iTXt") and data[start:start + 22].lower() == _RAW_EXIF:
             return None
-        if kind == b"IEND":
-            break
-        pos += 12 + length
     return b""
 
 

@@ -41,28 +41,28 @@ def for_reading(data: bytes, long_side: int, max_pixels: int) -> Image.Image | B
     shown = header(data, max_pixels)
     if shown is not None:
         scale = _scale(*shown, long_side)
-        bgr = decode_bgr(data, max_pixels, scale)
+        bgr = decode_bgr(data, max_pixels, scale, shown)
         if bgr is not None and scale == 1:
             return bgr
         if bgr is not None:
-            return Preview(bgr, shown, _full(data, max_pixels, shown))
+            return Preview(bgr, shown, _full(data, max_pixels, shown, opencv=True))
     try:
         width, height = open_image(data).size
     except Exception:  # decode says why, in its words
         width = height = 0
     if not width or not height or _scale(width, height, long_side) == 1:
         return decode(data, max_pixels=max_pixels)[0]
-    # a draft keeps both sides at least this: the shorter at its share of `long_side`, so the longer >= it
-    wanted = math.ceil(long_side * min(width, height) / max(width, height))
-    small, shown_w, shown_h = decode(data, draft_size=wanted, max_pixels=max_pixels)
+    small, shown_w, shown_h = decode(data, draft_size=_wanted(width, height, long_side), max_pixels=max_pixels)
     if small.size == (shown_w, shown_h):  # not a JPEG, or no smaller scale: already whole
         return small
-    return Preview(small, (shown_w, shown_h), _full(data, max_pixels, (shown_w, shown_h)))
+    return Preview(small, (shown_w, shown_h), _full(data, max_pixels, (shown_w, shown_h), opencv=shown is not None))
 
 
-def _full(data: bytes, max_pixels: int, shown: tuple[int, int]) -> Callable[[], Image.Image | Bgr]:
+def _full(data: bytes, max_pixels: int, shown: tuple[int, int], opencv: bool) -> Callable[[], Image.Image | Bgr]:
+    """Decodes the full picture: by OpenCV where `header` took the file (`opencv`), else (or when it fails)
+    by Pillow."""
     def full() -> Image.Image | Bgr:
-        image = decode_bgr(data, max_pixels) or decode(data, max_pixels=max_pixels)[0]
+        image = (decode_bgr(data, max_pixels, 1, shown) if opencv else None) or decode(data, max_pixels=max_pixels)[0]
         if image.size != shown:
             raise ImageUnreadable(f"decoded at {image.size[0]}x{image.size[1]}, expected {shown[0]}x{shown[1]}")
         return image
@@ -75,5 +75,10 @@ def _scale(width: int, height: int, long_side: int) -> int:
     text in 1920 x 1080 screenshots that it found on the full picture."""
     if max(width, height) < 4 * long_side:
         return 1
-    wanted = math.ceil(long_side * min(width, height) / max(width, height))
+    wanted = _wanted(width, height, long_side)
     return next(s for s in (8, 4, 2, 1) if -(-min(width, height) // s) >= wanted)
+
+
+def _wanted(width: int, height: int, long_side: int) -> int:
+    """The shorter side a small copy keeps: its share of `long_side`, so the longer side is at least that."""
+    return math.ceil(long_side * min(width, height) / max(width, height))
