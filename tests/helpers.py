@@ -98,7 +98,7 @@ def three_photos(engine: Engine, tmp_path: Path) -> ClipGitApp:
 
 def exif_bytes(when: str | None = None, offset: str | None = None, make: str | None = None,
                model: str | None = None, gps: bool = False) -> bytes:
-    """An EXIF block: capture time (and its UTC offset), camera make and model, a GPS entry."""
+    """An EXIF block: capture time (and its UTC offset), camera make and model, a GPS position (Lisbon's)."""
     exif = Image.Exif()
     if make:
         exif[0x10F] = make
@@ -110,7 +110,7 @@ def exif_bytes(when: str | None = None, offset: str | None = None, make: str | N
     if offset:
         sub[0x9011] = offset
     if gps:
-        exif.get_ifd(0x8825)[1] = "N"
+        exif.get_ifd(0x8825).update({1: "N", 2: dms(LISBON[0]), 3: "W", 4: dms(LISBON[1])})
     return exif.tobytes()
 
 

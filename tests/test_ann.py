@@ -27,6 +27,7 @@ from clipgit.core.store.ann import (
     index_path,
 )
 from clipgit.core.store.ann_file import FORMAT_VERSION, MAGIC
+from clipgit.core.store.ann_kind import crossover_count
 from clipgit.core.store.ann_train import FLAT_MAX, Coarse, cluster
 from clipgit.core.store.knn_dupes import components, knn_groups
 from clipgit.core.store.vector_source import FileRows
@@ -275,6 +276,11 @@ def test_choose_kind_follows_the_measured_crossover() -> None:
     assert choose_kind(1_000_000, 512, Machine(cores=2, ram_bytes=1 << 30)) == "ann"  # the matrix would not fit
     here = Machine.here()
     assert here.cores >= 1 and here.ram_bytes > 0
+    for machine in (two, Machine(cores=8, ram_bytes=24 << 30), Machine(cores=2, ram_bytes=1 << 30)):
+        n = crossover_count(512, machine)  # what `status` names: the first size that wants the index
+        assert choose_kind(n - 1, 512, machine) == "exact" and choose_kind(n, 512, machine) == "ann"
+    assert 1_000_000 < crossover_count(512, two) < 3_000_000
+    assert crossover_count(512, Machine(cores=2, ram_bytes=24 << 30, cuda=True)) == 0
 
 
 def test_two_level_lists_assign_as_a_flat_search_would() -> None:

@@ -294,3 +294,29 @@ async def test_the_collector_turned_off_for_the_first_frame_is_back_once_it_is_d
     finally:
         gc.enable()
         gc.unfreeze()  # what the app set aside for its own run: this process runs other tests
+
+
+@pytest.mark.parametrize("width", [80, 200])
+async def test_the_status_line_keeps_the_work_in_progress_in_sight(width: int) -> None:
+    """At 80 columns the model name and device give way (then the key hint), never the progress."""
+    from textual.app import App, ComposeResult
+
+    from clipgit.tui.panes.status import StatusLine
+
+    class Host(App[None]):
+        def compose(self) -> ComposeResult:
+            yield StatusLine(id="status")
+
+    app = Host()
+    async with app.run_test(size=(width, 10)) as pilot:
+        line = app.query_one(StatusLine)
+        line.model, line.model_state = "ViT-SO400M-14-SigLIP-384 (webli)", "ready"
+        line.device, line.images = "cpu (float32)", 416
+        line.caption_status = "captioning 12/60 · 1.20/s · 0:40 left (p pauses)"
+        line.text_status = "reading text 48/60 · 7.41/s · 0:01 left (p pauses)"
+        await pilot.pause()
+        shown = plain(line).strip()
+        assert len(shown) <= width and "reading text 48/60 · " in shown and "0:01 left" in shown
+        assert "captioning 12/60 · " in shown and "0:40 left" in shown
+        assert ("ViT-SO400M" in shown) == (width == 200) and "416 images" in shown
+        assert ("(p pauses)" in shown) == (width == 200)

@@ -66,6 +66,10 @@ def test_place_and_country_filters(engine: Engine, places_library: Path) -> None
     assert hits[0].place is not None and hits[0].place["country_code"] == "JP"
     assert hits[0].as_dict()["place"] == {k: hits[0].place[k] for k in ("city", "region", "country",
                                                                          "country_code", "lat", "lon")}
+    # the photo's own position, not the town's entry in the place data
+    assert (hits[0].place["lat"], hits[0].place["lon"]) == pytest.approx(TOKYO, abs=1e-4)
+    # `gps:yes`: a usable position; void, zero and malformed tags are none
+    assert _names(engine.search("gps:yes")) == ["lisbon.png", "tokyo.jpg", "zurich.jpg"]
     nowhere = [r for r in engine.search("ext:jpg", top=10) if Path(r.path).name != "tokyo.jpg"]
     assert all(r.as_dict()["place"] is None for r in nowhere if "zurich" not in r.path)
     assert split_filters('red place:"new york" country:pt')[1].place == ("new york",)
@@ -96,3 +100,20 @@ def test_backfill_on_rescan_without_embedding_again(engine: Engine, places_libra
     assert dict(cat.conn.execute("SELECT image_id, seq FROM embeddings")) == seqs
     assert _names(engine.search("place:zurich")) == ["zurich.jpg"]
     assert cat.place_count() == 3
+
+
+def test_a_library_from_before_gets_photo_positions_and_true_gps_flags_on_rescan(engine: Engine,
+                                                                               places_library: Path) -> None:
+    """Schema 8 read places' coordinates from the town and flagged any GPS tags as `gps`: a library from then
+    is put right by its next rescan, nothing embedded again."""
+    from clipgit.core.store.migrations import SCHEMA_VERSION, migrate
+
+    cat = engine.catalog()
+    cat.conn.execute("UPDATE images SET gps = 1, place_lat = round(place_lat), place_lon = round(place_lon)")
+    cat.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")
+    migrate(cat.conn)
+    report = engine.index([str(places_library)])
+    assert report.embedded == 0 and report.unchanged == 6
+    assert _names(engine.search("gps:yes")) == ["lisbon.png", "tokyo.jpg", "zurich.jpg"]
+    (zurich,) = engine.search("place:zurich")
+    assert zurich.place is not None and (zurich.place["lat"], zurich.place["lon"]) == pytest.approx(ZURICH, abs=1e-4)

@@ -184,6 +184,9 @@ def test_filters_not_understood_are_said_and_gps_is_a_filter(settings: Settings,
     assert notes("year: 2023") == ["year: needs its value right after the colon (year:2023)"]
     assert notes("year:2023 year:2021 red") == ["year: given 2 times: the last one counts"]
     assert notes("text:a text:b https://example.com red") == []  # both must match; a URL is no filter
+    assert notes("country:zz") == ["country:zz is no country's code or name (country:pt, country:portugal)"]
+    for known in ("pt", "PT", "portugal", "uk", '"united states"', "usa", "Japan"):
+        assert notes(f"country:{known}") == [], known
     assert split_filters("gps:yes red")[1].gps is True and split_filters("gps:no")[1].gps is False
     make_photos(tmp_path / "pics", 3)
     env = cli_env(settings)

@@ -84,6 +84,21 @@ def test_cache_and_a_changed_file_is_read_again(engine: Engine, words_library: P
     assert names(engine.search("text:ticket")) == ["parcel.jpg"]
 
 
+def test_a_forgotten_file_named_again_has_its_text_read(engine: Engine, tmp_path: Path) -> None:
+    """`index FILE --ocr` of a file forgotten before brings it back and reads that file (its text job is asked
+    for the file, not its folder), and only it."""
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    one = sign(pics / "ticket.jpg", "TICKET 7781")
+    engine.index([str(pics)])
+    engine.forget(str(one))
+    sign(pics / "ticket.jpg.jpg", "OTHER 5512")  # a name the file's own is a prefix of: not the same file
+    engine.index([str(one)])
+    events = list(engine.ocr_library_iter(root=str(one)))
+    assert events[-1].done == events[-1].total == 1
+    assert names(engine.search("text:ticket")) == ["ticket.jpg"] and engine.search("text:other") == []
+
+
 def test_index_with_ocr_and_the_ocr_command(settings: Settings, tmp_path: Path) -> None:
     pics = tmp_path / "pics"
     pics.mkdir()

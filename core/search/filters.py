@@ -111,7 +111,23 @@ def notes(query: str) -> list[str]:
         near = difflib.get_close_matches(name, NAMES, n=1, cutoff=0.6)
         if near:
             said.append(f"{name}:{value} is not a filter (did you mean {near[0]}:?): searched as words")
+    try:
+        country = split_filters(query)[1].country
+    except QueryError:  # a bad value: the search itself says so
+        country = None
+    if country and not _known_country(country):
+        said.append(f"country:{country} is no country's code or name (country:pt, country:portugal)")
     return said
+
+
+def _known_country(value: str) -> bool:
+    from clipgit.core.errors import ModelUnavailable
+    from clipgit.core.models.places import known_country  # numpy: only when a country is asked for
+
+    try:
+        return known_country(value)
+    except ModelUnavailable:  # no place data: the search says so on its own
+        return True
 
 
 _EXAMPLES = {"after": "2024-06-01", "before": "2024-06-01", "year": "2023", "camera": "pixel", "in": "~/Pictures",

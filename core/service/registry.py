@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,9 @@ def registry_dir() -> Path:
         return Path(env).expanduser()
     import platformdirs
 
-    runtime = Path(platformdirs.user_runtime_dir("clipgit", appauthor=False))
+    with warnings.catch_warnings():  # without XDG_RUNTIME_DIR platformdirs warns in two lines; its answer will do
+        warnings.simplefilter("ignore")
+        runtime = Path(platformdirs.user_runtime_dir("clipgit", appauthor=False))
     if runtime.parent.is_dir() and os.access(runtime.parent, os.W_OK):
         return runtime / "services"
     return Path(platformdirs.user_cache_dir("clipgit", appauthor=False)) / "services"

@@ -30,6 +30,7 @@ import numpy as np
 from clipgit.core.errors import Cancelled, ClipgitError
 from clipgit.core.store.ann import AnnIndex, IndexDamaged, IndexMissing, Machine, choose_kind, index_path
 from clipgit.core.store.ann_file import files_size, read_header, remove_index
+from clipgit.core.store.ann_kind import crossover_count
 from clipgit.core.store.device_scan import ExactScan
 from clipgit.core.store.vector_source import Ids, VectorSource, member, sorted_unique
 from clipgit.core.store.vectors import SnapshotView, VectorIndex, id_hashes
@@ -49,7 +50,7 @@ class VectorIndexFacts:
     wanted: str  # exact | ann: what the setting and the crossover ask for at this size
     answering: str  # exact | ann: what answers now (exact while the index is built or stale)
     vectors: int
-    crossover: int  # 0: measured (ann_kind.py)
+    crossover: int  # the size past which `auto` wants the index (set, or from ann_kind's measurements); 0: never
     index_vectors: int = 0
     index_bytes: int = 0
     built: float | None = None  # seconds since the epoch
@@ -340,7 +341,8 @@ class AnnKeeper:
         answering = "ann" if wanted == "ann" and (current or (self._index is not None and not self.busy())) else "exact"
         size = files_size(self.path) if header else 0
         scanner = self.scanner
-        return VectorIndexFacts(self.setting, wanted, answering, n, self.crossover, int(header.get("count", 0)),
+        crossover = self.crossover or crossover_count(dim or 512, self._machine())
+        return VectorIndexFacts(self.setting, wanted, answering, n, crossover, int(header.get("count", 0)),
                                 size, state.get("built"), state.get("recall"), int(header.get("added", 0)),
                                 int(header.get("removed", 0)), current, self.busy(),
                                 self.note or (scanner.note if scanner else ""),

@@ -61,3 +61,16 @@ def choose_kind(n: int, dim: int, machine: Machine) -> Kind:
     if n * dim * 2 > machine.ram_bytes * MEMORY_SHARE:
         return "ann"
     return "ann" if exact_scan_ms(n, dim, machine) > EXACT_BUDGET_MS else "exact"
+
+
+def crossover_count(dim: int, machine: Machine) -> int:
+    """The library size at which `choose_kind` turns to "ann" (0: never, on CUDA): what `status` names."""
+    if machine.cuda:
+        return 0
+    n = min(int(EXACT_BUDGET_MS * 1e6 * max(1, min(machine.cores, BANDWIDTH_CORES))
+                / (dim * EXACT_NS_PER_ELEMENT_CORE)), int(machine.ram_bytes * MEMORY_SHARE // (dim * 2)))
+    while choose_kind(n, dim, machine) == "exact":  # the rounding above may leave it one short
+        n += 1
+    while n > 1 and choose_kind(n - 1, dim, machine) == "ann":
+        n -= 1
+    return n

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from clipgit.core.models.fold import fold
 from clipgit.core.names import from_db
-from clipgit.core.store.filter_sql import TRIGRAM_MIN, filtered, has_fts, under
+from clipgit.core.store.filter_sql import TRIGRAM_MIN, at_or_under, filtered, has_fts
 
 if TYPE_CHECKING:
     from clipgit.core.search.filters import Filters
@@ -34,7 +34,7 @@ class CatalogWords:
                f"LEFT JOIN {table} w ON w.image_id = i.id AND w.model = ? WHERE w.id IS NULL AND i.error IS NULL")
         args: list[object] = [clip_model, model]
         if root is not None:
-            cond, more = under("i.path", root)
+            cond, more = at_or_under("i.path", root)
             sql, args = f"{sql} AND {cond}", args + more
         return [(r[0], from_db(r[1])) for r in self.conn.execute(sql + " ORDER BY i.path", args)]
 

@@ -24,6 +24,12 @@ def under(column: str, root: str) -> tuple[str, list[object]]:
     return f"substr({column}, 1, ?) = ?", [len(prefix), prefix]
 
 
+def at_or_under(column: str, root: str) -> tuple[str, list[object]]:
+    """As `under`, and also `root` itself: a job asked for one file (`index FILE --ocr`) must find that file."""
+    cond, args = under(column, root)
+    return f"({column} = ? OR {cond})", [to_db(root.rstrip("/")), *args]
+
+
 def filtered(alias: str, filters: Filters) -> tuple[str, list[object]]:
     """SQL condition and its arguments for the filters, on the images table under `alias`."""
     conds, args = date_conditions(alias, filters)

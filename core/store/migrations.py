@@ -173,6 +173,12 @@ MIGRATIONS: list[str] = [
     CREATE INDEX images_place_cc ON images(place_cc);
     UPDATE images SET taken_from = NULL WHERE gps = 1;
     """,
+    # 8: a place's coordinates are the photo's own (they were the named town's), and `gps` says a usable position
+    # (it said GPS tags, void or malformed ones too): photos with GPS tags are read again on the next rescan,
+    # their header only, nothing embedded again
+    """
+    UPDATE images SET taken_from = NULL WHERE gps = 1;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

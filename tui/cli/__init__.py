@@ -71,6 +71,10 @@ def _needs_terminal() -> int:
     blind and never ended, filling a pipe or a file with screens."""
     if sys.stdin.isatty() and sys.__stderr__ is not None and sys.__stderr__.isatty():
         return 0
+    if sys.stdin.isatty() and sys.stdout.isatty():
+        print("clipgit-tui: error: the app draws through stderr: run it without redirecting stderr (2>...)",
+              file=sys.stderr)
+        return 2
     print("clipgit-tui: error: the app needs a terminal (for scripts: clipgit-tui index, search, similar, "
           "status ... --json; see clipgit-tui --help)", file=sys.stderr)
     return 2

@@ -106,9 +106,9 @@ def _vector_index_line(vi: dict[str, object]) -> str:
     from datetime import datetime
 
     cross = vi.get("crossover")
-    crossover = f"{cross:,}" if isinstance(cross, int) and cross else "the measured crossover"
     if vi.get("wanted") != "ann":
-        why = "set so" if vi.get("setting") == "exact" else f"approximate index past {crossover} images"
+        past = f"approximate index past {cross:,} images" if isinstance(cross, int) and cross else "on the GPU"
+        why = "set so" if vi.get("setting") == "exact" else past
         return f"exact ({why})"
     built = vi.get("built")
     when = datetime.fromtimestamp(float(built)).strftime("%Y-%m-%d %H:%M") if isinstance(built, (int, float)) else "?"
