@@ -9,6 +9,7 @@ import json
 import socket
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image, ImageDraw, ImageFont
@@ -187,3 +188,42 @@ async def test_the_app_reads_the_library_and_the_detail_pane_shows_text_and_plac
             await wait_for(pilot, lambda: [Path(p).name for p in results(app)] == ["lisbon.jpg"])
             await wait_for(pilot, lambda: "Portugal" in plain(app.query_one("#meta", Static)))
             await pilot.press("q")
+
+
+def test_text_jobs_one_at_a_time_and_a_paused_one_lets_another_by(engine: Engine, tmp_path: Path) -> None:
+    """Two text jobs on one library (the app's and a command's): the second waits, then finds the pictures
+    read, rather than reading each again. A paused job lets go: a command is not held up by it, and the
+    paused job, resumed, skips what was read meanwhile."""
+    import threading
+
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    for i, word in enumerate(("ALPHA", "BRAVO", "CHARLIE")):
+        sign(pics / f"{i}.jpg", f"{word} {i}")
+    engine.index([str(pics)])
+    first = engine.ocr_library_iter(root=str(pics))
+    assert next(first).total == 3  # running: holds the library's text lock
+    second: list[Any] = []
+    waiter = threading.Thread(target=lambda: second.extend(engine.ocr_library_iter(root=str(pics))))
+    waiter.start()
+    waiter.join(1.0)
+    assert waiter.is_alive() and second and second[0].phase == "waiting" and "reading text" in second[0].note
+    assert list(first)[-1].done == 3
+    waiter.join(60)
+    assert not waiter.is_alive() and second[-1].total == 0  # nothing left: read once
+    for i, word in enumerate(("DELTA", "ECHO"), start=3):
+        sign(pics / f"{i}.jpg", f"{word} {i}")
+    engine.index([str(pics)])
+    pause, paused = threading.Event(), list[Any]()
+    pause.set()
+    held = threading.Thread(target=lambda: paused.extend(engine.ocr_library_iter(pause=pause, root=str(pics))))
+    held.start()
+    command: list[Any] = []
+    other = threading.Thread(target=lambda: command.extend(engine.ocr_library_iter(root=str(pics))))
+    other.start()
+    other.join(60)
+    assert not other.is_alive() and command[-1].done == command[-1].total == 2  # not held up by the paused job
+    pause.clear()
+    held.join(60)
+    assert not held.is_alive() and paused[-1].phase == "reading"
+    assert names(engine.search("text:delta")) == ["3.jpg"] and names(engine.search("text:echo")) == ["4.jpg"]

@@ -116,6 +116,8 @@ class LibraryJob(Widget):
 
     def status_text(self) -> str:
         p = self.progress
+        if self.running and p is not None and p.phase == "waiting":  # another job on this library goes first
+            return str(p.note).split(" (")[0]
         if not self.running or p is None or not p.total:
             return ""
         noun, doing = self.NOUN

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 
+from clipgit.core.ingest.one_job import wait_out_pause
 from clipgit.core.ingest.pipeline import batches
 from clipgit.core.models.git_captioner import CaptionInput
 from clipgit.core.progress import Meter, Progress
 from clipgit.core.store.catalog import Catalog, ImageRow
+from clipgit.core.store.index_lock import IndexLock
 
 CaptionFn = Callable[[list[CaptionInput]], "Future[list[str | None]]"]
 Reader = Callable[[], Callable[[str], CaptionInput]]  # loads the model; what the pool makes of a file for it
@@ -86,9 +87,11 @@ def caption_files(catalog: Catalog, model: str, paths: Sequence[str], caption: C
 
 def caption_library(catalog: Catalog, model: str, clip_model: str, caption: CaptionFn, reader: Reader,
                     *, batch_size: int, workers: int, cancel: threading.Event,
-                    pause: threading.Event | None = None, root: str | None = None) -> Iterator[CaptionProgress]:
+                    pause: threading.Event | None = None, root: str | None = None,
+                    lock: IndexLock | None = None) -> Iterator[CaptionProgress]:
     """Caption every embedded image that has no caption from `model`; one transaction per batch."""
     todo = catalog.uncaptioned(model, clip_model, root)
+    left: set[int] | None = None  # after a pause: what is still uncaptioned
     meter = Meter(len(todo), unit="captions")
     done = 0
     yield meter.at("captioning", 0)
@@ -99,12 +102,13 @@ def caption_library(catalog: Catalog, model: str, clip_model: str, caption: Capt
         if pause is not None and pause.is_set():
             meter.pause()
             yield meter.at("captioning", done)
-            while pause.is_set() and not cancel.is_set():
-                time.sleep(0.1)
+            if wait_out_pause(pause, cancel, lock):  # another job may have done some of the rest meanwhile
+                left = {image_id for image_id, _ in catalog.uncaptioned(model, clip_model, root)}
             meter.resume()
         if cancel.is_set():
             return
-        good = [one for one in batch if one.value is not None]  # unreadable: the next index run records why
+        # unreadable: the next index run records why
+        good = [one for one in batch if one.value is not None and (left is None or one.item[0] in left)]
         texts = caption([one.value for one in good if one.value is not None]).result() if good else []
         with catalog.transaction():
             for one, text in zip(good, texts):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -24,9 +23,11 @@ from clipgit.core.decode.image import read_bytes
 from clipgit.core.decode.preview import DETECT_SIDE, Preview, for_reading
 from clipgit.core.errors import ImageUnreadable
 from clipgit.core.ingest.caption_jobs import _unchanged
+from clipgit.core.ingest.one_job import wait_out_pause
 from clipgit.core.ingest.pipeline import batches
 from clipgit.core.progress import Meter, Progress
 from clipgit.core.store.catalog import Catalog, ImageRow
+from clipgit.core.store.index_lock import IndexLock
 
 if TYPE_CHECKING:  # the reader imports OpenCV (half a second): only a job that reads loads it
     from clipgit.core.models.ocr import OcrResult
@@ -105,11 +106,12 @@ def ocr_files(catalog: Catalog, model: str, paths: Sequence[str], read: ReadFn, 
 
 def ocr_library(catalog: Catalog, model: str, clip_model: str, read: ReadFn, *, max_pixels: int,
                 batch_size: int, workers: int, cancel: threading.Event, pause: threading.Event | None = None,
-                root: str | None = None) -> Iterator[OcrProgress]:
+                root: str | None = None, lock: IndexLock | None = None) -> Iterator[OcrProgress]:
     """Read every embedded image that `model` has not read; one transaction per batch, so a stop loses at most
     the batch in flight and the next run goes on. A picture the reader refuses gets an empty text (it is not
     tried again until its file changes); one that cannot be decoded is left for the next index run to record."""
     todo = catalog.unread(model, clip_model, root)
+    left: set[int] | None = None  # after a pause: what is still unread
     meter = Meter(len(todo), unit="texts")
     done = 0
     yield meter.at("reading", 0)
@@ -120,12 +122,12 @@ def ocr_library(catalog: Catalog, model: str, clip_model: str, read: ReadFn, *, 
         if pause is not None and pause.is_set():
             meter.pause()
             yield meter.at("reading", done)
-            while pause.is_set() and not cancel.is_set():
-                time.sleep(0.1)
+            if wait_out_pause(pause, cancel, lock):  # another job may have done some of the rest meanwhile
+                left = {image_id for image_id, _ in catalog.unread(model, clip_model, root)}
             meter.resume()
         if cancel.is_set():
             return
-        good = [one for one in batch if one.value is not None]
+        good = [one for one in batch if one.value is not None and (left is None or one.item[0] in left)]
         results = read([one.value for one in good if one.value is not None]).result() if good else []
         with catalog.transaction():
             for one, result in zip(good, results):

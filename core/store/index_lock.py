@@ -19,8 +19,9 @@ from typing import IO
 
 
 class IndexLock:
-    def __init__(self, data_dir: Path) -> None:
-        self.path = data_dir / "index.lock"
+    def __init__(self, data_dir: Path, name: str = "index") -> None:
+        """`name`: which job ("index"; "text" and "captions" for the library jobs, ingest/one_job.py)."""
+        self.path = data_dir / f"{name}.lock"
         self._fh: IO[str] | None = None
 
     def try_acquire(self) -> bool:
