@@ -70,7 +70,9 @@ def test_text_filter_finds_words_any_case_accents_and_inside_tokens(engine: Engi
     assert hits[0].mode == "browse" and "ZX48213" in (hits[0].text or "")
     assert hits[0].as_dict()["text"] == hits[0].text
     # a plain query in hybrid mode also ranks by the recognised text
-    assert names(engine.search("zx48213", mode="hybrid"))[0] == "parcel.jpg"
+    hybrid = engine.search("zx48213", mode="hybrid")
+    assert names(hybrid)[0] == "parcel.jpg" and hybrid[0].as_dict()["text_score"] is not None  # why it ranks
+    assert all(r.as_dict()["text_score"] is None for r in hybrid[1:])
     assert engine.catalog().text_count(OCR_MODEL, with_text=True) == 3
 
 

@@ -74,6 +74,8 @@ class SearchResult:
             out["caption"] = self.caption
             out["clip_score"] = None if self.clip_score is None else round(self.clip_score, 6)
             out["caption_score"] = None if self.caption_score is None else round(self.caption_score, 6)
+        if self.mode == "hybrid":  # why a result with a low cosine and no caption match ranks: its text matched
+            out["text_score"] = None if self.text_score is None else round(self.text_score, 6)
         return out
 
 

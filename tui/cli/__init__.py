@@ -255,7 +255,8 @@ def _search(engine: EngineAPI, args: argparse.Namespace) -> int:
                 print(f"{taken}  {display_name(r.path)}{caption}")
             else:  # the CLIP cosine where there is one (hybrid orders by fused rank, ~0.03, unreadable)
                 shown = r.clip_score if r.clip_score is not None else r.score
-                print(f"{shown:.4f}  {display_name(r.path)}{caption}")
+                found = "  [its text matched]" if r.text_score is not None else ""
+                print(f"{shown:.4f}  {display_name(r.path)}{caption}{found}")
     return 0
 
 
@@ -267,5 +268,5 @@ def _why_none(query: str, args: argparse.Namespace) -> str:
     if split_filters(query)[1].within(args.folder).active:
         return "no indexed image matches these filters"
     if getattr(args, "mode", None) == "caption":
-        return "no caption has these words"
+        return "no caption has these words (the text in pictures: text:WORDS, or --mode hybrid)"
     return "the library is empty for this model (run 'clipgit-tui index FOLDER')"
