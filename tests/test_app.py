@@ -320,3 +320,48 @@ async def test_the_status_line_keeps_the_work_in_progress_in_sight(width: int) -
         assert "captioning 12/60 · " in shown and "0:40 left" in shown
         assert ("ViT-SO400M" in shown) == (width == 200) and "416 images" in shown
         assert ("(p pauses)" in shown) == (width == 200)
+
+
+async def test_a_library_job_stopped_and_started_again_goes_on_counting() -> None:
+    """An index run stops the text job and starts it again on what is left: the status line goes on from where
+    it was (8/10, then 10/10), it does not start over on a smaller total (2/2)."""
+    import threading
+    from collections.abc import Iterator
+
+    from textual.app import App, ComposeResult
+
+    from clipgit.core.progress import Progress
+    from clipgit.tui.library_job import LibraryJob
+
+    runs: list[list[Progress[None]]] = [[Progress("reading", 0, 10), Progress("reading", 8, 10)],
+                                         [Progress("reading", 0, 2), Progress("reading", 2, 2)]]
+
+    class Job(LibraryJob):
+        NOUN = ("text", "reading text")
+
+        def wanted(self) -> bool:
+            return True
+
+        def events(self, cancel: threading.Event) -> Iterator[Any]:
+            yield from runs.pop(0)
+            cancel.wait(30)  # a run goes on until it is stopped
+
+        def on_library_job_progressed(self, message: LibraryJob.Progressed) -> None:
+            self._progressed(message)
+
+        def on_library_job_finished(self, message: LibraryJob.Finished) -> None:
+            self._finished(message)
+
+    job = Job(None)  # type: ignore[arg-type]  # the engine is not used: events() stands in for it
+
+    class Host(App[None]):
+        def compose(self) -> ComposeResult:
+            yield job
+
+    async with Host().run_test() as pilot:
+        job.start_background()
+        await wait_for(pilot, lambda: job.status_text().startswith("reading text 8/10"))
+        job.stop()
+        job.start_background()  # the index run has ended
+        await wait_for(pilot, lambda: job.status_text().startswith("reading text 10/10"))
+        job.stop()

@@ -38,9 +38,10 @@ class LibraryJob(Widget):
             self.error = error
 
     class Progressed(Message):
-        def __init__(self, event: Any) -> None:
+        def __init__(self, event: Any, run: threading.Event) -> None:
             super().__init__()
             self.event = event
+            self.run = run  # which run, as Finished says
 
         def can_replace(self, message: Message) -> bool:
             return type(message) is type(self)
@@ -58,6 +59,9 @@ class LibraryJob(Widget):
         self.progress: Any = None
         self.pause = threading.Event()
         self._cancel = threading.Event()
+        # done by earlier runs of this pass over the library: a run stopped for an index run is started again
+        # on what is left, and the status line goes on counting (16/67, not 8/59)
+        self._carried = 0
 
     # what a job is --------------------------------------------------------------------
     def wanted(self) -> bool:
@@ -75,6 +79,9 @@ class LibraryJob(Widget):
             return
         if self.running and not self._cancel.is_set():
             return
+        if self.progress is not None:  # a stopped run whose end has not come back yet
+            self._carried += self.progress.done
+            self.progress = None
         self.running = True
         self._cancel = threading.Event()
         cancel = self._cancel
@@ -83,7 +90,7 @@ class LibraryJob(Widget):
     def _library(self, cancel: threading.Event) -> None:
         try:
             for event in self.events(cancel):
-                self.post_message(self.Progressed(event))
+                self.post_message(self.Progressed(event, cancel))
         except ModelUnavailable as exc:
             self.post_message(self.Unavailable(str(exc)))
         finally:
@@ -105,6 +112,9 @@ class LibraryJob(Widget):
         self.unavailable = message.error
 
     def _progressed(self, message: Progressed) -> None:
+        if message.run is not self._cancel:
+            message.stop()  # an earlier run's, counted already
+            return
         self.progress = message.event
 
     def _finished(self, message: Finished) -> None:
@@ -112,6 +122,10 @@ class LibraryJob(Widget):
             message.stop()  # an earlier run's end: the current one goes on
             return
         self.running = False
+        if message.cancel.is_set() and self.progress is not None:  # stopped: the next run goes on counting
+            self._carried += self.progress.done
+        elif not message.cancel.is_set():
+            self._carried = 0  # the library is done
         self.progress = None
 
     def status_text(self) -> str:
@@ -121,6 +135,7 @@ class LibraryJob(Widget):
         if not self.running or p is None or not p.total:
             return ""
         noun, doing = self.NOUN
+        done, total = self._carried + p.done, self._carried + p.total
         if self.pause.is_set():
-            return f"{noun} paused at {p.done}/{p.total} (p resumes)"
-        return f"{doing} {p.done}/{p.total} · {p.rate:.2f}/s · {duration(p.eta)} left (p pauses)"
+            return f"{noun} paused at {done}/{total} (p resumes)"
+        return f"{doing} {done}/{total} · {p.rate:.2f}/s · {duration(p.eta)} left (p pauses)"
