@@ -120,5 +120,6 @@ def test_demo_command_in_a_terminal(tmp_path: Path) -> None:
         assert rows and any(n in rows[0] for n in names), screen
         subprocess.run(["tmux", "send-keys", "-t", session, "C-q"], check=True)  # quits from the search box
         wait_exit(session, marker)
+        assert (tmp_path / "data").stat().st_mode & 0o777 == 0o700  # made private before anything went in it
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)

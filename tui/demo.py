@@ -45,6 +45,9 @@ def demo_settings(settings: Any, clip_model: str | None = None, caption_model: s
 
 
 def demo(settings: Any, args: argparse.Namespace) -> int:
+    from clipgit.core.config import private_data_dir
+
+    private_data_dir(Path(settings.data_dir))  # before the gallery's folders: a new data dir is made 0700
     folder = gallery_folder(settings, args.dir)
     ensure_gallery(folder, args.count)
     from clipgit.tui.run_app import run_app
