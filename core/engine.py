@@ -367,7 +367,8 @@ def _folder_arg(path: str) -> str:
     if not os.path.exists(full):
         raise ClipgitError(f"folder not found: {path}")
     if not os.path.isdir(full):
-        raise ClipgitError(f"not a folder: {path}")
+        raise ClipgitError(f"not a folder: {path} (a file is indexed with the library folder that holds it: "
+                           "index that folder first)")
     return full.rstrip("/") or "/"
 
 

@@ -115,6 +115,8 @@ def test_no_results_says_why(settings: Settings, tmp_path: Path) -> None:
 def test_bad_usage_exits_2_and_failures_exit_1_with_one_line(settings: Settings, tmp_path: Path) -> None:
     assert run(settings, "search").returncode == 2
     assert run(settings, "search", "x", "--top", "0").returncode == 2
+    word = run(settings, "search", "x", "--top", "abc")
+    assert word.returncode == 2 and "'abc' is not a whole number" in word.stderr and "_positive" not in word.stderr
     bad_query = run(settings, "search", "   ")
     assert bad_query.returncode == 2 and "Traceback" not in bad_query.stderr
     missing = run(settings, "index", str(tmp_path / "nope"))

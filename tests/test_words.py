@@ -100,6 +100,10 @@ def test_a_forgotten_file_named_again_has_its_text_read(engine: Engine, tmp_path
     events = list(engine.ocr_library_iter(root=str(one)))
     assert events[-1].done == events[-1].total == 1
     assert names(engine.search("text:ticket")) == ["ticket.jpg"] and engine.search("text:other") == []
+    other = pics / "ticket.jpg.jpg"  # a file of the library, never forgotten: indexed with its folder
+    assert engine.index([str(other)]).unchanged == 2
+    assert list(engine.ocr_library_iter(root=str(other)))[-1].done == 1
+    assert names(engine.search("text:other")) == ["ticket.jpg.jpg"]
 
 
 def test_index_with_ocr_and_the_ocr_command(settings: Settings, tmp_path: Path) -> None:

@@ -27,7 +27,8 @@ class ProgressBar:
             return
         self._last = now
         if not event.total:
-            line = f"{event.phase}: {event.note}" if event.note else f"{event.phase}…"
+            line = (event.note if event.note.startswith(event.phase) else f"{event.phase}: {event.note}") if (
+                event.note) else f"{event.phase}…"
         else:
             frac = min(1.0, event.done / event.total)
             rate = f"{event.rate:.2f}" if event.rate < 10 else f"{event.rate:.1f}"

@@ -196,7 +196,9 @@ def places_of(points: Sequence[tuple[float, float]], max_km: float = MAX_KM) -> 
     if ok:
         coords = np.array([points[i] for i in ok], dtype=np.float64)
         for i, place in zip(ok, _loaded().lookup(coords[:, 0], coords[:, 1], max_km)):
-            out[i] = None if place is None else dataclasses.replace(place, lat=points[i][0], lon=points[i][1])
+            # the photo's position, to 6 places (0.1 m; an EXIF rational's float is 38.722300000000004)
+            here = round(float(points[i][0]), 6), round(float(points[i][1]), 6)
+            out[i] = None if place is None else dataclasses.replace(place, lat=here[0], lon=here[1])
     return out
 
 

@@ -36,12 +36,10 @@ def forget(cat: Catalog, target: str) -> int:
 
 
 def index_roots(cat: Catalog, paths: list[str]) -> list[str]:
-    """The paths an index run walks: a forgotten path that the user names is brought back (a forgotten file
-    by a walk of its library folder); a path inside a forgotten folder is refused, since that folder's
-    rescans would drop it again."""
+    """The paths an index run walks: a file of a library folder by a walk of that folder (`index FILE --ocr`
+    then reads that file's text); a forgotten path that the user names is brought back (a forgotten file
+    likewise); a path inside a forgotten folder is refused, since that folder's rescans would drop it again."""
     excluded = cat.excluded()
-    if not excluded:
-        return paths
     roots: list[str] = []
     with cat.transaction():
         for path in paths:
@@ -55,5 +53,6 @@ def index_roots(cat: Catalog, paths: list[str]) -> list[str]:
             if inside is not None:
                 raise ClipgitError(f"{full} is inside {inside}, which was forgotten: index {inside} to bring it "
                                    "back")
-            roots.append(path)
+            holder = cat.folder_containing(full) if os.path.isfile(full) else None
+            roots.append(holder.path if holder is not None else path)  # a file of the library: its folder's walk
     return roots
