@@ -5,7 +5,8 @@ from __future__ import annotations
 KEYS: list[tuple[str, str, str]] = [
     ("Anywhere", "/", "jump to the search box; a / that only jumps is never typed (also at launch, when the "
                       "box has focus): press / again to start an absolute path, as in / /home/me/x.jpg"),
-    ("Anywhere", "Tab / Shift+Tab", "move between panes"),
+    ("Anywhere", "Tab / Shift+Tab", "move between panes; the letter keys below act outside the search box (in it "
+                                    "they are typed: Tab, Down or Enter leaves it)"),
     ("Anywhere", "?", "show all keys"),
     ("Anywhere", "Esc", "go back (detail -> results -> search)"),
     ("Anywhere", "q / Ctrl+Q", "quit (indexing stops cleanly; the next run resumes)"),
