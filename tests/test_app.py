@@ -365,3 +365,13 @@ async def test_a_library_job_stopped_and_started_again_goes_on_counting() -> Non
         job.start_background()  # the index run has ended
         await wait_for(pilot, lambda: job.status_text().startswith("reading text 10/10"))
         job.stop()
+
+
+def test_the_detail_pane_names_a_place_or_gives_the_position_alone() -> None:
+    from clipgit.tui.panes.detail import place_line
+
+    lisbon = {"locality": "Baixa", "city": "Lisbon", "region": "Lisbon", "country": "Portugal", "lat": 38.7108,
+              "lon": -9.1366}
+    assert place_line(lisbon) == "Baixa, Lisbon, Portugal (38.7108, -9.1366)"
+    sea = {"locality": "", "city": "", "region": "", "country": "", "lat": 30.0, "lon": -40.0}
+    assert place_line(sea) == "(30.0000, -40.0000)"  # far from any town

@@ -70,7 +70,9 @@ def test_a_city_across_a_border_is_not_taken_as_the_city_around() -> None:
 
 
 def test_far_from_any_place_invalid_and_antimeridian_points() -> None:
-    assert place_of(30.0, -40.0) is None  # mid-Atlantic
+    sea = place_of(30.0, -40.0)  # mid-Atlantic: the position, no names; no name query matches it
+    assert sea == Place("", "", "", "", 30.0, -40.0, "")
+    assert not any(place_matches(sea, q) for q in ("atlantic", "country:pt", "", "country:"))
     for lat, lon in [(91, 0), (0, 181), (math.nan, 0), (0, math.inf), ("1", 2), (True, 3)]:
         assert place_of(lat, lon) is None  # type: ignore[arg-type]
     fiji = place_of(-16.8, 179.99)

@@ -117,3 +117,15 @@ def test_a_library_from_before_gets_photo_positions_and_true_gps_flags_on_rescan
     assert _names(engine.search("gps:yes")) == ["lisbon.png", "tokyo.jpg", "zurich.jpg"]
     (zurich,) = engine.search("place:zurich")
     assert zurich.place is not None and (zurich.place["lat"], zurich.place["lon"]) == pytest.approx(ZURICH, abs=1e-4)
+
+
+def test_a_photo_far_from_any_town_keeps_its_position(engine: Engine, tmp_path: Path) -> None:
+    """At sea: `gps:yes`, counted among places, the position in the JSON; no name matches it."""
+    pics = tmp_path / "sea"
+    pics.mkdir()
+    gps_photo(pics / "atlantic.jpg", 9, (30.0, -40.0))
+    engine.index([str(pics)])
+    (found,) = engine.search("gps:yes")
+    assert found.as_dict()["place"] == {"city": "", "region": "", "country": "", "country_code": "", "lat": 30.0,
+                                        "lon": -40.0}
+    assert engine.search("place:atlantic") == [] and engine.status().places == 1

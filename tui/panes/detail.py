@@ -35,7 +35,7 @@ def place_line(place: dict[str, object]) -> str:
     shown = [n for i, n in enumerate(names) if n and n not in names[:i]]
     lat, lon = place.get("lat"), place.get("lon")
     where = f" ({lat:.4f}, {lon:.4f})" if isinstance(lat, float) and isinstance(lon, float) else ""
-    return ", ".join(shown) + where
+    return (", ".join(shown) + where).strip()  # far from any town: the position alone
 
 
 def preview_px() -> int:
