@@ -16,7 +16,7 @@ from textual.widgets import Static
 from clipgit.core.names import display_name
 from clipgit.tui.format import count
 
-# what a narrow line leaves out: " (p pauses)" (the key is in the footer too), then " · 7.41/s" (the ETA stays)
+# what a narrow line leaves out: " (p pauses)" (the help screen, ?, lists the key), then " · 7.41/s" (the ETA stays)
 _CUTS = (re.compile(r" \(p [a-z]+\)"), re.compile(r" · [0-9.]+(?: [a-z]+)?/s"))
 
 
