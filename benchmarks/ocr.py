@@ -45,7 +45,6 @@ from ocr_limit import Run, record, replay
 from ocr_whole import WholeLimit, index_command, served_command, startup_folder, whole_quality
 from text_pictures import Picture, make_set
 
-from clipgit.core.inference import passive_openmp
 from clipgit.core.models.fold import fold
 from clipgit.core.models.ocr import OcrModels, OcrReader
 
@@ -216,7 +215,6 @@ def main() -> None:
     if args.quick:
         args.n, args.naive, args.models, args.rounds = 8, "", "ppocrv6-tiny", 1
     os.nice(max(0, args.nice - os.nice(0)))
-    passive_openmp()  # the limit's CLIP runs under the OpenMP policy the command's does (before torch loads)
     folder = ROOT / ".bench" / f"ocr-set-{args.n}-{args.seed}{'-quick' if args.quick else ''}"
     pictures = make_set(folder, args.n, args.seed, args.quick)
     paths = [folder / p.name for p in pictures]

@@ -45,18 +45,6 @@ def lower_thread_priority(nice: int = BACKGROUND_NICE) -> None:
         pass
 
 
-def passive_openmp() -> None:
-    """Ask torch's OpenMP pool (libgomp) to sleep between parallel regions instead of spinning, unless the
-    user set OMP_WAIT_POLICY. Only takes effect before torch is first imported.
-
-    Why: libgomp's default spins a worker for about 300,000 turns after each region. With the text reader's
-    onnxruntime threads and the decode threads sharing the same cores, that spinning is CPU they need: an
-    `index --ocr` of 120 pictures through the service cost 4% (ViT-B/32) to 8% (demo CLIP) less CPU with
-    PASSIVE, and plain indexing of 12 MP JPEGs ran 10-20% faster, the decode threads keeping their cores
-    (benchmarks/ocr.py, benchmarks/ingest.py; docs/ocr.md)."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-
 def then(first: Future[A], next_step: Callable[[A], Future[R]]) -> Future[R]:
     """A future of `next_step(first's result)`, chained without a thread waiting in between.
 
@@ -103,7 +91,6 @@ class InferenceThread:
     def __init__(self, name: str = "clipgit-inference", nice: Callable[[], int] | None = None) -> None:
         """`nice`: the thread's CPU priority, asked on the thread when it starts (it may import torch to
         find the device: a GPU's feeder runs ahead of the readers, a CPU model among them)."""
-        passive_openmp()  # torch is imported later, on the thread: see passive_openmp
         self._name = name
         self._nice = nice
         self._queue: queue.PriorityQueue[tuple[int, int, Any, Any]] = queue.PriorityQueue()

@@ -82,16 +82,3 @@ def test_closing_tells_the_caller_of_a_running_job_at_once() -> None:
         queued.result(timeout=1)
     assert time.monotonic() - begun < 1.0
     release.set()  # the job ends later; settling its future again is harmless
-
-
-@pytest.mark.parametrize(("chosen", "expected"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
-def test_torch_openmp_sleeps_between_regions_unless_the_user_chose(chosen: str | None, expected: str) -> None:
-    """The policy must be in the environment before torch is imported (libgomp reads it once, as it loads):
-    making the model thread sets it, and a user's own choice stands."""
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    if chosen:
-        env["OMP_WAIT_POLICY"] = chosen
-    code = ("import os, sys; from clipgit.core.inference import InferenceThread; InferenceThread(); "
-            "print(os.environ.get('OMP_WAIT_POLICY'), 'torch' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True)
-    assert out.stdout.split() == [expected, "False"]
