@@ -27,6 +27,7 @@ from clipgit.core.inference import BATCH, FEEDER_NICE, InferenceThread, lower_th
 from clipgit.core.ingest.batch_commit import Encoded
 from clipgit.core.ingest.indexer import IndexProgress, IndexReport, IndexRun
 from clipgit.core.ingest.ocr_jobs import OCR_MODEL
+from clipgit.core.ingest.one_job import one_at_a_time
 from clipgit.core.ingest.pipeline import default_workers
 from clipgit.core.lab.dataset import load_dataset
 from clipgit.core.lab.evaluate import EvalProgress, run_eval
@@ -160,18 +161,15 @@ class Engine(EngineWords):
             include_hidden=s.include_hidden, exclude_dirs=s.exclude_dirs, decode=s.decode,
             card_pixels=self._card_pixels,
         )
-        cancel = cancel or threading.Event()
-        lock = IndexLock(self.settings.data_dir)
+        stop = cancel or threading.Event()
+
+        def waiting(holder: str) -> IndexProgress:  # another run indexes: wait, then skip what it committed
+            return Progress("waiting", 0, 0, folder=roots[-1], note=f"waiting for {holder} to finish indexing "
+                            "(files it commits are not embedded again)", report=IndexReport())
+
         try:
-            while not lock.try_acquire():  # another run indexes: wait, then skip what it committed
-                if cancel.is_set():
-                    return
-                yield Progress("waiting", 0, 0, folder=roots[-1], note=f"waiting for {lock.holder()} to finish "
-                               "indexing (files it commits are not embedded again)", report=IndexReport())
-                cancel.wait(0.25)
-            yield from run.run(roots, cancel)
+            yield from one_at_a_time(self.settings.data_dir, "index", stop, waiting, lambda _: run.run(roots, stop))
         finally:
-            lock.release()
             self._vectors.refresh(self.catalog())
             self._vectors.save_if_changed()
             self._keeper.ready(self._vectors.view())  # past the crossover: built or updated in the background

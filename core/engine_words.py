@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from clipgit.core.inference import BATCH, INTERACTIVE, InferenceThread
 from clipgit.core.ingest.caption_jobs import Captioned, CaptionFn, CaptionProgress, caption_files, caption_library
 from clipgit.core.ingest.ocr_jobs import OCR_MODEL, OcrProgress, ReadFn, TextRead, ocr_files, ocr_library
-from clipgit.core.ingest.one_job import one_at_a_time
+from clipgit.core.ingest.one_job import one_at_a_time, waiting_for
 from clipgit.core.ingest.pipeline import default_workers
 
 if TYPE_CHECKING:
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from clipgit.core.models.git_captioner import CaptionInput, GitCaptioner
     from clipgit.core.models.ocr import OcrReader
     from clipgit.core.store.catalog import Catalog
+    from clipgit.core.store.index_lock import IndexLock
 
 
 class EngineWords:
@@ -71,10 +72,14 @@ class EngineWords:
         `index_iter`."""
         s = settings or self.settings
         stop = cancel or threading.Event()
-        return one_at_a_time(self.settings.data_dir, "captions", "captioning", stop, lambda lock: caption_library(
-            self.catalog(), s.caption_model, s.clip_model, self._caption_batch(BATCH), self._caption_reader,
-            batch_size=s.caption_batch_size, workers=s.decode_workers or default_workers(), cancel=stop,
-            pause=pause, root=root, lock=lock))
+
+        def job(lock: IndexLock) -> Iterator[CaptionProgress]:
+            return caption_library(self.catalog(), s.caption_model, s.clip_model, self._caption_batch(BATCH),
+                                   self._caption_reader, batch_size=s.caption_batch_size,
+                                   workers=s.decode_workers or default_workers(), cancel=stop, pause=pause,
+                                   root=root, lock=lock)
+
+        return one_at_a_time(self.settings.data_dir, "captions", stop, waiting_for("captioning"), job)
 
     def cached_caption(self, path: str) -> str | None:
         cat = self.catalog()
@@ -108,10 +113,14 @@ class EngineWords:
         s = settings or self.settings
         self._infer.call(self.reader.load)  # a missing package or model fails here, before any progress
         stop = cancel or threading.Event()
-        return one_at_a_time(self.settings.data_dir, "text", "reading text", stop, lambda lock: ocr_library(
-            self.catalog(), OCR_MODEL, s.clip_model, self._read_batch(BATCH), max_pixels=s.max_image_pixels,
-            batch_size=8, workers=s.decode_workers or default_workers(), cancel=stop, pause=pause, root=root,
-            lock=lock))
+
+        def job(lock: IndexLock) -> Iterator[OcrProgress]:
+            return ocr_library(self.catalog(), OCR_MODEL, s.clip_model, self._read_batch(BATCH),
+                               max_pixels=s.max_image_pixels, batch_size=8,
+                               workers=s.decode_workers or default_workers(), cancel=stop, pause=pause, root=root,
+                               lock=lock)
+
+        return one_at_a_time(self.settings.data_dir, "text", stop, waiting_for("reading text"), job)
 
     def cached_text(self, path: str) -> TextRead | None:
         """The library's text of an image (None when it has not been read)."""

@@ -1,4 +1,4 @@
-"""One text-reading (or captioning) job per library at a time, across processes and threads.
+"""One index run, and one text-reading (or captioning) job, per library at a time, across processes and threads.
 
 Why: two at once (the app reading text in the background and `index --ocr` in a shell, or two commands)
 each read every picture: twice the work on the same cores, each at half speed, for the same rows. So a
@@ -14,25 +14,34 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 from clipgit.core.progress import Progress
 from clipgit.core.store.index_lock import IndexLock
 
+P = TypeVar("P", bound="Progress[Any]")  # a library job's, or an index run's (Progress[IndexReport])
 
-def one_at_a_time(data_dir: Path, name: str, doing: str, cancel: threading.Event,
-                  job: Callable[[IndexLock], Iterator[Progress[None]]]) -> Iterator[Progress[None]]:
-    """`job(lock)`'s events once this library's `name` lock is held; "waiting" events until then."""
+
+def one_at_a_time(data_dir: Path, name: str, cancel: threading.Event, waiting: Callable[[str], P],
+                  job: Callable[[IndexLock], Iterator[P]]) -> Iterator[P]:
+    """`job(lock)`'s events once this library's `name` lock is held; until then `waiting(holder)` every quarter
+    of a second (`holder`: "pid N"). The one waiting loop of index runs and library jobs."""
     lock = IndexLock(data_dir, name)
     try:
         while not lock.try_acquire():
             if cancel.is_set():
                 return
-            yield Progress("waiting", 0, 0, note=f"waiting for {lock.holder()} to finish {doing} (what it reads "
-                           "is not read again)")
+            yield waiting(lock.holder())
             cancel.wait(0.25)
         yield from job(lock)
     finally:
         lock.release()
+
+
+def waiting_for(doing: str) -> Callable[[str], Progress[None]]:
+    """A library job's "waiting" event: who holds the library and what it does."""
+    return lambda holder: Progress("waiting", 0, 0, note=f"waiting for {holder} to finish {doing} (what it does "
+                                   "is not done again)")
 
 
 def wait_out_pause(pause: threading.Event, cancel: threading.Event, lock: IndexLock | None) -> bool:

@@ -64,13 +64,14 @@ def choose_kind(n: int, dim: int, machine: Machine) -> Kind:
 
 
 def crossover_count(dim: int, machine: Machine) -> int:
-    """The library size at which `choose_kind` turns to "ann" (0: never, on CUDA): what `status` names."""
+    """The library size at which `choose_kind` turns to "ann" (0: never, on CUDA): what `status` names. Found by
+    bisecting `choose_kind` itself, so the rule lives in one place."""
     if machine.cuda:
         return 0
-    n = min(int(EXACT_BUDGET_MS * 1e6 * max(1, min(machine.cores, BANDWIDTH_CORES))
-                / (dim * EXACT_NS_PER_ELEMENT_CORE)), int(machine.ram_bytes * MEMORY_SHARE // (dim * 2)))
-    while choose_kind(n, dim, machine) == "exact":  # the rounding above may leave it one short
-        n += 1
-    while n > 1 and choose_kind(n - 1, dim, machine) == "ann":
-        n -= 1
-    return n
+    exact, ann = 0, 1
+    while choose_kind(ann, dim, machine) == "exact":
+        exact, ann = ann, ann * 2
+    while ann - exact > 1:
+        middle = (exact + ann) // 2
+        exact, ann = (middle, ann) if choose_kind(middle, dim, machine) == "exact" else (exact, middle)
+    return ann
